@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Summary statistics of maps, lazy and distributed with Dask.
+
+Every function takes a 2D map or a stack (NumPy, Dask, ``xarray.DataArray`` or
+``xarray.Dataset`` with ``field=``) and returns an ``xarray.Dataset`` with units.
+Lazy inputs give lazy outputs: compute several statistics in one pass with
+``dask.compute(ds1, ds2, ...)``.
+"""
+from .power import cross_power_spectrum, power_spectrum
+
+__all__ = ["power_spectrum", "cross_power_spectrum"]
