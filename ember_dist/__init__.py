@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""ember_dist: distributed EMBER enrichment of dark-matter-only simulations.
+
+Public API (imported lazily so ``import ember_dist`` stays fast and does not
+load TensorFlow until a model is needed)::
+
+    enrich_box        run a generator over halo-padded tiles with Dask -> zarr
+    load_model        load a model bundle (weights + JSON, checksum verified)
+    available_models  names of the bundled and user models
+    make_demo_maps    a seeded lognormal dark-matter map set for demos/tests
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "enrich_box": "ember_dist.engine.enrich",
+    "load_model": "ember_dist.model.bundle",
+    "available_models": "ember_dist.model.bundle",
+    "make_demo_maps": "ember_dist.demo",
+    "Normalization": "ember_dist.model.normalization",
+    "TilePlan": "ember_dist.engine.plan",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ember_dist' has no attribute {name!r}")

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""One loaded generator per worker process: a Dask worker plugin plus a process cache.
+
+Loading a bundle builds the Keras graph and reads the weights (seconds); the
+plugin does it once when the worker starts (and again after a worker restart,
+since plugins are re-run), so tile tasks only look the model up.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+__all__ = ["ModelCache", "get_model", "PLUGIN_NAME"]
+
+PLUGIN_NAME = "ember-model-cache"
+_CACHE = {}
+_LOCK = threading.Lock()
+
+
+def _configure_threads():
+    """Give the deep-learning runtime the cores this worker owns (set before Keras loads)."""
+    n = os.environ.get("EMBER_DIST_THREADS")
+    if n:
+        for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+            os.environ.setdefault(var, n)
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+def get_model(bundle_path, sha256, precision="float32"):
+    """The inference model of a bundle, loaded once per process and verified by checksum."""
+    key = (str(bundle_path), sha256, precision)
+    with _LOCK:
+        if key not in _CACHE:
+            _configure_threads()
+            from ember_dist.model.bundle import load_model
+
+            b = load_model(bundle_path)
+            if b.weights_sha256 != sha256:
+                raise RuntimeError(
+                    f"bundle {bundle_path} changed on disk during the run (sha256 {b.weights_sha256[:12]} != "
+                    f"{sha256[:12]}); restore it or restart the run."
+                )
+            dtype = None if precision == "float32" else "mixed_bfloat16"
+            _CACHE[key] = b.build(dtype=dtype)
+        return _CACHE[key]
+
+
+class ModelCache(WorkerPlugin):
+    """Worker plugin that loads the run's models when the worker starts.
+
+    Parameters
+    ----------
+    models : list of (bundle_path, sha256, precision)
+    """
+
+    name = PLUGIN_NAME
+
+    def __init__(self, models):
+        self.models = [tuple(m) for m in models]
+
+    def setup(self, worker):
+        for m in self.models:
+            get_model(*m)

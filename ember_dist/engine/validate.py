@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Input checks that run before any enrichment task is scheduled.
+
+:func:`scan_map` streams one map in row bands (memory bounded by a band, not
+the map) and returns counts of NaN, Inf and negative pixels with the first
+offender, the total mass (float64) and a sha256 of the float32 bytes.
+:func:`check_scans` turns the scans into one error naming slab, pixel and fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+__all__ = ["scan_map", "check_scans", "check_pixel_size", "source_checksum"]
+
+
+def scan_map(source, a, s, band=1024):
+    """Scan map ``(a, s)`` of ``source``; returns a dict of counts, first bad pixel, mass and sha256."""
+    ny = source.shape[2]
+    h = hashlib.sha256()
+    res = {"axis": a, "slab": s, "nan": 0, "inf": 0, "neg": 0, "first": None, "mass": 0.0}
+    for y0 in range(0, ny, band):
+        rows = np.ascontiguousarray(source.read_rows(a, s, y0, min(ny, y0 + band)), dtype="<f4")
+        h.update(rows.tobytes())
+        nan, inf, neg = np.isnan(rows), np.isinf(rows), rows < 0
+        for k, m in (("nan", nan), ("inf", inf), ("neg", neg)):
+            c = int(m.sum())
+            res[k] += c
+            if c and res["first"] is None:
+                iy, ix = np.argwhere(m)[0]
+                res["first"] = (k, int(y0 + iy), int(ix), float(rows[iy, ix]))
+        good = ~(nan | inf)
+        res["mass"] += float(rows[good].sum(dtype=np.float64))
+    res["sha256"] = h.hexdigest()
+    return res
+
+
+def source_checksum(scans):
+    """sha256 over the per-map sha256s, in (axis, slab) order."""
+    h = hashlib.sha256()
+    for r in sorted(scans, key=lambda r: (r["axis"], r["slab"])):
+        h.update(r["sha256"].encode())
+    return h.hexdigest()
+
+
+def check_scans(scans, axes, description):
+    """Raise one ``ValueError`` listing every map with NaN, Inf or negative masses."""
+    bad = [r for r in sorted(scans, key=lambda r: (r["axis"], r["slab"])) if r["nan"] or r["inf"] or r["neg"]]
+    if not bad:
+        return
+    lines = []
+    for r in bad[:10]:
+        kind, y, x, v = r["first"]
+        lines.append(
+            f"  axis={axes[r['axis']]!r} slab={r['slab']}: {r['nan']} NaN, {r['inf']} Inf, {r['neg']} negative "
+            f"pixels; first {kind} at (y={y}, x={x}) = {v!r}"
+        )
+    more = f"\n  ... and {len(bad) - 10} more maps" if len(bad) > 10 else ""
+    raise ValueError(
+        f"input maps {description} contain invalid masses (maps must hold finite, non-negative Msun/h per "
+        "pixel):\n" + "\n".join(lines) + more +
+        "\nFix the maps before enriching (e.g. re-deposit them, or replace bad pixels with "
+        "np.nan_to_num(m, nan=0.0, posinf=0.0).clip(min=0)). Nothing was scheduled or written."
+    )
+
+
+def check_pixel_size(pixel_size, model_pixel_size, tolerance, model_name):
+    """Raise when the input pixel size is far from the model's training pixel size.
+
+    >>> check_pixel_size(3.7, 3.66, 0.05, "m")
+    >>> check_pixel_size(7.32, 3.66, 0.05, "m")
+    Traceback (most recent call last):
+    ...
+    ValueError: input pixel size 7.32 ckpc/h differs from model 'm''s training pixel size 3.66 ckpc/h by 100.0% (tolerance 5.0%); the generator learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... --pixel 3.66`, or pass pixel_tolerance=1.1 to accept the mismatch.
+    """
+    if pixel_size is None:
+        return
+    dev = abs(pixel_size / model_pixel_size - 1.0)
+    if dev > tolerance:
+        raise ValueError(
+            f"input pixel size {pixel_size:g} ckpc/h differs from model {model_name!r}'s training pixel size "
+            f"{model_pixel_size:g} ckpc/h by {100 * dev:.1f}% (tolerance {100 * tolerance:.1f}%); the generator "
+            "learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... "
+            f"--pixel {model_pixel_size:g}`, or pass pixel_tolerance={math.ceil(dev * 10) / 10 + 0.1:g} to accept "
+            "the mismatch."
+        )

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Shared conventions of every ember_dist store: dimension order, units and attrs.
+
+Every map in ember_dist is an ``xarray`` variable holding the *mass per pixel*
+(Msun/h, float32) with dimensions in the order ``(sample, axis, slab, y, x)``
+(``sample`` only where realisations exist).  Coordinates ``x`` and ``y`` are
+pixel centres in ckpc/h.  Datasets carry the cosmology and geometry attrs listed
+in :data:`DATASET_ATTRS`.
+
+Examples
+--------
+>>> pixel_centres(4, 10.0)
+array([ 1.25,  3.75,  6.25,  8.75])
+>>> missing_attrs({"box_size": 1.0})[:2]
+['redshift', 'hubble']
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+
+__all__ = [
+    "DIMS",
+    "MAP_DIMS",
+    "DATASET_ATTRS",
+    "FIELD_LONG_NAMES",
+    "AXES",
+    "pixel_centres",
+    "missing_attrs",
+    "utc_now",
+    "map_coords",
+]
+
+#: Dimension order of an enriched store.
+DIMS = ("sample", "axis", "slab", "y", "x")
+#: Dimension order of a deposited (input or truth) map store.
+MAP_DIMS = ("axis", "slab", "y", "x")
+#: Projection axes, in order.
+AXES = ("x", "y", "z")
+
+#: Attributes every Dataset carries, with their units.
+DATASET_ATTRS = {
+    "box_size": "ckpc/h",
+    "redshift": "",
+    "hubble": "",  # h = H0 / (100 km/s/Mpc)
+    "omega_m": "",
+    "omega_b": "",
+    "omega_l": "",
+    "pixel_size": "ckpc/h",
+    "slab_depth": "ckpc/h",
+}
+
+FIELD_LONG_NAMES = {
+    "dm": "dark-matter mass per pixel",
+    "dmo": "dark-matter-only run mass per pixel",
+    "dmh": "dark matter of the hydrodynamical run, mass per pixel",
+    "gas": "total gas mass per pixel",
+    "hi": "neutral hydrogen (HI) mass per pixel",
+}
+
+#: Planck 2015 cosmology used by the EMBER paper (FIRE boxes); h = 0.6774.
+PLANCK15 = {"hubble": 0.6774, "omega_m": 0.3089, "omega_b": 0.0486, "omega_l": 0.6911}
+
+
+def pixel_centres(n, box_size):
+    """Pixel-centre coordinates of an ``n``-pixel side of length ``box_size``.
+
+    Parameters
+    ----------
+    n : int
+        Number of pixels.
+    box_size : float, ckpc/h
+        Side length.
+
+    Returns
+    -------
+    ndarray, ckpc/h
+    """
+    dx = float(box_size) / n
+    return (np.arange(n) + 0.5) * dx
+
+
+def missing_attrs(attrs):
+    """Names of the :data:`DATASET_ATTRS` missing from ``attrs``, in order."""
+    return [k for k in DATASET_ATTRS if k not in attrs]
+
+
+def utc_now():
+    """Current UTC time as an ISO 8601 string (seconds precision)."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def map_coords(ny, nx, pixel_size, axes=None, nslab=None):
+    """Coordinates dict for a map store (``x``, ``y`` pixel centres in ckpc/h).
+
+    Parameters
+    ----------
+    ny, nx : int
+        Map shape in pixels.
+    pixel_size : float, ckpc/h
+    axes : sequence of str, optional
+        Projection axes labels (``"x"``, ``"y"``, ``"z"``).
+    nslab : int, optional
+        Number of slabs.
+    """
+    coords = {
+        "y": ("y", pixel_centres(ny, ny * pixel_size), {"units": "ckpc/h", "long_name": "pixel centre"}),
+        "x": ("x", pixel_centres(nx, nx * pixel_size), {"units": "ckpc/h", "long_name": "pixel centre"}),
+    }
+    if axes is not None:
+        coords["axis"] = ("axis", np.asarray(list(axes), dtype="<U1"), {"long_name": "projection direction"})
+    if nslab is not None:
+        coords["slab"] = ("slab", np.arange(nslab), {"long_name": "slab index along the projection axis"})
+    return coords

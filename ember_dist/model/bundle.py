@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Model bundles: Keras weights (HDF5) plus a JSON description, checksum-verified.
+
+A bundle is a directory::
+
+    <name>/bundle.json            architecture preset, field, kind, normalisation,
+                                  alignment, receptive field, seam-error table,
+                                  training description, provenance, weights sha256
+    <name>/generator.weights.h5   Keras weights (no code, nothing unpickled)
+    <name>/bundle.json.sha256     sha256 of bundle.json
+
+Loading rebuilds the network from the preset with ember_dist's own code and
+then loads the weights; both files are verified against their checksums first.
+
+Bundles are looked up by path, then by name in the user model directory
+(``EMBER_DIST_MODEL_DIR``, default ``~/.ember_dist/models``), then among the
+bundles shipped in ``ember_dist/bundles``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ember_dist.model.normalization import Normalization
+from ember_dist.model.presets import Preset
+
+__all__ = ["ModelBundle", "load_model", "available_models", "save_bundle", "default_model_name",
+           "BundleError", "BUNDLE_FORMAT"]
+
+BUNDLE_FORMAT = "ember_dist.bundle/1"
+_WEIGHTS = "generator.weights.h5"
+_META = "bundle.json"
+
+#: Default shipped bundle per output field.
+DEFAULT_MODELS = {"gas": "small-gas-toy", "hi": "small-hi-toy"}
+
+
+class BundleError(ValueError):
+    """A bundle is missing, unknown, corrupt or inconsistent."""
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _shipped_dir():
+    return Path(__file__).resolve().parent.parent / "bundles"
+
+
+def user_model_dir():
+    """The user model directory (``EMBER_DIST_MODEL_DIR`` or ``~/.ember_dist/models``)."""
+    return Path(os.environ.get("EMBER_DIST_MODEL_DIR", Path.home() / ".ember_dist" / "models"))
+
+
+def _candidates():
+    out = {}
+    for root in (_shipped_dir(), user_model_dir()):  # user bundles shadow shipped ones
+        if root.is_dir():
+            for d in sorted(root.iterdir()):
+                if (d / _META).is_file():
+                    out[d.name] = d
+    return out
+
+
+def available_models():
+    """Names of the bundles found (shipped and in the user model directory)."""
+    return sorted(_candidates())
+
+
+def default_model_name(field):
+    """The shipped default bundle for ``field``."""
+    try:
+        return DEFAULT_MODELS[field]
+    except KeyError:
+        raise BundleError(
+            f"no default model for field={field!r}; defaults exist for {sorted(DEFAULT_MODELS)}. "
+            f"Pass model=<bundle name or path>; available bundles: {available_models()}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A verified model bundle on disk.
+
+    Attributes
+    ----------
+    path : Path
+    meta : dict
+        The parsed ``bundle.json``.
+    """
+
+    path: Path
+    meta: dict
+
+    @property
+    def name(self):
+        return self.meta["name"]
+
+    @property
+    def field(self):
+        return self.meta["field"]
+
+    @property
+    def preset(self):
+        return Preset.from_dict(self.meta["preset"])
+
+    @property
+    def alignment(self):
+        return int(self.meta["alignment"])
+
+    @property
+    def weights_sha256(self):
+        return self.meta["weights"]["sha256"]
+
+    @property
+    def weights_path(self):
+        return self.path / self.meta["weights"]["file"]
+
+    @property
+    def input_norm(self):
+        return Normalization.from_dict(self.meta["normalization"]["input"])
+
+    @property
+    def output_norm(self):
+        return Normalization.from_dict(self.meta["normalization"]["output"])
+
+    @property
+    def pixel_size(self):
+        """Training pixel size, ckpc/h."""
+        return float(self.meta["training"]["pixel_size"])
+
+    @property
+    def exact_halo(self):
+        return tuple(self.meta["receptive_field"]["exact_halo"])
+
+    def auto_halo(self):
+        """Smallest measured halo whose seam error is below the bundle's tolerance."""
+        tol = float(self.meta.get("auto_halo_tolerance", 1e-3))
+        ok = [tuple(r["halo"]) for r in self.meta.get("seam_error", []) if r["max_rel_error"] <= tol]
+        if not ok:
+            return self.exact_halo
+        return min(ok, key=lambda h: (h[0] + h[1], h))
+
+    def build(self, dtype=None):
+        """Rebuild the generator and load the weights; returns the inference model."""
+        from ember_dist.model.generator import build_generator, inference_model
+
+        g = build_generator(self.preset, dtype=dtype)
+        g.load_weights(str(self.weights_path))
+        return inference_model(g)
+
+    def describe(self):
+        t = self.meta.get("training", {})
+        return (f"{self.name}\tfield={self.field}\tkind={self.meta.get('kind')}\t"
+                f"input={t.get('input_resolution', '?')}\tpixel={self.pixel_size:g} ckpc/h")
+
+
+def _verify(path):
+    meta_file, sums = path / _META, path / (_META + ".sha256")
+    if not sums.is_file():
+        raise BundleError(f"bundle {str(path)!r} has no {sums.name}; it is incomplete. Re-export it with save_bundle().")
+    if _sha256(meta_file) != sums.read_text().split()[0]:
+        raise BundleError(
+            f"bundle {str(path)!r}: {_META} does not match its checksum (corrupt or edited). "
+            "Restore the bundle from its source or re-export it with save_bundle()."
+        )
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"bundle {str(path)!r} has format {meta.get('format')!r}; this ember_dist reads {BUNDLE_FORMAT!r}.")
+    w = path / meta["weights"]["file"]
+    if not w.is_file():
+        raise BundleError(f"bundle {str(path)!r} is missing its weights file {w.name!r}.")
+    got = _sha256(w)
+    if got != meta["weights"]["sha256"]:
+        raise BundleError(
+            f"bundle {str(path)!r}: weights sha256 {got[:12]}... does not match the recorded "
+            f"{meta['weights']['sha256'][:12]}... (corrupt or tampered). Restore the bundle from its source."
+        )
+    return meta
+
+
+def load_model(model):
+    """Find, verify and describe a model bundle.
+
+    Parameters
+    ----------
+    model : str, os.PathLike or ModelBundle
+        A bundle directory, or the name of a shipped or user bundle.
+
+    Returns
+    -------
+    ModelBundle
+
+    Examples
+    --------
+    >>> load_model("no-such-model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ember_dist.model.bundle.BundleError: unknown model 'no-such-model'; available models: [...]. Pass one of them, or a bundle directory path, as model=...
+    """
+    if isinstance(model, ModelBundle):
+        return model
+    p = Path(model)
+    if not (p / _META).is_file():
+        found = _candidates()
+        if str(model) not in found:
+            raise BundleError(
+                f"unknown model {str(model)!r}; available models: {sorted(found)}. "
+                "Pass one of them, or a bundle directory path, as model=..."
+            )
+        p = found[str(model)]
+    return ModelBundle(p.resolve(), _verify(p))
+
+
+def save_bundle(generator, path, *, name, field, kind, preset, input_norm, output_norm, training,
+                seam_error=None, auto_halo_tolerance=1e-3, extra=None, overwrite=False):
+    """Write ``generator``'s weights and description as a bundle directory.
+
+    Parameters
+    ----------
+    generator : keras.Model
+        Built with :func:`~ember_dist.model.generator.build_generator` from ``preset``.
+    path : str or Path
+    name, field, kind : str
+        ``kind`` is ``"unet"`` or ``"wgan"`` (or a free description).
+    preset : Preset
+    input_norm, output_norm : Normalization
+    training : dict
+        Must hold ``pixel_size`` (ckpc/h) and ``input_resolution``; say honestly what it was trained on.
+    seam_error : list of dict, optional
+        ``[{"halo": [before, after], "max_rel_error": e}, ...]`` measured for this bundle.
+
+    Returns
+    -------
+    ModelBundle
+    """
+    import ember_dist
+    from ember_dist.io.conventions import utc_now
+    from ember_dist.model.geometry import receptive_field
+
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise BundleError(f"bundle directory {str(path)!r} exists. Pass overwrite=True to replace it.")
+        shutil.rmtree(path)
+    for k in ("pixel_size", "input_resolution"):
+        if k not in training:
+            raise BundleError(f"training description needs {k!r}. Received keys: {sorted(training)!r}.")
+    path.mkdir(parents=True)
+    generator.save_weights(str(path / _WEIGHTS))
+    rf = receptive_field(preset)
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "name": name,
+        "field": field,
+        "kind": kind,
+        "preset": preset.to_dict(),
+        "alignment": preset.alignment,
+        "receptive_field": rf.to_dict(),
+        "normalization": {"input": input_norm.to_dict(), "output": output_norm.to_dict()},
+        "seam_error": seam_error or [],
+        "auto_halo_tolerance": auto_halo_tolerance,
+        "training": training,
+        "provenance": {"created": utc_now(), "ember_dist_version": ember_dist.__version__},
+        "weights": {"file": _WEIGHTS, "sha256": _sha256(path / _WEIGHTS)},
+        **(extra or {}),
+    }
+    (path / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    (path / (_META + ".sha256")).write_text(_sha256(path / _META) + "  " + _META + "\n")
+    return load_model(path)
+
+
+def update_meta(bundle, **changes):
+    """Rewrite ``bundle.json`` with ``changes`` merged in, and its checksum."""
+    b = load_model(bundle)
+    meta = {**b.meta, **changes}
+    (b.path / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    (b.path / (_META + ".sha256")).write_text(_sha256(b.path / _META) + "  " + _META + "\n")
+    return load_model(b.path)

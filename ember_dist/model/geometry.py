@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Receptive field, alignment and cost of a generator, computed from its graph.
+
+:func:`receptive_field` interprets :func:`~ember_dist.model.graph.unet_graph`
+with 1D index intervals: for an output pixel ``o`` each tensor knows the
+lowest and highest input pixel it reads.  Convolutions follow TensorFlow/Keras
+``'same'`` padding (stride 1: ``o-1..o+1``; stride 2 on even sizes: ``2o..2o+2``,
+i.e. no padding before and one after), nearest upsampling reads ``o // 2``.
+Because the graph has period ``alignment`` in ``o``, scanning one period gives
+the exact halo needed before and after an aligned tile core.
+
+Examples
+--------
+>>> from ember_dist.model.presets import get_preset
+>>> rf = receptive_field(get_preset("fiducial"))
+>>> rf.before, rf.after, rf.alignment
+(766, 893, 128)
+>>> rf.exact_halo()
+(768, 896)
+>>> round(cost(get_preset("fiducial")).total_macs)
+57688
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ember_dist.model.graph import unet_graph
+from ember_dist.model.presets import get_preset
+
+__all__ = ["ReceptiveField", "receptive_field", "cost", "Cost"]
+
+
+def _ceil_to(v, m):
+    return -(-int(v) // m) * m
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Input pixels an aligned block of output pixels reads, per side.
+
+    For an output pixel ``o`` in the block ``[b, b + alignment)`` (``b`` a
+    multiple of ``alignment``), the inputs read lie in
+    ``[b - before, b + alignment - 1 + after]``.
+    """
+
+    before: int
+    after: int
+    alignment: int
+    min_side: int  # smallest receptive field of one output pixel, px
+    max_side: int  # largest receptive field of one output pixel, px
+
+    def exact_halo(self):
+        """Smallest aligned halo (before, after) covering the receptive field."""
+        return _ceil_to(self.before, self.alignment), _ceil_to(self.after, self.alignment)
+
+    def to_dict(self):
+        return {"before": self.before, "after": self.after, "alignment": self.alignment,
+                "min_side": self.min_side, "max_side": self.max_side,
+                "exact_halo": list(self.exact_halo())}
+
+
+class _T:
+    """A traced tensor: level, channels, and lo/hi input index of position p."""
+
+    def __init__(self, level, channels, lo, hi):
+        self.level, self.channels = level, channels
+        self.lo, self.hi = lru_cache(maxsize=None)(lo), lru_cache(maxsize=None)(hi)
+
+
+class _IntervalOps:
+    """Interpreter of the graph description: intervals and multiply-adds."""
+
+    def __init__(self):
+        self.macs = {}  # level -> MACs per output pixel of that level
+
+    def _add(self, level, macs):
+        self.macs[level] = self.macs.get(level, 0) + macs / 4.0**level
+
+    def conv(self, t, filters, stride, name, k=3):
+        r = k // 2
+        if stride == 1:
+            out = _T(t.level, filters, lambda p: t.lo(p - r), lambda p: t.hi(p + r))
+        else:  # 'same' on even sizes: pad 0 before, k - 2 after
+            out = _T(t.level + 1, filters, lambda p: t.lo(2 * p), lambda p: t.hi(2 * p + k - 1))
+        self._add(out.level, k * k * t.channels * filters)
+        return out
+
+    def up(self, t, name):
+        return _T(t.level - 1, t.channels, lambda p: t.lo(p // 2), lambda p: t.hi(p // 2))
+
+    def noise(self, t, eta, level, name):
+        return t
+
+    def concat(self, a, b, name):
+        return _T(a.level, a.channels + b.channels, lambda p: min(a.lo(p), b.lo(p)),
+                  lambda p: max(a.hi(p), b.hi(p)))
+
+    def head(self, t, level, name):
+        self._add(t.level, t.channels)
+        return t
+
+    def final(self, t, name):
+        out = self.conv(t, 1, 1, name)
+        return out
+
+
+def _trace(preset):
+    ops = _IntervalOps()
+    x = _T(0, 1, lambda p: p, lambda p: p)
+    final, _ = unet_graph(ops, x, preset, noise_inputs={l: None for l in range(preset.levels)})
+    return ops, final
+
+
+def receptive_field(preset):
+    """The exact receptive field of ``preset``'s level-0 output.
+
+    Parameters
+    ----------
+    preset : str or Preset
+
+    Returns
+    -------
+    ReceptiveField
+    """
+    preset = get_preset(preset)
+    _, final = _trace(preset)
+    a = preset.alignment
+    los = [final.lo(o) for o in range(a)]
+    his = [final.hi(o) for o in range(a)]
+    sides = [h - l + 1 for l, h in zip(los, his)]
+    return ReceptiveField(before=-min(los), after=max(his) - (a - 1), alignment=a,
+                          min_side=min(sides), max_side=max(sides))
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Multiply-adds per output pixel, by level (encoder + decoder)."""
+
+    per_level: dict = field(default_factory=dict)
+
+    @property
+    def total_macs(self):
+        return sum(self.per_level.values())
+
+    @property
+    def flops(self):
+        return 2.0 * self.total_macs
+
+
+def cost(preset):
+    """Multiply-adds per output pixel of ``preset`` (convolutions and heads)."""
+    ops, _ = _trace(get_preset(preset))
+    return Cost(dict(sorted(ops.macs.items())))

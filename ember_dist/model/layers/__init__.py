@@ -1,0 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Keras 3 layers of the EMBER networks (``keras.ops`` only, no backend imports)."""
+from ember_dist.model.layers.noise_injection import NoiseInjection
+
+__all__ = ["NoiseInjection"]

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``NoiseInjection``: ``f' = f + w * eta`` with one trainable scalar ``w``."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["NoiseInjection"]
+
+
+@keras.saving.register_keras_serializable(package="ember_dist")
+class NoiseInjection(keras.layers.Layer):
+    """Adds an explicit noise map, scaled by one trainable strength, to features.
+
+    The noise is an *input* (see :mod:`ember_dist.model.noise`), never drawn
+    inside the layer, so the output is a pure function of its inputs on every
+    Keras backend.
+
+    Args:
+        initial_strength: float, initial value of ``w`` (the paper uses 0).
+
+    Notes
+    -----
+    Input shape: a list ``[features, eta]``: ``(batch, H, W, C)`` and
+    ``(batch, H, W, 1)``.  Output shape: ``(batch, H, W, C)``.
+    """
+
+    def __init__(self, initial_strength=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_strength = float(initial_strength)
+
+    def build(self, input_shape):
+        feat, eta = input_shape
+        if eta[-1] not in (1, None):
+            raise ValueError(f"noise input must have 1 channel. Received: eta shape={eta!r}.")
+        self.strength = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.initial_strength), name="strength"
+        )
+
+    def call(self, inputs):
+        feat, eta = inputs
+        return ops.add(feat, ops.multiply(ops.cast(self.strength, feat.dtype), ops.cast(eta, feat.dtype)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "initial_strength": self.initial_strength}
