@@ -6,6 +6,9 @@ Every function takes a 2D map or a stack (NumPy, Dask, ``xarray.DataArray`` or
 Lazy inputs give lazy outputs: compute several statistics in one pass with
 ``dask.compute(ds1, ds2, ...)``.
 """
+from .cddf import cddf
+from .mass import total_mass
+from .pdf import pixel_pdf
 from .power import cross_power_spectrum, power_spectrum
 
-__all__ = ["power_spectrum", "cross_power_spectrum"]
+__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "cddf"]
