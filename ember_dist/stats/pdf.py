@@ -107,7 +107,9 @@ def pixel_pdf(data, edges=None, *, lo=1e-2, hi=1e12, per_dex=10, field=None, dim
     ds["m"] = ("m_bin", np.sqrt(edges[:-1] * edges[1:]), {"units": "Msun/h", "long_name": "bin centre (geometric)"})
     counts = s[..., :nb].astype(np.int64)
     ds["counts"] = (dims + ("m_bin",), counts, {"units": "1", "long_name": "pixels per bin"})
-    ds["pdf"] = (dims + ("m_bin",), counts / (npix * np.log10(edges[1:] / edges[:-1])),
+    # from the float sums, not from ``counts``: an output that is an ancestor of another
+    # output makes distributed cancel the Dataset's finalize task ("lost dependencies")
+    ds["pdf"] = (dims + ("m_bin",), s[..., :nb] / (npix * np.log10(edges[1:] / edges[:-1])),
                  {"units": "1/dex", "long_name": "dN/dlog10(m) per pixel"})
     for j, name in enumerate(("n_zero", "n_below", "n_above")):
         ds[name] = (dims, s[..., 2 * nb + j].astype(np.int64), {"units": "1"})

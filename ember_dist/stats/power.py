@@ -297,7 +297,9 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
     sums, nbins, first, nprod = _spectra([a1, a2], None, n, bin_width, window, chunk_mib)
     ds = _output(m1, sums, nbins, first, nprod, ["power", "power_1", "power_2"], bin_width,
                  window, overdensity, n)
+    p12, p11, p22 = (sums[..., (2 + j) * nbins:(3 + j) * nbins] for j in range(3))
     with np.errstate(invalid="ignore", divide="ignore"):
-        ds["r"] = ds["power"] / np.sqrt(ds["power_1"] * ds["power_2"])
+        # built from the sums, not from ds["power"]: see pdf.py on distributed finalize
+        ds["r"] = (ds["power"].dims, p12 / np.sqrt(p11 * p22))
     ds["r"].attrs = {"units": "1", "long_name": "correlation coefficient P12 / sqrt(P1 P2)"}
     return ds

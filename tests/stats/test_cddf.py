@@ -49,3 +49,8 @@ def test_first_moment_is_hi_density(lognormal_map):
 def test_missing_redshift_names_fix():
     with pytest.raises(ValueError, match="pass redshift="):
         cddf(np.ones((4, 4)), pixel_size=1.0, hubble=0.7, slab_depth=10.0)
+
+
+def test_cddf_on_client(client, lognormal_map):
+    got = client.compute(cddf(da.from_array(lognormal_map, chunks=64), lo=15, hi=25, **GEOM)).result(timeout=60)
+    np.testing.assert_array_equal(got["counts"], cddf(lognormal_map, lo=15, hi=25, **GEOM)["counts"])

@@ -44,3 +44,10 @@ def test_pdf_exact_counts_dask_equals_numpy(lognormal_map):
 def test_pdf_bad_edges():
     with pytest.raises(ValueError, match="log_edges"):
         pixel_pdf(np.ones((4, 4)), edges=[3.0, 2.0])
+
+
+def test_pdf_and_mass_on_client(client, lognormal_map):
+    a = da.from_array(lognormal_map, chunks=64)
+    pdf, mass = client.compute([pixel_pdf(a), total_mass(a)])
+    np.testing.assert_array_equal(pdf.result(timeout=60)["counts"], pixel_pdf(lognormal_map)["counts"])
+    assert float(mass.result(timeout=60)["mass"]) == pytest.approx(float(lognormal_map.sum(dtype=np.float64)))

@@ -121,3 +121,10 @@ def test_distributed_client_matches_numpy(client, lognormal_map):
     fut = client.compute(power_spectrum(da.from_array(lognormal_map, chunks=32), box_size=1000.0, chunk_mib=0.1))
     got = fut.result(timeout=60)
     np.testing.assert_allclose(got["power"], ref["power"], rtol=1e-6)
+
+
+def test_cross_on_client(client, lognormal_map):
+    lazy = cross_power_spectrum(da.from_array(lognormal_map, chunks=64), lognormal_map[::-1], box_size=1000.0)
+    got = client.compute(lazy).result(timeout=60)
+    ref = cross_power_spectrum(lognormal_map, lognormal_map[::-1], box_size=1000.0)
+    np.testing.assert_allclose(got["r"], ref["r"], rtol=1e-6, atol=1e-9)
