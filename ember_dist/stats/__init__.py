@@ -6,9 +6,10 @@ Every function takes a 2D map or a stack (NumPy, Dask, ``xarray.DataArray`` or
 Lazy inputs give lazy outputs: compute several statistics in one pass with
 ``dask.compute(ds1, ds2, ...)``.
 """
+from .bispectrum import bispectrum
 from .cddf import cddf
 from .mass import total_mass
 from .pdf import pixel_pdf
 from .power import cross_power_spectrum, power_spectrum
 
-__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "cddf"]
+__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "bispectrum", "cddf"]

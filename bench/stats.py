@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Benchmark: P(k), pixel PDF and CDDF of one large map, Dask vs a single NumPy process.
+
+Writes a seeded log-normal HI-like map (float32, Msun/h per pixel) to a zarr store
+chunk by chunk, then
+
+1. computes the three statistics in one ``dask.compute`` pass on a ``LocalCluster``
+   (processes, ``--workers`` x ``--threads``) reading the store lazily, and records
+   the wall time and each worker's peak RSS (``ru_maxrss``);
+2. runs the same statistics on the whole map loaded into NumPy in a fresh subprocess
+   (so its peak RSS is its own) and records wall time and peak RSS;
+3. checks that both give the same P(k) (max relative difference) and PDF counts.
+
+Usage::
+
+    python bench/stats.py --size 8192
+    python bench/stats.py --size 16384 --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+GEOM = dict(redshift=2.0, hubble=0.6774, slab_depth=1500.0, pixel_size=3.6621)
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def make_store(path, size, chunk):
+    """Write a seeded log-normal map of ``size`` ^ 2 pixels to a zarr store (once)."""
+    import dask.array as da
+    import xarray as xr
+
+    if os.path.exists(os.path.join(path, "zarr.json")):
+        return
+    nb = -(-size // chunk)
+
+    def block(block_id=None):
+        iy, ix = block_id
+        rng = np.random.default_rng([iy, ix, 7])
+        h = min(chunk, size - iy * chunk)
+        w = min(chunk, size - ix * chunk)
+        return (10.0 ** rng.normal(4.0, 1.0, size=(h, w))).astype(np.float32)
+
+    arr = da.map_blocks(block, dtype=np.float32, chunks=((chunk,) * (nb - 1) + (size - chunk * (nb - 1),),) * 2)
+    ds = xr.Dataset({"hi": (("y", "x"), arr)},
+                    attrs=dict(GEOM, box_size=size * GEOM["pixel_size"], omega_m=0.3089,
+                               omega_b=0.0486, omega_l=0.6911))
+    ds.to_zarr(path, mode="w")
+
+
+def _stats(data, box):
+    from ember_dist.stats import cddf, pixel_pdf, power_spectrum
+
+    ps = power_spectrum(data, box_size=box)
+    pdf = pixel_pdf(data)
+    cd = cddf(data, **GEOM)
+    return ps, pdf, cd
+
+
+def run_dask(path, workers, threads, memory_limit):
+    import dask
+    import xarray as xr
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                      memory_limit=memory_limit, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        base = client.run(_peak_rss_mb)
+        ds = xr.open_zarr(path)
+        box = ds.attrs["box_size"]
+        t0 = time.perf_counter()
+        ps, pdf, cd = dask.compute(*_stats(ds["hi"].data, box))
+        wall = time.perf_counter() - t0
+        peaks = client.run(_peak_rss_mb)
+    return dict(wall_s=wall, worker_peak_rss_mb=sorted(peaks.values()),
+                worker_start_rss_mb=sorted(base.values()), client_peak_rss_mb=_peak_rss_mb(),
+                power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
+                cddf_counts=cd["counts"].values.tolist())
+
+
+def run_numpy(path):
+    import zarr
+
+    t0 = time.perf_counter()
+    m = np.asarray(zarr.open_group(path, mode="r")["hi"][...])
+    t1 = time.perf_counter()
+    box = m.shape[-1] * GEOM["pixel_size"]
+    ps, pdf, cd = _stats(m, box)
+    wall = time.perf_counter() - t0
+    return dict(wall_s=wall, read_s=t1 - t0, peak_rss_mb=_peak_rss_mb(),
+                power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
+                cddf_counts=cd["counts"].values.tolist())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--size", type=int, default=16384, help="map side, pixels")
+    p.add_argument("--chunk", type=int, default=2048, help="zarr chunk side, pixels")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="threads per worker")
+    p.add_argument("--memory-limit", default="8GiB", help="per worker")
+    p.add_argument("--workdir", default="/tmp/ember_bench_stats")
+    p.add_argument("--json", default=None, help="write the figures here")
+    p.add_argument("--numpy-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--skip-numpy", action="store_true", help="no single-process baseline")
+    a = p.parse_args(argv)
+    path = os.path.join(a.workdir, f"map_{a.size}.zarr")
+    if a.numpy_only:
+        print(json.dumps(run_numpy(path)))
+        return 0
+    os.makedirs(a.workdir, exist_ok=True)
+    t0 = time.perf_counter()
+    make_store(path, a.size, a.chunk)
+    print(f"store {path} ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    res = {"size": a.size, "chunk": a.chunk, "workers": a.workers, "threads": a.threads}
+    d = run_dask(path, a.workers, a.threads, a.memory_limit)
+    print(f"dask : {d['wall_s']:.1f} s, worker peak RSS {d['worker_peak_rss_mb']} MB", flush=True)
+    res["dask"] = d
+    if not a.skip_numpy:
+        out = subprocess.run([sys.executable, __file__, "--numpy-only", "--size", str(a.size),
+                              "--workdir", a.workdir], capture_output=True, text=True, check=True)
+        n = json.loads(out.stdout.strip().splitlines()[-1])
+        res["numpy"] = n
+        print(f"numpy: {n['wall_s']:.1f} s (read {n['read_s']:.1f} s), peak RSS {n['peak_rss_mb']:.0f} MB")
+        pw_d, pw_n = np.array(d["power"]), np.array(n["power"])
+        res["max_rel_diff_power"] = float(np.max(np.abs(pw_d / pw_n - 1)))
+        res["pdf_counts_equal"] = d["counts"] == n["counts"]
+        res["cddf_counts_equal"] = d["cddf_counts"] == n["cddf_counts"]
+        print(f"P(k) max rel diff {res['max_rel_diff_power']:.2e}; PDF counts equal "
+              f"{res['pdf_counts_equal']}; CDDF counts equal {res['cddf_counts_equal']}")
+    for k in ("dask", "numpy"):
+        for v in ("power", "counts", "cddf_counts"):
+            res.get(k, {}).pop(v, None)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
