@@ -109,7 +109,7 @@ def map_coords(ny, nx, pixel_size, axes=None, nslab=None):
         "x": ("x", pixel_centres(nx, nx * pixel_size), {"units": "ckpc/h", "long_name": "pixel centre"}),
     }
     if axes is not None:
-        coords["axis"] = ("axis", np.asarray(list(axes), dtype="<U1"), {"long_name": "projection direction"})
+        coords["axis"] = ("axis", np.asarray(list(axes), dtype=object), {"long_name": "projection direction"})
     if nslab is not None:
         coords["slab"] = ("slab", np.arange(nslab), {"long_name": "slab index along the projection axis"})
     return coords

@@ -7,6 +7,7 @@ contract; :func:`ember_dist.io.api.open_maps` picks the first whose
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,9 @@ class ZarrSource(MapSource):
         import xarray as xr
 
         self.path = str(path)
-        ds = xr.open_zarr(self.path, chunks=None)
+        with warnings.catch_warnings():  # stores written without consolidated metadata are fine
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ds = xr.open_zarr(self.path, chunks=None)
         if variable is None:
             cands = [v for v in ("dm", "dmo", "dmh") if v in ds.data_vars] or list(ds.data_vars)
             if len(cands) != 1 and "dm" not in ds.data_vars:

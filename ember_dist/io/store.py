@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,4 +113,6 @@ def finalize_store(out, attrs):
 
     g = zarr.open_group(str(out), mode="r+")
     g.attrs.update(attrs)
-    zarr.consolidate_metadata(str(out))
+    with warnings.catch_warnings():  # the .ember/ bookkeeping folder is not a zarr node, by design
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(out))

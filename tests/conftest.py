@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Shared fixtures: random-weight bundles and real LocalClusters (session-scoped)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory):
+    """Random tiny-preset bundles: noisy generator ("wgan") and U-Net, field gas."""
+    from ember_dist.model.testing import random_bundle
+
+    root = tmp_path_factory.mktemp("bundles")
+    return {
+        "wgan": random_bundle(root / "wgan", "tiny", "gas", noise=True, seed=1),
+        "unet": random_bundle(root / "unet", "tiny", "gas", noise=False, seed=2),
+    }
+
+
+def _cluster(n):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=":0", env={"TF_NUM_INTRAOP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                                                        "KERAS_BACKEND": "tensorflow"})
+    return Client(cluster, timeout="60s")
+
+
+@pytest.fixture(scope="session")
+def client():
+    c = _cluster(1)
+    yield c
+    c.close()
+    c.cluster.close()
+
+
+@pytest.fixture(scope="session")
+def client2():
+    c = _cluster(2)
+    yield c
+    c.close()
+    c.cluster.close()
