@@ -8,8 +8,9 @@ Lazy inputs give lazy outputs: compute several statistics in one pass with
 """
 from .bispectrum import bispectrum
 from .cddf import cddf
+from .halos import halo_masses
 from .mass import total_mass
 from .pdf import pixel_pdf
 from .power import cross_power_spectrum, power_spectrum
 
-__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "bispectrum", "cddf"]
+__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "bispectrum", "cddf", "halo_masses"]
