@@ -12,5 +12,7 @@ from .halos import halo_masses
 from .mass import total_mass
 from .pdf import pixel_pdf
 from .power import cross_power_spectrum, power_spectrum
+from .realisations import fractional_error, realisation_quantiles
 
-__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "bispectrum", "cddf", "halo_masses"]
+__all__ = ["total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum", "bispectrum", "cddf", "halo_masses",
+           "realisation_quantiles", "fractional_error"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MapInput", "as_map", "is_dask", "lead_reduce", "PARAM_UNITS", "DIMS"]
+__all__ = ["MapInput", "as_map", "is_dask", "lead_reduce", "finalize", "PARAM_UNITS", "DIMS"]
 
 #: Dimension order of an ember_dist store.
 DIMS = ("sample", "axis", "slab", "y", "x")
@@ -259,3 +259,19 @@ def lead_reduce(func, arrays, out_shape, dtype=np.float64):
     parts = da.map_blocks(_block, *arrays, dtype=dtype, chunks=chunks, new_axis=[nd])
     s = parts.sum(axis=(-3, -2), dtype=dtype)
     return s.reshape(a.shape[:-2] + tuple(out_shape))
+
+
+def finalize(ds):
+    """Give every Dask-backed variable of ``ds`` its own final task; returns ``ds``.
+
+    Works around a dask 2026.x graph-finalisation problem: when one output of a
+    ``compute`` call is also a dependency of another output (e.g. ``counts`` and
+    ``pdf = counts / n``), the local scheduler reports "Missing dependency" and
+    distributed cancels the result ("lost dependencies"). A cheap copy task per output
+    keeps every output a leaf of the graph.
+    """
+    for k in list(ds.variables):
+        v = ds.variables[k]
+        if is_dask(v.data) and k not in ds.dims:
+            ds[k] = v.copy(data=v.data.map_blocks(np.array, dtype=v.dtype))
+    return ds

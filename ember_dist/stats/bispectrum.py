@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
-from ._common import as_map, is_dask
+from ._common import finalize, as_map, is_dask
 
 __all__ = ["bispectrum", "triangle_counts"]
 
@@ -208,4 +208,4 @@ def bispectrum(data, k=None, *, triangles=None, bin_width=1.0, box_size=None, ov
                {"units": "1", "long_name": "reduced bispectrum B / (P1 P2 + P2 P3 + P3 P1)"})
     ds.attrs.update(box_size=L, n_pixels=n, bin_width_kf=float(bin_width), overdensity=int(bool(overdensity)),
                     convention="B = L^4 / N^6 sum F1 F2 F3 / sum I1 I2 I3 (FFT shell estimator)")
-    return ds
+    return finalize(ds)

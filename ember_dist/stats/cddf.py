@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._common import as_map, lead_reduce
+from ._common import finalize, as_map, lead_reduce
 from .pdf import histogram_block, log_edges
 
 __all__ = ["cddf", "absorption_distance", "column_density_per_mass",
@@ -148,4 +148,4 @@ def cddf(data, edges=None, *, lo=17.0, hi=23.0, per_dex=10, reduce_dims=("axis",
                             "long_name": "first moment m_H (H0/c) sum N f dN"})
     ds.attrs.update({k: float(v) for k, v in mi.attrs.items()})
     ds.attrs.update(dX=dx, N_per_mass=fac, pooled_dims=",".join(d for d in lead if d in reduce_dims))
-    return ds
+    return finalize(ds)

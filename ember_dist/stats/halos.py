@@ -22,7 +22,7 @@ import os
 import numpy as np
 import xarray as xr
 
-from ._common import as_map, is_dask, lead_reduce
+from ._common import finalize, as_map, is_dask, lead_reduce
 
 __all__ = ["halo_masses", "halo_catalogue", "read_halo_catalogue", "binned_quantiles",
            "projected_axes", "QUANTILES"]
@@ -257,7 +257,7 @@ def halo_masses(data, catalogue, *, fields=None, axes=None, radius_factor=1.0, e
         ds[f"mass_{name}"].attrs = {"units": "Msun/h", "long_name": f"{name} mass within {radius_factor} r_vir (projected)"}
     ds.attrs.update({k: float(v) for k, v in mi.attrs.items()})
     ds.attrs.update(radius_factor=float(radius_factor), env_radius=float(env_radius))
-    return ds
+    return finalize(ds)
 
 
 def _field_masses(m, axes, slab_idx, slab, pos, rads, pix, n):

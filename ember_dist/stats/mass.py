@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._common import as_map, lead_reduce
+from ._common import finalize, as_map, lead_reduce
 
 __all__ = ["total_mass"]
 
@@ -47,4 +47,4 @@ def total_mass(data, *, field=None, dims=None, **params):
     ds = xr.Dataset(coords=mi.lead_coords())
     ds["mass"] = (mi.lead_dims, s, {"units": "Msun/h", "long_name": f"total {mi.name} mass"})
     ds.attrs.update({k: float(v) for k, v in mi.attrs.items()})
-    return ds
+    return finalize(ds)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._common import as_map, lead_reduce
+from ._common import finalize, as_map, lead_reduce
 
 __all__ = ["pixel_pdf", "log_edges", "histogram_block"]
 
@@ -115,4 +115,4 @@ def pixel_pdf(data, edges=None, *, lo=1e-2, hi=1e12, per_dex=10, field=None, dim
         ds[name] = (dims, s[..., 2 * nb + j].astype(np.int64), {"units": "1"})
     ds["n_pixels"] = ((), npix, {"units": "1", "long_name": "pixels per map"})
     ds.attrs.update({k: float(v) for k, v in mi.attrs.items()})
-    return ds
+    return finalize(ds)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._common import as_map, is_dask, lead_reduce
+from ._common import finalize, as_map, is_dask, lead_reduce
 
 __all__ = ["power_spectrum", "cross_power_spectrum", "fft2_half", "WINDOW_ORDER"]
 
@@ -240,7 +240,7 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
     mi.param("box_size", "power_spectrum")
     n = mi.npix
     sums, nbins, first, nprod = _spectra([mi.data], None, n, bin_width, window, chunk_mib)
-    return _output(mi, sums, nbins, first, nprod, ["power"], bin_width, window, overdensity, n)
+    return finalize(_output(mi, sums, nbins, first, nprod, ["power"], bin_width, window, overdensity, n))
 
 
 def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=None,
@@ -302,4 +302,4 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
         # built from the sums, not from ds["power"]: see pdf.py on distributed finalize
         ds["r"] = (ds["power"].dims, p12 / np.sqrt(p11 * p22))
     ds["r"].attrs = {"units": "1", "long_name": "correlation coefficient P12 / sqrt(P1 P2)"}
-    return ds
+    return finalize(ds)

@@ -1,0 +1,285 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The ``ember-dist stats`` and ``ember-dist plot`` subcommands (wired by ``ember_dist.cli``).
+
+``stats`` opens a zarr store with ``xarray.open_zarr``, computes the statistics of one
+field (and of a truth store) in one Dask pass, writes them to ``OUT/stats.zarr`` (one
+group per statistic: ``pred/<name>`` and ``truth/<name>``) and draws PNGs in ``OUT``.
+``plot`` redraws the PNGs from such a ``stats.zarr`` (and, with ``--maps``, map panels).
+
+Examples
+--------
+>>> import argparse
+>>> p = argparse.ArgumentParser(prog="ember-dist")
+>>> sub = p.add_subparsers(dest="command")
+>>> add_stats_parser(sub) is not None and add_plot_parser(sub) is not None
+True
+>>> a = p.parse_args(["stats", "pred.zarr", "--field", "hi", "--out", "res"])
+>>> a.func.__name__, resolve_statistics(a.statistics, a.field)
+('run_stats', ['total_mass', 'pdf', 'power', 'cddf'])
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["add_stats_parser", "add_plot_parser", "run_stats", "run_plot", "compute_statistics",
+           "make_plots", "resolve_statistics", "STATISTICS"]
+
+#: Statistic names accepted by ``--statistics``.
+STATISTICS = ("total_mass", "pdf", "power", "bispectrum", "cddf", "halos")
+_HI_NAMES = {"hi", "h1", "nhi", "m_hi"}
+
+
+def resolve_statistics(spec, field):
+    """List of statistics from ``--statistics`` ("auto" adds ``cddf`` for HI fields)."""
+    if spec in (None, "auto"):
+        names = ["total_mass", "pdf", "power"] + (["cddf"] if str(field).lower() in _HI_NAMES else [])
+    else:
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+    bad = [s for s in names if s not in STATISTICS]
+    if bad:
+        raise ValueError(f"unknown statistics {bad!r}; choose from {', '.join(STATISTICS)} (comma separated)")
+    return names
+
+
+def _params(args):
+    return {k: getattr(args, k, None) for k in ("box_size", "redshift", "hubble", "slab_depth", "pixel_size")}
+
+
+def compute_statistics(ds, field, names, *, halos=None, **params):
+    """Lazy statistics of ``ds[field]`` as a dict name -> xarray.Dataset.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Store opened with ``xarray.open_zarr`` (dims from (sample, axis, slab, y, x)).
+    field : str
+    names : sequence of str
+        Among :data:`STATISTICS`.
+    halos : str or xarray.Dataset, optional
+        Halo catalogue for ``"halos"``.
+    **params
+        Overrides of the store's attrs (``box_size`` in ckpc/h, ``redshift``, ...).
+    """
+    from . import bispectrum, cddf, halo_masses, pixel_pdf, power_spectrum, total_mass
+
+    if field not in ds:
+        raise KeyError(f"field {field!r} is not in the store (it has {list(ds.data_vars)!r}); pass --field with one of those")
+    params = {k: v for k, v in params.items() if v is not None}
+    funcs = {
+        "total_mass": lambda: total_mass(ds, field=field, **params),
+        "pdf": lambda: pixel_pdf(ds, field=field, **params),
+        "power": lambda: power_spectrum(ds, field=field, **params),
+        "bispectrum": lambda: bispectrum(ds, field=field, **params),
+        "cddf": lambda: cddf(ds, field=field, **params),
+        "halos": lambda: halo_masses(ds, halos, fields=[field], **params),
+    }
+    if "halos" in names and halos is None:
+        raise ValueError("the 'halos' statistic needs a halo catalogue; pass --halos CATALOGUE (CSV or HDF5)")
+    return {n: funcs[n]() for n in names}
+
+
+def _mean_except(da_, keep):
+    other = [d for d in da_.dims if d not in keep]
+    return da_.mean(other) if other else da_
+
+
+def _curve(ds, var, xdim):
+    """(samples or single curve) of ``var`` averaged over dims other than sample/xdim."""
+    v = _mean_except(ds[var], ("sample", xdim))
+    if "sample" in v.dims:
+        return v.transpose("sample", xdim).values
+    return v.values
+
+
+def make_plots(pred, truth, out, overwrite=True):
+    """Draw one PNG per statistic in ``out``; returns the written paths.
+
+    Parameters
+    ----------
+    pred, truth : dict of str -> xarray.Dataset
+        Computed statistics (``truth`` may be empty).
+    out : str or path
+    overwrite : bool
+    """
+    from .plots import halo_panel, save_figure, stats_panel
+
+    truth = truth or {}
+    paths = []
+    specs = {
+        "power": ("k", "k_bin", "power", "k [h/ckpc]", "P(k)", True, True),
+        "pdf": ("m", "m_bin", "pdf", "mass per pixel [Msun/h]", "dN/dlog10 m per pixel", True, True),
+        "cddf": ("N", "N_bin", "f", "N_HI [cm^-2]", "f(N_HI) [cm^2]", True, True),
+        "bispectrum": ("k1", "triangle", "bispectrum", "k [h/ckpc]", "B(k, k, k)", True, False),
+    }
+    for name, ds in pred.items():
+        t = truth.get(name)
+        if name in specs:
+            xv, xdim, var, xl, yl, lx, ly = specs[name]
+            fig = stats_panel(ds[xv].values, truth=None if t is None else _curve(t, var, xdim),
+                              samples=_curve(ds, var, xdim), xlabel=xl, ylabel=yl, logx=lx, logy=ly,
+                              title=ds.attrs.get("field", None))
+        elif name == "total_mass":
+            m = ds["mass"]
+            lead = [d for d in m.dims if d != "sample"]
+            flat = m.stack(map=lead) if lead else m.expand_dims(map=[0])
+            samples = flat.transpose("sample", "map").values if "sample" in flat.dims else flat.values
+            tv = None
+            if t is not None:
+                tm = t["mass"]
+                tv = (tm.stack(map=[d for d in tm.dims]) if tm.dims else tm.expand_dims(map=[0])).values
+            fig = stats_panel(np.arange(np.shape(samples)[-1]), truth=tv, samples=samples, xlabel="map",
+                              ylabel="total mass [Msun/h]", logx=False, logy=True)
+        elif name == "halos":
+            var = [k for k in ds.data_vars if k.startswith("mass_")][0]
+            pm = _mean_except(ds[var], ("axis", "halo")) if "sample" in ds[var].dims else ds[var]
+            hm = ds["mass"].broadcast_like(pm)
+            tm = None if t is None else t[var].broadcast_like(pm).values
+            fig = halo_panel(hm.values, pm.values, truth_mass=tm)
+        else:
+            continue
+        paths.append(save_figure(fig, os.path.join(os.fspath(out), f"{name}.png"), overwrite=overwrite))
+    return paths
+
+
+def _write(results, store, prefix):
+    for name, ds in results.items():
+        ds = ds.copy()
+        ds.attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float))}
+        ds.to_zarr(store, group=f"{prefix}/{name}", mode="w")
+
+
+def _client(address):
+    if not address:
+        return None
+    from distributed import Client
+
+    return Client(address, timeout="60s")
+
+
+def run_stats(args):
+    """Entry point of ``ember-dist stats`` (see :func:`add_stats_parser`)."""
+    import dask
+
+    out = os.fspath(args.out)
+    store = os.path.join(out, "stats.zarr")
+    if os.path.exists(store) and not args.overwrite:
+        raise FileExistsError(f"{store!r} exists; pass --overwrite to replace it or choose another --out")
+    names = resolve_statistics(args.statistics, args.field)
+    client = _client(args.scheduler)
+    try:
+        ds = xr.open_zarr(args.store)
+        pred = compute_statistics(ds, args.field, names, halos=args.halos, **_params(args))
+        truth = {}
+        if args.truth:
+            tds = xr.open_zarr(args.truth)
+            tnames = [n for n in names]
+            truth = compute_statistics(tds, args.truth_field or args.field, tnames, halos=args.halos,
+                                       **_params(args))
+        pred, truth = dask.compute(pred, truth)
+    finally:
+        if client is not None:
+            client.close()
+    os.makedirs(out, exist_ok=True)
+    _write(pred, store, "pred")
+    _write(truth, store, "truth")
+    paths = make_plots(pred, truth, out, overwrite=True)
+    print(f"wrote {store} and {len(paths)} PNG(s) in {out}")
+    return 0
+
+
+def _read_group(store, group):
+    try:
+        return xr.open_zarr(store, group=group).load()
+    except (FileNotFoundError, KeyError, OSError):
+        return None
+
+
+def run_plot(args):
+    """Entry point of ``ember-dist plot`` (see :func:`add_plot_parser`)."""
+    src = os.fspath(args.stats)
+    store = src if src.endswith(".zarr") else os.path.join(src, "stats.zarr")
+    if not os.path.exists(store):
+        raise FileNotFoundError(f"no statistics at {store!r}; run `ember-dist stats ... --out DIR` first")
+    out = args.out or os.path.dirname(os.path.abspath(store))
+    pred, truth = {}, {}
+    for name in STATISTICS:
+        p = _read_group(store, f"pred/{name}")
+        if p is not None:
+            pred[name] = p
+            t = _read_group(store, f"truth/{name}")
+            if t is not None:
+                truth[name] = t
+    paths = make_plots(pred, truth, out, overwrite=args.overwrite)
+    if args.maps:
+        from .plots import map_panels, save_figure
+
+        panels = {}
+        for label, path, fld in (("truth", args.truth, args.truth_field or args.field),
+                                 ("prediction", args.maps, args.field)):
+            if not path:
+                continue
+            arr = xr.open_zarr(path)[fld]
+            arr = arr.isel({d: 0 for d in arr.dims if d not in ("y", "x", "sample")})
+            samples = arr.isel(sample=slice(0, 3)) if "sample" in arr.dims else arr.expand_dims(sample=[0])
+            step = max(1, arr.sizes["x"] // 1024)
+            for i in range(samples.sizes["sample"]):
+                m = samples.isel(sample=i).coarsen(y=step, x=step, boundary="trim").sum()
+                panels[label if samples.sizes["sample"] == 1 else f"{label} {i}"] = m.values
+        fig = map_panels(panels)
+        paths.append(save_figure(fig, os.path.join(out, "maps.png"), overwrite=args.overwrite))
+    print(f"wrote {len(paths)} PNG(s) in {out}")
+    return 0
+
+
+def _add_params(p):
+    g = p.add_argument_group("geometry and cosmology (default: the store's attrs)")
+    g.add_argument("--box-size", type=float, default=None, help="map side, ckpc/h")
+    g.add_argument("--pixel-size", type=float, default=None, help="pixel side, ckpc/h")
+    g.add_argument("--slab-depth", type=float, default=None, help="slab depth (sightline length), ckpc/h")
+    g.add_argument("--redshift", type=float, default=None, help="redshift z")
+    g.add_argument("--hubble", type=float, default=None, help="h = H0 / (100 km/s/Mpc)")
+
+
+def add_stats_parser(subparsers):
+    """Add ``stats STORE --field F [--truth T --truth-field F] --out DIR`` to ``subparsers``."""
+    p = subparsers.add_parser(
+        "stats", help="summary statistics of a map store (P(k), PDF, CDDF, ...) with plots",
+        description="Compute statistics of one field of a zarr store (and of a truth store) in one "
+                    "Dask pass; write OUT/stats.zarr (groups pred/<name>, truth/<name>) and PNGs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("store", help="zarr store (xarray.open_zarr) with maps, Msun/h per pixel")
+    p.add_argument("--field", default="gas", help="variable to analyse (gas, hi, dm, ...)")
+    p.add_argument("--truth", default=None, help="truth zarr store to compare against")
+    p.add_argument("--truth-field", default=None, help="variable in the truth store (default: --field)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--statistics", default="auto",
+                   help=f"comma-separated subset of {','.join(STATISTICS)}; auto = total_mass,pdf,power"
+                        " (+cddf for HI)")
+    p.add_argument("--halos", default=None, help="halo catalogue (CSV or HDF5) for the 'halos' statistic")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/stats.zarr")
+    _add_params(p)
+    p.set_defaults(func=run_stats)
+    return p
+
+
+def add_plot_parser(subparsers):
+    """Add ``plot STATS [--out DIR] [--maps STORE --field F --truth T]`` to ``subparsers``."""
+    p = subparsers.add_parser(
+        "plot", help="PNG figures from computed statistics (and map panels)",
+        description="Draw the statistics panels from OUT/stats.zarr written by `ember-dist stats`; "
+                    "with --maps, also map panels (truth and up to 3 samples).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("stats", help="directory holding stats.zarr, or the stats.zarr path")
+    p.add_argument("--out", default=None, help="output directory (default: next to stats.zarr)")
+    p.add_argument("--maps", default=None, help="prediction zarr store for map panels")
+    p.add_argument("--field", default="gas", help="variable of --maps")
+    p.add_argument("--truth", default=None, help="truth zarr store for map panels")
+    p.add_argument("--truth-field", default=None, help="variable of --truth (default: --field)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
+    p.set_defaults(func=run_plot)
+    return p
