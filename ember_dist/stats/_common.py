@@ -209,7 +209,7 @@ def as_map(data, dims=None, field=None, square=True, **params):
     return MapInput(data=data, dims=dims, coords=coords, attrs=attrs, name=name)
 
 
-def lead_reduce(func, arrays, out_shape, dtype=np.float64):
+def lead_reduce(func, arrays, out_shape, dtype=np.float64, split=False):
     """Apply a per-block partial-sum function and sum the partials per leading index.
 
     ``func(*blocks, y0, x0)`` gets the 2D blocks (one per array, same position) and the
@@ -223,6 +223,9 @@ def lead_reduce(func, arrays, out_shape, dtype=np.float64):
     arrays : ndarray or dask.array.Array, or a list of them with equal shapes and chunks
     out_shape : tuple of int
     dtype : dtype of the partial sums
+    split : bool
+        In-memory path only: feed ``func`` row strips of ~4 M pixels instead of whole maps
+        (bounds the temporaries of additive per-pixel statistics).
 
     Returns
     -------
@@ -237,8 +240,11 @@ def lead_reduce(func, arrays, out_shape, dtype=np.float64):
         lead = a.shape[:-2]
         flats = [x.reshape((-1,) + x.shape[-2:]) for x in arrays]
         res = np.zeros((flats[0].shape[0], nout), dtype)
+        ny = a.shape[-2]
+        step = max(1, (1 << 22) // max(1, a.shape[-1])) if split else ny
         for i in range(flats[0].shape[0]):
-            res[i] = np.asarray(func(*[f[i] for f in flats], 0, 0)).reshape(nout)
+            for y0 in range(0, ny, step):
+                res[i] += np.asarray(func(*[f[i][y0:y0 + step] for f in flats], y0, 0)).reshape(nout)
         return res.reshape(lead + tuple(out_shape))
     import dask.array as da
 

@@ -117,7 +117,7 @@ def cddf(data, edges=None, *, lo=17.0, hi=23.0, per_dex=10, reduce_dims=("axis",
     fac = column_density_per_mass(pix, z, h)
     dx = absorption_distance(depth, z)
     s = lead_reduce(lambda b, y0, x0: histogram_block(np.asarray(b, np.float64) * fac, edges),
-                    mi.data, (2 * nb + 4,))
+                    mi.data, (2 * nb + 4,), split=True)
     npix = mi.data.shape[-1] * mi.data.shape[-2]
     lead = list(mi.lead_dims)
     red = tuple(i for i, d in enumerate(lead) if d in reduce_dims)

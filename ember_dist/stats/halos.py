@@ -159,7 +159,7 @@ def _disc_sums(a, cy, cx, r, ny, nx):
 
             return da.zeros(shape)
         return np.zeros(shape)
-    return lead_reduce(lambda b, y0, x0: _disc_block(b, y0, x0, cy, cx, r, ny, nx), a, (cy.size,))
+    return lead_reduce(lambda b, y0, x0: _disc_block(b, y0, x0, cy, cx, r, ny, nx), a, (cy.size,), split=True)
 
 
 def _environment(pos2d, box, radius):

@@ -43,7 +43,7 @@ def total_mass(data, *, field=None, dims=None, **params):
     pixels can be off by ~10%.
     """
     mi = as_map(data, dims=dims, field=field, square=False, **params)
-    s = lead_reduce(_block_sum, mi.data, (1,))[..., 0]
+    s = lead_reduce(_block_sum, mi.data, (1,), split=True)[..., 0]
     ds = xr.Dataset(coords=mi.lead_coords())
     ds["mass"] = (mi.lead_dims, s, {"units": "Msun/h", "long_name": f"total {mi.name} mass"})
     ds.attrs.update({k: float(v) for k, v in mi.attrs.items()})

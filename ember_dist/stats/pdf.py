@@ -96,7 +96,7 @@ def pixel_pdf(data, edges=None, *, lo=1e-2, hi=1e12, per_dex=10, field=None, dim
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0) or edges[0] <= 0:
         raise ValueError("edges must be a 1D increasing array of positive values; see log_edges()")
     nb = edges.size - 1
-    s = lead_reduce(lambda b, y0, x0: histogram_block(b, edges), mi.data, (2 * nb + 4,))
+    s = lead_reduce(lambda b, y0, x0: histogram_block(b, edges), mi.data, (2 * nb + 4,), split=True)
     s = s.astype(np.int64) if isinstance(s, np.ndarray) else s
     npix = mi.data.shape[-1] * mi.data.shape[-2]
     dims = mi.lead_dims
