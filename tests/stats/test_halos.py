@@ -113,3 +113,17 @@ def test_binned_quantiles():
     ds = binned_quantiles(x, y, bins=[1e9, 1e11, 1e13])
     np.testing.assert_allclose(ds["y"].sel(quantile=0.5), [50, 100])
     np.testing.assert_allclose(ds["y"].sel(quantile=0.16), [16, 32])
+
+
+def test_friends_of_friends_wraps_the_box():
+    from ember_dist.stats.fof import RHO_CRIT, friends_of_friends
+
+    rng = np.random.default_rng(4)
+    clump = np.mod(rng.normal(0, 3.0, size=(80, 3)) + [1.0, 999.0, 500.0], 1000.0)  # straddles two faces
+    pos = np.vstack([clump, rng.uniform(0, 1000, size=(300, 3))])
+    cat = friends_of_friends(pos, 1000.0, 1e9, linking_length=6.0, min_members=30)
+    assert cat.sizes["halo"] == 1 and int(cat["n_members"][0]) >= 78
+    d = (np.array([float(cat[c][0]) for c in "xyz"]) - [1.0, 999.0, 500.0] + 500) % 1000 - 500
+    assert np.all(np.abs(d) < 1.5)
+    m = float(cat["mass"][0])
+    assert float(cat["r_vir"][0]) == pytest.approx((3 * m / (4 * np.pi * 200 * 0.3089 * RHO_CRIT)) ** (1 / 3))
