@@ -59,6 +59,8 @@ def check_output(out, run, overwrite=False, resume=False):
             f"{str(out)!r} exists but was not written by enrich_box (no {_META_DIR}/run.json), so it cannot be "
             "resumed. Choose another out=... path or pass overwrite=True."
         )
+    if run is None:  # early check, before the run's parameters are known
+        return "resume"
     old = json.loads(run_file.read_text())
     diff = sorted(k for k in set(old) | set(run) if old.get(k) != run.get(k))
     if diff:

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Bad inputs get one clear error before any work, and existing outputs never change."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ember_dist as ed
+from ember_dist.demo import lognormal_map
+from ember_dist.model.bundle import BundleError, load_model
+
+
+def _tree_digest(path):
+    h = hashlib.sha256()
+    for p in sorted(Path(path).rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture()
+def good():
+    return np.stack([lognormal_map(64, seed=s) for s in range(2)])
+
+
+def _enrich(maps, bundle, out, client, **kw):
+    kw.setdefault("tile", 32)
+    return ed.enrich_box(maps, fields="gas", model=bundle.path, out=out, client=client, progress=False,
+                         pixel_size=kw.pop("pixel_size", 3.66), **kw)
+
+
+@pytest.mark.parametrize("bad,word", [(np.nan, "NaN"), (np.inf, "Inf"), (-5.0, "negative")])
+def test_invalid_masses_named_with_slab_and_pixel(good, bundles, client, tmp_path, bad, word):
+    good[1, 5, 7] = bad
+    with pytest.raises(ValueError) as e:
+        _enrich(good, bundles["unet"], tmp_path / "o.zarr", client)
+    msg = str(e.value)
+    assert "slab=1" in msg and "(y=5, x=7)" in msg and f"1 {word}" in msg and "np.nan_to_num" in msg
+    assert not (tmp_path / "o.zarr").exists()
+    assert not list(tmp_path.glob(".ember-staging-*"))  # staging cleaned up
+
+
+def test_map_size_not_aligned_suggests_grid(bundles, client, tmp_path):
+    m = lognormal_map(96, seed=0)[:90, :72]
+    with pytest.raises(ValueError, match=r"alignment factor 8 along y; the nearest valid grid is 88 x 72"):
+        _enrich(m, bundles["unet"], tmp_path / "o.zarr", client)
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_tile_not_aligned(good, bundles, client, tmp_path):
+    with pytest.raises(ValueError, match=r"tile=30 is not a multiple of the model's alignment factor 8; pass tile=32"):
+        _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, tile=30)
+
+
+def test_pixel_size_far_from_training(good, bundles, client, tmp_path):
+    with pytest.raises(ValueError, match=r"input pixel size 7.32 ckpc/h differs .* --pixel 3.66"):
+        _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, pixel_size=7.32)
+
+
+def test_existing_output_is_never_touched(good, bundles, client, tmp_path):
+    out = tmp_path / "o.zarr"
+    _enrich(good, bundles["unet"], out, client)
+    before = _tree_digest(out)
+    with pytest.raises(FileExistsError, match=r"already exists. Pass overwrite=True .* resume=True"):
+        _enrich(good, bundles["unet"], out, client)
+    # Resuming with different parameters is refused with the differences listed.
+    with pytest.raises(ValueError, match=r"cannot resume .*\(seed: store has 0, this run has 1"):
+        _enrich(good, bundles["unet"], out, client, resume=True, seed=1)
+    assert _tree_digest(out) == before
+    # A directory that is not a zarr store is never deleted, even with overwrite=True.
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="not a zarr store"):
+        _enrich(good, bundles["unet"], other, client, overwrite=True)
+    assert (other / "keep.txt").read_text() == "precious"
+
+
+def test_resume_of_complete_store_is_a_no_op(good, bundles, client, tmp_path):
+    out = tmp_path / "o.zarr"
+    a = _enrich(good, bundles["unet"], out, client)["gas"].values
+    b = _enrich(good, bundles["unet"], out, client, resume=True)["gas"].values
+    assert np.array_equal(a, b)
+
+
+def test_unknown_model_lists_available(good, client, tmp_path):
+    with pytest.raises(BundleError, match=r"unknown model 'nope'; available models: \["):
+        ed.enrich_box(good, model="nope", out=tmp_path / "o.zarr", client=client, progress=False)
+
+
+def test_wrong_field_model(good, bundles, client, tmp_path):
+    with pytest.raises(BundleError, match=r"predicts field 'gas', not 'hi'"):
+        ed.enrich_box(good, fields="hi", model=bundles["unet"].path, out=tmp_path / "o.zarr", client=client)
+
+
+def test_tampered_bundle_rejected(bundles, tmp_path):
+    b = tmp_path / "b"
+    shutil.copytree(bundles["unet"].path, b)
+    w = b / "generator.weights.h5"
+    data = bytearray(w.read_bytes())
+    data[-100] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="weights sha256 .* does not match .* tampered"):
+        load_model(b)
+    shutil.rmtree(b)
+    shutil.copytree(bundles["unet"].path, b)
+    j = b / "bundle.json"
+    j.write_text(j.read_text().replace('"field": "gas"', '"field": "hi"'))
+    with pytest.raises(BundleError, match="bundle.json does not match its checksum"):
+        load_model(b)
+
+
+def test_contradictory_flags(good, bundles, client, tmp_path):
+    with pytest.raises(ValueError, match="contradict"):
+        _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, overwrite=True, resume=True)
