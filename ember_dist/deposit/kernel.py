@@ -150,7 +150,26 @@ def _deposit(px, py, hsml, mass, n, dx, table, out):
             if s > 4:
                 s = 4
             inv_h = 1.0 / h
-            for jj in range(nj):
+            if s == 1:  # fast path: pixel centres, only inside the support circle
+                H2 = H * H
+                last = table.shape[0] - 1
+                scale = 0.5 * last * inv_h
+                for jj in range(nj):
+                    dy = j0 + jj + 0.5 - y
+                    dy2 = dy * dy
+                    for ii in range(ni):
+                        ddx = i0 + ii + 0.5 - x
+                        r2 = ddx * ddx + dy2
+                        w = 0.0
+                        if r2 < H2:
+                            u = np.sqrt(r2) * scale
+                            k = int(u)
+                            if k < last:
+                                t = u - k
+                                w = table[k] * (1.0 - t) + table[k + 1] * t
+                        buf[jj, ii] = w
+                        wsum += w
+            for jj in range(nj if s > 1 else 0):
                 for ii in range(ni):
                     acc = 0.0
                     for b in range(s):

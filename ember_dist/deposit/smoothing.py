@@ -71,8 +71,12 @@ def smoothing_lengths(pos, box_size, n_neighbours=80, workers=1):
 
 
 def initial_ghost_width(n_total, box_size, n_neighbours):
-    """First ghost-zone width: 1.5 x the n-th neighbour distance at mean density, ckpc/h."""
-    return 1.5 * (3.0 * n_neighbours * box_size**3 / (4.0 * np.pi * n_total)) ** (1.0 / 3.0)
+    """First ghost-zone width: 3 x the n-th neighbour distance at mean density, ckpc/h.
+
+    Wide on purpose: ghosts only enlarge the tree (cheap), while every particle
+    whose neighbour lies beyond the zone costs a second round.
+    """
+    return 3.0 * (3.0 * n_neighbours * box_size**3 / (4.0 * np.pi * n_total)) ** (1.0 / 3.0)
 
 
 def _owner(x, box_size, n_domains):
