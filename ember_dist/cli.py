@@ -124,6 +124,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if not args.verbose:  # distributed logs cluster start/stop at INFO on its own handlers
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     try:
         args.func(args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
