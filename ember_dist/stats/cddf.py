@@ -116,8 +116,10 @@ def cddf(data, edges=None, *, lo=17.0, hi=23.0, per_dex=10, reduce_dims=("axis",
     nb = edges.size - 1
     fac = column_density_per_mass(pix, z, h)
     dx = absorption_distance(depth, z)
-    s = lead_reduce(lambda b, y0, x0: histogram_block(np.asarray(b, np.float64) * fac, edges),
-                    mi.data, (2 * nb + 4,), split=True)
+    # bin the masses on mass edges (N = m * fac), then scale the sums to column densities
+    medges = edges / fac
+    s = lead_reduce(lambda b, y0, x0: histogram_block(b, medges), mi.data, (2 * nb + 4,), split=True)
+    s = s * np.concatenate([np.ones(nb), np.full(nb, fac), np.ones(3), [fac]])
     npix = mi.data.shape[-1] * mi.data.shape[-2]
     lead = list(mi.lead_dims)
     red = tuple(i for i, d in enumerate(lead) if d in reduce_dims)

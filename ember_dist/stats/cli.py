@@ -3,7 +3,9 @@
 
 ``stats`` opens a zarr store with ``xarray.open_zarr``, computes the statistics of one
 field (and of a truth store) in one Dask pass, writes them to ``OUT/stats.zarr`` (one
-group per statistic: ``pred/<name>`` and ``truth/<name>``) and draws PNGs in ``OUT``.
+group per statistic: ``pred/<name>``, ``truth/<name>``, and ``summary/<name>_quantiles``
+(16/50/84 over ``sample``) and ``summary/<name>_error`` (fractional error against the truth,
+with its quantiles)) and draws PNGs in ``OUT``.
 ``plot`` redraws the PNGs from such a ``stats.zarr`` (and, with ``--maps``, map panels).
 
 Examples
@@ -26,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["add_stats_parser", "add_plot_parser", "run_stats", "run_plot", "compute_statistics",
-           "make_plots", "resolve_statistics", "STATISTICS"]
+           "make_plots", "resolve_statistics", "summaries", "STATISTICS"]
 
 #: Statistic names accepted by ``--statistics``.
 STATISTICS = ("total_mass", "pdf", "power", "bispectrum", "cddf", "halos")
@@ -145,6 +147,30 @@ def make_plots(pred, truth, out, overwrite=True):
     return paths
 
 
+#: Main variable of each statistic (summarised over realisations and against the truth).
+MAIN_VARIABLE = {"total_mass": "mass", "pdf": "pdf", "power": "power", "bispectrum": "bispectrum",
+                 "cddf": "f", "halos": "mass_{field}"}
+
+
+def summaries(pred, truth, field):
+    """16/50/84 quantiles over ``sample`` and fractional errors against the truth.
+
+    Returns a dict ``"<name>_quantiles"`` / ``"<name>_error"`` -> xarray.Dataset.
+    """
+    from .realisations import fractional_error, realisation_quantiles
+
+    out = {}
+    for name, ds in pred.items():
+        var = MAIN_VARIABLE[name].format(field=field)
+        if var not in ds:
+            continue
+        if "sample" in ds[var].dims:
+            out[f"{name}_quantiles"] = realisation_quantiles(ds, variables=[var])
+        if name in truth and var in truth[name]:
+            out[f"{name}_error"] = fractional_error(ds, truth[name], variables=[var])
+    return out
+
+
 def _write(results, store, prefix):
     for name, ds in results.items():
         ds = ds.copy()
@@ -186,6 +212,7 @@ def run_stats(args):
     os.makedirs(out, exist_ok=True)
     _write(pred, store, "pred")
     _write(truth, store, "truth")
+    _write(summaries(pred, truth, args.field), store, "summary")
     paths = make_plots(pred, truth, out, overwrite=True)
     print(f"wrote {store} and {len(paths)} PNG(s) in {out}")
     return 0
@@ -206,7 +233,8 @@ def run_plot(args):
         raise FileNotFoundError(f"no statistics at {store!r}; run `ember-dist stats ... --out DIR` first")
     out = args.out or os.path.dirname(os.path.abspath(store))
     pred, truth = {}, {}
-    for name in STATISTICS:
+    only = resolve_statistics(args.only, None) if args.only else STATISTICS
+    for name in only:
         p = _read_group(store, f"pred/{name}")
         if p is not None:
             pred[name] = p
@@ -280,6 +308,7 @@ def add_plot_parser(subparsers):
     p.add_argument("--field", default="gas", help="variable of --maps")
     p.add_argument("--truth", default=None, help="truth zarr store for map panels")
     p.add_argument("--truth-field", default=None, help="variable of --truth (default: --field)")
+    p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(STATISTICS)} to draw")
     p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
     p.set_defaults(func=run_plot)
     return p

@@ -17,12 +17,14 @@ ValueError: log_edges needs 0 < lo < hi, got lo=10.0, hi=1.0; swap or fix the ra
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import xarray as xr
 
 from ._common import finalize, as_map, lead_reduce
 
-__all__ = ["pixel_pdf", "log_edges", "histogram_block"]
+__all__ = ["pixel_pdf", "log_edges", "histogram_block", "bin_index"]
 
 
 def log_edges(lo=1e-2, hi=1e12, per_dex=10):
@@ -46,25 +48,73 @@ def log_edges(lo=1e-2, hi=1e12, per_dex=10):
     return 10.0 ** (a + np.arange(nb + 1) / per_dex)
 
 
+_SHIFT = 12  # float32 bit patterns >> 12: 2^20 buckets of relative width 2^-11
+
+
+@lru_cache(maxsize=16)
+def _lookup(edges_key):
+    """Bin index of the lowest float32 value of every bucket of bit patterns."""
+    edges = np.asarray(edges_key)
+    keys = (np.arange(1 << (32 - _SHIFT), dtype=np.uint64) << _SHIFT).astype(np.uint32)
+    with np.errstate(invalid="ignore"):
+        lo = keys.view(np.float32).astype(np.float64)
+    idx = np.searchsorted(edges, lo, side="right") - 1
+    idx[lo <= 0] = -1  # zero and negative patterns (incl. -0)
+    return idx.astype(np.int32)
+
+
+def bin_index(v, edges):
+    """Index i with ``edges[i] <= v < edges[i + 1]`` (-1 below or <= 0, ``nb`` above or NaN).
+
+    Exact against the float64 ``edges``. float32 values use a lookup table on their bit
+    pattern plus a comparison fix-up (~10x faster than ``searchsorted``); other dtypes
+    fall back to ``numpy.searchsorted``.
+
+    Examples
+    --------
+    >>> bin_index(np.array([0.5, 1.0, 9.99, 10.0, 1e3, 0.0], np.float32), np.array([1.0, 10.0, 100.0])).tolist()
+    [-1, 0, 0, 1, 2, -1]
+    """
+    v = np.asarray(v)
+    nb = len(edges) - 1
+    if v.dtype != np.float32:
+        i = np.searchsorted(edges, v, side="right") - 1
+        i[~(v > 0) & ~np.isnan(v)] = -1
+        return i
+    idx = _lookup(tuple(float(e) for e in edges))[v.view(np.uint32) >> _SHIFT]
+    ext = np.concatenate([np.asarray(edges, np.float64), [np.inf]])
+    while True:  # a bucket can straddle edges: move up while v >= the next edge
+        up = (v >= ext[idx + 1]) & (idx < nb)
+        if not up.any():
+            break
+        idx = idx + up
+    return idx
+
+
 def histogram_block(v, edges):
     """Counts, value sums and out-of-range tallies of ``v`` on ``edges``.
 
     Returns float64 ``[counts (nb), sums (nb), n_zero_or_negative, n_below, n_above,
-    sum_all]`` where ``n_below`` counts ``0 < v < edges[0]`` and ``n_above`` ``v >= edges[-1]``
-    (NaN included).
+    sum_all]`` where ``n_below`` counts ``0 < v < edges[0]``, ``n_above`` ``v >= edges[-1]``
+    (NaN included) and ``sum_all`` sums the finite values.
     """
-    v = np.asarray(v, dtype=np.float64).ravel()
+    v = np.asarray(v)
+    if v.dtype != np.float32:
+        v = v.astype(np.float64)
+    v = v.ravel()
     nb = len(edges) - 1
-    i = np.searchsorted(edges, v, side="right") - 1
-    pos = v > 0
-    ok = pos & (i >= 0) & (i < nb)
+    i = bin_index(v, edges) + 1  # 0 below, 1..nb bins, nb+1 above
+    cnt = np.bincount(i, minlength=nb + 2)
+    sums = np.bincount(i, weights=v, minlength=nb + 2)
     out = np.empty(2 * nb + 4)
-    out[:nb] = np.bincount(i[ok], minlength=nb)
-    out[nb:2 * nb] = np.bincount(i[ok], v[ok], minlength=nb)
-    out[2 * nb] = np.count_nonzero(v <= 0)
-    out[2 * nb + 1] = np.count_nonzero(pos & (i < 0))
-    out[2 * nb + 2] = v.size - np.count_nonzero(ok) - out[2 * nb] - out[2 * nb + 1]
-    out[2 * nb + 3] = np.sum(v[np.isfinite(v)])
+    out[:nb] = cnt[1:nb + 1]
+    out[nb:2 * nb] = sums[1:nb + 1]
+    nzero = np.count_nonzero(v <= 0)
+    out[2 * nb] = nzero
+    out[2 * nb + 1] = cnt[0] - nzero
+    out[2 * nb + 2] = cnt[nb + 1]
+    tot = np.sum(v, dtype=np.float64)
+    out[2 * nb + 3] = tot if np.isfinite(tot) else np.sum(v[np.isfinite(v)], dtype=np.float64)
     return out
 
 

@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -49,7 +50,9 @@ def _band(samples, q=(16, 50, 84)):
     s = np.asarray(samples, np.float64)
     if s.ndim == 1:
         return s, s, s
-    lo, med, hi = np.nanpercentile(s, q, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty bins are all-NaN columns
+        lo, med, hi = np.nanpercentile(s, q, axis=0)
     return lo, med, hi
 
 

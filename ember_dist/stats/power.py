@@ -34,7 +34,7 @@ WINDOW_ORDER = {None: 0, "none": 0, "ngp": 1, "cic": 2, "tsc": 3, "pcs": 4}
 _STRIP = 1 << 22  # elements per strip in the in-memory path (bounds temporaries)
 
 
-def fft2_half(a, chunk_mib=64):
+def fft2_half(a, chunk_mib=32):
     """Unnormalised half-plane 2D DFT of the last two axes, in float64.
 
     Parameters
@@ -91,28 +91,29 @@ def _mode_sums(blocks, x0, n, nbins, width, first, order):
     out = np.zeros((2 + len(prods)) * nbins + nf)
     nc = blocks[0].shape[-1]
     iy = np.fft.fftfreq(n, 1.0 / n)
-    cstep = max(1, _STRIP // max(n, 1))
+    cstep = max(1, _STRIP // 4 // max(n, 1))
     for c0 in range(0, nc, cstep):
         sl = slice(c0, min(nc, c0 + cstep))
         ix = np.arange(x0 + sl.start, x0 + sl.stop, dtype=np.float64)
         kk = np.sqrt(iy[:, None] ** 2 + ix[None, :] ** 2)
-        w = np.ones(kk.shape)
+        b = (np.floor(kk / width) if width != 1 else np.floor(kk)).astype(np.intp) - first
+        b[(b < 0) | (b >= nbins)] = nbins  # overflow bin, dropped
         half = (ix == 0) | ((n % 2 == 0) & (ix == n // 2))
         if half.any():
             drop = (iy < 0) & ~((n % 2 == 0) & (iy == -(n // 2)))  # conjugates of kept modes
-            w[np.ix_(drop, half)] = 0.0
+            b[np.ix_(drop, half)] = nbins
         if x0 + sl.start == 0:
-            w[0, 0] = 0.0  # drop DC
-        b = np.floor(kk / width).astype(np.int64) - first
-        ok = (b >= 0) & (b < nbins) & (w > 0)
-        b, wv = b[ok], w[ok]
-        win = _window2(ix, iy, n, order)[ok] if order else 1.0
-        out[0:nbins] += np.bincount(b, wv * kk[ok], nbins)
-        out[nbins:2 * nbins] += np.bincount(b, wv, nbins)
+            b[0, 0] = nbins  # drop DC
+        b = b.ravel()
+        out[0:nbins] += np.bincount(b, kk.ravel(), nbins + 1)[:nbins]
+        out[nbins:2 * nbins] += np.bincount(b, None, nbins + 1)[:nbins]
+        win = _window2(ix, iy, n, order).ravel() if order else None
         for j, (p, q) in enumerate(prods):
-            fp, fq = blocks[p][:, sl][ok], blocks[q][:, sl][ok]
-            pw = (fp * np.conj(fq)).real / win
-            out[(2 + j) * nbins:(3 + j) * nbins] += np.bincount(b, wv * pw, nbins)
+            fp, fq = blocks[p][:, sl], blocks[q][:, sl]
+            pw = (fp.real * fq.real + fp.imag * fq.imag).ravel()  # Re(fp conj(fq))
+            if win is not None:
+                pw = pw / win
+            out[(2 + j) * nbins:(3 + j) * nbins] += np.bincount(b, pw, nbins + 1)[:nbins]
     if x0 == 0:
         for i in range(nf):
             out[(2 + len(prods)) * nbins + i] = blocks[i][0, 0].real
@@ -200,7 +201,7 @@ def _output(mi, sums, nbins, first, nprod, names, width, window, overdensity, n)
 
 
 def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensity=True,
-                   field=None, dims=None, chunk_mib=64, **params):
+                   field=None, dims=None, chunk_mib=32, **params):
     """Periodic 2D power spectrum of a map or a stack of maps.
 
     Parameters
@@ -244,7 +245,7 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
 
 
 def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=None,
-                         overdensity=True, field=None, field2=None, dims=None, chunk_mib=64,
+                         overdensity=True, field=None, field2=None, dims=None, chunk_mib=32,
                          **params):
     """Cross power spectrum of two maps and their correlation coefficient r(k).
 

@@ -55,10 +55,14 @@ def test_stats_and_plot_commands(tmp_path):
     tp = xr.open_zarr(out / "stats.zarr", group="truth/power")
     ref = power_spectrum(xr.open_zarr(truth), field="hi")
     np.testing.assert_allclose(tp["power"], ref["power"].compute(), rtol=1e-10)
+    err = xr.open_zarr(out / "stats.zarr", group="summary/power_error")
+    assert err["power"].dims == ("quantile", "axis", "slab", "k_bin")
+    q = xr.open_zarr(out / "stats.zarr", group="summary/cddf_quantiles")
+    assert "quantile" in q["f"].dims
     with pytest.raises(FileExistsError, match="--overwrite"):
         a.func(a)
     b = p.parse_args(["plot", str(out), "--out", str(tmp_path / "figs"), "--maps", str(pred),
-                      "--truth", str(truth), "--field", "gas"])
+                      "--truth", str(truth), "--field", "gas", "--only", "power,halos"])
     assert b.func(b) == 0
     assert (tmp_path / "figs" / "maps.png").read_bytes()[:4] == PNG
     assert (tmp_path / "figs" / "power.png").exists()
