@@ -59,7 +59,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     sizes = (16, 32, 64) if args.quick else (32, 64, 128)
     grids = (128, 256, 512) if args.quick else (256, 512, 1024)
-    print(f"CPU: {_cpu()} ({os.cpu_count()} cores); box {BOX:g} ckpc/h; n_neighbours {args.neighbours}")
+    print(f"CPU: {_cpu()} ({os.cpu_count()} cores); box {BOX:g} ckpc/h; n_neighbours {args.neighbours}; "
+          f"load average at start {os.getloadavg()[0]:.1f}")
     deposit_slab(np.zeros((1, 2)), np.ones(1), np.ones(1), 8, 1.0)  # compile numba first
     print("\n| particles | smoothing, 1 process | smoothing, distributed (threads) | " + " | ".join(f"deposit {g}^2" for g in grids) + " |")
     print("|---" * (3 + len(grids)) + "|")
@@ -77,6 +78,7 @@ def main(argv=None):
             cells.append(f"{npart / td:,.0f}/s ({td:.2f} s, median support {hp:.1f} px)")
         print("| " + " | ".join(cells) + " |")
 
+    print(f"load average after the table: {os.getloadavg()[0]:.1f}")
     n, g = sizes[1], grids[1]
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_mock_suite(tmp, n=n, box_size=BOX, seed=0)

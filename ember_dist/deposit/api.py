@@ -28,7 +28,7 @@ import xarray as xr
 
 from ember_dist.deposit.downsample import downsample_indices
 from ember_dist.deposit.grid import coerce_axes, grid_size, projection_axes, slab_edges
-from ember_dist.deposit.kernel import deposit_slab
+from ember_dist.deposit.kernel import deposit_slab, kernel_table
 from ember_dist.deposit.smoothing import smoothing_lengths_distributed
 from ember_dist.deposit.store import check_target, create_template, mark_complete, write_slab
 from ember_dist.io.conventions import utc_now
@@ -41,6 +41,12 @@ FIELDS = {"dm": 1, "gas": 0, "hi": 0}
 #: Hydrogen mass fraction used for HI = gas mass x X_H x neutral fraction.
 X_H = 0.76
 _CHECKSUM_LIMIT = 4 << 30
+_KERNEL_TEXT = {
+    "cubic_spline": "3D cubic spline (Monaghan & Lattanzio 1985), support 2h, projected along the line of sight, "
+    "sampled within pixels, normalised so each particle deposits its mass",
+    "wendland_c2_2d": "2D Wendland C2 (Dehnen & Aly 2012, as in swiftsimio), support 2h, sampled within pixels, "
+    "normalised so each particle deposits its mass",
+}
 
 
 def _version():
@@ -102,10 +108,10 @@ def _validate(snap, fields, slabs, downsample, n_neighbours):
             )
 
 
-def _slab_map(pos, h, w, d, r, c, slab, nslab, box, n, pixel):
+def _slab_map(pos, h, w, d, r, c, slab, nslab, box, n, pixel, kernel):
     k = np.minimum((pos[:, d] * (nslab / box)).astype(np.int64), nslab - 1)
     sel = k == slab
-    return deposit_slab(pos[sel][:, [c, r]], h[sel], w[sel], n, pixel)
+    return deposit_slab(pos[sel][:, [c, r]], h[sel], w[sel], n, pixel, kernel=kernel)
 
 
 def _add(*maps):
@@ -155,6 +161,7 @@ def deposit_snapshot(
     length_unit=None,
     chunk_size=1 << 20,
     progress=False,
+    kernel="cubic_spline",
 ):
     """Deposit a snapshot's particles onto slab maps and write them to a zarr store.
 
@@ -194,6 +201,8 @@ def deposit_snapshot(
         Particles per task.
     progress : bool, default: False
         Show a progress bar of the slab writes.
+    kernel : {"cubic_spline", "wendland_c2_2d"}, default: "cubic_spline"
+        Projected kernel (support ``2 h`` for both); see :mod:`ember_dist.deposit.kernel`.
 
     Returns
     -------
@@ -209,6 +218,7 @@ def deposit_snapshot(
     box = snap.header.box_size
     grid = grid_size(box, pixel, align)
     _validate(snap, fields, slabs, downsample, n_neighbours)
+    kernel_table(kernel)  # raises on an unknown kernel name
     slabs = int(slabs)
     n = grid.n
 
@@ -225,7 +235,8 @@ def deposit_snapshot(
         seed=int(seed),
         downsample=int(downsample or 1),
         n_neighbours=int(n_neighbours),
-        kernel="cubic spline (Monaghan & Lattanzio 1985), support 2h, projected, pixel-integrated, normalised per particle",
+        kernel=kernel,
+        kernel_description=_KERNEL_TEXT[kernel],
         smoothing_length="half the periodic distance to the n_neighbours-th nearest neighbour of the same species",
         slab_assignment="by particle centre along the projection axis",
         hydrogen_mass_fraction=X_H,
@@ -255,7 +266,7 @@ def deposit_snapshot(
             d, r, c = projection_axes(ax)
             for s in range(slabs):
                 parts = [
-                    dask.delayed(_slab_map, pure=True)(p, hh, ww, d, r, c, s, slabs, box, n, grid.pixel_size)
+                    dask.delayed(_slab_map, pure=True)(p, hh, ww, d, r, c, s, slabs, box, n, grid.pixel_size, kernel)
                     for p, hh, ww in zip(pc, hc, wc)
                 ]
                 writes.append(dask.delayed(write_slab)(out, f, ai, s, _tree_sum(parts)))

@@ -34,6 +34,7 @@ def add_deposit_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, help="seed of the downsampling")
     p.add_argument("--align", type=int, default=128, help="map side is a multiple of this (model alignment factor)")
     p.add_argument("--neighbours", type=int, default=80, help="smoothing length = half the distance to this neighbour")
+    p.add_argument("--kernel", default="cubic_spline", choices=["cubic_spline", "wendland_c2_2d"], help="SPH kernel")
     p.add_argument("--length-unit", default=None, help="override the snapshot length unit: kpc/h or Mpc/h")
     p.add_argument("--scheduler", default=None, help="address of a dask scheduler; default: local threads")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
@@ -67,6 +68,7 @@ def run_deposit(args):
             n_neighbours=args.neighbours,
             length_unit=args.length_unit,
             progress=not args.no_progress,
+            kernel=args.kernel,
         )
     finally:
         if client is not None:

@@ -241,8 +241,8 @@ def deposit_slab(pos2d, hsml, mass, n, pixel_size, out=None, kernel="cubic_splin
 
     Returns
     -------
-    ndarray, shape (n, n), float64, Msun/h per pixel
-        ``out`` when given (then nothing is returned by value beyond it).
+    ndarray, shape (n, n), float64, Msun/h per pixel, or None
+        The new map; None when ``out`` was given (the map is accumulated there).
     """
     pos2d = np.ascontiguousarray(pos2d, dtype=np.float64)
     hsml = np.ascontiguousarray(hsml, dtype=np.float64)

@@ -85,6 +85,8 @@ def test_validation_errors(suite, tmp_path):
         deposit_snapshot(suite["dmo"], out, fields=("gas",), **KW)
     with pytest.raises(ValueError, match="slabs=0"):
         deposit_snapshot(suite["hydro"], out, **dict(KW, slabs=0))
+    with pytest.raises(ValueError, match="kernel='gauss'"):
+        deposit_snapshot(suite["hydro"], out, kernel="gauss", **KW)
     with pytest.raises(ValueError, match="cannot have an 32-th neighbour"):
         deposit_snapshot(suite["hydro"], out, downsample=4096, **KW)
     assert not out.exists()
