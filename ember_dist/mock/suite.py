@@ -69,7 +69,16 @@ def _validate(n, box_size, n_files, redshift):
         raise ValueError(f"redshift={redshift!r} must be >= 0.")
 
 
-def mock_particles(n=64, box_size=15000.0, seed=0, redshift=2.0, pressure_smoothing=100.0, stochastic=0.1):
+def mock_particles(
+    n=64,
+    box_size=15000.0,
+    seed=0,
+    redshift=2.0,
+    pressure_smoothing=100.0,
+    stochastic=0.1,
+    gamma_uvb=1.3e-12,
+    n_self_shielding=5.1e-3,
+):
     """Particles of the toy suite, in memory (what :func:`make_mock_suite` writes).
 
     Parameters are those of :func:`make_mock_suite`.
@@ -104,7 +113,9 @@ def mock_particles(n=64, box_size=15000.0, seed=0, redshift=2.0, pressure_smooth
     m_dmh = total * (1.0 - fb) / n**3
     m_dmo = total / n**3
     rho = knn_density(pos_gas, np.full(n**3, m_gas), box_size)
-    x_hi = neutral_fraction(hydrogen_number_density(rho, redshift, cosmo["hubble"]))
+    x_hi = neutral_fraction(
+        hydrogen_number_density(rho, redshift, cosmo["hubble"]), gamma_uvb=gamma_uvb, n_ss=n_self_shielding
+    )
     y_he = 1.0 - X_H
     ne = (1.0 - x_hi) + 2.0 * y_he / (4.0 * X_H)  # hydrogen ionised fraction + fully ionised helium
     ids = np.arange(1, n**3 + 1, dtype=np.uint64)
@@ -132,6 +143,8 @@ def mock_particles(n=64, box_size=15000.0, seed=0, redshift=2.0, pressure_smooth
             "growth_factor": growth_factor(redshift, cosmo["omega_m"], cosmo["omega_l"]),
             "pressure_smoothing_ckpc_h": float(pressure_smoothing),
             "stochastic_spacing": float(stochastic),
+            "gamma_uvb_per_s": float(gamma_uvb),
+            "n_self_shielding_per_cm3": float(n_self_shielding),
             "created": utc_now(),
             "generator": "ember_dist.mock.make_mock_suite",
         },
@@ -147,6 +160,8 @@ def make_mock_suite(
     n_files=1,
     pressure_smoothing=100.0,
     stochastic=0.1,
+    gamma_uvb=1.3e-12,
+    n_self_shielding=5.1e-3,
     overwrite=False,
 ):
     """Write a seeded toy hydro run and its DM-only twin as Gadget HDF5 snapshots.
@@ -165,6 +180,12 @@ def make_mock_suite(
         Gaussian radius that smooths the gas displacement.
     stochastic : float, default: 0.1
         rms of the seeded random gas displacement per axis, in mean inter-particle spacings.
+    gamma_uvb : float, s^-1, default: 1.3e-12
+        Photo-ionisation rate of the UV background.
+    n_self_shielding : float, cm^-3, default: 5.1e-3
+        Self-shielding hydrogen density (Rahmati et al. 2013 at z ~ 2).  First-order
+        (Zel'dovich) gas at 32^3-128^3 rarely reaches it, so HI stays highly ionised
+        (x_HI < 1e-4) unless this is lowered; it is a toy knob, not physics.
     overwrite : bool, default: False
 
     Returns
@@ -181,7 +202,7 @@ def make_mock_suite(
             f"{meta_path!r} exists: a mock suite is already there; pass overwrite=True (CLI: --overwrite) "
             "or pick another out_dir."
         )
-    parts = mock_particles(n, box_size, seed, redshift, pressure_smoothing, stochastic)
+    parts = mock_particles(n, box_size, seed, redshift, pressure_smoothing, stochastic, gamma_uvb, n_self_shielding)
     prov = parts["provenance"]
     paths = {}
     for run in ("hydro", "dmo"):
