@@ -167,7 +167,7 @@ def as_map(data, dims=None, field=None, square=True, **params):
                     f"field {field!r} is not in the Dataset (it has {list(data.data_vars)!r}); "
                     "pass field= with one of those"
                 )
-            attrs.update(data.attrs)
+            attrs.update({k: v for k, v in data.attrs.items() if k in PARAM_UNITS})
             data = data[field]
         if "y" not in data.dims or "x" not in data.dims:
             raise ValueError(

@@ -282,7 +282,7 @@ def add_stats_parser(subparsers):
     p.add_argument("store", help="zarr store (xarray.open_zarr) with maps, Msun/h per pixel")
     p.add_argument("--field", default="gas", help="variable to analyse (gas, hi, dm, ...)")
     p.add_argument("--truth", default=None, help="truth zarr store to compare against")
-    p.add_argument("--truth-field", default=None, help="variable in the truth store (default: --field)")
+    p.add_argument("--truth-field", default=None, help="variable in the truth store; None means the --field value")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--statistics", default="auto",
                    help=f"comma-separated subset of {','.join(STATISTICS)}; auto = total_mass,pdf,power"
@@ -307,7 +307,7 @@ def add_plot_parser(subparsers):
     p.add_argument("--maps", default=None, help="prediction zarr store for map panels")
     p.add_argument("--field", default="gas", help="variable of --maps")
     p.add_argument("--truth", default=None, help="truth zarr store for map panels")
-    p.add_argument("--truth-field", default=None, help="variable of --truth (default: --field)")
+    p.add_argument("--truth-field", default=None, help="variable of --truth; None means the --field value")
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(STATISTICS)} to draw")
     p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
     p.set_defaults(func=run_plot)

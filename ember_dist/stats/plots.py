@@ -84,6 +84,16 @@ def stats_panel(x, truth=None, samples=None, *, unet=None, xlabel="k [h/ckpc]", 
     fig, (ax, ex) = plt.subplots(2, 1, sharex=True, figsize=(5.5, 5.0),
                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
     x = np.asarray(x, np.float64)
+
+    def _pos(v):  # empty bins (zeros) would break the lines on log axes
+        if v is None:
+            return None
+        v = np.array(v, np.float64)
+        if logy:
+            v[~(v > 0)] = np.nan
+        return v
+
+    truth, samples, unet = _pos(truth), _pos(samples), _pos(unet)
     if truth is not None:
         ax.plot(x, truth, color="k", lw=1.5, label="truth")
     if samples is not None:

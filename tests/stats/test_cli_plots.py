@@ -105,3 +105,12 @@ def test_plot_functions_write_png(tmp_path):
         assert (tmp_path / f"{n}.png").read_bytes()[:4] == PNG
     with pytest.raises(FileExistsError, match="overwrite=True"):
         save_figure(stats_panel(k), tmp_path / "a.png", overwrite=False)
+
+
+def test_dataset_attrs_beyond_geometry_are_ignored():
+    ds = xr.Dataset({"gas": (("y", "x"), np.ones((8, 8), np.float32))},
+                    attrs=dict(ATTRS, source="/some/path.hdf5", fields=["gas"]))
+    from ember_dist.stats import total_mass
+
+    out = total_mass(ds, field="gas")
+    assert out.attrs["box_size"] == 640.0 and "source" not in out.attrs
