@@ -28,6 +28,7 @@ import ember_dist
 from ember_dist import config
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine.plan import TilePlan, coerce_halo
+from ember_dist.engine.split import plan_split, run_split
 from ember_dist.engine.validate import check_pixel_size, check_scans, scan_map, source_checksum
 from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
@@ -127,9 +128,36 @@ def _progress(futures, enabled, desc):
     return tqdm(it, total=len(futures), desc=desc, unit="task", file=sys.stderr, smoothing=0.05)
 
 
+def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order):
+    """Submit the single-stage tile batches that are not done yet; wait with progress."""
+    naxis, nslab = source.shape[:2]
+    tasks = []
+    for f in bundles:
+        done = done_markers(out, f)
+        for i, batch in enumerate(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)):
+            key = batch_key(f, i)
+            if key not in done:
+                tasks.append((f, key, batch))
+    if order is not None and order != "canonical":
+        random.Random(0 if order == "shuffled" else int(order)).shuffle(tasks)
+    futures = []
+    for f, key, batch in tasks:
+        b = bundles[f]
+        futures.append(client.submit(
+            run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
+            sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
+            norm_in=b.input_norm, norm_out=b.output_norm, batch_size=batch_size,
+            key=f"enrich-{key}-{token}", pure=False, retries=1,
+        ))
+    for fut in _progress(futures, progress, f"enrich {'+'.join(bundles)}"):
+        fut.result()
+    return len(futures)
+
+
 def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1, seed=0, tile=None, halo=None,
                client=None, overwrite=False, resume=False, batch_size=None, precision=None, pixel_size=None,
-               pixel_tolerance=None, variable=None, dataset=None, attrs=None, progress=None, order=None):
+               pixel_tolerance=None, variable=None, dataset=None, attrs=None, progress=None, order=None,
+               split_level=None, coarse_core=None):
     """Enrich dark-matter maps with baryon fields and write a zarr store.
 
     Parameters
@@ -149,9 +177,11 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
     seed : int, default 0
     tile : int, px, default from config (2048)
         Tile core size (multiple of the alignment factor; capped at the map size).
-    halo : "exact", "auto", int or (before, after), px, default "exact"
+    halo : "exact", "split", "auto", int or (before, after), px, default "exact"
         ``"exact"`` covers the whole receptive field (output equals the whole-map prediction);
-        ``"auto"`` is the smallest halo whose measured seam error is below the bundle's tolerance.
+        ``"split"`` gives the same map through three stages with small halos (see
+        :mod:`ember_dist.engine.split`); ``"auto"`` is the smallest halo whose measured seam
+        error is below the bundle's tolerance.
     client : distributed.Client, optional
         Default: an embedded LocalCluster (``ember_dist.cluster.connect("local")``), closed at the end.
     overwrite, resume : bool, default False
@@ -171,6 +201,10 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         Show a progress bar on stderr.
     order : {"canonical", "shuffled"} or int, optional
         Task submission order; an int shuffles with that seed.  Results never depend on it.
+    split_level : int, optional
+        Level at which ``halo="split"`` cuts the network (default per preset).
+    coarse_core : int, px at the split level, optional
+        Core of the coarse-stage tiles (default: the whole coarse map up to 1024 px).
 
     Returns
     -------
@@ -199,7 +233,11 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
     try:
         source = open_maps(maps, staging_dir=staging, variable=variable, dataset=dataset, pixel_size=pixel_size)
         naxis, nslab, ny, nx = source.shape
-        plans = {f: TilePlan.build((ny, nx), tile, resolve_halo(b, halo), b.alignment) for f, b in bundles.items()}
+        if halo == "split":
+            plans = {f: plan_split((ny, nx), tile, b.preset, split_level, coarse_core) for f, b in bundles.items()}
+        else:
+            plans = {f: TilePlan.build((ny, nx), tile, resolve_halo(b, halo), b.alignment) for f, b in bundles.items()}
+        out_plans = {f: (p.c if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
         for f, b in bundles.items():
             check_pixel_size(source.pixel_size, b.pixel_size, pixel_tolerance, b.name)
         if source.pixel_size is None:
@@ -231,7 +269,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         }
         mode = check_output(out, run, overwrite=overwrite, resume=resume)
         if mode == "create":
-            ds, chunks = _template(source, fields, bundles, samples, seed, plans[fields[0]], px)
+            ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px)
             create_store(out, ds, run, chunks)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.
@@ -239,35 +277,22 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
 
         client.register_plugin(ModelCache([(str(b.path), b.weights_sha256, precision) for b in bundles.values()]))
         token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
-        tasks = []
-        for f in fields:
-            b, plan = bundles[f], plans[f]
-            done = done_markers(out, f)
-            batches = make_batches(make_jobs(plan, samples, naxis, nslab), batch_size)
-            for i, batch in enumerate(batches):
-                key = batch_key(f, i)
-                if key not in done:
-                    tasks.append((f, key, batch))
-        if order is not None and order != "canonical":
-            random.Random(0 if order == "shuffled" else int(order)).shuffle(tasks)
-        futures = []
-        for f, key, batch in tasks:
-            b = bundles[f]
-            futures.append(client.submit(
-                run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
-                sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
-                norm_in=b.input_norm, norm_out=b.output_norm, batch_size=batch_size,
-                key=f"enrich-{key}-{token}", pure=False, retries=1,
-            ))
-        stats = []
-        for fut in _progress(futures, progress, f"enrich {'+'.join(fields)}"):
-            stats.append(fut.result())
-        missing = {f: sum(1 for g, k, _ in tasks if g == f and k not in done_markers(out, f)) for f in fields}
+        if halo == "split":
+            n_tasks = 0
+            for f, b in bundles.items():
+                n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plans[f], samples=samples,
+                                     seed=seed, precision=precision, batch_size=batch_size, token=token,
+                                     progress=progress, progress_fn=_progress)
+        else:
+            n_tasks = _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token,
+                                 progress, order)
+        expected = {f: len(make_batches(make_jobs(out_plans[f], samples, naxis, nslab), batch_size)) for f in fields}
+        missing = {f: expected[f] - sum(1 for k in done_markers(out, f) if k.count("-") == 1) for f in fields}
         if any(missing.values()):
             raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with resume=True.")
 
         # 3. Provenance, then consolidate.
-        p0 = plans[fields[0]]
+        p0 = out_plans[fields[0]]
         attrs_out = _dataset_attrs(source, px, attrs)
         attrs_out.update({
             "title": "ember_dist enriched maps",
@@ -278,7 +303,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "seed": seed, "samples": samples,
             "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(halo),
             "tile_plan": json.dumps({f: p.to_dict() for f, p in plans.items()}),
-            "redundant_compute_factor": p0.redundancy,
+            "redundant_compute_factor": json.dumps(plans[fields[0]].redundancy) if halo == "split" else p0.redundancy,
             "precision": precision,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
             "ember_dist_version": ember_dist.__version__,
@@ -286,8 +311,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "status": "complete",
         })
         finalize_store(out, attrs_out)
-        n = len(futures)
-        log.info("enriched %d tasks in %.1f s", n, time.perf_counter() - t_start)
+        log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if own_client and client is not None:

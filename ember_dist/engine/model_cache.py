@@ -28,6 +28,22 @@ def _configure_threads():
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
+def get_stage_model(bundle_path, sha256, precision, split, stage):
+    """Stage ``"A"``, ``"B"`` or ``"C"`` of split inference at level ``split`` (shared weights)."""
+    key = (str(bundle_path), sha256, precision, "split", split)
+    with _LOCK:
+        if key not in _CACHE:
+            _configure_threads()
+            from ember_dist.model.bundle import load_model
+            from ember_dist.model.generator import build_generator, stage_models
+
+            b = load_model(bundle_path)
+            g = build_generator(b.preset, dtype=None if precision == "float32" else "mixed_bfloat16")
+            g.load_weights(str(b.weights_path))
+            _CACHE[key] = stage_models(g, b.preset, split)
+        return _CACHE[key][stage]
+
+
 def get_model(bundle_path, sha256, precision="float32"):
     """The inference model of a bundle, loaded once per process and verified by checksum."""
     key = (str(bundle_path), sha256, precision)

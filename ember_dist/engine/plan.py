@@ -89,10 +89,15 @@ class TilePlan:
     alignment: int
 
     @classmethod
-    def build(cls, shape, core, halo, alignment):
-        """Validate and build a plan (see the module examples for the errors)."""
+    def build(cls, shape, core, halo, alignment, halo_alignment=None):
+        """Validate and build a plan (see the module examples for the errors).
+
+        ``halo_alignment`` (default ``alignment``) is the grid halos must sit on; the
+        stages of split inference use finer grids than the whole network.
+        """
         ny, nx = (int(s) for s in shape)
         a = int(alignment)
+        ha_grid = int(halo_alignment or alignment)
         for name, n, other in (("y", ny, nx), ("x", nx, ny)):
             if n <= 0 or n % a:
                 gy = nearest_multiple(ny, a)
@@ -110,10 +115,11 @@ class TilePlan:
                 )
         hb, ha = coerce_halo(halo)
         for h in (hb, ha):
-            if h < 0 or h % a:
+            if h < 0 or h % ha_grid:
+                g = ha_grid
                 raise ValueError(
-                    f"halo={(hb, ha)!r} is not a non-negative multiple of the model's alignment factor {a}; "
-                    f"pass halo=({-(-hb // a) * a}, {-(-ha // a) * a}) or halo='exact'."
+                    f"halo={(hb, ha)!r} is not a non-negative multiple of the model's alignment factor {g}; "
+                    f"pass halo=({-(-hb // g) * g}, {-(-ha // g) * g}) or halo='exact'."
                 )
         # A core larger than the map is the whole map.
         return cls((ny, nx), (min(cy, ny), min(cx, nx)), (hb, ha), a)

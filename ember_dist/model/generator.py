@@ -115,3 +115,64 @@ def inference_model(generator):
 def count_params(model):
     """Number of trainable parameters."""
     return int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))
+
+
+class _SharedOps:
+    """Interpret the graph by calling the layers of an existing generator (shared weights)."""
+
+    def __init__(self, generator):
+        self.g = generator
+
+    def conv(self, t, filters, stride, name):
+        return self.g.get_layer(name + "_act")(self.g.get_layer(name)(t))
+
+    def up(self, t, name):
+        return self.g.get_layer(name)(t)
+
+    def noise(self, t, eta, level, name):
+        return self.g.get_layer(name)([t, eta])
+
+    def concat(self, a, b, name):
+        return self.g.get_layer(name)([a, b])
+
+    def head(self, t, level, name):  # pragma: no cover - stages never request heads
+        return self.g.get_layer(name)(t)
+
+    def final(self, t, name):
+        t = self.g.get_layer(name)(t)
+        if "final_f32" in [l.name for l in self.g.layers]:
+            t = self.g.get_layer("final_f32")(t)
+        return t
+
+
+def stage_models(generator, preset, s):
+    """The three stage models of split inference at level ``s``, sharing ``generator``'s weights.
+
+    Returns
+    -------
+    dict with keys ``"A"``, ``"B"``, ``"C"``:
+        A: ``{"dm"}`` -> ``d_s`` (level s, ``filters[s]`` channels);
+        B: ``{"d", "noise_l{l}" for l >= s}`` -> ``h_s`` (level s, ``filters[s+1]`` channels);
+        C: ``{"dm", "h", "noise_l{l}" for l < s}`` -> final output (level 0).
+    """
+    from ember_dist.model import graph
+
+    preset = get_preset(preset)
+    L = preset.levels
+    ops = _SharedOps(generator)
+    x = keras.Input((None, None, 1), name="dm")
+    _, d = graph.encoder(ops, x, preset, 0, s, enter_b=True)
+    model_a = keras.Model([x], d, name=f"stage_a{s}")
+
+    d_in = keras.Input((None, None, preset.filters[s]), name="d")
+    nb = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(s, L - 1)} if preset.noise else {}
+    h = graph.segment(ops, d_in, preset, s, nb)
+    model_b = keras.Model([d_in] + [nb[l] for l in sorted(nb)], h, name=f"stage_b{s}")
+
+    x2 = keras.Input((None, None, 1), name="dm")
+    h_in = keras.Input((None, None, preset.filters[s + 1]), name="h")
+    nc = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(0, s)} if preset.noise else {}
+    skips, _ = graph.encoder(ops, x2, preset, 0, s)
+    out = graph.decoder(ops, h_in, skips, preset, 0, s, nc)
+    model_c = keras.Model([x2, h_in] + [nc[l] for l in sorted(nc)], out, name=f"stage_c{s}")
+    return {"A": model_a, "B": model_b, "C": model_c}

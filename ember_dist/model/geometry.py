@@ -152,3 +152,85 @@ def cost(preset):
     """Multiply-adds per output pixel of ``preset`` (convolutions and heads)."""
     ops, _ = _trace(get_preset(preset))
     return Cost(dict(sorted(ops.macs.items())))
+
+
+# --- stage geometry for split inference ------------------------------------------------------------
+
+_NONE = (lambda p: float("inf"), lambda p: float("-inf"))
+
+
+def _halo_of(final, out_level, in_level, period_out):
+    """Halo (before, after) in input px for cores aligned to ``period_out`` output px."""
+    los = [final.lo(o) for o in range(period_out)]
+    his = [final.hi(o) for o in range(period_out)]
+    scale = 2.0 ** (out_level - in_level)  # input px per output px
+    before = -min(los)
+    after = max(his) - (period_out * scale - 1)
+    return int(max(0, before)), int(max(0, after))
+
+
+@dataclass(frozen=True)
+class SplitGeometry:
+    """Halos of the three stages of split inference at level ``s``.
+
+    Stage A (level-0 tiles): encoder levels 0..s-1 and the entry of level s -> ``d_s``.
+    Stage B (level-s tiles): the segment from level s back to level s -> ``h_s``.
+    Stage C (level-0 tiles): encoder 0..s-1 recomputed, decoder s-1..0 from ``h_s`` -> output.
+
+    ``a_halo`` and ``c_halo`` are full-resolution px (multiples of ``2**s``; stage C reads
+    ``h_s`` on the same window divided by ``2**s``); ``b_halo`` is in level-s px, a multiple
+    of ``b_alignment = 2**(L-1-s)``.  ``*_needed`` are the raw receptive-field extents.
+    """
+
+    split: int
+    a_halo: tuple
+    b_halo: tuple
+    c_halo: tuple
+    b_alignment: int
+    a_needed: tuple
+    b_needed: tuple
+    c_needed_x: tuple
+    c_needed_h: tuple
+
+    def to_dict(self):
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def split_geometry(preset, s):
+    """Stage halos for splitting ``preset`` at level ``s`` (1 <= s <= levels - 2).
+
+    >>> g = split_geometry("fiducial", 4)
+    >>> g.a_needed, g.c_needed_h, g.b_alignment
+    ((30, 45), (2, 2), 8)
+    """
+    from ember_dist.model import graph
+
+    preset = get_preset(preset)
+    L = preset.levels
+    if not 1 <= s <= L - 2:
+        raise ValueError(f"split level must be in 1..{L - 2} for preset {preset.name!r}. Received: split={s}.")
+    f = 2**s
+    noise = {l: None for l in range(L)}
+    # Stage A: level-0 input -> d_s at level s; cores aligned to 1 px at level s.
+    ops = _IntervalOps()
+    _, d = graph.encoder(ops, _T(0, 1, lambda p: p, lambda p: p), preset, 0, s, enter_b=True)
+    a_need = _halo_of(d, s, 0, 1)
+    # Stage B: d_s -> h_s, both at level s; period 2**(L-1-s).
+    ops = _IntervalOps()
+    pb = 2 ** (L - 1 - s)
+    h = graph.segment(ops, _T(s, preset.filters[s], lambda p: p, lambda p: p), preset, s, noise)
+    b_need = _halo_of(h, s, s, pb)
+    # Stage C: (x at level 0, h_s at level s) -> output at level 0; period 2**s.
+    need = []
+    for src in ("x", "h"):
+        ops = _IntervalOps()
+        x = _T(0, 1, *((lambda p: p, lambda p: p) if src == "x" else _NONE))
+        hs = _T(s, preset.filters[s + 1], *((lambda p: p, lambda p: p) if src == "h" else _NONE))
+        skips, _ = graph.encoder(ops, x, preset, 0, s)
+        out = graph.decoder(ops, hs, skips, preset, 0, s, noise)
+        need.append(_halo_of(out, 0, 0 if src == "x" else s, f))
+    c_x, c_h = need
+    a_halo = tuple(_ceil_to(v, f) for v in a_need)
+    c_halo = tuple(_ceil_to(max(vx, vh * f), f) for vx, vh in zip(c_x, c_h))
+    b_halo = tuple(_ceil_to(v, pb) for v in b_need)
+    return SplitGeometry(s, a_halo, b_halo, c_halo, pb, a_need, b_need, c_x, c_h)

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The EMBER U-Net as one graph description, shared by every interpreter.
 
-:func:`unet_graph` is written against a tiny ``ops`` interface (``conv``,
-``up``, ``noise``, ``concat``, ``head``).  :mod:`ember_dist.model.generator`
+The network is written against a tiny ``ops`` interface (``conv``, ``up``,
+``noise``, ``concat``, ``head``, ``final``).  :mod:`ember_dist.model.generator`
 interprets it with Keras layers; :mod:`ember_dist.model.geometry` interprets it
 with receptive-field intervals and multiply-add counts.  Because both read the
 same description, the halo the engine uses is computed from the network
@@ -13,14 +13,77 @@ a stride-2 3x3 conv then two 3x3 convs; decoder level l = nearest 2x
 upsampling, noise injection, concatenation with the level-l skip, two 3x3
 convs with ``filters[l+1]`` channels; 1x1 ReLU heads at the bottleneck and at
 each decoder level l >= 1; a final 3x3 ReLU conv to one channel.
+
+The pieces are also exposed by level so the engine can run the network in
+stages (``halo="split"``): :func:`encoder` (levels ``a..b-1``, optionally the
+stride-2 entry of level ``b``), :func:`segment` (everything from the input of
+level ``a`` back to the decoder output at level ``a``) and :func:`decoder`.
 """
 from __future__ import annotations
 
-__all__ = ["unet_graph"]
+__all__ = ["unet_graph", "encoder_block", "down", "encoder", "decoder", "segment"]
+
+
+def down(ops, h, preset, lev):
+    """The stride-2 entry convolution of level ``lev`` (> 0)."""
+    return ops.conv(h, preset.filters[lev], stride=2, name=f"enc{lev}_down")
+
+
+def encoder_block(ops, h, preset, lev):
+    """The two stride-1 convolutions of encoder level ``lev``: returns the skip."""
+    h = ops.conv(h, preset.filters[lev], stride=1, name=f"enc{lev}_conv1")
+    return ops.conv(h, preset.filters[lev], stride=1, name=f"enc{lev}_conv2")
+
+
+def encoder(ops, x, preset, a, b, enter_b=False):
+    """Encoder levels ``a..b-1`` from the input of level ``a``; returns (skips dict, h).
+
+    With ``enter_b`` the stride-2 entry of level ``b`` is applied to the last skip and returned as ``h``.
+    """
+    skips, h = {}, x
+    for lev in range(a, b):
+        if lev > a:
+            h = down(ops, h, preset, lev)
+        h = encoder_block(ops, h, preset, lev)
+        skips[lev] = h
+    if enter_b:
+        h = down(ops, h, preset, b)
+    return skips, h
+
+
+def decoder_level(ops, h, skip, preset, lev, noise_inputs, heads=None):
+    """Decoder level ``lev``: upsample ``h`` (level lev+1), inject noise, concat the skip, two convs."""
+    h = ops.up(h, name=f"dec{lev}_up")
+    if preset.noise:
+        h = ops.noise(h, noise_inputs[lev], level=lev, name=f"dec{lev}_noise")
+    h = ops.concat(h, skip, name=f"dec{lev}_concat")
+    h = ops.conv(h, preset.filters[lev + 1], stride=1, name=f"dec{lev}_conv1")
+    h = ops.conv(h, preset.filters[lev + 1], stride=1, name=f"dec{lev}_conv2")
+    if heads is not None and lev > 0:
+        heads.append(ops.head(h, level=lev, name=f"head{lev}"))
+    return h
+
+
+def decoder(ops, h, skips, preset, a, b, noise_inputs, heads=None):
+    """Decoder levels ``b-1`` down to ``a`` from ``h`` at level ``b``; the final conv when ``a == 0``."""
+    for lev in range(b - 1, a - 1, -1):
+        h = decoder_level(ops, h, skips[lev], preset, lev, noise_inputs, heads)
+    return ops.final(h, name="final") if a == 0 else h
+
+
+def segment(ops, x, preset, a, noise_inputs, heads=None):
+    """From the input of level ``a`` back to the output of level ``a`` (final output when a == 0)."""
+    L = preset.levels
+    skips, h = encoder(ops, x, preset, a, L)
+    if heads is not None:
+        heads.append(ops.head(h, level=L - 1, name=f"head{L - 1}"))
+    if a == L - 1:
+        return h
+    return decoder(ops, h, skips, preset, a, L - 1, noise_inputs, heads)
 
 
 def unet_graph(ops, x, preset, noise_inputs=None):
-    """Build the generator graph with ``ops``.
+    """Build the whole generator with ``ops``.
 
     Parameters
     ----------
@@ -39,24 +102,6 @@ def unet_graph(ops, x, preset, noise_inputs=None):
     final, heads
         The level-0 output and the list of multi-scale head outputs, coarsest first.
     """
-    f = preset.filters
-    L = len(f)
-    skips = []
-    h = x
-    for lev in range(L):
-        if lev > 0:
-            h = ops.conv(h, f[lev], stride=2, name=f"enc{lev}_down")
-        h = ops.conv(h, f[lev], stride=1, name=f"enc{lev}_conv1")
-        h = ops.conv(h, f[lev], stride=1, name=f"enc{lev}_conv2")
-        skips.append(h)
-    heads = [ops.head(h, level=L - 1, name=f"head{L - 1}")]
-    for lev in range(L - 2, -1, -1):
-        h = ops.up(h, name=f"dec{lev}_up")
-        if preset.noise:
-            h = ops.noise(h, noise_inputs[lev], level=lev, name=f"dec{lev}_noise")
-        h = ops.concat(h, skips[lev], name=f"dec{lev}_concat")
-        h = ops.conv(h, f[lev + 1], stride=1, name=f"dec{lev}_conv1")
-        h = ops.conv(h, f[lev + 1], stride=1, name=f"dec{lev}_conv2")
-        if lev > 0:
-            heads.append(ops.head(h, level=lev, name=f"head{lev}"))
-    return ops.final(h, name="final"), heads
+    heads = []
+    final = segment(ops, x, preset, 0, noise_inputs, heads)
+    return final, heads
