@@ -58,16 +58,16 @@ def make_store(path, size, chunk):
     ds.to_zarr(path, mode="w")
 
 
-def _stats(data, box):
+def _stats(data, box, rechunk=None):
     from ember_dist.stats import cddf, pixel_pdf, power_spectrum
 
-    ps = power_spectrum(data, box_size=box)
+    ps = power_spectrum(data, box_size=box, rechunk_method=rechunk)
     pdf = pixel_pdf(data)
     cd = cddf(data, **GEOM)
     return ps, pdf, cd
 
 
-def run_dask(path, workers, threads, memory_limit):
+def run_dask(path, workers, threads, memory_limit, rechunk=None):
     import dask
     import xarray as xr
     from distributed import Client, LocalCluster
@@ -79,10 +79,12 @@ def run_dask(path, workers, threads, memory_limit):
         ds = xr.open_zarr(path)
         box = ds.attrs["box_size"]
         t0 = time.perf_counter()
-        ps, pdf, cd = dask.compute(*_stats(ds["hi"].data, box))
+        load0 = os.getloadavg()
+        ps, pdf, cd = dask.compute(*_stats(ds["hi"].data, box, rechunk))
         wall = time.perf_counter() - t0
         peaks = client.run(_peak_rss_mb)
-    return dict(wall_s=wall, worker_peak_rss_mb=sorted(peaks.values()),
+    return dict(wall_s=wall, loadavg_1min_start_end=[load0[0], os.getloadavg()[0]],
+                rechunk=rechunk or "dask default", worker_peak_rss_mb=sorted(peaks.values()),
                 worker_start_rss_mb=sorted(base.values()), client_peak_rss_mb=_peak_rss_mb(),
                 power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
                 cddf_counts=cd["counts"].values.tolist())
@@ -91,6 +93,7 @@ def run_dask(path, workers, threads, memory_limit):
 def run_numpy(path):
     import zarr
 
+    load0 = os.getloadavg()
     t0 = time.perf_counter()
     m = np.asarray(zarr.open_group(path, mode="r")["hi"][...])
     t1 = time.perf_counter()
@@ -98,6 +101,7 @@ def run_numpy(path):
     ps, pdf, cd = _stats(m, box)
     wall = time.perf_counter() - t0
     return dict(wall_s=wall, read_s=t1 - t0, peak_rss_mb=_peak_rss_mb(),
+                loadavg_1min_start_end=[load0[0], os.getloadavg()[0]],
                 power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
                 cddf_counts=cd["counts"].values.tolist())
 
@@ -112,6 +116,8 @@ def main(argv=None):
     p.add_argument("--memory-limit", default="8GiB", help="per worker")
     p.add_argument("--workdir", default="/tmp/ember_bench_stats")
     p.add_argument("--json", default=None, help="write the figures here")
+    p.add_argument("--rechunk", default=None, choices=["tasks", "p2p"],
+                   help="method of the P(k) transposition (default: Dask's, p2p under distributed)")
     p.add_argument("--numpy-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-numpy", action="store_true", help="no single-process baseline")
     a = p.parse_args(argv)
@@ -124,7 +130,7 @@ def main(argv=None):
     make_store(path, a.size, a.chunk)
     print(f"store {path} ready in {time.perf_counter() - t0:.1f} s", flush=True)
     res = {"size": a.size, "chunk": a.chunk, "workers": a.workers, "threads": a.threads}
-    d = run_dask(path, a.workers, a.threads, a.memory_limit)
+    d = run_dask(path, a.workers, a.threads, a.memory_limit, a.rechunk)
     print(f"dask : {d['wall_s']:.1f} s, worker peak RSS {d['worker_peak_rss_mb']} MB", flush=True)
     res["dask"] = d
     if not a.skip_numpy:

@@ -34,7 +34,7 @@ WINDOW_ORDER = {None: 0, "none": 0, "ngp": 1, "cic": 2, "tsc": 3, "pcs": 4}
 _STRIP = 1 << 22  # elements per strip in the in-memory path (bounds temporaries)
 
 
-def fft2_half(a, chunk_mib=32):
+def fft2_half(a, chunk_mib=32, rechunk_method=None):
     """Unnormalised half-plane 2D DFT of the last two axes, in float64.
 
     Parameters
@@ -42,6 +42,10 @@ def fft2_half(a, chunk_mib=32):
     a : ndarray or dask.array.Array, shape (..., N, N)
     chunk_mib : float
         Target size of one complex128 strip in MiB (Dask path).
+    rechunk_method : {None, "tasks", "p2p"}
+        Method of the rows-to-columns transposition (None: Dask's configured default, which
+        is the disk-backed "p2p" shuffle under ``distributed``). Gathering row strips from
+        the input chunks always uses "tasks".
 
     Returns
     -------
@@ -63,13 +67,13 @@ def fft2_half(a, chunk_mib=32):
         return out
     width = max(1, int(chunk_mib * 2**20 // (16 * n)))
     lead = (1,) * (a.ndim - 2)
-    a = a.rechunk(lead + (min(width, n), n))
+    a = a.rechunk(lead + (min(width, n), n), method="tasks")
     r = a.map_blocks(
         lambda b: np.fft.rfft(b.astype(np.float64), axis=-1),
         dtype=np.complex128,
         chunks=a.chunks[:-1] + ((nh,),),
     )
-    r = r.rechunk(lead + (n, min(width, nh)))
+    r = r.rechunk(lead + (n, min(width, nh)), method=rechunk_method)
     return r.map_blocks(lambda b: np.fft.fft(b, axis=-2), dtype=np.complex128)
 
 
@@ -128,7 +132,7 @@ def _bins(n, width):
     return nbins, first
 
 
-def _spectra(fields, box_size, n, width, window, chunk_mib):
+def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None):
     """Shared engine: returns (k_sum, count, power_sums list, dc list) arrays."""
     if width <= 0:
         raise ValueError(f"bin_width={width!r} must be positive (units of k_F = 2 pi / box_size)")
@@ -141,7 +145,7 @@ def _spectra(fields, box_size, n, width, window, chunk_mib):
     nout = (2 + nprod) * nbins + nf
 
     if is_dask(fields[0]):
-        ffts = [fft2_half(f, chunk_mib) for f in fields]
+        ffts = [fft2_half(f, chunk_mib, rechunk_method) for f in fields]
 
         def func(*args):
             *bs, y0, x0 = args
@@ -201,7 +205,7 @@ def _output(mi, sums, nbins, first, nprod, names, width, window, overdensity, n)
 
 
 def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensity=True,
-                   field=None, dims=None, chunk_mib=32, **params):
+                   field=None, dims=None, chunk_mib=32, rechunk_method=None, **params):
     """Periodic 2D power spectrum of a map or a stack of maps.
 
     Parameters
@@ -221,6 +225,8 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
         See :func:`ember_dist.stats._common.as_map`.
     chunk_mib : float
         Size of one FFT strip (Dask inputs), MiB.
+    rechunk_method : {None, "tasks", "p2p"}
+        Transposition method for Dask inputs (see :func:`fft2_half`).
 
     Returns
     -------
@@ -240,13 +246,13 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
     mi = as_map(data, dims=dims, field=field, box_size=box_size, **params)
     mi.param("box_size", "power_spectrum")
     n = mi.npix
-    sums, nbins, first, nprod = _spectra([mi.data], None, n, bin_width, window, chunk_mib)
+    sums, nbins, first, nprod = _spectra([mi.data], None, n, bin_width, window, chunk_mib, rechunk_method)
     return finalize(_output(mi, sums, nbins, first, nprod, ["power"], bin_width, window, overdensity, n))
 
 
 def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=None,
                          overdensity=True, field=None, field2=None, dims=None, chunk_mib=32,
-                         **params):
+                         rechunk_method=None, **params):
     """Cross power spectrum of two maps and their correlation coefficient r(k).
 
     Parameters
@@ -254,7 +260,7 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
     data1, data2 : ndarray, dask.array.Array, xarray.DataArray or xarray.Dataset
         Maps of equal shape (Msun/h per pixel), e.g. truth and prediction. A stack in
         ``data1`` (e.g. with ``sample``) against a single map in ``data2`` is broadcast.
-    box_size, bin_width, window, overdensity, dims, chunk_mib, **params
+    box_size, bin_width, window, overdensity, dims, chunk_mib, rechunk_method, **params
         As in :func:`power_spectrum`; attrs are taken from ``data1`` first.
     field, field2 : str, optional
         Variables to take from Dataset inputs.
@@ -295,7 +301,7 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
     else:
         a2 = np.broadcast_to(a2, a1.shape)
     n = m1.npix
-    sums, nbins, first, nprod = _spectra([a1, a2], None, n, bin_width, window, chunk_mib)
+    sums, nbins, first, nprod = _spectra([a1, a2], None, n, bin_width, window, chunk_mib, rechunk_method)
     ds = _output(m1, sums, nbins, first, nprod, ["power", "power_1", "power_2"], bin_width,
                  window, overdensity, n)
     p12, p11, p22 = (sums[..., (2 + j) * nbins:(3 + j) * nbins] for j in range(3))

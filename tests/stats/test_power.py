@@ -128,3 +128,11 @@ def test_cross_on_client(client, lognormal_map):
     got = client.compute(lazy).result(timeout=60)
     ref = cross_power_spectrum(lognormal_map, lognormal_map[::-1], box_size=1000.0)
     np.testing.assert_allclose(got["r"], ref["r"], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["tasks", "p2p"])
+def test_transposition_methods_on_client(client, lognormal_map, method):
+    ref = power_spectrum(lognormal_map, box_size=1000.0)
+    lazy = power_spectrum(da.from_array(lognormal_map, chunks=32), box_size=1000.0, chunk_mib=0.1,
+                          rechunk_method=method)
+    np.testing.assert_allclose(client.compute(lazy).result(timeout=60)["power"], ref["power"], rtol=1e-6)
