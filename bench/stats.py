@@ -5,8 +5,9 @@ Writes a seeded log-normal HI-like map (float32, Msun/h per pixel) to a zarr sto
 chunk by chunk, then
 
 1. computes the three statistics in one ``dask.compute`` pass on a ``LocalCluster``
-   (processes, ``--workers`` x ``--threads``) reading the store lazily, and records
-   the wall time and each worker's peak RSS (``ru_maxrss``);
+   (processes, ``--workers`` x ``--threads``, imports warmed up first) reading the store
+   lazily, and records the wall time and each worker's peak RSS (``ru_maxrss``, which on
+   Linux starts from the parent's RSS at spawn, so it is an upper bound);
 2. runs the same statistics on the whole map loaded into NumPy in a fresh subprocess
    (so its peak RSS is its own) and records wall time and peak RSS;
 3. checks that both give the same P(k) (max relative difference) and PDF counts.
@@ -33,6 +34,13 @@ GEOM = dict(redshift=2.0, hubble=0.6774, slab_depth=1500.0, pixel_size=3.6621)
 
 def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _warm_up():
+    import xarray  # noqa: F401
+    import zarr  # noqa: F401
+
+    import ember_dist.stats  # noqa: F401
 
 
 def make_store(path, size, chunk):
@@ -75,6 +83,7 @@ def run_dask(path, workers, threads, memory_limit, rechunk=None):
     with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                       memory_limit=memory_limit, dashboard_address=None) as cluster, \
             Client(cluster) as client:
+        client.run(_warm_up)  # imports happen once per worker, not per computation
         base = client.run(_peak_rss_mb)
         ds = xr.open_zarr(path)
         box = ds.attrs["box_size"]
