@@ -12,6 +12,8 @@ np.float64(0.1)
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -54,7 +56,9 @@ def realisation_quantiles(ds, dim="sample", q=QUANTILES, variables=None):
     for k in _select(ds, variables):
         v = ds[k]
         if dim in v.dims:
-            r = v.astype(np.float64).quantile(list(q), dim=dim, skipna=True)
+            with warnings.catch_warnings():  # empty bins give all-NaN slices
+                warnings.simplefilter("ignore", RuntimeWarning)
+                r = v.astype(np.float64).quantile(list(q), dim=dim, skipna=True)
             r.attrs = dict(v.attrs)
             out[k] = r
         else:
@@ -94,7 +98,9 @@ def fractional_error(ds, truth, variables=None, dim="sample", q=QUANTILES):
         with np.errstate(invalid="ignore", divide="ignore"):
             e = ds[k].astype(np.float64) / truth[k].astype(np.float64) - 1.0
         if dim in e.dims:
-            e = e.quantile(list(q), dim=dim, skipna=True)
+            with warnings.catch_warnings():  # empty bins give all-NaN slices
+                warnings.simplefilter("ignore", RuntimeWarning)
+                e = e.quantile(list(q), dim=dim, skipna=True)
         e.attrs = {"units": "1", "long_name": f"fractional error of {k}"}
         out[k] = e
     return out
