@@ -100,9 +100,6 @@ def _cuda(**overrides):
     opts = dict(config.get("cluster.cuda"))
     opts.update({_dash(k): v for k, v in overrides.items()})
     env = gpu_env(bool(opts["preallocate"]), opts.get("mem-fraction"), str(opts["keras-backend"]))
-    # The nannies inherit this process's environment; set it before dask-cuda starts them.
-    for k, v in env.items():
-        os.environ.setdefault(k, v)
     try:
         from dask_cuda import LocalCUDACluster
     except ImportError as e:
@@ -111,6 +108,11 @@ def _cuda(**overrides):
             "(it pins dask and distributed to the versions dask-cuda supports). On a machine without GPUs "
             "use connect('local')."
         ) from e
+    # The nannies inherit this process's environment: set it before dask-cuda starts them, so Keras
+    # sees it before it is imported on the workers (LocalCUDACluster replaces a worker's env= with
+    # its own CUDA_VISIBLE_DEVICES, so env= cannot carry it).  Variables already set win.
+    for k, v in env.items():
+        os.environ.setdefault(k, v)
     from distributed import Client
 
     kwargs = dict(
@@ -121,7 +123,6 @@ def _cuda(**overrides):
         memory_limit=opts["memory-limit"],  # host memory per GPU worker
         device_memory_limit=opts.get("device-memory-limit") or 0.8,  # spill to host above this fraction
         security=opts.get("security") or None,
-        env=env,
     )
     if opts.get("cuda-visible-devices") is not None:
         kwargs["CUDA_VISIBLE_DEVICES"] = opts["cuda-visible-devices"]
