@@ -104,7 +104,11 @@ start() {
     mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$MUNGE"
     chmod 755 "$DIR"
     # munged runs as user munge with a private key copy and socket.
-    install -m 0400 -o munge -g munge /etc/munge/munge.key "$MUNGE/munge.key"
+    if [ -f /etc/munge/munge.key ]; then
+        install -m 0400 -o munge -g munge /etc/munge/munge.key "$MUNGE/munge.key"
+    else  # no system key (e.g. a package install without postinst): make a private one
+        mungekey --create --keyfile="$MUNGE/munge.key" && chown munge:munge "$MUNGE/munge.key" && chmod 0400 "$MUNGE/munge.key"
+    fi
     chown munge:munge "$MUNGE"; chmod 0755 "$MUNGE"
     runuser -u munge -- munged --key-file="$MUNGE/munge.key" --socket="$SOCKET" \
         --pid-file="$MUNGE/munged.pid" --log-file="$MUNGE/munged.log" --seed-file="$MUNGE/munged.seed"

@@ -86,16 +86,16 @@ def test_dashboard_shows_tile_tasks(chromium, bundles, tmp_path):
                                       tile=64, client=client, progress=False)
 
         th = threading.Thread(target=run, daemon=True)
-        t0 = time.time()
-        th.start()
-        while not client.run_on_scheduler(_tile_keys_in_task_stream) and th.is_alive() and time.time() - t0 < 180:
-            time.sleep(0.2)
-        running = th.is_alive()
         PNG.parent.mkdir(parents=True, exist_ok=True)
         base = link.rsplit("/", 1)[0]
         with Browser(chromium, tmp_path / "chromium-profile") as browser:
-            # The full status page while the enrichment runs.
-            live = browser.visit(link, READY, settle=1.0, extract_js=TASK_STREAM_KEYS, png=PNG)
+            t0 = time.time()
+            th.start()
+            # The full status page, shot as soon as its Task Stream shows tile tasks (live updates).
+            live = browser.visit(link, f"({READY}) && ({TASK_STREAM_KEYS} || []).some(k => k.startsWith('enrich-gas-'))",
+                                 timeout=180, settle=0.5, extract_js=TASK_STREAM_KEYS, png=PNG)
+            done_at_shot = len({k.split("-")[2] for k in client.run_on_scheduler(_tile_keys_in_task_stream)})
+            running = th.is_alive()
             th.join(timeout=300)
             assert not th.is_alive() and "ds" in box
             # The Task Stream page once the run is done: every tile task is there.
@@ -118,7 +118,8 @@ def test_dashboard_shows_tile_tasks(chromium, bundles, tmp_path):
         # The same tasks through the client API.
         stream = client.get_task_stream(start=t0)
         assert sum(1 for t in stream if str(t["key"]).startswith("enrich-gas-")) == 32
-        print(f"\ndashboard screenshots {PNG} ({'while tiles ran' if running else 'after the run'}, "
-              f"{sum(k.startswith('enrich-gas-') for k in live)} tile tasks in the page's task stream) and {png2}")
+        print(f"\ndashboard screenshots {PNG} ({'run still going' if running else 'run finished'} at capture: "
+              f"{done_at_shot}/32 tiles done; {sum(k.startswith('enrich-gas-') for k in live)} tile tasks in the "
+              f"page's task stream) and {png2}")
     finally:
         close(client)
