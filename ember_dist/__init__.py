@@ -22,6 +22,10 @@ _LAZY = {
     "make_demo_maps": "ember_dist.demo",
     "Normalization": "ember_dist.model.normalization",
     "TilePlan": "ember_dist.engine.plan",
+    "deposit_snapshot": "ember_dist.deposit.api",
+    "make_mock_suite": "ember_dist.mock.suite",
+    "open_snapshot": "ember_dist.io.snapshot",
+    "connect": "ember_dist.cluster",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

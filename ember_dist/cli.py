@@ -21,7 +21,7 @@ _PLUGINS = [
 
 
 def _halo(s):
-    if s in ("exact", "auto"):
+    if s in ("exact", "auto", "split"):
         return s
     parts = [int(p) for p in s.split(",")]
     return parts[0] if len(parts) == 1 else tuple(parts)
@@ -42,7 +42,8 @@ def _enrich(args):
         ds = enrich_box(args.maps, fields=args.field, model=model, out=args.out, samples=args.samples,
                         seed=args.seed, tile=args.tile, halo=args.halo, client=client, overwrite=args.overwrite,
                         resume=args.resume, batch_size=args.batch_size, precision=args.precision,
-                        pixel_size=args.pixel_size, variable=args.variable, progress=not args.quiet)
+                        pixel_size=args.pixel_size, variable=args.variable, progress=not args.quiet,
+                        split_level=args.split_level, coarse_core=args.coarse_core)
     finally:
         if client is not None:
             client.close()
@@ -84,7 +85,10 @@ def build_parser():
     e.add_argument("--seed", type=int, default=0, help="noise seed of the first realisation")
     e.add_argument("--tile", type=int, default=None, help="tile core size, px (default: config, 2048)")
     e.add_argument("--halo", type=_halo, default=None,
-                   help="exact | auto | px | before,after px (default: config, exact)")
+                   help="exact | split | auto | px | before,after px (default: config, exact)")
+    e.add_argument("--split-level", type=int, default=None, help="level where --halo split cuts the network")
+    e.add_argument("--coarse-core", type=int, default=None, help="coarse-stage tile core for --halo split, px at "
+                                                                 "the split level")
     e.add_argument("--batch-size", type=int, default=None, help="tiles per generator call")
     e.add_argument("--precision", choices=["float32", "bfloat16"], default=None)
     e.add_argument("--pixel-size", type=float, default=None, help="input pixel size, ckpc/h, if not recorded")

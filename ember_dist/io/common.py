@@ -12,8 +12,8 @@ Examples
 >>> import numpy as np
 >>> a = np.arange(16, dtype="f4").reshape(1, 1, 4, 4)
 >>> read_wrapped(a, 0, 0, -1, 3, 2, 3)
-array([[ 3.,  0.,  1.],
-       [ 7.,  4.,  5.]], dtype=float32)
+array([[15., 12., 13.],
+       [ 3.,  0.,  1.]], dtype=float32)
 """
 from __future__ import annotations
 

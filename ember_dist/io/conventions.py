@@ -10,7 +10,7 @@ in :data:`DATASET_ATTRS`.
 Examples
 --------
 >>> pixel_centres(4, 10.0)
-array([ 1.25,  3.75,  6.25,  8.75])
+array([1.25, 3.75, 6.25, 8.75])
 >>> missing_attrs({"box_size": 1.0})[:2]
 ['redshift', 'hubble']
 """
