@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Losses on known inputs, the gradient penalty, and the MSG-GAN critic."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from ember_dist.train import losses as L  # noqa: E402
+from ember_dist.train.critic import build_critic  # noqa: E402
+from ember_dist.train.layers import MinibatchStdDev  # noqa: E402
+
+
+
+RNG = np.random.default_rng(0)
+
+
+def _maps(b=2, n=32):
+    return RNG.random((b, n, n, 1)).astype("float32") * 2.0
+
+
+def test_dssim_identical_is_zero_at_every_scale():
+    x = _maps()
+    for lev in range(4):
+        t = np.asarray(L.downsample(x, lev))
+        assert float(L.dssim(t, t, lev)) == 0.0
+    d, m = L.multiscale_terms(x, [x] + [L.downsample(x, l) for l in (3, 2, 1)])
+    assert float(d) == 0.0 and float(m) == 0.0
+
+
+def test_dssim_positive_for_different_maps_and_windows_shrink():
+    x, y = _maps(), _maps()
+    assert 0.0 < float(L.dssim(x, y)) <= 1.0
+    assert [L.ssim_window(l)[0] for l in range(5)] == [11, 5, 3, 3, 3]
+
+
+def test_msle_known_values():
+    t = np.zeros((1, 4, 4, 1), "float32")
+    p = np.full((1, 4, 4, 1), np.e - 1.0, "float32")
+    assert float(L.msle(t, p)) == pytest.approx(1.0, rel=1e-6)
+    p2 = np.full((1, 4, 4, 1), np.e**2 - 1.0, "float32")
+    assert float(L.msle(p, p2)) == pytest.approx(1.0, rel=1e-6)
+    assert float(L.msle(t, -p)) == 0.0  # negatives clip to 0
+
+
+def test_downsample_is_block_average():
+    x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    got = np.asarray(L.downsample(x, 1))[0, ..., 0]
+    np.testing.assert_allclose(got, [[2.5, 4.5], [10.5, 12.5]])
+
+
+def test_perceptual_weights_table():
+    assert L.loss_weights("unet", "gas") == L.LossWeights(1.0, 2.0, None)
+    assert L.loss_weights("unet", "hi").beta == 200.0
+    assert L.loss_weights("wgan", "gas") == L.LossWeights(10.0, 0.4, 10.0)
+    with pytest.raises(ValueError, match="LossWeights"):
+        L.loss_weights("wgan", "stars")
+    x, y = _maps(), _maps()
+    w = L.LossWeights(2.0, 3.0)
+    loss, d, m = L.perceptual_loss(x, [y], w, levels=[0])
+    assert float(loss) == pytest.approx(2 * float(L.dssim(x, y)) + 3 * float(L.msle(x, y)), rel=1e-6)
+
+
+def _linear_critic(scale):
+    """D(x) = scale * <u, x> with ||u|| = 1 over the 'target' input (other inputs ignored)."""
+    u = RNG.normal(size=(8 * 8,)).astype("float32")
+    u /= np.linalg.norm(u)
+    t = keras.Input((8, 8, 1), name="target")
+    dm = keras.Input((8, 8, 1), name="dm")
+    f = keras.layers.Flatten()(t)
+    dense = keras.layers.Dense(1, use_bias=False)
+    out = dense(f)
+    model = keras.Model([t, dm], out)
+    dense.set_weights([scale * u[:, None]])
+    return model
+
+
+@pytest.mark.parametrize("scale,zero", [(1.0, True), (3.0, False)])
+def test_gradient_penalty_linear_critic(scale, zero):
+    from ember_dist.train._tf_step import gradient_penalty
+
+    c = _linear_critic(scale)
+    real = {"target": _maps(3, 8), "dm": _maps(3, 8)}
+    fake = {"target": _maps(3, 8), "dm": real["dm"]}
+    eps = RNG.random((3, 1, 1, 1)).astype("float32")
+    gp = float(gradient_penalty(c, real, fake, eps, ["target"]))
+    if zero:
+        assert gp == pytest.approx(0.0, abs=1e-10)
+    else:
+        assert gp == pytest.approx((scale - 1.0) ** 2, rel=1e-5)
+
+
+def test_critic_output_shape_and_mbstd_round_trip():
+    c = build_critic("tiny", tile=32)
+    b = 4
+    inp = {"target": _maps(b), "dm": _maps(b)}
+    for lev in (1, 2, 3):
+        inp[f"scale_l{lev}"] = np.asarray(L.downsample(inp["target"], lev))
+    out = np.asarray(c(inp))
+    assert out.shape == (b, 1) and np.isfinite(out).all()
+    with pytest.raises(ValueError, match="multiple"):
+        build_critic("tiny", tile=24)
+
+    layer = MinibatchStdDev(group_size=2, epsilon=1e-6, name="mb")
+    clone = MinibatchStdDev.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    x = _maps(4, 4)
+    y = np.asarray(layer(x))
+    assert y.shape == (4, 4, 4, 2)
+    np.testing.assert_array_equal(y[..., :1], x)
+    # group_size=2: samples {0, 2} and {1, 3} form the groups
+    want = np.sqrt(((x[[0, 1]] - x[[2, 3]]) ** 2 / 4).mean(axis=(1, 2, 3)) + 1e-6)
+    want = np.sqrt(((x[[0, 1]] - x[[2, 3]]) ** 2 / 4)[..., 0] + 1e-6).mean(axis=(1, 2))
+    np.testing.assert_allclose(y[[0, 1], 0, 0, 1], want, rtol=1e-5)
+    np.testing.assert_allclose(y[[2, 3], 0, 0, 1], want, rtol=1e-5)
+    # serialisation through a model
+    m = keras.Sequential([keras.Input((4, 4, 1)), MinibatchStdDev(name="mb")])
+    m2 = keras.models.model_from_json(m.to_json())
+    np.testing.assert_allclose(np.asarray(m2(x)), np.asarray(m(x)))
