@@ -9,14 +9,16 @@ noisy generator), it measures side by side in one run:
 
 * raw: one generator call on the whole periodic map (after a warm-up call of
   the same shape), in a separate process so its peak RSS is its own;
-* exact: ``enrich_box(halo="exact")`` end to end on a fresh LocalCluster
+* exact / split: ``enrich_box(halo=...)`` end to end on a fresh LocalCluster
   (validation scan, tiles, zarr writes), after a warm-up run that compiles the
   tile shape; the redundant-compute factor ``tiles * canvas^2 / size^2``;
   peak RSS per worker (``ru_maxrss``).
 
 ``--memory`` runs the exact engine on several map sizes with the same tile plan
 (fresh cluster each) and prints the peak RSS per worker for each.
-The last line is ``efficiency: X`` with X = exact Mpx/s / raw Mpx/s.
+``split`` is ``halo="split"`` (same map as exact, three stages with small halos) and,
+unless ``--no-bf16``, split in mixed bfloat16 with its difference from float32.
+The last line is ``efficiency: X`` with X = split Mpx/s / raw Mpx/s.
 """
 from __future__ import annotations
 
@@ -57,23 +59,30 @@ def raw(bundle, dm_path):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def exact(bundle, dm, core, workers, tmp):
+def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None):
+    """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes."""
     import ember_dist as ed
     from ember_dist.cluster import connect
     from ember_dist.engine.plan import TilePlan
+    from ember_dist.engine.split import plan_split
 
     client = connect("local", n_workers=workers, dashboard_address=":0")
+    kw = dict(model=bundle.path, tile=core, client=client, progress=False, overwrite=True, pixel_size=3.66,
+              halo=halo, precision=precision, split_level=split_level)
     try:
-        warm = dm[:core, :core]
-        ed.enrich_box(warm, model=bundle.path, out=tmp / "warm.zarr", tile=core, client=client, progress=False,
-                      overwrite=True, pixel_size=3.66)
+        # Warm-up on a map of the same size: compiles every stage shape (split stages depend on the map size).
+        ed.enrich_box(dm, out=tmp / "warm.zarr", **kw)
         t = time.perf_counter()
-        ed.enrich_box(dm, model=bundle.path, out=tmp / "exact.zarr", tile=core, client=client, progress=False,
-                      overwrite=True, pixel_size=3.66)
+        ds = ed.enrich_box(dm, out=tmp / f"{halo}-{precision}.zarr", **kw)
         dt = time.perf_counter() - t
-        plan = TilePlan.build(dm.shape, core, bundle.exact_halo, bundle.alignment)
-        return {"seconds": dt, "redundancy": plan.redundancy, "canvas": plan.canvas[0],
-                "peak_rss_gb_per_worker": sorted(_rss(client).values())}
+        if halo == "split":
+            sp = plan_split(dm.shape, core, bundle.preset, split_level)
+            red, canvas = sp.redundancy, sp.c.canvas[0]
+        else:
+            plan = TilePlan.build(dm.shape, core, bundle.exact_halo, bundle.alignment)
+            red, canvas = plan.redundancy, plan.canvas[0]
+        return {"seconds": dt, "redundancy": red, "canvas": canvas, "values": ds["gas"].values[0, 0, 0],
+                "peak_rss_gb_per_worker": [round(v, 2) for v in sorted(_rss(client).values())]}
     finally:
         c = client.cluster
         client.close()
@@ -87,6 +96,10 @@ def main(argv=None):
     ap.add_argument("--core", type=int, default=1024, help="tile core, px")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--memory", default=None, help="comma-separated map sides for the memory table")
+    ap.add_argument("--halo", default="split", help="halo mode of the memory table: exact or split")
+    ap.add_argument("--split-level", type=int, default=None, help="split level (default per preset)")
+    ap.add_argument("--skip-exact", action="store_true", help="do not run the (slow) plain exact engine")
+    ap.add_argument("--no-bf16", action="store_true", help="do not run split in bfloat16")
     args = ap.parse_args(argv)
 
     from ember_dist.demo import lognormal_map
@@ -101,9 +114,9 @@ def main(argv=None):
         if args.memory:
             for n in (int(s) for s in args.memory.split(",")):
                 dm = lognormal_map(n, seed=1)
-                r = exact(b, dm, args.core, args.workers, tmp)
-                print(f"memory size={n}: {n * n / r['seconds'] / 1e6:.3f} Mpx/s, redundancy {r['redundancy']:.2f}, "
-                      f"peak RSS per worker {r['peak_rss_gb_per_worker']} GB")
+                r = engine(b, dm, args.core, args.workers, tmp, halo=args.halo, split_level=args.split_level)
+                print(f"memory {args.halo} size={n}: {n * n / r['seconds'] / 1e6:.3f} Mpx/s, redundancy "
+                      f"{r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB", flush=True)
             return
         dm = lognormal_map(args.size, seed=1)
         np.save(tmp / "dm.npy", dm)
@@ -111,11 +124,31 @@ def main(argv=None):
         r0 = raw(b, tmp / "dm.npy")
         print(f"raw   size={args.size}: {mpx / r0['seconds']:.3f} Mpx/s ({r0['seconds']:.1f} s), "
               f"peak RSS {r0['peak_rss_gb']:.2f} GB")
-        r1 = exact(b, dm, args.core, args.workers, tmp)
-        print(f"exact size={args.size} core={args.core} canvas={r1['canvas']}: {mpx / r1['seconds']:.3f} Mpx/s "
-              f"({r1['seconds']:.1f} s), redundant-compute factor {r1['redundancy']:.2f}, "
-              f"peak RSS per worker {r1['peak_rss_gb_per_worker']} GB")
-        print(f"efficiency: {r0['seconds'] / r1['seconds']:.3f}")
+        res = {}
+        if not args.skip_exact:
+            res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact")
+        res["split"] = engine(b, dm, args.core, args.workers, tmp, "split", split_level=args.split_level)
+        if not args.no_bf16:
+            res["split-bf16"] = engine(b, dm, args.core, args.workers, tmp, "split", "bfloat16", args.split_level)
+        for name, r in res.items():
+            print(f"{name:10s} size={args.size} core={args.core} canvas={r['canvas']}: {mpx / r['seconds']:.3f} Mpx/s "
+                  f"({r['seconds']:.1f} s), redundant-compute factor {r['redundancy']}, "
+                  f"peak RSS per worker {r['peak_rss_gb_per_worker']} GB, {r0['seconds'] / r['seconds']:.3f} x raw",
+                  flush=True)
+        if "exact" in res:
+            e, sv = res["exact"]["values"], res["split"]["values"]
+            print(f"split vs exact: max |diff| / max = {np.abs(sv - e).max() / np.abs(e).max():.2e}")
+        if "split-bf16" in res:
+            f32, bf = res["split"]["values"].astype(np.float64), res["split-bf16"]["values"].astype(np.float64)
+            from ember_dist.stats import power_spectrum
+
+            rms = np.sqrt(np.mean((bf - f32) ** 2)) / np.sqrt(np.mean(f32**2))
+            pk32 = power_spectrum(f32, box_size=args.size * 3.66)["power"].values
+            pkbf = power_spectrum(bf, box_size=args.size * 3.66)["power"].values
+            dpk = np.abs(pkbf / pk32 - 1)
+            print(f"bf16 vs f32 (split): rms diff {rms:.2e}; P(k) |ratio-1| median {np.median(dpk):.2e}, "
+                  f"max {dpk.max():.2e}")
+        print(f"efficiency: {r0['seconds'] / res['split']['seconds']:.3f}")
 
 
 if __name__ == "__main__":

@@ -128,7 +128,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    if not args.verbose:  # distributed logs cluster start/stop at INFO on its own handlers
+    if not args.verbose:  # distributed sets its loggers to INFO when imported: import it, then quiet it
+        import distributed  # noqa: F401
+
         logging.getLogger("distributed").setLevel(logging.WARNING)
     try:
         args.func(args)
