@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``ember-dist train``: train a U-Net or WGAN-GP model on deposited maps and write its bundle.
+
+Imports of Keras/TensorFlow happen when the command runs, not when the parser is built.
+"""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_train_parser"]
+
+
+def _train(args):
+    from ember_dist.train.loop import train
+
+    weights = None
+    if args.alpha is not None or args.beta is not None or args.gamma is not None:
+        from ember_dist.train.losses import loss_weights
+
+        try:
+            base = loss_weights(args.kind, args.field).to_dict()
+        except ValueError:
+            base = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0 if args.kind == "wgan" else None}
+        for k in ("alpha", "beta", "gamma"):
+            if getattr(args, k) is not None:
+                base[k] = getattr(args, k)
+        weights = base
+
+    def progress(step, m):
+        if not args.quiet:
+            print(f"step {step}/{args.steps} " + " ".join(f"{k}={v:.4g}" for k, v in m.items()), flush=True)
+
+    b = train(args.maps, args.field, args.out, kind=args.kind, preset=args.preset, steps=args.steps,
+              work_dir=args.work_dir, input_var=args.input_var, input_maps=args.input_maps, axes=tuple(args.axes),
+              name=args.name, overwrite=args.overwrite, progress=progress, batch=args.batch, tile=args.tile,
+              lr=args.lr, critic_lr=args.critic_lr, n_critic=args.n_critic, checkpoint_every=args.checkpoint_every,
+              log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
+              seam_size=args.seam_size)
+    t = b.meta["training"]
+    print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
+          f"({t['iterations_per_second']:.3g} it/s); auto halo {b.auto_halo()}")
+    return 0
+
+
+def add_train_parser(subparsers):
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = subparsers.add_parser("train", formatter_class=fmt,
+                              help="train a U-Net or WGAN-GP generator on deposited slab maps, write a bundle")
+    p.add_argument("--maps", required=True, help="zarr store from `ember-dist deposit` holding the target field")
+    p.add_argument("--field", required=True, choices=["gas", "hi"], help="target variable")
+    p.add_argument("--out", required=True, help="bundle directory to write")
+    p.add_argument("--kind", default="unet", choices=["unet", "wgan"])
+    p.add_argument("--preset", default="small", help="generator architecture preset (tiny, small, fiducial)")
+    p.add_argument("--steps", type=int, default=1000, help="generator iterations")
+    p.add_argument("--input-maps", default=None, help="store holding the input (default: --maps), e.g. a DM-only "
+                   "or downsampled deposit")
+    p.add_argument("--input-var", default="dm", help="input variable in the input store")
+    p.add_argument("--axes", nargs="+", default=["x", "y"], help="training projections (the rest are held out)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--tile", type=int, default=64, help="training tile side, px")
+    p.add_argument("--lr", type=float, default=1e-4, help="initial generator learning rate (polynomial decay)")
+    p.add_argument("--critic-lr", type=float, default=1e-4)
+    p.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (wgan)")
+    p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")
+    p.add_argument("--beta", type=float, default=None, help="MSLE weight (default: the paper's)")
+    p.add_argument("--gamma", type=float, default=None, help="adversarial weight (default: the paper's)")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work-dir", default=None, help="checkpoints, metrics.csv, samples (default: OUT.work); "
+                   "an existing one is resumed from its last checkpoint")
+    p.add_argument("--name", default=None, help="bundle name (default: the OUT directory name)")
+    p.add_argument("--seam-size", type=int, default=None, help="test map side for the seam-error table")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle directory")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_train)
+    return p

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Random training tiles from slab map stores written by ``ember_dist.deposit``.
+
+A store holds variables ``(axis, slab, y, x)`` in Msun/h per pixel.  The input
+variable (``dm`` of the hydro run, or ``dm`` of a separate dark-matter-only or
+downsampled store) and the target variable (``gas`` or ``hi``) are read for the
+*training projections* (``x`` and ``y`` by default; ``z`` is held out for
+testing, as in the paper), normalised with the bundle's normalisation and kept
+in memory as float32.
+
+Batch ``i`` is a pure function of ``(seed, i)``: its random generator is
+``numpy.random.default_rng([seed, i])``.  Tiles start anywhere (the maps are
+periodic: windows wrap), then get a random flip and a random multiple of 90
+degrees; the noise maps of the WGAN generator and the interpolation weights of
+the gradient penalty are drawn from the same generator.  Resuming at step ``i``
+therefore needs only ``(seed, i)``, and batches can be built in parallel
+workers (:class:`TileDataset`, a ``keras.utils.PyDataset``).
+
+Examples
+--------
+>>> import numpy as np
+>>> s = TileSampler.from_arrays(np.ones((2, 1, 64, 64)), np.ones((2, 1, 64, 64)), tile=32, batch=2)
+>>> x, y = s.batch(0)
+>>> x["dm"].shape, y.shape
+((2, 32, 32, 1), (2, 32, 32, 1))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ember_dist.model.normalization import Normalization
+
+__all__ = ["TileSampler", "TileDataset", "open_maps", "augment"]
+
+
+def open_maps(path, var, axes=("x", "y")):
+    """``(float32 array (n_maps, ny, nx), attrs)`` of ``var`` for the projections ``axes`` of a zarr store."""
+    import xarray as xr
+
+    ds = xr.open_zarr(str(path), consolidated=False)
+    if var not in ds.data_vars:
+        raise KeyError(f"store {str(path)!r} has no variable {var!r}; it has {sorted(ds.data_vars)}. "
+                       "Pass input_var=/target_var= naming one of them.")
+    have = [str(a) for a in ds["axis"].values]
+    missing = [a for a in axes if a not in have]
+    if missing:
+        raise ValueError(f"store {str(path)!r} has projections {have}; requested {list(axes)} "
+                         f"(missing {missing}). Deposit them or pass axes=... from {have}.")
+    arr = ds[var].sel(axis=list(axes)).values.astype(np.float32)
+    return arr.reshape((-1,) + arr.shape[-2:]), dict(ds.attrs)
+
+
+def augment(tile, k, flip):
+    """Rotate by ``k`` x 90 degrees, then flip left-right when ``flip``; works on (..., y, x)."""
+    t = np.rot90(tile, k, axes=(-2, -1))
+    return np.flip(t, axis=-1) if flip else t
+
+
+class TileSampler:
+    """Seeded random tiles of (normalised input, normalised target) pairs.
+
+    Parameters
+    ----------
+    inputs, targets : ndarray (n_maps, ny, nx)
+        *Normalised* maps, paired by index.
+    tile : int, px
+    batch : int
+    noise_levels : int
+        Number of generator noise inputs (``preset.levels - 1`` for the WGAN generator, 0 for the U-Net).
+    seed : int
+    augment : bool
+        Random flips and 90-degree rotations.
+    """
+
+    def __init__(self, inputs, targets, tile=32, batch=4, noise_levels=0, seed=0, augment=True):
+        inputs = np.asarray(inputs, np.float32)
+        targets = np.asarray(targets, np.float32)
+        if inputs.shape != targets.shape or inputs.ndim != 3:
+            raise ValueError(f"inputs and targets must be (n_maps, ny, nx) of the same shape. "
+                             f"Received: {inputs.shape} and {targets.shape}.")
+        if tile > min(inputs.shape[1:]):
+            raise ValueError(f"tile={tile} is larger than the maps {inputs.shape[1:]}. Pass a smaller tile.")
+        self.inputs, self.targets = inputs, targets
+        self.tile, self.batch_size = int(tile), int(batch)
+        self.noise_levels, self.seed, self.augment = int(noise_levels), int(seed), bool(augment)
+
+    @classmethod
+    def from_arrays(cls, inputs, targets, input_norm=None, output_norm=None, **kw):
+        """From mass maps (Msun/h per pixel), ``(n_maps, ...)`` or ``(axis, slab, y, x)``; normalised here."""
+        input_norm = input_norm or Normalization.for_field("dm")
+        output_norm = output_norm or Normalization.for_field("gas")
+        a = np.asarray(inputs)
+        b = np.asarray(targets)
+        a = a.reshape((-1,) + a.shape[-2:])
+        b = b.reshape((-1,) + b.shape[-2:])
+        return cls(input_norm.forward(a).astype(np.float32), output_norm.forward(b).astype(np.float32), **kw)
+
+    @classmethod
+    def from_store(cls, maps, field, input_var="dm", input_maps=None, axes=("x", "y"), input_norm=None,
+                   output_norm=None, **kw):
+        """From zarr stores written by :func:`ember_dist.deposit.api.deposit_snapshot`.
+
+        ``maps`` holds the target ``field``; ``input_maps`` (default ``maps``) holds ``input_var``.
+        Normalisations default to the paper's for the input variable and ``field`` with the store's ``hubble``.
+        Returns ``(sampler, info)`` with ``info`` = normalisations, pixel size and provenance.
+        """
+        tgt, attrs = open_maps(maps, field, axes)
+        src, in_attrs = open_maps(input_maps or maps, input_var, axes)
+        if src.shape != tgt.shape:
+            raise ValueError(f"input maps {src.shape} and target maps {tgt.shape} differ in shape; "
+                             "deposit both with the same pixel, slabs and axes.")
+        h = float(attrs.get("hubble", 0.697))
+        input_norm = input_norm or Normalization.for_field("dm" if input_var not in ("dmo", "dmh") else input_var,
+                                                           hubble=h)
+        output_norm = output_norm or Normalization.for_field(field, hubble=h)
+        s = cls(input_norm.forward(src).astype(np.float32), output_norm.forward(tgt).astype(np.float32), **kw)
+        info = {"input_norm": input_norm, "output_norm": output_norm, "pixel_size": float(attrs.get("pixel_size", 0)),
+                "hubble": h, "axes": list(axes), "n_maps": int(src.shape[0]), "map_shape": list(src.shape[1:]),
+                "downsample": int(in_attrs.get("downsample", 1)), "input_var": input_var, "field": field,
+                "maps": str(maps), "input_maps": str(input_maps or maps)}
+        return s, info
+
+    def rng(self, i):
+        """The random generator of batch ``i``."""
+        return np.random.default_rng([self.seed, int(i)])
+
+    def batch(self, i, with_eps=False):
+        """Batch ``i``: ``(inputs dict, target (B, t, t, 1))`` [, eps (B, 1, 1, 1) when ``with_eps``]."""
+        rng = self.rng(i)
+        n, ny, nx = self.inputs.shape
+        t, b = self.tile, self.batch_size
+        xs, ys = np.empty((b, t, t), np.float32), np.empty((b, t, t), np.float32)
+        for j in range(b):
+            m = rng.integers(n)
+            y0, x0 = rng.integers(ny), rng.integers(nx)
+            rows = np.arange(y0, y0 + t) % ny
+            cols = np.arange(x0, x0 + t) % nx
+            k, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)
+            xs[j] = augment(self.inputs[m][np.ix_(rows, cols)], k, flip)
+            ys[j] = augment(self.targets[m][np.ix_(rows, cols)], k, flip)
+        inputs = {"dm": xs[..., None]}
+        for lev in range(self.noise_levels):
+            s = t // 2**lev
+            inputs[f"noise_l{lev}"] = rng.standard_normal((b, s, s, 1), dtype=np.float32)
+        out = (inputs, ys[..., None])
+        if with_eps:
+            out = out + (rng.random((b, 1, 1, 1), dtype=np.float32),)
+        return out
+
+
+def _pydataset_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class TileDataset(_pydataset_base()):
+    """``keras.utils.PyDataset`` view of a :class:`TileSampler`: item ``i`` is ``sampler.batch(start + i)``.
+
+    ``workers`` / ``use_multiprocessing`` as for any PyDataset; batches are
+    deterministic whatever the order they are built in.
+    """
+
+    def __init__(self, sampler, steps, start=0, with_eps=False, **kwargs):
+        super().__init__(**kwargs)
+        self.sampler, self.steps, self.start, self.with_eps = sampler, int(steps), int(start), bool(with_eps)
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, i):
+        if i >= self.steps:
+            raise IndexError(i)
+        return self.sampler.batch(self.start + i, self.with_eps)
