@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Training throughput (generator iterations per second) of the U-Net and WGAN-GP loops.
+
+    python bench/train.py                                 # tiny and small, unet and wgan, CPU
+    python bench/train.py --presets small --kinds wgan --steps 30 --batch 8 --tile 64
+
+Data: a seeded mock suite (``--n`` particles per side) deposited on ``--grid``^2
+maps (2 slabs, x and y projections), so the numbers include the real sampler
+(tile cut, flips/rotations, noise draws) as well as the compiled train steps.
+For each (preset, kind) a fresh :class:`~ember_dist.train.loop.Trainer` runs
+``--steps`` iterations; the first iteration (tf.function compilation) is
+excluded from the rate.  A WGAN iteration is ``--n-critic`` critic updates
+plus one generator update.  Prints one JSON line per configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--presets", nargs="+", default=["tiny", "small"])
+    ap.add_argument("--kinds", nargs="+", default=["unet", "wgan"])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tile", type=int, default=64)
+    ap.add_argument("--n-critic", type=int, default=5)
+    ap.add_argument("--n", type=int, default=32, help="mock particles per side")
+    ap.add_argument("--grid", type=int, default=128, help="map side, px")
+    args = ap.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.mock import make_mock_suite
+    from ember_dist.model.generator import count_params
+    from ember_dist.model.presets import get_preset
+    from ember_dist.train.loop import TrainConfig, Trainer
+    from ember_dist.train.sampler import TileSampler
+
+    root = tempfile.mkdtemp(prefix="bench_train_")
+    suite = make_mock_suite(os.path.join(root, "suite"), n=args.n, seed=0)
+    maps = os.path.join(root, "maps.zarr")
+    deposit_snapshot(suite["hydro"], maps, pixel=15000 / args.grid, slabs=2, axes=("x", "y"),
+                     fields=("dm", "gas"), align=16)
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"GPU: {gpus[0].name}" if gpus else f"CPU ({os.cpu_count()} cores visible)"
+    for preset in args.presets:
+        for kind in args.kinds:
+            p = get_preset(preset).with_noise(kind == "wgan")
+            s, info = TileSampler.from_store(maps, "gas", tile=args.tile, batch=args.batch,
+                                             noise_levels=p.levels - 1 if p.noise else 0, seed=0)
+            cfg = TrainConfig(kind=kind, field="gas", preset=preset, steps=args.steps, batch=args.batch,
+                              tile=args.tile, n_critic=args.n_critic, checkpoint_every=10**9, log_every=10**9,
+                              sample_every=0)
+            t = Trainer(cfg, s, os.path.join(root, f"work-{preset}-{kind}"), info)
+            t0 = time.perf_counter()
+            t.run()
+            wall = time.perf_counter() - t0
+            c = count_params(t.c) if t.c is not None else 0
+            print(json.dumps({
+                "preset": preset, "kind": kind, "batch": args.batch, "tile": args.tile,
+                "n_critic": args.n_critic if kind == "wgan" else 0, "steps": args.steps,
+                "it_per_s": round(t.iterations_per_second(), 3),
+                "tiles_per_s": round(t.iterations_per_second() * args.batch, 2),
+                "first_step_s": round(wall - t.timed_seconds, 2), "generator_params": count_params(t.g),
+                "critic_params": c, "device": device, "backend": keras.backend.backend(),
+            }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
