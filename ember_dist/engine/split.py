@@ -32,11 +32,10 @@ import numpy as np
 from ember_dist.engine.graph import make_batches
 from ember_dist.engine.model_cache import get_stage_model
 from ember_dist.engine.plan import TilePlan
-from ember_dist.engine.worker import Job
-from ember_dist.io.common import wrapped_runs
+from ember_dist.engine.worker import Job, noise_inputs, predict_batch
+from ember_dist.io.common import read_wrapped_lead
 from ember_dist.io.store import done_markers, mark_done, write_core
 from ember_dist.model.geometry import split_geometry
-from ember_dist.model.noise import noise_field
 
 __all__ = ["SplitPlan", "plan_split", "run_split", "default_split_level"]
 
@@ -88,31 +87,6 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
     return SplitPlan(s, a, b, c, g)
 
 
-def _read_wrapped_channels(arr, lead, y0, x0, hy, hx):
-    """Periodic window of a channel-last array ``arr[lead..., y, x, c]`` (generalises io.read_wrapped)."""
-    ny, nx, nc = arr.shape[-3:]
-    out = np.empty((hy, hx, nc), dtype=np.float32)
-    for ys, ye, yd in wrapped_runs(y0, hy, ny):
-        for xs, xe, xd in wrapped_runs(x0, hx, nx):
-            out[yd:yd + ye - ys, xd:xd + xe - xs] = arr[tuple(lead) + (slice(ys, ye), slice(xs, xe))]
-    return out
-
-
-def _noise(preset, seed, levels, wy, wx, hy, hx, level0, shape, axis, slab):
-    """Noise inputs for ``levels`` of a window starting at (wy, wx) in level-``level0`` px."""
-    out = {}
-    for lev in levels:
-        f = 2 ** (lev - level0)
-        out[f"noise_l{lev}"] = noise_field(seed, lev, wy // f, wx // f, hy // f, hx // f, shape, axis, slab)[..., None]
-    return out
-
-
-def _predict(model, items, batch_size):
-    pad = items + [items[-1]] * (batch_size - len(items))
-    batch = {k: np.stack([it[k] for it in pad]) for k in items[0]}
-    return np.asarray(model.predict_on_batch(batch), dtype=np.float32)[:len(items)]
-
-
 def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha256, precision, sp, preset, seed,
                 norm_in, norm_out, batch_size, samples_b):
     import zarr
@@ -128,7 +102,7 @@ def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha2
             dm = source.read_window(j.axis, j.slab, wy, wx, *plan.canvas)
             items.append({"dm": norm_in.forward(dm).astype(np.float32)[..., None]})
         d = zarr.open_array(store=str(tmp / "d.zarr"), mode="r+")
-        for j, p in zip(batch, _predict(model, items, batch_size)):
+        for j, p in zip(batch, predict_batch(model, items, batch_size, squeeze=False)):
             hb = plan.halo[0] // f
             t = j.tile
             d[j.axis, j.slab, t.y0 // f:(t.y0 + t.ny) // f, t.x0 // f:(t.x0 + t.nx) // f] = \
@@ -138,13 +112,13 @@ def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha2
         d = zarr.open_array(store=str(tmp / "d.zarr"), mode="r")
         for j in batch:
             wy, wx = plan.window_start(j.tile)
-            it = {"d": _read_wrapped_channels(d, (j.axis, j.slab), wy, wx, *plan.canvas)}
+            it = {"d": read_wrapped_lead(d, (j.axis, j.slab), wy, wx, *plan.canvas, channels=True)}
             if preset.noise:
-                it.update(_noise(preset, seed + j.sample, range(sp.split, L - 1), wy, wx, *plan.canvas, sp.split,
+                it.update(noise_inputs(seed + j.sample, range(sp.split, L - 1), wy, wx, *plan.canvas, sp.split,
                                  sp.c.shape, j.axis, j.slab))
             items.append(it)
         h = zarr.open_array(store=str(tmp / "h.zarr"), mode="r+")
-        for j, p in zip(batch, _predict(model, items, batch_size)):
+        for j, p in zip(batch, predict_batch(model, items, batch_size, squeeze=False)):
             hb, t = plan.halo[0], j.tile
             h[j.sample, j.axis, j.slab, t.y0:t.y0 + t.ny, t.x0:t.x0 + t.nx] = p[hb:hb + t.ny, hb:hb + t.nx]
     else:
@@ -155,13 +129,13 @@ def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha2
             hy, hx = plan.canvas
             dm = source.read_window(j.axis, j.slab, wy, wx, hy, hx)
             it = {"dm": norm_in.forward(dm).astype(np.float32)[..., None],
-                  "h": _read_wrapped_channels(h, (j.sample if samples_b > 1 else 0, j.axis, j.slab),
-                                              wy // f, wx // f, hy // f, hx // f)}
+                  "h": read_wrapped_lead(h, (j.sample if samples_b > 1 else 0, j.axis, j.slab),
+                                        wy // f, wx // f, hy // f, hx // f, channels=True)}
             if preset.noise:
-                it.update(_noise(preset, seed + j.sample, range(0, sp.split), wy, wx, hy, hx, 0, plan.shape,
+                it.update(noise_inputs(seed + j.sample, range(0, sp.split), wy, wx, hy, hx, 0, plan.shape,
                                  j.axis, j.slab))
             items.append(it)
-        for j, p in zip(batch, _predict(model, items, batch_size)):
+        for j, p in zip(batch, predict_batch(model, items, batch_size, squeeze=False)):
             hb, t = plan.halo[0], j.tile
             core = norm_out.inverse(p[hb:hb + t.ny, hb:hb + t.nx, 0]).astype(np.float32)
             write_core(out, field, (j.sample, j.axis, j.slab), t.y0, t.x0, core)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ember_dist.model.noise import noise_field
 
-__all__ = ["Job", "tile_inputs", "predict_batch"]
+__all__ = ["Job", "tile_inputs", "noise_inputs", "predict_batch", "crop_core"]
 
 
 class Job(NamedTuple):
@@ -34,24 +34,33 @@ def tile_inputs(source, plan, job, preset, seed, norm_in):
     dm = source.read_window(job.axis, job.slab, wy, wx, hy, hx)
     inputs = {"dm": norm_in.forward(dm).astype(np.float32)[..., None]}
     if preset.noise:
-        for lev in range(preset.levels - 1):
-            f = 2**lev
-            inputs[f"noise_l{lev}"] = noise_field(
-                seed + job.sample, lev, wy // f, wx // f, hy // f, hx // f, plan.shape, job.axis, job.slab
-            )[..., None]
+        inputs.update(noise_inputs(seed + job.sample, range(preset.levels - 1), wy, wx, hy, hx, 0, plan.shape,
+                                   job.axis, job.slab))
     return inputs
 
 
-def predict_batch(model, items, batch_size):
-    """Run ``model`` on a list of input dicts, padded to ``batch_size``; returns (n, H, W) float32."""
+def noise_inputs(seed, levels, wy, wx, hy, hx, level0, shape, axis, slab):
+    """Noise inputs ``{"noise_l{l}": (h, w, 1)}`` for ``levels`` of a window at (wy, wx) given in
+    level-``level0`` px (``shape`` is the full map at level 0)."""
+    out = {}
+    for lev in levels:
+        f = 2 ** (lev - level0)
+        out[f"noise_l{lev}"] = noise_field(seed, lev, wy // f, wx // f, hy // f, hx // f, shape, axis, slab)[..., None]
+    return out
+
+
+def predict_batch(model, items, batch_size, squeeze=True):
+    """Run ``model`` on a list of input dicts, padded to ``batch_size``.
+
+    Returns float32 ``(n, H, W)`` (``squeeze``, one-channel output) or ``(n, H, W, C)``.
+    """
     n = len(items)
-    if n == 0:
-        return np.zeros((0,), np.float32)
     pad = items + [items[-1]] * (batch_size - n)  # fixed batch shape; padded results are dropped
     batch = {k: np.stack([it[k] for it in pad]) for k in items[0]}
     out = model.predict_on_batch(batch)
     out = out[0] if isinstance(out, (list, tuple)) else out
-    return np.asarray(out, dtype=np.float32)[:n, ..., 0]
+    out = np.asarray(out, dtype=np.float32)[:n]
+    return out[..., 0] if squeeze else out
 
 
 def crop_core(pred, plan, tile):

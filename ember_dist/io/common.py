@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MapSource", "wrapped_runs", "read_wrapped"]
+__all__ = ["MapSource", "wrapped_runs", "read_wrapped", "read_wrapped_lead"]
 
 
 def wrapped_runs(start, length, n):
@@ -45,11 +45,20 @@ def read_wrapped(arr, a, s, y0, x0, hy, hx):
 
     ``arr`` is any 4D-sliceable array (numpy, memmap, zarr, h5py via a view).
     """
-    ny, nx = arr.shape[-2:]
-    out = np.empty((hy, hx), dtype=np.float32)
+    return read_wrapped_lead(arr, (a, s), y0, x0, hy, hx)
+
+
+def read_wrapped_lead(arr, lead, y0, x0, hy, hx, channels=False):
+    """Periodic window of ``arr[lead..., y, x]`` (or ``arr[lead..., y, x, c]`` with ``channels``), float32."""
+    if channels:
+        ny, nx, nc = arr.shape[-3:]
+        out = np.empty((hy, hx, nc), dtype=np.float32)
+    else:
+        ny, nx = arr.shape[-2:]
+        out = np.empty((hy, hx), dtype=np.float32)
     for ys, ye, yd in wrapped_runs(y0, hy, ny):
         for xs, xe, xd in wrapped_runs(x0, hx, nx):
-            out[yd:yd + ye - ys, xd:xd + xe - xs] = arr[a, s, ys:ye, xs:xe]
+            out[yd:yd + ye - ys, xd:xd + xe - xs] = arr[tuple(lead) + (slice(ys, ye), slice(xs, xe))]
     return out
 
 
