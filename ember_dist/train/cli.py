@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_train_parser"]
+__all__ = ["add_train_parser", "add_evaluate_parser"]
 
 
 def _train(args):
@@ -75,4 +75,36 @@ def add_train_parser(subparsers):
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle directory")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_train)
+    return p
+
+
+def _evaluate(args):
+    from ember_dist.train.evaluate import evaluate
+
+    r = evaluate(args.model, args.maps, field=args.field, out=args.out, input_maps=args.input_maps,
+                 input_var=args.input_var, axes=tuple(args.axes), realisations=args.realisations, seed=args.seed)
+    print(f"{r['model']} ({r['kind']}, {r['field']}) on {r['n_maps']} held-out maps x {r['realisations']} "
+          f"realisation(s): median total-mass error {100 * r['total_mass_frac_error_median']:+.1f}%")
+    print("k [h/ckpc]\tmedian P(k) fractional error")
+    for k, e in zip(r["power_k"], r["power_frac_error_median"]):
+        print(f"{k:.4g}\t" + ("nan" if e is None else f"{e:+.3f}"))
+    if args.out:
+        print(f"wrote {args.out}/report.json and power_error.csv")
+    return 0
+
+
+def add_evaluate_parser(subparsers):
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = subparsers.add_parser("evaluate", formatter_class=fmt,
+                              help="predict held-out maps with a bundle; total-mass and P(k) errors")
+    p.add_argument("--model", required=True, help="bundle directory or name")
+    p.add_argument("--maps", required=True, help="zarr store from `ember-dist deposit` holding the true field")
+    p.add_argument("--field", default=None, help="true field variable (default: the bundle's)")
+    p.add_argument("--input-maps", default=None, help="store holding the input (default: --maps)")
+    p.add_argument("--input-var", default="dm")
+    p.add_argument("--axes", nargs="+", default=["z"], help="held-out projections")
+    p.add_argument("--realisations", type=int, default=1, help="WGAN realisations per map")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="report directory")
+    p.set_defaults(func=_evaluate)
     return p

@@ -122,17 +122,26 @@ def test_checkpoint_resume_is_bit_identical(maps, tmp_path):
         Trainer(_cfg("wgan", steps=4, checkpoint_every=2, lr=5e-4), s, tmp_path / "b", info).restore()
 
 
-def test_cli_train_writes_bundle_that_loads_and_predicts(maps, tmp_path):
-    import xarray as xr
-
+@pytest.fixture(scope="module")
+def trained(maps, tmp_path_factory):
+    """A tiny U-Net trained for 3 steps by the CLI: (exit code, bundle dir, root)."""
     from ember_dist.cli import main
-    from ember_dist.engine.reference import predict_whole
-    from ember_dist.model.bundle import load_model
 
-    out = tmp_path / "tiny-gas-unet"
+    root = tmp_path_factory.mktemp("trained")
+    out = root / "tiny-gas-unet"
     rc = main(["train", "--maps", str(maps), "--field", "gas", "--kind", "unet", "--preset", "tiny",
                "--steps", "3", "--batch", "2", "--tile", "32", "--out", str(out), "--checkpoint-every", "2",
                "--sample-every", "0", "-q"])
+    return rc, out, root
+
+
+def test_cli_train_writes_bundle_that_loads_and_predicts(maps, trained):
+    import xarray as xr
+
+    from ember_dist.engine.reference import predict_whole
+    from ember_dist.model.bundle import load_model
+
+    rc, out, root = trained
     assert rc == 0
     b = load_model(out)
     assert b.meta["kind"] == "unet" and b.field == "gas" and not b.preset.noise
@@ -144,4 +153,22 @@ def test_cli_train_writes_bundle_that_loads_and_predicts(maps, tmp_path):
     dm_z = xr.open_zarr(str(maps), consolidated=False)["dm"].sel(axis="z").isel(slab=0).values
     pred = predict_whole(b, dm_z)
     assert pred.shape == (64, 64) and np.isfinite(pred).all() and pred.min() >= 0
-    assert (tmp_path / "tiny-gas-unet.work" / "checkpoints" / "ckpt-00000003.npz").is_file()
+    assert (root / "tiny-gas-unet.work" / "checkpoints" / "ckpt-00000003.npz").is_file()
+
+
+def test_evaluate_held_out_report(maps, tmp_path, bundles, trained, capsys):
+    import json
+
+    from ember_dist.cli import main
+    from ember_dist.train.evaluate import evaluate
+
+    r = evaluate(bundles["wgan"].path, maps, out=tmp_path / "rep", realisations=2)
+    assert r["held_out_axes"] == ["z"] and r["n_maps"] == 2 and r["realisations"] == 2
+    assert np.asarray(r["total_mass_frac_error"]).shape == (2, 2)
+    assert len(r["power_k"]) == len(r["power_frac_error_median"]) > 10
+    assert json.loads((tmp_path / "rep" / "report.json").read_text())["model"] == r["model"]
+    assert main(["evaluate", "--model", str(trained[1]), "--maps", str(maps), "--realisations", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "2 held-out maps x 1 realisation(s)" in text  # a U-Net gives one prediction
+    r = evaluate(trained[1], maps)
+    assert np.isfinite(r["total_mass_frac_error"]).all() and any(e is not None for e in r["power_frac_error_median"])
