@@ -117,6 +117,18 @@ def _dataset_attrs(source, pixel_size, extra_attrs):
     return attrs
 
 
+def _bf16_note():
+    """A sentence when this CPU has no native bfloat16 matrix path (AMX or AVX512-BF16), else None."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    if "amx_bf16" in flags or "avx512_bf16" in flags:
+        return None
+    return ("precision='bfloat16': this CPU has no AMX or AVX512-BF16 instructions, so bfloat16 convolutions are "
+            "emulated; expect little or no speed-up over float32 on CPU workers (GPU workers are unaffected)")
+
+
 def _progress(futures, enabled, desc):
     from distributed import as_completed
 
@@ -223,6 +235,8 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
     precision = config.get("engine.precision", precision)
     if precision not in ("float32", "bfloat16"):
         raise ValueError(f"precision must be 'float32' or 'bfloat16'. Received: precision={precision!r}.")
+    if precision == "bfloat16" and (note := _bf16_note()):
+        log.warning(note)
     pixel_tolerance = float(config.get("engine.pixel-tolerance", pixel_tolerance))
     progress = bool(config.get("engine.progress", progress))
     out = Path(out).absolute()
