@@ -62,6 +62,11 @@ class TrainConfig:
     weights : dict, optional
         ``{"alpha", "beta", "gamma"}``; default the paper's for ``kind``/``field``.
     checkpoint_every, log_every, sample_every : int, steps (0 disables samples)
+    score_maps : int
+        Training maps predicted whole at every checkpoint to score it by the
+        power-spectrum error (the paper's best-checkpoint choice); 0 disables.
+    prefetch : int
+        Batches built ahead in a background thread (0: build in the loop).
     keep_checkpoints : int
     seed : int
         Seeds weights initialisation (``keras.utils.set_random_seed``) and all batches.
@@ -85,6 +90,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     sample_every: int = 500
+    score_maps: int = 2
+    prefetch: int = 2
     seed: int = 0
     jit: bool = True
     extra: dict = _field(default_factory=dict)
@@ -159,6 +166,7 @@ class Trainer:
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
                                    config.gp_weight, config.data_range, jit=config.jit)
         self.step = 0
+        self._pool, self._ahead = None, {}
         self.last_metrics = {}
         self.train_seconds = 0.0
         self.timed_steps = 0
@@ -184,7 +192,8 @@ class Trainer:
         tmp = ck / (name + ".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, ck / (name + ".npz"))
-        state = {"step": self.step, "seed": self.cfg.seed, "next_batch": self.step * self.batches_per_step(),
+        score = self.score()
+        state = {"step": self.step, "seed": self.cfg.seed, "score": score, "next_batch": self.step * self.batches_per_step(),
                  "config": self.cfg.to_dict(), "metrics": self.last_metrics,
                  "train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
                  "timed_seconds": self.timed_seconds}
@@ -192,7 +201,13 @@ class Trainer:
         os.replace(ck / (name + ".json.tmp"), ck / (name + ".json"))
         (ck / "latest.tmp").write_text(name + "\n")
         os.replace(ck / "latest.tmp", ck / "latest")
-        old = sorted(p for p in ck.glob("ckpt-*.npz") if not p.name.endswith(".tmp.npz"))
+        best = self.best_checkpoint()
+        if np.isfinite(score) and (best is None or not np.isfinite(best[2]) or score < best[2]):
+            (ck / "best.tmp").write_text(name + "\n")
+            os.replace(ck / "best.tmp", ck / "best")
+            best = self.best_checkpoint()
+        keep = {best[0].name} if best else set()
+        old = sorted(p for p in ck.glob("ckpt-*.npz") if not p.name.endswith(".tmp.npz") and p.name not in keep)
         for p in old[:-max(1, self.cfg.keep_checkpoints)]:
             p.unlink()
             p.with_suffix("").with_suffix(".json").unlink(missing_ok=True)
@@ -236,16 +251,75 @@ class Trainer:
         m = {}
         if self.cfg.kind == "wgan":
             for r in range(self.cfg.n_critic):
-                x, y, eps = self.sampler.batch(j + r, with_eps=True)
+                x, y, eps = self._batch(j + r, True)
                 m.update({k: float(v) for k, v in self.steps.critic_step(x, y, eps).items()})
-            x, y = self.sampler.batch(j + self.cfg.n_critic)
+            x, y = self._batch(j + self.cfg.n_critic, False)
             m.update({k: float(v) for k, v in self.steps.generator_step(x, y).items()})
         else:
-            x, y = self.sampler.batch(j)
+            x, y = self._batch(j, False)
             m.update({k: float(v) for k, v in self.steps.unet_step(x, y).items()})
         self.step += 1
         m["lr"] = float(np.asarray(self.g_opt.learning_rate))
         return m
+
+    def _batch(self, j, eps):
+        """Batch ``j`` (pure function of (seed, j)), built ahead by a thread when ``prefetch`` > 0."""
+        if not self.cfg.prefetch:
+            return self.sampler.batch(j, eps)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ember-train-batches")
+            self._ahead = {}
+        nb = self.batches_per_step()
+        for a in range(j, j + self.cfg.prefetch + 1):
+            if a not in self._ahead:
+                self._ahead[a] = self._pool.submit(self.sampler.batch, a, self.cfg.kind == "wgan" and a % nb < nb - 1)
+        for a in [a for a in self._ahead if a < j]:
+            del self._ahead[a]
+        out = self._ahead.pop(j).result()
+        return out if eps or len(out) == 2 else out[:2]
+
+    def score(self):
+        """Power-spectrum error of whole-map predictions of the first ``score_maps`` training maps.
+
+        ``mean_k |P_pred(k) / P_true(k) - 1|`` of the overdensity, averaged over maps (noise seed 0);
+        lower is better.  ``nan`` when disabled or undefined (e.g. an empty prediction).
+        """
+        from types import SimpleNamespace
+
+        from ember_dist.engine.reference import predict_whole
+        from ember_dist.model.generator import inference_model
+        from ember_dist.model.geometry import receptive_field
+        from ember_dist.stats.power import power_spectrum
+
+        n = min(int(self.cfg.score_maps), self.sampler.inputs.shape[0])
+        if n <= 0 or "input_norm" not in self.info:
+            return float("nan")
+        fake = SimpleNamespace(exact_halo=receptive_field(self.preset).exact_halo(), preset=self.preset,
+                               input_norm=self.info["input_norm"], output_norm=self.info["output_norm"])
+        if getattr(self, "_infer", None) is None:
+            self._infer = inference_model(self.g)
+        model = self._infer
+        errs = []
+        for i in range(n):
+            dm = self.info["input_norm"].inverse(self.sampler.inputs[i])
+            truth = self.info["output_norm"].inverse(self.sampler.targets[i])
+            pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pt = np.asarray(power_spectrum(truth, box_size=float(truth.shape[-1]))["power"])
+                pp = np.asarray(power_spectrum(pred, box_size=float(truth.shape[-1]))["power"])
+                errs.append(float(np.mean(np.abs(pp / pt - 1.0))))
+        return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
+
+    def best_checkpoint(self):
+        """``(path, step, score)`` of the lowest-score checkpoint kept, or ``None``."""
+        f = self.work / "checkpoints" / "best"
+        if not f.is_file():
+            return None
+        name = f.read_text().strip()
+        state = json.loads((self.work / "checkpoints" / (name + ".json")).read_text())
+        return self.work / "checkpoints" / (name + ".npz"), int(state["step"]), float(state["score"])
 
     def _log(self, row):
         path = self.work / "metrics.csv"
@@ -315,14 +389,28 @@ class Trainer:
             if self.step % self.cfg.checkpoint_every == 0 and self.step != stop:
                 self.checkpoint()
         self.checkpoint()
+        self.close()
         return self.last_metrics
+
+    def close(self):
+        """Stop the batch prefetch thread (a later ``run`` starts a new one)."""
+        if self._pool is not None:
+            for f in self._ahead.values():
+                f.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool, self._ahead = None, {}
 
     def iterations_per_second(self):
         return self.timed_steps / self.timed_seconds if self.timed_seconds > 0 else float("nan")
 
     # -- export ------------------------------------------------------------------------------------
-    def write_bundle(self, out, name=None, seam_size=None, seam_core=None, overwrite=False, extra_training=None):
-        """Save the generator as a bundle with honest training metadata and its measured seam-error table."""
+    def write_bundle(self, out, name=None, seam_size=None, seam_core=None, overwrite=False, extra_training=None,
+                     use_best=True):
+        """Save the generator as a bundle with honest training metadata and its measured seam-error table.
+
+        With ``use_best`` the generator weights of the best-scoring checkpoint (:meth:`score`) are
+        exported when one exists; otherwise those of the last step.
+        """
         import keras
 
         from ember_dist.engine.seams import measure_seam_errors
@@ -330,6 +418,15 @@ class Trainer:
 
         cfg, info = self.cfg, self.info
         down = int(info.get("downsample", 1))
+        chosen = f"the last step ({self.step})"
+        best = self.best_checkpoint() if use_best else None
+        if best is not None:
+            with np.load(best[0]) as z:
+                for i, v in enumerate(self.g.weights):
+                    v.assign(z[f"g/{i:04d}"])
+            chosen = (f"step {best[1]}: lowest mean |P_pred(k)/P_true(k) - 1| = {best[2]:.4g} over whole-map "
+                      f"predictions of {cfg.score_maps} training maps, among checkpoints every "
+                      f"{cfg.checkpoint_every} steps and the last")
         name = name or Path(out).name
         training = {
             "pixel_size": float(info.get("pixel_size", 0.0)),
@@ -344,6 +441,7 @@ class Trainer:
             "hubble": info.get("hubble"),
             "kind": cfg.kind,
             "steps": self.step,
+            "exported_step": best[1] if best is not None else self.step,
             "steps_requested": cfg.steps,
             "batch": cfg.batch,
             "tile": cfg.tile,
@@ -355,7 +453,7 @@ class Trainer:
                           + (f" (critic {cfg.critic_lr:g})" if cfg.kind == "wgan" else "")
                           + f" to x{cfg.end_lr_factor:g}"),
             "seed": cfg.seed,
-            "checkpoint": "the last step (no best-checkpoint selection)",
+            "checkpoint": chosen,
             "final_metrics": self.last_metrics,
             "train_seconds": round(self.train_seconds, 1),
             "iterations_per_second": round(self.iterations_per_second(), 4),
