@@ -106,3 +106,27 @@ class StepFunctions:
         grads = tape.gradient(loss, self.g.trainable_variables)
         self.g_opt.apply_gradients(zip(grads, self.g.trainable_variables))
         return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv}
+
+
+class ScalarWriter:
+    """TensorBoard scalars in ``logdir``, written with TensorFlow's own ``tf.summary.write``.
+
+    The ``tensorboard`` package is not needed to write them (only to view them): each value is a
+    scalar tensor tagged with the metadata of TensorBoard's ``scalars`` plugin.
+    """
+
+    def __init__(self, logdir):
+        from tensorflow.core.framework import summary_pb2
+
+        self.w = tf.summary.create_file_writer(str(logdir))
+        self.md = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+    def write(self, step, metrics):
+        with self.w.as_default():
+            for k, v in metrics.items():
+                tf.summary.write(k, tf.constant(float(v), tf.float32), step=int(step), metadata=self.md)
+        self.w.flush()
+
+    def close(self):
+        self.w.close()

@@ -12,6 +12,7 @@ Work directory layout::
     <work>/checkpoints/ckpt-00000100.json  step, seed, config, next batch index, metrics
     <work>/checkpoints/latest              name of the newest complete checkpoint
     <work>/metrics.csv                     one row per logged step
+    <work>/tensorboard/                    the same metrics as TensorBoard scalars
     <work>/samples/step-00000100.png       dm / truth / prediction of a fixed tile
 
 A checkpoint is written to temporary files and renamed, and ``latest`` is
@@ -67,6 +68,8 @@ class TrainConfig:
         power-spectrum error (the paper's best-checkpoint choice); 0 disables.
     prefetch : int
         Batches built ahead in a background thread (0: build in the loop).
+    tensorboard : bool
+        Also write the logged metrics as TensorBoard scalars in ``<work>/tensorboard``.
     keep_checkpoints : int
     seed : int
         Seeds weights initialisation (``keras.utils.set_random_seed``) and all batches.
@@ -91,6 +94,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     score_maps: int = 2
+    tensorboard: bool = True
     prefetch: int = 2
     seed: int = 0
     jit: bool = True
@@ -167,6 +171,7 @@ class Trainer:
                                    config.gp_weight, config.data_range, jit=config.jit)
         self.step = 0
         self._pool, self._ahead = None, {}
+        self._tb = None
         self.last_metrics = {}
         self.train_seconds = 0.0
         self.timed_steps = 0
@@ -188,12 +193,14 @@ class Trainer:
 
         ck = self.work / "checkpoints"
         name = f"ckpt-{self.step:08d}"
-        arrays = {f"{k}/{i:04d}": keras.ops.convert_to_numpy(v) for k, vs in self._variables().items() for i, v in enumerate(vs)}
+        arrays = {f"{k}/{i:04d}": keras.ops.convert_to_numpy(v)
+                  for k, vs in self._variables().items() for i, v in enumerate(vs)}
         tmp = ck / (name + ".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, ck / (name + ".npz"))
         score = self.score()
-        state = {"step": self.step, "seed": self.cfg.seed, "score": score, "next_batch": self.step * self.batches_per_step(),
+        state = {"step": self.step, "seed": self.cfg.seed, "score": score,
+                 "next_batch": self.step * self.batches_per_step(),
                  "config": self.cfg.to_dict(), "metrics": self.last_metrics,
                  "train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
                  "timed_seconds": self.timed_seconds}
@@ -226,8 +233,9 @@ class Trainer:
         if path is None:
             return None
         state = json.loads(path.with_suffix("").with_suffix(".json").read_text())
-        saved = {k: v for k, v in state["config"].items() if k not in ("steps", "checkpoint_every", "log_every",
-                                                                        "sample_every", "keep_checkpoints", "extra")}
+        free = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
+                "tensorboard", "score_maps", "jit")  # settings that do not change the trajectory
+        saved = {k: v for k, v in state["config"].items() if k not in free}
         now = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
         if saved != now:
             diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k]}
@@ -283,8 +291,9 @@ class Trainer:
     def score(self):
         """Power-spectrum error of whole-map predictions of the first ``score_maps`` training maps.
 
-        ``mean_k |P_pred(k) / P_true(k) - 1|`` of the overdensity, averaged over maps (noise seed 0);
-        lower is better.  ``nan`` when disabled or undefined (e.g. an empty prediction).
+        ``mean_k |ln(P_pred(k) / P_true(k))|`` of the overdensity over all k bins, averaged over maps
+        (noise seed 0); lower is better; the logarithm keeps the few highest-k bins, where the true power
+        is tiny, from swamping the score.  ``nan`` when disabled or undefined (e.g. an empty prediction).
         """
         from types import SimpleNamespace
 
@@ -309,7 +318,7 @@ class Trainer:
             with np.errstate(divide="ignore", invalid="ignore"):
                 pt = np.asarray(power_spectrum(truth, box_size=float(truth.shape[-1]))["power"])
                 pp = np.asarray(power_spectrum(pred, box_size=float(truth.shape[-1]))["power"])
-                errs.append(float(np.mean(np.abs(pp / pt - 1.0))))
+                errs.append(float(np.mean(np.abs(np.log(pp / pt)))))
         return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
 
     def best_checkpoint(self):
@@ -382,6 +391,12 @@ class Trainer:
             self.last_metrics = m
             if self.step % self.cfg.log_every == 0 or self.step == stop:
                 self._log({"step": self.step, "wall_s": round(self.train_seconds, 3), **m})
+                if self.cfg.tensorboard:
+                    if self._tb is None:
+                        from ember_dist.train._tf_step import ScalarWriter
+
+                        self._tb = ScalarWriter(self.work / "tensorboard")
+                    self._tb.write(self.step, m)
                 if progress:
                     progress(self.step, m)
             if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
@@ -399,6 +414,9 @@ class Trainer:
                 f.cancel()
             self._pool.shutdown(wait=True)
             self._pool, self._ahead = None, {}
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
 
     def iterations_per_second(self):
         return self.timed_steps / self.timed_seconds if self.timed_seconds > 0 else float("nan")
@@ -424,7 +442,7 @@ class Trainer:
             with np.load(best[0]) as z:
                 for i, v in enumerate(self.g.weights):
                     v.assign(z[f"g/{i:04d}"])
-            chosen = (f"step {best[1]}: lowest mean |P_pred(k)/P_true(k) - 1| = {best[2]:.4g} over whole-map "
+            chosen = (f"step {best[1]}: lowest mean_k |ln(P_pred(k)/P_true(k))| = {best[2]:.4g} over whole-map "
                       f"predictions of {cfg.score_maps} training maps, among checkpoints every "
                       f"{cfg.checkpoint_every} steps and the last")
         name = name or Path(out).name
