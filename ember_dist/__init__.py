@@ -12,6 +12,11 @@ load TensorFlow until a model is needed)::
 from __future__ import annotations
 
 import importlib
+import warnings
+
+# xarray consolidates zarr metadata (which ember_dist relies on for fast opens); zarr 3 warns on every
+# write that consolidation is outside the v3 spec. The stores stay readable without it.
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 
 __version__ = "0.1.0"
 
