@@ -267,7 +267,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             print(f"ember_dist: Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
 
         # 1. Validate every map on the cluster (streamed in bands) before scheduling any tile.
-        band = int(config.get("engine.scan-band"))
+        band = max(1, int(config.get("engine.scan-band")) // nx)  # rows per read, bounded in pixels
         scan_futs = [client.submit(scan_map, source, a, s, band, key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
                      for a in range(naxis) for s in range(nslab)]
         scans = client.gather(scan_futs)
