@@ -12,7 +12,7 @@ noisy generator), it measures side by side in one run:
 * exact / split: ``enrich_box(halo=...)`` end to end on a fresh LocalCluster
   (validation scan, tiles, zarr writes), after a warm-up run that compiles the
   tile shape; the redundant-compute factor ``tiles * canvas^2 / size^2``;
-  peak RSS per worker (``ru_maxrss``).
+  peak RSS per worker (``VmHWM``).
 
 ``--memory`` runs the exact engine on several map sizes with the same tile plan
 (fresh cluster each) and prints the peak RSS per worker for each.
@@ -37,20 +37,28 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 _RAW = r"""
-import json, resource, sys, time, numpy as np
+import json, sys, time, numpy as np
 from ember_dist.model.bundle import load_model
 from ember_dist.engine.reference import predict_whole
 b = load_model(sys.argv[1]); dm = np.load(sys.argv[2]); m = b.build()
 predict_whole(b, dm, seed=0, halo=(0, 0), model=m)           # warm-up: trace/compile this shape
 t = time.perf_counter(); predict_whole(b, dm, seed=0, halo=(0, 0), model=m); dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0] / 2**20
+print(json.dumps({"seconds": dt, "peak_rss_gb": hwm}))
 """
 
 
-def _rss(client):
-    import resource
+def _hwm_gb():
+    """Peak RSS of this process (VmHWM). Not ru_maxrss: Linux keeps ru_maxrss across execve, so a
+    worker spawned by a large client would report the client's size."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
 
-    return client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+
+def _rss(client):
+    return client.run(_hwm_gb)
 
 
 def raw(bundle, dm_path):
