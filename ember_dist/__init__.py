@@ -31,6 +31,8 @@ _LAZY = {
     "make_mock_suite": "ember_dist.mock.suite",
     "open_snapshot": "ember_dist.io.snapshot",
     "connect": "ember_dist.cluster",
+    **{name: "ember_dist.stats" for name in ("total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum",
+                                             "bispectrum", "cddf", "halo_masses")},
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
