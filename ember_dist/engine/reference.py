@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ember_dist.engine.plan import TilePlan
-from ember_dist.engine.worker import Job, crop_core, predict_batch, tile_inputs
+from ember_dist.engine.worker import Job, crop_core, noise_inputs, predict_batch, tile_inputs
 from ember_dist.io.common import MapSource
-from ember_dist.model.noise import noise_field
 
 __all__ = ["predict_whole", "predict_tiled", "ArraySource"]
 
@@ -61,14 +60,11 @@ def predict_whole(bundle, dm, seed=0, axis=0, slab=0, halo=None, model=None):
     hb, ha = halo or bundle.exact_halo
     ny, nx = dm.shape
     canvas = np.pad(np.asarray(dm, np.float32), ((hb, ha), (hb, ha)), mode="wrap")
-    inputs = {"dm": bundle.input_norm.forward(canvas).astype(np.float32)[None, ..., None]}
-    preset = bundle.preset
-    if preset.noise:
-        for lev in range(preset.levels - 1):
-            f = 2**lev
-            inputs[f"noise_l{lev}"] = noise_field(seed, lev, -hb // f, -hb // f, canvas.shape[0] // f,
-                                                  canvas.shape[1] // f, (ny, nx), axis, slab)[None, ..., None]
-    out = np.asarray(model.predict_on_batch(inputs), np.float32)[0, ..., 0]
+    inputs = {"dm": bundle.input_norm.forward(canvas).astype(np.float32)[..., None]}
+    if bundle.preset.noise:
+        inputs.update(noise_inputs(seed, range(bundle.preset.levels - 1), -hb, -hb, *canvas.shape, 0, (ny, nx),
+                                   axis, slab))
+    out = predict_batch(model, [inputs], 1)[0]
     return bundle.output_norm.inverse(out[hb:hb + ny, hb:hb + nx]).astype(np.float32)
 
 
