@@ -73,6 +73,13 @@ class TrainConfig:
     keep_checkpoints : int
     seed : int
         Seeds weights initialisation (``keras.utils.set_random_seed``) and all batches.
+    init_from : str, optional
+        Bundle (path or name) whose generator weights start the run (warm start), layer by layer
+        by name; e.g. a trained U-Net for a WGAN (the noise strengths, absent from a U-Net, keep
+        ``noise_init``).  The bundle's preset must have the same filters.
+    noise_init : float
+        Initial strength of every noise injection of the WGAN generator (the paper: 0).  With
+        Adam a scalar moves by about ``lr`` per step, so from 0 it cannot grow in a short run.
     """
 
     kind: str = "unet"
@@ -98,6 +105,8 @@ class TrainConfig:
     prefetch: int = 2
     seed: int = 0
     jit: bool = True
+    init_from: str | None = None
+    noise_init: float = 0.0
     extra: dict = _field(default_factory=dict)
 
     def __post_init__(self):
@@ -155,6 +164,10 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.g = build_generator(self.preset)
         self.c = build_critic(self.preset, config.tile) if config.kind == "wgan" else None
+        self.init_info = self._warm_start(config.init_from) if config.init_from else None
+        if self.preset.noise and config.noise_init:
+            for s in self.noise_layers():
+                s.strength.assign(float(config.noise_init))
         sched = keras.optimizers.schedules.PolynomialDecay
         self.g_opt = keras.optimizers.Adam(
             sched(config.lr, config.steps, config.lr * config.end_lr_factor, power=config.power),
@@ -176,6 +189,37 @@ class Trainer:
         self.train_seconds = 0.0
         self.timed_steps = 0
         self.timed_seconds = 0.0
+
+    def _warm_start(self, source):
+        """Copy the generator weights of bundle ``source`` layer by layer (by name); returns its description."""
+        from ember_dist.model.bundle import load_model
+        from ember_dist.model.generator import build_generator
+
+        b = load_model(source)
+        if tuple(b.preset.filters) != tuple(self.preset.filters):
+            raise ValueError(f"init_from={str(source)!r} has filters {list(b.preset.filters)}; this run's preset "
+                             f"{self.preset.name!r} has {list(self.preset.filters)}. Warm-start from a bundle of "
+                             "the same preset.")
+        src = build_generator(b.preset)
+        src.load_weights(str(b.weights_path))
+        copied = 0
+        for layer in src.layers:
+            if layer.weights:
+                self.g.get_layer(layer.name).set_weights(layer.get_weights())
+                copied += 1
+        return {"bundle": b.name, "weights_sha256": b.weights_sha256, "kind": b.meta.get("kind"),
+                "layers_copied": copied}
+
+    def noise_layers(self):
+        """The generator's noise-injection layers, level 0 first (empty for the U-Net)."""
+        from ember_dist.model.layers import NoiseInjection
+
+        found = [l for l in self.g.layers if isinstance(l, NoiseInjection)]
+        return sorted(found, key=lambda l: l.name)
+
+    def noise_strengths(self):
+        """``{layer name: strength}`` of the WGAN generator's noise injections."""
+        return {l.name: float(np.asarray(l.strength)) for l in self.noise_layers()}
 
     # -- state -------------------------------------------------------------------------------------
     def _variables(self):
@@ -471,6 +515,9 @@ class Trainer:
                           + (f" (critic {cfg.critic_lr:g})" if cfg.kind == "wgan" else "")
                           + f" to x{cfg.end_lr_factor:g}"),
             "seed": cfg.seed,
+            "init_from": self.init_info,
+            "noise_init": cfg.noise_init if cfg.kind == "wgan" else None,
+            "noise_strengths": self.noise_strengths() or None,
             "checkpoint": chosen,
             "final_metrics": self.last_metrics,
             "train_seconds": round(self.train_seconds, 1),

@@ -198,3 +198,20 @@ def test_sampler_downsampled_input_store(maps):
     # the input mass is conserved by the downsampling (masses scaled up), per projection
     np.testing.assert_allclose(Normalization.for_field("dm", 0.6774).inverse(s_lo.inputs).sum(),
                                Normalization.for_field("dm", 0.6774).inverse(s_hr.inputs).sum(), rtol=1e-3)
+
+
+def test_warm_start_from_unet_bundle_and_noise_init(maps, trained, tmp_path):
+    """A WGAN run can start from a trained U-Net's weights, with non-zero noise strengths."""
+    from ember_dist.model.bundle import load_model
+
+    s, info = _sampler(maps, "wgan")
+    tr = Trainer(_cfg("wgan", steps=1, init_from=str(trained[1]), noise_init=0.25), s, tmp_path / "w", info)
+    src = load_model(trained[1]).build()
+    for name in ("enc0_conv1", "enc3_down", "dec0_conv2", "dec1_conv1", "final"):
+        for u, v in zip(src.get_layer(name).get_weights(), tr.g.get_layer(name).get_weights()):
+            assert np.array_equal(u, v), name
+    assert tr.init_info["bundle"] == "tiny-gas-unet" and tr.init_info["layers_copied"] > 10
+    assert list(tr.noise_strengths().values()) == [0.25, 0.25, 0.25]
+    s5, _ = TileSampler.from_store(maps, "gas", tile=32, batch=4, noise_levels=4, seed=0)
+    with pytest.raises(ValueError, match="same preset"):
+        Trainer(_cfg("wgan", preset="small", tile=32, init_from=str(trained[1])), s5, tmp_path / "x", info)
