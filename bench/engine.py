@@ -94,7 +94,7 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         dt = time.perf_counter() - t
         if halo == "split":
             sp = plan_split(dm_values.shape, core, bundle.preset, split_level)
-            red, canvas = sp.redundancy, sp.c.canvas[0]
+            red, canvas = sp.redundancy, sp.output.canvas[0]
         else:
             plan = TilePlan.build(dm_values.shape, core, bundle.exact_halo, bundle.alignment)
             red, canvas = plan.redundancy, plan.canvas[0]

@@ -20,6 +20,12 @@ _PLUGINS = [
 ]
 
 
+def _levels(s):
+    """``"3"`` -> 3, ``"3,5"`` -> (3, 5)."""
+    parts = tuple(int(p) for p in s.split(","))
+    return parts[0] if len(parts) == 1 else parts
+
+
 def _halo(s):
     if s in ("exact", "auto", "split"):
         return s
@@ -86,9 +92,10 @@ def build_parser():
     e.add_argument("--tile", type=int, default=None, help="tile core size, px (default: config, 2048)")
     e.add_argument("--halo", type=_halo, default=None,
                    help="exact | split | auto | px | before,after px (default: config, exact)")
-    e.add_argument("--split-level", type=int, default=None, help="level where --halo split cuts the network")
+    e.add_argument("--split-level", type=_levels, default=None,
+                   help="level(s) where --halo split cuts the network, e.g. 3 or 3,5 (default: per preset)")
     e.add_argument("--coarse-core", type=int, default=None, help="coarse-stage tile core for --halo split, px at "
-                                                                 "the split level")
+                                                                 "the first split level (default 512)")
     e.add_argument("--batch-size", type=int, default=None, help="tiles per generator call")
     e.add_argument("--precision", choices=["float32", "bfloat16"], default=None)
     e.add_argument("--pixel-size", type=float, default=None, help="input pixel size, ckpc/h, if not recorded")

@@ -213,10 +213,11 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         Show a progress bar on stderr.
     order : {"canonical", "shuffled"} or int, optional
         Task submission order; an int shuffles with that seed.  Results never depend on it.
-    split_level : int, optional
-        Level at which ``halo="split"`` cuts the network (default per preset).
-    coarse_core : int, px at the split level, optional
-        Core of the coarse-stage tiles (default: the whole coarse map up to 1024 px).
+    split_level : int or sequence of int, optional
+        Level(s) at which ``halo="split"`` cuts the network (default: per preset, deeper
+        levels added until the coarsest map fits one coarse tile).
+    coarse_core : int, px at the first split level, optional
+        Core of the coarse-stage tiles, which also bounds their memory (default 512).
 
     Returns
     -------
@@ -251,7 +252,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             plans = {f: plan_split((ny, nx), tile, b.preset, split_level, coarse_core) for f, b in bundles.items()}
         else:
             plans = {f: TilePlan.build((ny, nx), tile, resolve_halo(b, halo), b.alignment) for f, b in bundles.items()}
-        out_plans = {f: (p.c if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
+        out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
         for f, b in bundles.items():
             check_pixel_size(source.pixel_size, b.pixel_size, pixel_tolerance, b.name)
         if source.pixel_size is None:

@@ -28,19 +28,20 @@ def _configure_threads():
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
-def get_stage_model(bundle_path, sha256, precision, split, stage):
-    """Stage ``"A"``, ``"B"`` or ``"C"`` of split inference at level ``split`` (shared weights)."""
-    key = (str(bundle_path), sha256, precision, "split", split)
+def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage):
+    """Stage ``stage`` (``"A1"``, ``"B"``, ``"C2"``, ...) of split inference at ``levels`` (shared weights)."""
+    key = (str(bundle_path), sha256, precision, "split", tuple(levels), bool(periodic))
     with _LOCK:
         if key not in _CACHE:
             _configure_threads()
             from ember_dist.model.bundle import load_model
-            from ember_dist.model.generator import build_generator, stage_models
+            from ember_dist.model.generator import build_generator, chain_models
 
             b = load_model(bundle_path)
             g = build_generator(b.preset, dtype=None if precision == "float32" else "mixed_bfloat16")
             g.load_weights(str(b.weights_path))
-            _CACHE[key] = stage_models(g, b.preset, split)
+            models = chain_models(g, b.preset, levels, periodic=periodic)
+            _CACHE[key] = {(k if isinstance(k, str) else f"{k[0]}{k[1]}"): m for k, m in models.items()}
         return _CACHE[key][stage]
 
 

@@ -1,28 +1,36 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Exact split inference (``halo="split"``): three tiled stages instead of 1,000-px halos.
+"""Exact split inference (``halo="split"``): small-halo stages instead of 1,000-px halos.
 
 Almost all of the generator's receptive field comes from its coarse levels.
-Splitting at level ``s`` (see :func:`~ember_dist.model.geometry.split_geometry`):
+The network is cut at levels ``0 < s_1 < ... < s_m`` (see
+:func:`~ember_dist.model.geometry.pair_geometry`); with ``a, b`` two consecutive
+levels of ``(0, s_1, ..., s_m)``:
 
-A. level-0 tiles with a small halo: encoder levels ``0..s-1`` and the stride-2
-   entry of level ``s`` -> ``d_s`` (``filters[s]`` channels at ``1/2**s``
-   resolution), written to ``<out>/.ember/split-<field>/d.zarr``.  Noise-free,
-   so computed once per map whatever the number of realisations.
-B. level-s tiles of the coarse map with their own exact halo: the rest of the
-   network back to level ``s`` -> ``h_s`` (``h.zarr``; one per realisation for
-   the noisy generator, one in all for the U-Net).  Noise keyed by global
-   coordinates, as everywhere.
-C. level-0 tiles with a small halo: the shallow encoder recomputed (cheaper than
-   storing its skips), the shallow decoder from the ``h_s`` window, crop, write
-   the core into the output store.
+A_i. tiles at level ``a`` with a small halo: encoder levels ``a..b-1`` and the
+     stride-2 entry of level ``b`` -> ``d_b`` (``filters[b]`` channels at
+     ``1/2**b`` resolution), written to ``<out>/.ember/split-<field>/d<b>.zarr``.
+     Noise-free, so computed once per map whatever the number of realisations.
+B.   the deepest segment, level ``s_m`` back to level ``s_m`` -> ``h_{s_m}``.  When
+     the coarse map is small enough (its widest tensor within the memory budget
+     of one coarse tile) it runs on the whole map with periodic convolutions (no
+     halo, no redundant pixels); otherwise it is tiled with its own exact halo.
+C_i. tiles at level ``a`` with a small halo: the encoder ``a..b-1`` recomputed
+     (cheaper than storing its skips), the decoder from the ``h_b`` window ->
+     ``h_a`` (``h<a>.zarr``), or, for ``a = 0``, the output core written into the
+     store.  Noise keyed by global coordinates, as everywhere.
 
-Stages are separated by barriers (a stage-B tile needs its neighbours' ``d_s``).
-Every task has a done marker, so ``resume=True`` skips finished tasks of any
-stage; intermediates are deleted when the run completes.  The stitched result
-equals the whole periodic map's prediction to float rounding.
+Stages are separated by barriers (a tile needs its neighbours' features).  Every
+task has a done marker, so ``resume=True`` skips finished tasks of any stage;
+intermediates are deleted when the run completes.  The stitched result equals
+the whole periodic map's prediction to float rounding.
+
+By default the chain starts at a level chosen per preset by measurement and
+goes deeper (two levels at a time) until the deepest coarse map fits the
+budget, so memory per task stays bounded by the tile whatever the map size.
 """
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +43,16 @@ from ember_dist.engine.plan import TilePlan
 from ember_dist.engine.worker import Job, noise_inputs, predict_batch
 from ember_dist.io.common import read_wrapped_lead
 from ember_dist.io.store import done_markers, mark_done, write_core
-from ember_dist.model.geometry import split_geometry
+from ember_dist.model.geometry import deep_halo, level_width, pair_geometry
 
-__all__ = ["SplitPlan", "plan_split", "run_split", "default_split_level"]
+__all__ = ["SplitPlan", "plan_split", "run_split", "default_split_level", "DEFAULT_COARSE_CORE"]
 
-#: Split level per preset, chosen by measurement (bench/engine.py).
+#: First split level per preset, chosen by measurement (bench/engine.py).
 _DEFAULT_SPLIT = {"fiducial": 3, "small": 2, "tiny": 1}
+
+#: Default core of the coarse tiles at the first split level, px; it also sets the memory budget
+#: (core^2 x widest channel count at that level) of every coarse stage.
+DEFAULT_COARSE_CORE = 512
 
 
 def default_split_level(preset):
@@ -49,22 +61,62 @@ def default_split_level(preset):
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """Tile plans of the three stages (A and C at level 0, B at level ``split``)."""
+    """Tile plans of the stages of split inference.
 
-    split: int
-    a: TilePlan
+    ``levels`` are the split levels ``(s_1, ..., s_m)``; ``a[i]`` and ``c[i]`` tile the map at
+    level ``(0,) + levels`` ``[i]`` (``c[0]`` is the level-0 output tiling); ``b`` tiles the
+    level-``s_m`` map (the whole map, halo 0, when ``periodic``).
+    """
+
+    levels: tuple
+    a: tuple
+    c: tuple
     b: TilePlan
-    c: TilePlan
-    geometry: object
+    periodic: bool
+
+    @property
+    def split(self):
+        return self.levels[0]
+
+    @property
+    def output(self):
+        """The level-0 tiling of the final stage (one output chunk per core)."""
+        return self.c[0]
 
     @property
     def redundancy(self):
-        """Level-0-equivalent pixels computed per output pixel, weighted by nothing (per stage)."""
-        return {"A": self.a.redundancy, "B": self.b.redundancy, "C": self.c.redundancy}
+        """Pixels computed per output pixel of each stage (canvas area x tiles / map area)."""
+        r = {f"A{i + 1}": p.redundancy for i, p in enumerate(self.a)}
+        r["B"] = self.b.redundancy
+        r.update({f"C{i + 1}": p.redundancy for i, p in enumerate(self.c)})
+        return r
 
     def to_dict(self):
-        return {"split": self.split, "A": self.a.to_dict(), "B": self.b.to_dict(), "C": self.c.to_dict(),
-                "geometry": self.geometry.to_dict()}
+        return {"levels": list(self.levels), "periodic": self.periodic,
+                "A": [p.to_dict() for p in self.a], "B": self.b.to_dict(), "C": [p.to_dict() for p in self.c]}
+
+
+def _coerce_levels(split, preset):
+    L = preset.levels
+    if isinstance(split, (int, np.integer)) and not isinstance(split, bool):
+        levels = (int(split),)
+    else:
+        try:
+            levels = tuple(int(s) for s in split)
+        except (TypeError, ValueError):
+            raise ValueError(f"split_level must be an int or a sequence of increasing ints. "
+                             f"Received: split_level={split!r}.") from None
+    if not levels or any(b <= a for a, b in zip(levels, levels[1:])) or not all(1 <= s <= L - 2 for s in levels):
+        raise ValueError(f"split levels must increase and lie in 1..{L - 2} for preset {preset.name!r}. "
+                         f"Received: split_level={split!r}.")
+    return levels
+
+
+def _balanced_core(n, c_max, align):
+    """The smallest aligned core giving as few tiles along a side of ``n`` px as ``c_max`` allows."""
+    c_max = max(align, c_max // align * align)
+    per_tile = -(-n // -(-n // c_max))  # ceil(n / number of tiles)
+    return min(n, -(-per_tile // align) * align)
 
 
 def plan_split(shape, core, preset, split=None, coarse_core=None):
@@ -72,95 +124,163 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
 
     Parameters
     ----------
-    coarse_core : int, level-s px, optional
-        Core of the stage-B tiles; default: the whole coarse map up to 1024 px.
+    split : int or sequence of int, optional
+        Split level(s).  Default: the preset's level, then deeper levels (two at a time) until
+        the deepest coarse map fits one coarse tile.
+    coarse_core : int, px at the first split level, optional
+        Core of the coarse tiles at the first split level (default 512); it also bounds the
+        memory of the deeper stages (core^2 x channels of the widest tensor at that level).
+
+    Examples
+    --------
+    >>> from ember_dist.model.presets import get_preset
+    >>> p = plan_split((4096, 4096), 1024, get_preset("fiducial"))
+    >>> p.levels, p.periodic, p.b.shape, p.c[0].canvas
+    ((3,), True, (512, 512), (1096, 1096))
+    >>> p = plan_split((16384, 16384), 1024, get_preset("fiducial"))
+    >>> p.levels, p.periodic, p.a[1].core, p.b.shape
+    ((3, 5, 6), True, (512, 512), (256, 256))
     """
-    s = default_split_level(preset) if split is None else int(split)
-    g = split_geometry(preset, s)
-    f = 2**s
-    a = TilePlan.build(shape, core, g.a_halo, preset.alignment, halo_alignment=f)
-    c = TilePlan.build(shape, core, g.c_halo, preset.alignment, halo_alignment=f)
-    coarse = (shape[0] // f, shape[1] // f)
-    if coarse_core is None:
-        coarse_core = min(max(coarse), 1024) // g.b_alignment * g.b_alignment
-    b = TilePlan.build(coarse, coarse_core, g.b_halo, g.b_alignment)
-    return SplitPlan(s, a, b, c, g)
+    L = preset.levels
+    shape = tuple(int(n) for n in shape)
+    levels = (default_split_level(preset),) if split is None else _coerce_levels(split, preset)
+    cc = DEFAULT_COARSE_CORE if coarse_core is None else int(coarse_core)
+    if cc <= 0:
+        raise ValueError(f"coarse_core must be a positive number of pixels. Received: coarse_core={coarse_core!r}.")
+    budget = cc * cc * level_width(preset, levels[0])
+
+    def at(lev):
+        return tuple(n // 2**lev for n in shape)
+
+    def fits(lev):
+        ny, nx = at(lev)
+        return ny * nx * level_width(preset, lev) <= budget
+
+    if split is None:
+        while not fits(levels[-1]) and levels[-1] < L - 2:
+            levels += (min(levels[-1] + 2, L - 2),)
+    chain = (0,) + levels
+    a_plans, c_plans = [], []
+    for a, b in zip(chain, chain[1:]):
+        g = pair_geometry(preset, a, b)
+        f = 2 ** (b - a)
+        if a == 0:
+            ca = core
+            align = preset.alignment
+        else:
+            align = 2 ** (L - 1 - a)
+            c_max = int(math.isqrt(budget // level_width(preset, a)))
+            ca = tuple(_balanced_core(n, c_max, align) for n in at(a))
+        a_plans.append(TilePlan.build(at(a), ca, g.a_halo, align, halo_alignment=f))
+        c_plans.append(TilePlan.build(at(a), ca, g.c_halo, align, halo_alignment=f))
+    s = levels[-1]
+    pb = 2 ** (L - 1 - s)
+    periodic = fits(s)
+    if periodic:
+        b = TilePlan.build(at(s), at(s), (0, 0), pb)
+    else:
+        c_max = int(math.isqrt(budget // level_width(preset, s)))
+        b = TilePlan.build(at(s), tuple(_balanced_core(n, c_max, pb) for n in at(s)), deep_halo(preset, s), pb)
+    return SplitPlan(levels, tuple(a_plans), tuple(c_plans), b, periodic)
+
+
+def _store(tmp, kind, lev):
+    return str(tmp / f"{kind}{lev}.zarr")
 
 
 def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha256, precision, sp, preset, seed,
                 norm_in, norm_out, batch_size, samples_b):
     import zarr
 
-    model = get_stage_model(bundle_path, sha256, precision, sp.split, stage)
-    f = 2**sp.split
+    model = get_stage_model(bundle_path, sha256, precision, sp.levels, sp.periodic, stage)
+    chain = (0,) + sp.levels
     L = preset.levels
+    shape0 = sp.output.shape
+
+    def read_input(plan, a, j):
+        """The level-``a`` input window of a tile: normalised dm (a = 0) or d_a."""
+        wy, wx = plan.window_start(j.tile)
+        hy, hx = plan.canvas
+        if a == 0:
+            return {"dm": norm_in.forward(source.read_window(j.axis, j.slab, wy, wx, hy, hx))
+                    .astype(np.float32)[..., None]}
+        d = zarr.open_array(store=_store(tmp, "d", a), mode="r")
+        return {"d": read_wrapped_lead(d, (j.axis, j.slab), wy, wx, hy, hx, channels=True)}
+
     items = []
-    if stage == "A":
-        plan = sp.a
-        for j in batch:
-            wy, wx = plan.window_start(j.tile)
-            dm = source.read_window(j.axis, j.slab, wy, wx, *plan.canvas)
-            items.append({"dm": norm_in.forward(dm).astype(np.float32)[..., None]})
-        d = zarr.open_array(store=str(tmp / "d.zarr"), mode="r+")
+    if stage[0] == "A":
+        i = int(stage[1:])
+        a, b = chain[i - 1], chain[i]
+        plan, f = sp.a[i - 1], 2 ** (b - a)
+        items = [read_input(plan, a, j) for j in batch]
+        d = zarr.open_array(store=_store(tmp, "d", b), mode="r+")
+        hb = plan.halo[0] // f
         for j, p in zip(batch, predict_batch(model, items, batch_size, squeeze=False)):
-            hb = plan.halo[0] // f
             t = j.tile
             d[j.axis, j.slab, t.y0 // f:(t.y0 + t.ny) // f, t.x0 // f:(t.x0 + t.nx) // f] = \
                 p[hb:hb + t.ny // f, hb:hb + t.nx // f]
     elif stage == "B":
-        plan = sp.b
-        d = zarr.open_array(store=str(tmp / "d.zarr"), mode="r")
+        plan, s = sp.b, sp.levels[-1]
         for j in batch:
             wy, wx = plan.window_start(j.tile)
-            it = {"d": read_wrapped_lead(d, (j.axis, j.slab), wy, wx, *plan.canvas, channels=True)}
+            it = read_input(plan, s, j)
             if preset.noise:
-                it.update(noise_inputs(seed + j.sample, range(sp.split, L - 1), wy, wx, *plan.canvas, sp.split,
-                                 sp.c.shape, j.axis, j.slab))
+                it.update(noise_inputs(seed + j.sample, range(s, L - 1), wy, wx, *plan.canvas, s, shape0,
+                                       j.axis, j.slab))
             items.append(it)
-        h = zarr.open_array(store=str(tmp / "h.zarr"), mode="r+")
+        h = zarr.open_array(store=_store(tmp, "h", s), mode="r+")
         for j, p in zip(batch, predict_batch(model, items, batch_size, squeeze=False)):
             hb, t = plan.halo[0], j.tile
             h[j.sample, j.axis, j.slab, t.y0:t.y0 + t.ny, t.x0:t.x0 + t.nx] = p[hb:hb + t.ny, hb:hb + t.nx]
     else:
-        plan = sp.c
-        h = zarr.open_array(store=str(tmp / "h.zarr"), mode="r")
+        i = int(stage[1:])
+        a, b = chain[i - 1], chain[i]
+        plan, f = sp.c[i - 1], 2 ** (b - a)
+        hs = zarr.open_array(store=_store(tmp, "h", b), mode="r")
         for j in batch:
             wy, wx = plan.window_start(j.tile)
             hy, hx = plan.canvas
-            dm = source.read_window(j.axis, j.slab, wy, wx, hy, hx)
-            it = {"dm": norm_in.forward(dm).astype(np.float32)[..., None],
-                  "h": read_wrapped_lead(h, (j.sample if samples_b > 1 else 0, j.axis, j.slab),
-                                        wy // f, wx // f, hy // f, hx // f, channels=True)}
+            it = read_input(plan, a, j)
+            it["h"] = read_wrapped_lead(hs, (j.sample if samples_b > 1 else 0, j.axis, j.slab),
+                                        wy // f, wx // f, hy // f, hx // f, channels=True)
             if preset.noise:
-                it.update(noise_inputs(seed + j.sample, range(0, sp.split), wy, wx, hy, hx, 0, plan.shape,
-                                 j.axis, j.slab))
+                it.update(noise_inputs(seed + j.sample, range(a, b), wy, wx, hy, hx, a, shape0, j.axis, j.slab))
             items.append(it)
+        ha = None if a == 0 else zarr.open_array(store=_store(tmp, "h", a), mode="r+")
         for j, p in zip(batch, predict_batch(model, items, batch_size, squeeze=False)):
             hb, t = plan.halo[0], j.tile
-            core = norm_out.inverse(p[hb:hb + t.ny, hb:hb + t.nx, 0]).astype(np.float32)
-            write_core(out, field, (j.sample, j.axis, j.slab), t.y0, t.x0, core)
+            core = p[hb:hb + t.ny, hb:hb + t.nx]
+            if ha is None:
+                write_core(out, field, (j.sample, j.axis, j.slab), t.y0, t.x0,
+                           norm_out.inverse(core[..., 0]).astype(np.float32))
+            else:
+                ha[j.sample, j.axis, j.slab, t.y0:t.y0 + t.ny, t.x0:t.x0 + t.nx] = core
     mark_done(out, field, key)
     return {"key": key, "tiles": len(batch)}
 
 
 def _create_intermediates(tmp, sp, preset, naxis, nslab, samples_b):
+    """``d<b>.zarr`` (written by A tiles) and ``h<l>.zarr`` (written by B or C tiles), one chunk per writer core."""
     import zarr
 
     tmp.mkdir(parents=True, exist_ok=True)
-    f = 2**sp.split
-    (my, mx), (cy, cx) = sp.b.shape, sp.a.core
-    if not (tmp / "d.zarr").exists():
-        zarr.create_array(str(tmp / "d.zarr"), shape=(naxis, nslab, my, mx, preset.filters[sp.split]),
-                          chunks=(1, 1, cy // f, cx // f, preset.filters[sp.split]), dtype="f4")
-    if not (tmp / "h.zarr").exists():
-        by, bx = sp.b.core
-        zarr.create_array(str(tmp / "h.zarr"), shape=(samples_b, naxis, nslab, my, mx, preset.filters[sp.split + 1]),
-                          chunks=(1, 1, 1, by, bx, preset.filters[sp.split + 1]), dtype="f4")
+    chain = (0,) + sp.levels
+    for i, b in enumerate(sp.levels):
+        f = 2 ** (b - chain[i])
+        (my, mx), (cy, cx) = sp.a[i].shape, sp.a[i].core
+        if not Path(_store(tmp, "d", b)).exists():
+            zarr.create_array(_store(tmp, "d", b), shape=(naxis, nslab, my // f, mx // f, preset.filters[b]),
+                              chunks=(1, 1, cy // f, cx // f, preset.filters[b]), dtype="f4")
+        writer = sp.b if i == len(sp.levels) - 1 else sp.c[i + 1]
+        (my, mx), (cy, cx) = writer.shape, writer.core
+        if not Path(_store(tmp, "h", b)).exists():
+            zarr.create_array(_store(tmp, "h", b), shape=(samples_b, naxis, nslab, my, mx, preset.filters[b + 1]),
+                              chunks=(1, 1, 1, cy, cx, preset.filters[b + 1]), dtype="f4")
 
 
 def run_split(client, *, source, out, field, bundle, sp, samples, seed, precision, batch_size, token, progress,
               progress_fn):
-    """Run the three stages for one field; returns the number of tasks run."""
+    """Run the stages for one field; returns the number of tasks run."""
     out = Path(out)
     tmp = out / ".ember" / f"split-{field}"
     naxis, nslab = source.shape[:2]
@@ -171,19 +291,20 @@ def run_split(client, *, source, out, field, bundle, sp, samples, seed, precisio
                   sha256=bundle.weights_sha256, precision=precision, sp=sp, preset=preset, seed=seed,
                   norm_in=bundle.input_norm, norm_out=bundle.output_norm, batch_size=batch_size,
                   samples_b=samples_b)
-    stages = [
-        ("A", [Job(0, a, s, t) for a in range(naxis) for s in range(nslab) for t in sp.a.tiles()]),
-        ("B", [Job(i, a, s, t) for i in range(samples_b) for a in range(naxis) for s in range(nslab)
-               for t in sp.b.tiles()]),
-        ("C", [Job(i, a, s, t) for i in range(samples) for a in range(naxis) for s in range(nslab)
-               for t in sp.c.tiles()]),
-    ]
+    m = len(sp.levels)
+    maps = [(a, s) for a in range(naxis) for s in range(nslab)]
+    stages = [(f"A{i + 1}", [Job(0, a, s, t) for a, s in maps for t in sp.a[i].tiles()]) for i in range(m)]
+    stages.append(("B", [Job(i, a, s, t) for i in range(samples_b) for a, s in maps for t in sp.b.tiles()]))
+    for i in range(m - 1, -1, -1):
+        n = samples if i == 0 else samples_b
+        stages.append((f"C{i + 1}", [Job(k, a, s, t) for k in range(n) for a, s in maps for t in sp.c[i].tiles()]))
     n = 0
     for stage, jobs in stages:
         done = done_markers(out, field)
         futures = []
         for i, batch in enumerate(make_batches(jobs, batch_size)):
-            key = f"{field}-{i:07d}" if stage == "C" else f"{field}-{stage}-{i:07d}"
+            # Final tiles carry the same key as in the other halo modes (one "-": counted as output).
+            key = f"{field}-{i:07d}" if stage == "C1" else f"{field}-{stage}-{i:07d}"
             if key in done:
                 continue
             futures.append(client.submit(_stage_task, stage, key, batch, **common, pure=False, retries=1,

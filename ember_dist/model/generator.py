@@ -25,7 +25,7 @@ from ember_dist.model.graph import unet_graph
 from ember_dist.model.layers import NoiseInjection
 from ember_dist.model.presets import get_preset
 
-__all__ = ["build_generator", "inference_model", "noise_input_names", "count_params"]
+__all__ = ["build_generator", "inference_model", "noise_input_names", "count_params", "chain_models"]
 
 
 def noise_input_names(preset):
@@ -145,34 +145,73 @@ class _SharedOps:
         return t
 
 
-def stage_models(generator, preset, s):
-    """The three stage models of split inference at level ``s``, sharing ``generator``'s weights.
+class _PeriodicOps(_SharedOps):
+    """Like :class:`_SharedOps`, with every convolution wrapped around the map edges (whole periodic maps)."""
 
-    Returns
-    -------
-    dict with keys ``"A"``, ``"B"``, ``"C"``:
-        A: ``{"dm"}`` -> ``d_s`` (level s, ``filters[s]`` channels);
-        B: ``{"d", "noise_l{l}" for l >= s}`` -> ``h_s`` (level s, ``filters[s+1]`` channels);
-        C: ``{"dm", "h", "noise_l{l}" for l < s}`` -> final output (level 0).
+    def __init__(self, generator):
+        super().__init__(generator)
+        self._n = 0
+
+    def _periodic(self, name, t):
+        from ember_dist.model.layers import PeriodicConv
+
+        self._n += 1
+        return PeriodicConv(self.g.get_layer(name), name=f"{name}_periodic_{self._n}")(t)
+
+    def conv(self, t, filters, stride, name):
+        return self.g.get_layer(name + "_act")(self._periodic(name, t))
+
+    def final(self, t, name):
+        t = self._periodic(name, t)
+        if "final_f32" in [l.name for l in self.g.layers]:
+            t = self.g.get_layer("final_f32")(t)
+        return t
+
+
+def chain_models(generator, preset, splits, periodic=False):
+    """The stage models of split inference at the levels ``splits``, sharing ``generator``'s weights.
+
+    With ``levels = (0, *splits)`` and ``d_s`` the features entering level ``s``
+    (``filters[s]`` channels) and ``h_s`` the decoder output at level ``s``
+    (``filters[s+1]`` channels):
+
+    * ``("A", i)``: ``{"dm"}`` (i = 1) or ``{"d"}`` (``d_a``) -> ``d_b`` for ``a, b = levels[i-1], levels[i]``;
+    * ``"B"``: ``{"d", "noise_l{l}" for l >= s_m}`` -> ``h_{s_m}`` (the deepest segment); with
+      ``periodic`` its convolutions wrap around the edges, for a whole periodic map;
+    * ``("C", i)``: ``{"dm" or "d", "h", "noise_l{l}" for a <= l < b}`` -> ``h_a``, or the final
+      output when ``a == 0``.
+
+    Examples
+    --------
+    >>> g = build_generator("tiny", noise=True)
+    >>> m = chain_models(g, "tiny", (1, 2))
+    >>> sorted(k if isinstance(k, str) else "".join(map(str, k)) for k in m)
+    ['A1', 'A2', 'B', 'C1', 'C2']
+    >>> [t.name for t in m[("C", 2)].inputs]
+    ['d', 'h', 'noise_l1']
     """
     from ember_dist.model import graph
 
     preset = get_preset(preset)
     L = preset.levels
     ops = _SharedOps(generator)
-    x = keras.Input((None, None, 1), name="dm")
-    _, d = graph.encoder(ops, x, preset, 0, s, enter_b=True)
-    model_a = keras.Model([x], d, name=f"stage_a{s}")
-
+    levels = (0,) + tuple(int(s) for s in splits)
+    models = {}
+    for i in range(1, len(levels)):
+        a, b = levels[i - 1], levels[i]
+        name, ch = ("dm", 1) if a == 0 else ("d", preset.filters[a])
+        x = keras.Input((None, None, ch), name=name)
+        _, d = graph.encoder(ops, x, preset, a, b, enter_b=True)
+        models[("A", i)] = keras.Model([x], d, name=f"stage_a{a}_{b}")
+        x2 = keras.Input((None, None, ch), name=name)
+        h_in = keras.Input((None, None, preset.filters[b + 1]), name="h")
+        nc = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(a, b)} if preset.noise else {}
+        skips, _ = graph.encoder(ops, x2, preset, a, b)
+        out = graph.decoder(ops, h_in, skips, preset, a, b, nc)
+        models[("C", i)] = keras.Model([x2, h_in] + [nc[l] for l in sorted(nc)], out, name=f"stage_c{a}_{b}")
+    s = levels[-1]
     d_in = keras.Input((None, None, preset.filters[s]), name="d")
     nb = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(s, L - 1)} if preset.noise else {}
-    h = graph.segment(ops, d_in, preset, s, nb)
-    model_b = keras.Model([d_in] + [nb[l] for l in sorted(nb)], h, name=f"stage_b{s}")
-
-    x2 = keras.Input((None, None, 1), name="dm")
-    h_in = keras.Input((None, None, preset.filters[s + 1]), name="h")
-    nc = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(0, s)} if preset.noise else {}
-    skips, _ = graph.encoder(ops, x2, preset, 0, s)
-    out = graph.decoder(ops, h_in, skips, preset, 0, s, nc)
-    model_c = keras.Model([x2, h_in] + [nc[l] for l in sorted(nc)], out, name=f"stage_c{s}")
-    return {"A": model_a, "B": model_b, "C": model_c}
+    h = graph.segment(_PeriodicOps(generator) if periodic else ops, d_in, preset, s, nb)
+    models["B"] = keras.Model([d_in] + [nb[l] for l in sorted(nb)], h, name=f"stage_b{s}")
+    return models

@@ -28,7 +28,8 @@ from functools import lru_cache
 from ember_dist.model.graph import unet_graph
 from ember_dist.model.presets import get_preset
 
-__all__ = ["ReceptiveField", "receptive_field", "cost", "Cost"]
+__all__ = ["ReceptiveField", "receptive_field", "cost", "Cost", "split_geometry", "pair_geometry", "deep_halo",
+           "level_width"]
 
 
 def _ceil_to(v, m):
@@ -170,8 +171,114 @@ def _halo_of(final, out_level, in_level, period_out):
 
 
 @dataclass(frozen=True)
+class PairGeometry:
+    """Halos of the two stages that bracket the levels ``a..b-1`` of split inference.
+
+    Stage A (tiles at level ``a``): encoder levels ``a..b-1`` and the stride-2 entry of
+    level ``b`` -> ``d_b``.  Stage C (tiles at level ``a``): the same encoder recomputed and
+    the decoder ``b-1..a`` from ``h_b`` -> ``h_a`` (the final output when ``a == 0``).
+    Halos are level-``a`` px, multiples of ``2**(b-a)`` (stage C reads ``h_b`` on the same
+    window divided by ``2**(b-a)``).  ``*_needed`` are the raw receptive-field extents.
+    """
+
+    a: int
+    b: int
+    a_halo: tuple
+    c_halo: tuple
+    a_needed: tuple
+    c_needed_x: tuple
+    c_needed_h: tuple
+
+    def to_dict(self):
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _input_channels(preset, a):
+    return 1 if a == 0 else preset.filters[a]
+
+
+def _check_level(preset, s):
+    L = preset.levels
+    if not 1 <= s <= L - 2:
+        raise ValueError(f"split level must be in 1..{L - 2} for preset {preset.name!r}. Received: split={s}.")
+
+
+@lru_cache(maxsize=None)
+def _pair_geometry(preset, a, b):
+    from ember_dist.model import graph
+
+    noise = {l: None for l in range(preset.levels)}
+    f = 2 ** (b - a)
+    ident = (lambda p: p, lambda p: p)
+    ops = _IntervalOps()
+    _, d = graph.encoder(ops, _T(a, _input_channels(preset, a), *ident), preset, a, b, enter_b=True)
+    a_need = _halo_of(d, b, a, 1)
+    need = []
+    for src in ("x", "h"):
+        ops = _IntervalOps()
+        x = _T(a, _input_channels(preset, a), *(ident if src == "x" else _NONE))
+        hs = _T(b, preset.filters[b + 1], *(ident if src == "h" else _NONE))
+        skips, _ = graph.encoder(ops, x, preset, a, b)
+        out = graph.decoder(ops, hs, skips, preset, a, b, noise)
+        need.append(_halo_of(out, a, a if src == "x" else b, f))
+    c_x, c_h = need
+    return PairGeometry(a, b, tuple(_ceil_to(v, f) for v in a_need),
+                        tuple(_ceil_to(max(vx, vh * f), f) for vx, vh in zip(c_x, c_h)), a_need, c_x, c_h)
+
+
+def pair_geometry(preset, a, b):
+    """Stage A/C halos for the levels ``a..b-1`` (``0 <= a < b <= levels - 2``).
+
+    >>> g = pair_geometry("fiducial", 3, 5)
+    >>> g.a_halo, g.c_halo
+    ((8, 12), (12, 16))
+    """
+    preset = get_preset(preset)
+    _check_level(preset, b)
+    if not 0 <= a < b:
+        raise ValueError(f"split levels must increase from 0. Received: {a} then {b}.")
+    return _pair_geometry(preset, a, b)
+
+
+@lru_cache(maxsize=None)
+def _deep_geometry(preset, s):
+    from ember_dist.model import graph
+
+    ops = _IntervalOps()
+    pb = 2 ** (preset.levels - 1 - s)
+    h = graph.segment(ops, _T(s, preset.filters[s], lambda p: p, lambda p: p), preset, s,
+                      {l: None for l in range(preset.levels)})
+    need = _halo_of(h, s, s, pb)
+    return need, tuple(_ceil_to(v, pb) for v in need), pb
+
+
+def deep_halo(preset, s):
+    """Halo (before, after) in level-``s`` px, aligned to ``2**(levels-1-s)``, of the segment
+    from the input of level ``s`` back to the decoder output at level ``s``.
+
+    >>> deep_halo("fiducial", 3)
+    (96, 112)
+    """
+    preset = get_preset(preset)
+    _check_level(preset, s)
+    return _deep_geometry(preset, s)[1]
+
+
+def level_width(preset, s):
+    """Widest tensor of the decoder at level ``s`` (channels of its concatenation), for memory estimates.
+
+    >>> level_width("fiducial", 0), level_width("fiducial", 3), level_width("fiducial", 6)
+    (40, 320, 1024)
+    """
+    preset = get_preset(preset)
+    L = preset.levels
+    up = preset.filters[s + 2] if s + 2 <= L - 1 else preset.filters[L - 1]
+    return up + preset.filters[s]
+
+
+@dataclass(frozen=True)
 class SplitGeometry:
-    """Halos of the three stages of split inference at level ``s``.
+    """Halos of the three stages of split inference at the single level ``s``.
 
     Stage A (level-0 tiles): encoder levels 0..s-1 and the entry of level s -> ``d_s``.
     Stage B (level-s tiles): the segment from level s back to level s -> ``h_s``.
@@ -203,34 +310,8 @@ def split_geometry(preset, s):
     >>> g.a_needed, g.c_needed_h, g.b_alignment
     ((30, 45), (2, 2), 8)
     """
-    from ember_dist.model import graph
-
     preset = get_preset(preset)
-    L = preset.levels
-    if not 1 <= s <= L - 2:
-        raise ValueError(f"split level must be in 1..{L - 2} for preset {preset.name!r}. Received: split={s}.")
-    f = 2**s
-    noise = {l: None for l in range(L)}
-    # Stage A: level-0 input -> d_s at level s; cores aligned to 1 px at level s.
-    ops = _IntervalOps()
-    _, d = graph.encoder(ops, _T(0, 1, lambda p: p, lambda p: p), preset, 0, s, enter_b=True)
-    a_need = _halo_of(d, s, 0, 1)
-    # Stage B: d_s -> h_s, both at level s; period 2**(L-1-s).
-    ops = _IntervalOps()
-    pb = 2 ** (L - 1 - s)
-    h = graph.segment(ops, _T(s, preset.filters[s], lambda p: p, lambda p: p), preset, s, noise)
-    b_need = _halo_of(h, s, s, pb)
-    # Stage C: (x at level 0, h_s at level s) -> output at level 0; period 2**s.
-    need = []
-    for src in ("x", "h"):
-        ops = _IntervalOps()
-        x = _T(0, 1, *((lambda p: p, lambda p: p) if src == "x" else _NONE))
-        hs = _T(s, preset.filters[s + 1], *((lambda p: p, lambda p: p) if src == "h" else _NONE))
-        skips, _ = graph.encoder(ops, x, preset, 0, s)
-        out = graph.decoder(ops, hs, skips, preset, 0, s, noise)
-        need.append(_halo_of(out, 0, 0 if src == "x" else s, f))
-    c_x, c_h = need
-    a_halo = tuple(_ceil_to(v, f) for v in a_need)
-    c_halo = tuple(_ceil_to(max(vx, vh * f), f) for vx, vh in zip(c_x, c_h))
-    b_halo = tuple(_ceil_to(v, pb) for v in b_need)
-    return SplitGeometry(s, a_halo, b_halo, c_halo, pb, a_need, b_need, c_x, c_h)
+    _check_level(preset, s)
+    p = _pair_geometry(preset, 0, s)
+    b_need, b_halo, pb = _deep_geometry(preset, s)
+    return SplitGeometry(s, p.a_halo, b_halo, p.c_halo, pb, p.a_needed, b_need, p.c_needed_x, p.c_needed_h)

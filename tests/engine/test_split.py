@@ -40,16 +40,21 @@ def test_split_geometry_of_fiducial():
     # Shallow halos are tens of pixels instead of the 768/896 of the whole network.
     assert g.c_halo == (32, 40) and g.a_halo == (16, 24) and g.b_alignment == 16
     p = plan_split((4096, 4096), 1024, __import__("ember_dist.model.presets", fromlist=["x"]).get_preset("fiducial"), 3)
-    assert p.c.canvas == (1096, 1096) and p.b.shape == (512, 512)
+    assert p.output.canvas == (1096, 1096) and p.b.shape == (512, 512) and p.periodic
     with pytest.raises(ValueError, match="split level must be in 1..6"):
         split_geometry("fiducial", 7)
 
 
-@pytest.mark.parametrize("kind,level", [("wgan", 1), ("wgan", 2), ("unet", 2)])
-def test_split_equals_whole_periodic_map(maps, bundles, client, tmp_path, kind, level):
+# (kind, split levels, coarse core): the deepest stage runs on the whole periodic coarse map unless the
+# coarse core is too small for it, then it is tiled with its exact halo; (1, 2) chains two splits.
+@pytest.mark.parametrize("kind,level,cc", [("wgan", 1, None), ("wgan", 2, None), ("unet", 2, None),
+                                           ("wgan", (1, 2), None), ("wgan", 1, 8), ("unet", (1, 2), 8)])
+def test_split_equals_whole_periodic_map(maps, bundles, client, tmp_path, kind, level, cc):
     path, m = maps
     b = bundles[kind]
-    ds = _split(path, b, tmp_path / "o.zarr", client, samples=2, seed=7, split_level=level)
+    sp = plan_split(m.shape[1:], 32, b.preset, level, cc)
+    assert sp.periodic == (cc is None)
+    ds = _split(path, b, tmp_path / "o.zarr", client, samples=2, seed=7, split_level=level, coarse_core=cc)
     got = ds["gas"].values
     model = b.build()
     for i in range(2):
@@ -87,6 +92,6 @@ def test_split_interrupted_run_resumes(maps, bundles, client, tmp_path):
         proc.wait(timeout=60)
     finals = sum(1 for k in done_markers(out, "gas") if k.count("-") == 1)
     assert finals < 4 * 2 * 9, "run finished before the kill"
-    assert (out / ".ember" / "split-gas" / "h.zarr").exists()
+    assert (out / ".ember" / "split-gas" / "h1.zarr").exists()
     got = _split(path, bundles["wgan"], out, client, samples=4, seed=1, resume=True)["gas"].values
     assert np.array_equal(got, ref)
