@@ -94,7 +94,10 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         dt = time.perf_counter() - t
         if halo == "split":
             sp = plan_split(dm_values.shape, core, bundle.preset, split_level)
-            red, canvas = sp.redundancy, sp.output.canvas[0]
+            red = {"levels": list(sp.levels), "periodic_deep_stage": sp.periodic,
+                   "per_stage": {k: round(v, 3) for k, v in sp.redundancy.items()},
+                   "compute_paid": round(sp.compute_factor(bundle.preset), 3)}
+            canvas = sp.output.canvas[0]
         else:
             plan = TilePlan.build(dm_values.shape, core, bundle.exact_halo, bundle.alignment)
             red, canvas = plan.redundancy, plan.canvas[0]
@@ -106,6 +109,12 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         c.close()
 
 
+def _levels(s):
+    from ember_dist.cli import _levels as parse
+
+    return parse(s)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fiducial")
@@ -114,7 +123,7 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--memory", default=None, help="comma-separated map sides for the memory table")
     ap.add_argument("--halo", default="split", help="halo mode of the memory table: exact or split")
-    ap.add_argument("--split-level", type=int, default=None, help="split level (default per preset)")
+    ap.add_argument("--split-level", type=_levels, default=None, help="split level(s), e.g. 3 or 3,5 (default: auto)")
     ap.add_argument("--skip-exact", action="store_true", help="do not run the (slow) plain exact engine")
     ap.add_argument("--no-bf16", action="store_true", help="do not run split in bfloat16")
     args = ap.parse_args(argv)

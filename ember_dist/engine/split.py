@@ -91,6 +91,15 @@ class SplitPlan:
         r.update({f"C{i + 1}": p.redundancy for i, p in enumerate(self.c)})
         return r
 
+    def compute_factor(self, preset):
+        """Multiply-adds paid per output pixel relative to one whole-map pass (halos, recomputed encoders)."""
+        from ember_dist.model.geometry import stage_macs
+
+        macs = stage_macs(preset, self.levels)
+        red = self.redundancy
+        one_pass = sum(v for k, v in macs.items() if k[0] != "A")
+        return sum(macs[k] * red[k] for k in macs) / one_pass
+
     def to_dict(self):
         return {"levels": list(self.levels), "periodic": self.periodic,
                 "A": [p.to_dict() for p in self.a], "B": self.b.to_dict(), "C": [p.to_dict() for p in self.c]}

@@ -29,7 +29,7 @@ from ember_dist.model.graph import unet_graph
 from ember_dist.model.presets import get_preset
 
 __all__ = ["ReceptiveField", "receptive_field", "cost", "Cost", "split_geometry", "pair_geometry", "deep_halo",
-           "level_width"]
+           "level_width", "stage_macs"]
 
 
 def _ceil_to(v, m):
@@ -315,3 +315,35 @@ def split_geometry(preset, s):
     p = _pair_geometry(preset, 0, s)
     b_need, b_halo, pb = _deep_geometry(preset, s)
     return SplitGeometry(s, p.a_halo, b_halo, p.c_halo, pb, p.a_needed, b_need, p.c_needed_x, p.c_needed_h)
+
+
+def stage_macs(preset, levels):
+    """Multiply-adds per level-0 output pixel of each stage of split inference at ``levels``
+    (one pass, no halo): ``{"A1": ..., "B": ..., "C1": ...}``.  The B and C stages together are
+    one inference pass (the whole network less its multi-scale training heads); A stages are the
+    encoders that C stages compute again.
+
+    >>> m = stage_macs("fiducial", (3,))
+    >>> round(m["A1"]), round(m["B"]), round(m["C1"]), round(cost("fiducial").total_macs - m["C1"] - m["B"])
+    (3816, 29520, 27864, 304)
+    """
+    from ember_dist.model import graph
+
+    preset = get_preset(preset)
+    chain = (0,) + tuple(levels)
+    noise = {l: None for l in range(preset.levels)}
+    ident = (lambda p: p, lambda p: p)
+    out = {}
+    for i, (a, b) in enumerate(zip(chain, chain[1:]), start=1):
+        ops = _IntervalOps()
+        graph.encoder(ops, _T(a, _input_channels(preset, a), *ident), preset, a, b, enter_b=True)
+        out[f"A{i}"] = sum(ops.macs.values())
+        ops = _IntervalOps()
+        skips, _ = graph.encoder(ops, _T(a, _input_channels(preset, a), *ident), preset, a, b)
+        graph.decoder(ops, _T(b, preset.filters[b + 1], *ident), skips, preset, a, b, noise)
+        out[f"C{i}"] = sum(ops.macs.values())
+    ops = _IntervalOps()
+    s = chain[-1]
+    graph.segment(ops, _T(s, preset.filters[s], *ident), preset, s, noise)
+    out["B"] = sum(ops.macs.values())
+    return out
