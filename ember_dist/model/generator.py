@@ -34,9 +34,10 @@ def noise_input_names(preset):
 
 
 class _KerasOps:
-    def __init__(self, preset, initializer):
+    def __init__(self, preset, initializer, final_dtype=None):
         self.slope = preset.negative_slope
         self.init = initializer
+        self.final_dtype = final_dtype
 
     def conv(self, t, filters, stride, name):
         t = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
@@ -56,8 +57,8 @@ class _KerasOps:
         return keras.layers.Conv2D(1, 1, activation="relu", kernel_initializer=self.init, name=name)(t)
 
     def final(self, t, name):
-        return keras.layers.Conv2D(1, 3, padding="same", activation="relu",
-                                   kernel_initializer=self.init, name=name)(t)
+        return keras.layers.Conv2D(1, 3, padding="same", activation="relu", kernel_initializer=self.init,
+                                   dtype=self.final_dtype, name=name)(t)
 
 
 def build_generator(preset="fiducial", noise=None, input_shape=(None, None), initializer="glorot_normal",
@@ -97,7 +98,10 @@ def build_generator(preset="fiducial", noise=None, input_shape=(None, None), ini
                 f = 2**lev
                 etas[lev] = keras.Input((None if h is None else h // f, None if w is None else w // f, 1),
                                         name=f"noise_l{lev}")
-        final, heads = unet_graph(_KerasOps(preset, initializer), x, preset, etas)
+        # Reduced precision: the last convolution sums in float32, so the output is not rounded to
+        # bfloat16's 8-bit mantissa (which the exponential inverse normalisation amplifies several-fold).
+        ops = _KerasOps(preset, initializer, final_dtype=None if dtype is None else "float32")
+        final, heads = unet_graph(ops, x, preset, etas)
         if dtype is not None:  # outputs in float32 whatever the compute dtype
             final = keras.layers.Activation("linear", dtype="float32", name="final_f32")(final)
         inputs = [x] + [etas[l] for l in sorted(etas)]
