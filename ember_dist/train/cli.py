@@ -6,6 +6,7 @@ Imports of Keras/TensorFlow happen when the command runs, not when the parser is
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["add_train_parser", "add_evaluate_parser"]
 
@@ -85,10 +86,21 @@ def add_train_parser(subparsers):
 
 
 def _evaluate(args):
-    from ember_dist.train.evaluate import evaluate
+    from ember_dist.train.evaluate import evaluate, evaluate_models
 
-    r = evaluate(args.model, args.maps, field=args.field, out=args.out, input_maps=args.input_maps,
-                 input_var=args.input_var, axes=tuple(args.axes), realisations=args.realisations, seed=args.seed)
+    if len(args.model) > 1 or args.table:
+        if not args.out:
+            raise SystemExit("ember-dist evaluate: several models (or --table) need --out for the table and figures")
+        ins = args.input_maps if args.input_maps and len(args.input_maps) > 1 else (args.input_maps or [None])[0]
+        rows = evaluate_models(args.model, args.maps, args.out, input_maps=ins, field=args.field,
+                               input_var=args.input_var, axes=tuple(args.axes), realisations=args.realisations,
+                               seed=args.seed)
+        print(Path(args.out, "table.md").read_text(), end="")
+        print(f"wrote {args.out}/table.md, table.csv, report.json and figures for {len(rows)} model(s)")
+        return 0
+    r = evaluate(args.model[0], args.maps, field=args.field, out=args.out,
+                 input_maps=(args.input_maps or [None])[0], input_var=args.input_var, axes=tuple(args.axes),
+                 realisations=args.realisations, seed=args.seed)
     print(f"{r['model']} ({r['kind']}, {r['field']}) on {r['n_maps']} held-out maps x {r['realisations']} "
           f"realisation(s): median total-mass error {100 * r['total_mass_frac_error_median']:+.1f}%")
     print("k [h/ckpc]\tmedian P(k) fractional error")
@@ -102,13 +114,17 @@ def _evaluate(args):
 def add_evaluate_parser(subparsers):
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = subparsers.add_parser("evaluate", formatter_class=fmt,
-                              help="predict held-out maps with a bundle; total-mass and P(k) errors")
-    p.add_argument("--model", required=True, help="bundle directory or name")
+                              help="predict held-out maps with bundles; Table-4-like table (total-mass error), "
+                              "P(k), PDF and HI CDDF errors and figures")
+    p.add_argument("--model", required=True, nargs="+", help="bundle directories or names (several: one table "
+                   "and shared figures; same field)")
     p.add_argument("--maps", required=True, help="zarr store from `ember-dist deposit` holding the true field")
     p.add_argument("--field", default=None, help="true field variable (default: the bundle's)")
-    p.add_argument("--input-maps", default=None, help="store holding the input (default: --maps)")
+    p.add_argument("--input-maps", default=None, nargs="+", help="store holding the input (default: --maps); "
+                   "one for all models or one per model (e.g. a 64x-downsampled deposit for MR models)")
     p.add_argument("--input-var", default="dm")
     p.add_argument("--axes", nargs="+", default=["z"], help="held-out projections")
+    p.add_argument("--table", action="store_true", help="write the table and figures even for one model")
     p.add_argument("--realisations", type=int, default=1, help="WGAN realisations per map")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="report directory")

@@ -1,19 +1,27 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Minimal evaluation of a bundle on held-out projections (first slice of ``ember-dist evaluate``).
+"""``ember-dist evaluate``: trained bundles on held-out projections, with a Table-4-like table and figures.
 
-For every held-out map (projections ``axes``, default ``z``; all slabs) the
-bundle predicts the field from the input map ``realisations`` times (seeds
-``seed .. seed + realisations - 1``; a U-Net gives one prediction whatever
-the number asked), with :func:`ember_dist.engine.reference.predict_whole`
-(whole periodic map, exact halo).  Reported, per model:
+For every held-out map (projections ``axes``, default ``z``; all slabs) each
+bundle predicts the field from its input map ``realisations`` times (seeds
+``seed .. seed + realisations - 1``; a U-Net gives one prediction whatever the
+number asked), with :func:`ember_dist.engine.reference.predict_whole` (whole
+periodic map, exact halo).  Reported per model (:func:`evaluate`):
 
 * total-mass fractional error per map and realisation,
   ``sum(pred) / sum(true) - 1``, and its median (the paper's Table 4 statistic);
 * power-spectrum fractional error per k, ``P_pred(k) / P_true(k) - 1`` of the
-  overdensity, with ``P_pred`` averaged over realisations, median over maps.
+  overdensity, with ``P_pred`` averaged over realisations, median over maps;
+* pixel PDF (dN/dlog10 m of all held-out pixels) and, for HI, the column
+  density distribution function f(N_HI) with their fractional errors (bins the
+  truth fills with at least ``min_counts`` pixels).
 
-Writes ``report.json`` and ``power_error.csv`` into ``out``.  CDDF, bispectrum
-and figures are not part of this slice.
+:func:`evaluate_models` runs several bundles on the same truth and writes
+``table.md`` / ``table.csv`` (one row per model: median total-mass error as in
+the paper's Table 4, P(k) errors at chosen k, mean |P(k) error| below half the
+Nyquist wavenumber, mean |CDDF error|) and figures in the style of the paper's
+Figs. 3-6: ``maps.png`` (dark matter, truth and each model on one held-out
+map), ``power.png`` (P(k) over its fractional-error panel with 10 % and 20 %
+bands), ``pdf.png`` and, for HI, ``cddf.png``.
 """
 from __future__ import annotations
 
@@ -24,20 +32,21 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_models", "predict_held_out", "TABLE_K"]
+
+#: Wavenumbers (h/ckpc) whose P(k) fractional errors the table lists (nearest bin).
+TABLE_K = (0.005, 0.01, 0.02, 0.03, 0.04)
 
 
-def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
-             seed=0, bin_width=1.0):
-    """Evaluate ``model`` (bundle name/path) on the held-out maps of a deposit store; returns the report dict."""
+def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
+                     seed=0):
+    """``(bundle, truth (maps, y, x), dm (maps, y, x), preds (maps, real, y, x), attrs)`` on held-out maps."""
     from ember_dist.engine.reference import predict_whole
     from ember_dist.model.bundle import load_model
-    from ember_dist.stats.power import power_spectrum
     from ember_dist.train.sampler import open_maps
 
     if int(realisations) < 1:
         raise ValueError(f"realisations must be >= 1. Received: realisations={realisations}.")
-
     b = load_model(model)
     field = field or b.field
     truth, attrs = open_maps(maps, field, axes)
@@ -46,27 +55,118 @@ def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm",
     net = b.build()
     preds = np.stack([np.stack([predict_whole(b, d, seed=seed + r, axis=0, slab=i, model=net)
                                 for r in range(nreal)]) for i, d in enumerate(dm)])  # (maps, real, y, x)
+    return b, truth, dm, preds, attrs
+
+
+def _frac(pred, true, ok=None):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.asarray(pred, np.float64) / np.asarray(true, np.float64) - 1.0
+    if ok is not None:
+        f = np.where(ok, f, np.nan)
+    return f
+
+
+def _nanmedian(a, axis=0):
+    with warnings.catch_warnings():  # all-NaN columns (empty predictions, empty bins) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=axis)
+
+
+def _nanmean_abs(a):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmean(np.abs(a)))
+
+
+def _clean(v):
+    return [float(x) if np.isfinite(x) else None for x in np.asarray(v, np.float64).ravel()]
+
+
+def _edges_for(truth, per_dex):
+    pos = truth[truth > 0]
+    if pos.size == 0:
+        return None
+    lo, hi = np.floor(np.log10(pos.min())), np.ceil(np.log10(pos.max()))
+    return 10.0 ** np.arange(lo, hi + 1e-9, 1.0 / per_dex)
+
+
+def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
+    """Statistics of one model's predictions against the truth (dict of arrays and lists)."""
+    from ember_dist.stats.cddf import cddf
+    from ember_dist.stats.pdf import pixel_pdf
+    from ember_dist.stats.power import power_spectrum
+
+    nmaps, nreal = preds.shape[:2]
     mass_err = preds.astype(np.float64).sum(axis=(2, 3)) / truth.astype(np.float64).sum(axis=(1, 2))[:, None] - 1.0
     box = float(attrs.get("pixel_size", 1.0)) * truth.shape[-1]
     pt = power_spectrum(truth, box_size=box, bin_width=bin_width)
     pp = power_spectrum(preds.reshape((-1,) + preds.shape[-2:]), box_size=box, bin_width=bin_width)
-    p_true = np.asarray(pt["power"])
-    p_pred = np.asarray(pp["power"]).reshape(preds.shape[0], nreal, -1).mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = p_pred / p_true - 1.0
-    k = np.asarray(pt["k"])
-    with warnings.catch_warnings():  # maps predicted empty give NaN spectra: reported as null
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(frac, axis=0)
-    report = {
-        "model": b.name, "kind": b.meta.get("kind"), "field": field, "maps": str(maps),
-        "input_maps": str(input_maps or maps), "held_out_axes": list(axes), "n_maps": int(truth.shape[0]),
-        "realisations": nreal, "seed": seed,
-        "total_mass_frac_error_median": float(np.median(mass_err)),
-        "total_mass_frac_error": mass_err.tolist(),
-        "power_k": k.tolist(),
-        "power_frac_error_median": [float(v) if np.isfinite(v) else None for v in med],
+    p_true = np.asarray(pt["power"])  # (maps, k)
+    p_pred = np.asarray(pp["power"]).reshape(nmaps, nreal, -1)
+    out = {
+        "mass_err": mass_err,
+        "k": np.asarray(pt["k"]),
+        "p_true": p_true.mean(axis=0),
+        "p_pred": p_pred.mean(axis=(0, 1)),
+        "p_frac_median": _nanmedian(_frac(p_pred.mean(axis=1), p_true), axis=0),
+        # per realisation: median over maps (the spread of the WGAN samples)
+        "p_frac_real": np.stack([_nanmedian(_frac(p_pred[:, r], p_true), axis=0) for r in range(nreal)]),
     }
+    edges = _edges_for(truth, per_dex)
+    if edges is not None:
+        ht = pixel_pdf(truth, edges=edges)
+        hp = pixel_pdf(preds.transpose(1, 0, 2, 3), edges=edges, dims=("sample", "slab", "y", "x"))
+        ct = np.asarray(ht["counts"]).reshape(-1, edges.size - 1).sum(axis=0)
+        cp = np.asarray(hp["counts"]).reshape(nreal, -1, edges.size - 1).sum(axis=1)
+        out.update(pdf_m=np.asarray(ht["m"]), pdf_true=ct / truth.size, pdf_pred=cp / truth.size,
+                   pdf_ok=ct >= min_counts)
+        out["pdf_frac"] = _nanmedian(_frac(out["pdf_pred"], out["pdf_true"][None], out["pdf_ok"][None]), axis=0)
+    if b.field == "hi":
+        params = {k: float(attrs[k]) for k in ("pixel_size", "redshift", "hubble", "slab_depth")}
+        from ember_dist.stats.cddf import column_density_per_mass
+
+        fac = column_density_per_mass(params["pixel_size"], params["redshift"], params["hubble"])
+        nedges = _edges_for(truth * fac, per_dex)
+        if nedges is not None:
+            ft = np.asarray(cddf(truth, edges=nedges, **params)["f"])
+            ctr = np.asarray(cddf(truth, edges=nedges, **params)["counts"])
+            fp = np.asarray(cddf(preds.transpose(1, 0, 2, 3), edges=nedges, dims=("sample", "slab", "y", "x"),
+                                 **params)["f"])  # (real, N)
+            ok = ctr >= min_counts
+            out.update(cddf_N=np.sqrt(nedges[:-1] * nedges[1:]), cddf_true=ft, cddf_pred=fp, cddf_ok=ok,
+                       cddf_frac=_nanmedian(_frac(fp, ft[None], ok[None]), axis=0))
+    return out
+
+
+def _report(b, m, maps, input_maps, axes, seed):
+    nreal = m["mass_err"].shape[1]
+    r = {
+        "model": b.name, "kind": b.meta.get("kind"), "field": b.field, "maps": str(maps),
+        "input_maps": str(input_maps or maps), "input_resolution": b.meta.get("training", {}).get("input_resolution"),
+        "held_out_axes": list(axes), "n_maps": int(m["mass_err"].shape[0]), "realisations": nreal, "seed": seed,
+        "total_mass_frac_error_median": float(np.median(m["mass_err"])),
+        "total_mass_frac_error": m["mass_err"].tolist(),
+        "power_k": m["k"].tolist(),
+        "power_frac_error_median": _clean(m["p_frac_median"]),
+        "power_frac_error_per_realisation": [_clean(v) for v in m["p_frac_real"]],
+    }
+    if "pdf_frac" in m:
+        r.update(pdf_m=m["pdf_m"].tolist(), pdf_frac_error=_clean(m["pdf_frac"]),
+                 pdf_mean_abs_frac_error=_nanmean_abs(m["pdf_frac"]))
+    if "cddf_frac" in m:
+        r.update(cddf_N=m["cddf_N"].tolist(), cddf_frac_error=_clean(m["cddf_frac"]),
+                 cddf_mean_abs_frac_error=_nanmean_abs(m["cddf_frac"]))
+    return r
+
+
+def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
+             seed=0, bin_width=1.0):
+    """Evaluate ``model`` (bundle name/path) on the held-out maps of a deposit store; returns the report dict.
+
+    Writes ``report.json`` and ``power_error.csv`` into ``out`` when given.
+    """
+    b, truth, _, preds, attrs = predict_held_out(model, maps, field, input_maps, input_var, axes, realisations, seed)
+    report = _report(b, _metrics(b, truth, preds, attrs, bin_width), maps, input_maps, axes, seed)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -74,5 +174,168 @@ def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm",
         with open(out / "power_error.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["k_h_per_ckpc", "median_frac_error"])
-            w.writerows(zip(k.tolist(), report["power_frac_error_median"]))
+            w.writerows(zip(report["power_k"], report["power_frac_error_median"]))
     return report
+
+
+def _at_k(k, v, k0):
+    i = int(np.argmin(np.abs(np.asarray(k) - k0)))
+    return float(k[i]), v[i]
+
+
+def _table_rows(reports, metrics, k_nyq):
+    rows = []
+    for r, m in zip(reports, metrics):
+        k = m["k"]
+        low = k <= 0.5 * k_nyq
+        row = {"model": r["model"], "kind": r["kind"], "field": r["field"],
+               "input": "MR" if "downsampled" in str(r.get("input_resolution")) else "HR",
+               "maps x realisations": f"{r['n_maps']} x {r['realisations']}",
+               "total mass error (median)": r["total_mass_frac_error_median"],
+               "total mass error (16-84%)": "{:+.1%} .. {:+.1%}".format(*np.percentile(m["mass_err"], [16, 84]))}
+        for k0 in TABLE_K:
+            kk, v = _at_k(k, m["p_frac_median"], k0)
+            row[f"P(k) error k={kk:.3g}"] = v
+        row["mean |P(k) error| k<=k_Nyq/2"] = _nanmean_abs(m["p_frac_median"][low])
+        row["mean |PDF error|"] = r.get("pdf_mean_abs_frac_error")
+        row["mean |CDDF error|"] = r.get("cddf_mean_abs_frac_error")
+        rows.append(row)
+    return rows
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "nan" if not np.isfinite(v) else f"{v:+.1%}" if abs(v) < 10 else f"{v:+.3g}"
+    return str(v)
+
+
+def _write_table(rows, out):
+    keys = list(rows[0])
+    for r in rows[1:]:
+        keys += [k for k in r if k not in keys]
+    with open(out / "table.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in rows]
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+
+
+def _panel(plt, x, truth, curves, frac, xlabel, ylabel, title, logy=True):
+    """Statistic (truth and models) over its fractional error with 10 % / 20 % bands."""
+    fig, (a, f) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
+    a.plot(x, truth, "k-", lw=2, label="truth")
+    for (name, y), (_, fr) in zip(curves, frac):
+        ln = a.plot(x, y, lw=1.3, label=name)[0]
+        med = fr if np.ndim(fr) == 1 else fr[0]
+        f.plot(x, med, color=ln.get_color(), lw=1.3)
+        if np.ndim(fr) == 2 and fr.shape[0] > 2:  # realisation spread
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                f.fill_between(x, np.nanmin(fr[1:], axis=0), np.nanmax(fr[1:], axis=0), color=ln.get_color(),
+                               alpha=0.2, lw=0)
+    for b, al in ((0.2, 0.12), (0.1, 0.2)):
+        f.axhspan(-b, b, color="grey", alpha=al, lw=0)
+    f.axhline(0, color="k", lw=0.8)
+    f.set_ylim(-1, 1)
+    a.set_xscale("log")
+    if logy:
+        a.set_yscale("log")
+    a.set_ylabel(ylabel)
+    a.set_title(title, fontsize=9)
+    a.legend(fontsize=7)
+    f.set_xlabel(xlabel)
+    f.set_ylabel("pred / true - 1")
+    fig.tight_layout()
+    return fig
+
+
+def _figures(out, truth, dm, results, attrs, field):
+    from ember_dist.stats.plots import _plt, map_panels, save_figure
+
+    plt = _plt()
+    pix = float(attrs.get("pixel_size", 1.0))
+    panels = {"dark matter (input)": dm[0], f"{field} truth": truth[0]}
+    for r, m, preds in results:
+        panels[r["model"]] = preds[0, 0]
+    save_figure(map_panels(panels, extent=pix * truth.shape[-1]), out / "maps.png")
+    names = [r["model"] for r, _, _ in results]
+    ms = [m for _, m, _ in results]
+    k = ms[0]["k"]
+    frac = [(n, np.vstack([m["p_frac_median"][None], m["p_frac_real"]]) if m["p_frac_real"].shape[0] > 1
+             else m["p_frac_median"]) for n, m in zip(names, ms)]
+    fig = _panel(plt, k, ms[0]["p_true"], [(n, m["p_pred"]) for n, m in zip(names, ms)], frac, "k [h/ckpc]",
+                 "P(k) [(ckpc/h)^2]", f"{field} power spectrum, held-out maps (band: WGAN realisations)")
+    save_figure(fig, out / "power.png")
+    if all("pdf_frac" in m for m in ms):
+        x = ms[0]["pdf_m"]
+        ok = ms[0]["pdf_ok"]
+        fig = _panel(plt, x, np.where(ok, ms[0]["pdf_true"], np.nan),
+                     [(n, np.median(m["pdf_pred"], axis=0)) for n, m in zip(names, ms)],
+                     [(n, m["pdf_frac"]) for n, m in zip(names, ms)], f"{field} mass per pixel [Msun/h]",
+                     "fraction of pixels per bin", f"{field} pixel PDF, held-out maps")
+        save_figure(fig, out / "pdf.png")
+    if all("cddf_frac" in m for m in ms):
+        x = ms[0]["cddf_N"]
+        ok = ms[0]["cddf_ok"]
+        fig = _panel(plt, x, np.where(ok, ms[0]["cddf_true"], np.nan),
+                     [(n, np.median(m["cddf_pred"], axis=0)) for n, m in zip(names, ms)],
+                     [(n, m["cddf_frac"]) for n, m in zip(names, ms)], "N_HI [cm^-2]", "f(N_HI) [cm^2]",
+                     "HI column density distribution, held-out maps")
+        save_figure(fig, out / "cddf.png")
+
+
+def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="dm", axes=("z",), realisations=8,
+                    seed=0, bin_width=1.0):
+    """Evaluate several bundles of one field on the same held-out maps; write the table, figures and reports.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Bundle names or paths (all of the same field).
+    maps : str
+        Store holding the true field (and the input, unless ``input_maps``).
+    out : str or Path
+        Report directory: ``report.json`` (every model's report), ``table.md``, ``table.csv``,
+        ``maps.png``, ``power.png``, ``pdf.png`` and, for HI, ``cddf.png``.
+    input_maps : str or sequence of str, optional
+        Store of the input per model (one for all, or one per model; e.g. a 64x-downsampled
+        deposit for MR -> HR models).  Default ``maps``.
+    realisations : int
+        WGAN realisations per map (a U-Net gives one).
+
+    Returns
+    -------
+    list of dict
+        The table rows.
+    """
+    from ember_dist.model.bundle import load_model
+
+    models = list(models)
+    if not models:
+        raise ValueError("models is empty; pass at least one bundle name or path.")
+    ins = list(input_maps) if isinstance(input_maps, (list, tuple)) else [input_maps] * len(models)
+    if len(ins) != len(models):
+        raise ValueError(f"input_maps needs one store for all models or one per model ({len(models)}). "
+                         f"Received {len(ins)}.")
+    fields = {field or load_model(m).field for m in models}
+    if len(fields) != 1:
+        raise ValueError(f"models predict different fields {sorted(fields)}; evaluate one field per report.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results, dm0, truth, attrs = [], None, None, None
+    for m, im in zip(models, ins):
+        b, truth, dm, preds, attrs = predict_held_out(m, maps, field, im, input_var, axes, realisations, seed)
+        met = _metrics(b, truth, preds, attrs, bin_width)
+        dm0 = dm if dm0 is None else dm0  # the first model's input is shown
+        results.append((_report(b, met, maps, im, axes, seed), met, preds))
+    k_nyq = np.pi / float(attrs.get("pixel_size", 1.0))
+    rows = _table_rows([r for r, _, _ in results], [m for _, m, _ in results], k_nyq)
+    _write_table(rows, out)
+    (out / "report.json").write_text(json.dumps({"models": [r for r, _, _ in results], "table": rows},
+                                                indent=1) + "\n")
+    _figures(out, truth, dm0, results, attrs, fields.pop())
+    return rows

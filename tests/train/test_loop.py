@@ -215,3 +215,31 @@ def test_warm_start_from_unet_bundle_and_noise_init(maps, trained, tmp_path):
     s5, _ = TileSampler.from_store(maps, "gas", tile=32, batch=4, noise_levels=4, seed=0)
     with pytest.raises(ValueError, match="same preset"):
         Trainer(_cfg("wgan", preset="small", tile=32, init_from=str(trained[1])), s5, tmp_path / "x", info)
+
+
+def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, capsys):
+    """Several models on the held-out projection: Table-4-like table, P(k)/PDF figures; HI adds the CDDF."""
+    import json
+
+    from ember_dist.cli import main
+    from ember_dist.model.testing import random_bundle
+    from ember_dist.train.evaluate import evaluate_models
+
+    rows = evaluate_models([bundles["wgan"].path, trained[1]], maps, tmp_path / "rep", realisations=3)
+    assert [r["model"] for r in rows] == [bundles["wgan"].name, "tiny-gas-unet"]
+    assert rows[0]["maps x realisations"] == "2 x 3" and rows[1]["maps x realisations"] == "2 x 1"
+    assert all(np.isfinite(r["total mass error (median)"]) for r in rows) and rows[1]["input"] == "HR"
+    for f in ("table.md", "table.csv", "report.json", "maps.png", "power.png", "pdf.png"):
+        assert (tmp_path / "rep" / f).stat().st_size > 100, f
+    assert not (tmp_path / "rep" / "cddf.png").exists()
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert len(rep["models"][0]["power_frac_error_per_realisation"]) == 3
+    hi = random_bundle(tmp_path / "hi", "tiny", "hi", noise=False, seed=4)
+    lo = str(maps.parent / "dm_ds8.zarr")
+    assert main(["evaluate", "--model", str(hi.path), "--maps", str(maps), "--input-maps", lo, "--table",
+                 "--out", str(tmp_path / "hi-rep")]) == 0
+    assert "| model |" in capsys.readouterr().out
+    rep = json.loads((tmp_path / "hi-rep" / "report.json").read_text())["models"][0]
+    assert rep["input_maps"] == lo and "cddf_frac_error" in rep and (tmp_path / "hi-rep" / "cddf.png").is_file()
+    with pytest.raises(ValueError, match="different fields"):
+        evaluate_models([trained[1], hi.path], maps, tmp_path / "x")

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Regenerate the shipped small-preset EMBER bundles trained on the mock suite (issue 7, item 6).
+
+    python tools/train_shipped_models.py --work /tmp/ember-train            # data, every model, evaluation
+    python tools/train_shipped_models.py --work /tmp/ember-train --only small-gas-unet small-hi-unet
+    python tools/train_shipped_models.py --work /tmp/ember-train --ship     # then copy into ember_dist/bundles
+
+Run it with ``nice -n 15`` on a shared machine.  Steps (each skipped when its output exists, so an
+interrupted run continues; training resumes from its last checkpoint):
+
+1. data: ``make_mock_suite(n=128, seed=0)`` (TOY: Zel'dovich dark matter, smoothed gas, self-shielding
+   HI), deposited with ``deposit_snapshot`` on 256^2 maps (58.6 ckpc/h pixels), 8 slabs of
+   1875 ckpc/h per axis, projections x, y, z: ``hr.zarr`` (dm, gas, hi); and the dark matter alone
+   with one particle in 64 kept, masses scaled (``downsample=64, seed=1``): ``mr.zarr``;
+2. training with ``ember-dist train`` (``RECIPES`` below; x and y projections = 16 maps per field);
+   the WGANs start from the trained U-Net of the same field and input (``--init-from``);
+3. evaluation on the held-out z projection (8 maps; WGAN: 8 realisations) with
+   ``ember-dist evaluate`` per field, written to ``<work>/eval-<field>/``; the measured errors are
+   added to each bundle's ``evaluation`` metadata;
+4. with ``--ship``: the bundles are copied to ``ember_dist/bundles/<name>``.
+
+Times on the shared 2-core development CPU are recorded in each bundle's ``training`` metadata and
+in bench/README.md (Training section).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = dict(n=128, seed=0)
+GRID, SLABS = 256, 8
+
+_UNET = dict(kind="unet", steps=2000, lr=1e-3, end_lr_factor=0.05)
+_WGAN = dict(kind="wgan", steps=600, lr=2e-4, critic_lr=2e-4, end_lr_factor=0.1, n_critic=3, noise_init=0.1)
+
+#: name -> recipe.  ``input``: "HR" (full-resolution dm of the hydro run) or "MR" (64x downsampled).
+RECIPES = {
+    "small-gas-unet": dict(field="gas", input="HR", **_UNET),
+    "small-hi-unet": dict(field="hi", input="HR", **_UNET),
+    "small-gas-wgan": dict(field="gas", input="HR", init_from="small-gas-unet", **_WGAN),
+    "small-hi-wgan": dict(field="hi", input="HR", init_from="small-hi-unet", **_WGAN),
+    "small-gas-unet-mr": dict(field="gas", input="MR", **{**_UNET, "steps": 1500}),
+    "small-hi-unet-mr": dict(field="hi", input="MR", **{**_UNET, "steps": 1500}),
+}
+COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--checkpoint-every", "250", "--sample-every", "500",
+          "--log-every", "50", "--seed", "0"]
+
+
+def make_data(work):
+    from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.mock import make_mock_suite
+
+    suite = work / "suite"
+    if not (suite / "mock_suite.json").is_file():
+        make_mock_suite(suite, overwrite=True, **SUITE)
+    box = json.loads((suite / "mock_suite.json").read_text())["box_size"]
+    common = dict(pixel=box / GRID, slabs=SLABS, axes=("x", "y", "z"), align=16, overwrite=True)
+    if not _complete(work / "hr.zarr"):
+        deposit_snapshot(suite / "hydro", work / "hr.zarr", fields=("dm", "gas", "hi"), **common)
+    if not _complete(work / "mr.zarr"):
+        deposit_snapshot(suite / "hydro", work / "mr.zarr", fields=("dm",), downsample=64, seed=1, **common)
+
+
+def _complete(store):
+    import xarray as xr
+
+    if not Path(store).is_dir():
+        return False
+    try:
+        return bool(xr.open_zarr(str(store), consolidated=False).attrs.get("complete"))
+    except Exception:  # noqa: BLE001 - a partial store is redone
+        return False
+
+
+def train_args(name, work):
+    """The ``ember-dist train`` arguments of recipe ``name``."""
+    r = RECIPES[name]
+    a = ["train", "--maps", str(work / "hr.zarr"), "--field", r["field"], "--kind", r["kind"],
+         "--steps", str(r["steps"]), "--lr", str(r["lr"]), "--end-lr-factor", str(r["end_lr_factor"]),
+         "--out", str(work / "models" / name), "--name", name, *COMMON]
+    if r["input"] == "MR":
+        a += ["--input-maps", str(work / "mr.zarr")]
+    if r["kind"] == "wgan":
+        a += ["--critic-lr", str(r["critic_lr"]), "--n-critic", str(r["n_critic"]),
+              "--noise-init", str(r["noise_init"])]
+    if r.get("init_from"):
+        a += ["--init-from", str(work / "models" / r["init_from"])]
+    return a
+
+
+def train(name, work):
+    from ember_dist.cli import main
+
+    if (work / "models" / name / "bundle.json").is_file():
+        print(f"{name}: bundle exists, skipped", flush=True)
+        return
+    args = train_args(name, work)
+    print("ember-dist " + " ".join(args), flush=True)
+    t0 = time.time()
+    rc = main(args + ["-q"])
+    if rc:
+        raise SystemExit(f"{name}: ember-dist train exited with {rc}")
+    print(f"{name}: {time.time() - t0:.0f} s wall", flush=True)
+
+
+def evaluate(names, work, realisations=8):
+    """Evaluate ``names`` per field on the held-out z projection; store the errors in each bundle."""
+    from ember_dist.model.bundle import load_model, update_meta
+    from ember_dist.train.evaluate import evaluate_models
+
+    for field in ("gas", "hi"):
+        group = [n for n in names if RECIPES[n]["field"] == field and (work / "models" / n).is_dir()]
+        if not group:
+            continue
+        ins = [str(work / ("mr.zarr" if RECIPES[n]["input"] == "MR" else "hr.zarr")) for n in group]
+        out = work / f"eval-{field}"
+        rows = evaluate_models([str(work / "models" / n) for n in group], str(work / "hr.zarr"), out,
+                               input_maps=ins, realisations=realisations)
+        print((out / "table.md").read_text(), flush=True)
+        reps = {r["model"]: r for r in json.loads((out / "report.json").read_text())["models"]}
+        for n, row in zip(group, rows):
+            r = reps[n]
+            ev = {"held_out": "z projection of the training suite (8 slabs), never seen in training",
+                  "realisations": r["realisations"], "table": row,
+                  "power_k": r["power_k"], "power_frac_error_median": r["power_frac_error_median"]}
+            if "cddf_frac_error" in r:
+                ev.update(cddf_N=r["cddf_N"], cddf_frac_error=r["cddf_frac_error"])
+            update_meta(load_model(work / "models" / n), evaluation=ev)
+
+
+def ship(names, work):
+    for n in names:
+        src = work / "models" / n
+        dst = ROOT / "ember_dist" / "bundles" / n
+        if dst.exists():
+            shutil.rmtree(dst)
+        dst.mkdir(parents=True)
+        for f in ("bundle.json", "bundle.json.sha256", "generator.weights.h5"):
+            shutil.copy2(src / f, dst / f)
+        print(f"shipped {dst}", flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, help="work directory (data, checkpoints, bundles, reports)")
+    ap.add_argument("--only", nargs="+", default=None, choices=list(RECIPES), help="models to train (default all)")
+    ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument("--realisations", type=int, default=8, help="WGAN realisations per held-out map")
+    ap.add_argument("--ship", action="store_true", help="copy the bundles into ember_dist/bundles")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    names = args.only or list(RECIPES)
+    make_data(work)
+    for n in names:
+        train(n, work)
+    if not args.no_eval:
+        evaluate(names, work, args.realisations)
+    if args.ship:
+        ship(names, work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
