@@ -6,10 +6,11 @@ chunk by chunk, then
 
 1. computes the three statistics in one ``dask.compute`` pass on a ``LocalCluster``
    (processes, ``--workers`` x ``--threads``, imports warmed up first) reading the store
-   lazily, and records the wall time and each worker's peak RSS (``ru_maxrss``, which on
-   Linux starts from the parent's RSS at spawn, so it is an upper bound);
+   lazily, and records the wall time and each worker's peak RSS (``VmHWM`` from
+   ``/proc/self/status``; not ``ru_maxrss``, which Linux keeps across execve, so a spawned
+   worker would report at least its parent's size);
 2. runs the same statistics on the whole map loaded into NumPy in a fresh subprocess
-   (so its peak RSS is its own) and records wall time and peak RSS;
+   (so its peak RSS is its own) and records wall time and peak RSS (``VmHWM``);
 3. checks that both give the same P(k) (max relative difference) and PDF counts.
 
 Usage::
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -33,7 +33,18 @@ GEOM = dict(redshift=2.0, hubble=0.6774, slab_depth=1500.0, pixel_size=3.6621)
 
 
 def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak RSS of this process in MiB (VmHWM). Not ru_maxrss: Linux keeps ru_maxrss across
+    execve, so a worker spawned by a large client would report the client's size."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _cpu_s():
+    """CPU time (user + system) of this process so far, seconds."""
+    t = os.times()
+    return t.user + t.system
 
 
 def _warm_up():
@@ -87,12 +98,18 @@ def run_dask(path, workers, threads, memory_limit, rechunk=None):
         base = client.run(_peak_rss_mb)
         ds = xr.open_zarr(path)
         box = ds.attrs["box_size"]
-        t0 = time.perf_counter()
+        cpu0 = client.run(_cpu_s)
+        ccpu0 = _cpu_s()
         load0 = os.getloadavg()
+        t0 = time.perf_counter()
         ps, pdf, cd = dask.compute(*_stats(ds["hi"].data, box, rechunk))
         wall = time.perf_counter() - t0
+        load1 = os.getloadavg()
+        ccpu = _cpu_s() - ccpu0
+        cpu1 = client.run(_cpu_s)
         peaks = client.run(_peak_rss_mb)
-    return dict(wall_s=wall, loadavg_1min_start_end=[load0[0], os.getloadavg()[0]],
+    return dict(wall_s=wall, loadavg_1min_start_end=[load0[0], load1[0]],
+                worker_cpu_s=sorted(cpu1[w] - cpu0[w] for w in cpu1), client_scheduler_cpu_s=ccpu,
                 rechunk=rechunk or "dask default", worker_peak_rss_mb=sorted(peaks.values()),
                 worker_start_rss_mb=sorted(base.values()), client_peak_rss_mb=_peak_rss_mb(),
                 power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
@@ -103,13 +120,14 @@ def run_numpy(path):
     import zarr
 
     load0 = os.getloadavg()
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     m = np.asarray(zarr.open_group(path, mode="r")["hi"][...])
     t1 = time.perf_counter()
     box = m.shape[-1] * GEOM["pixel_size"]
     ps, pdf, cd = _stats(m, box)
     wall = time.perf_counter() - t0
-    return dict(wall_s=wall, read_s=t1 - t0, peak_rss_mb=_peak_rss_mb(),
+    return dict(wall_s=wall, read_s=t1 - t0, cpu_s=_cpu_s() - cpu0, peak_rss_mb=_peak_rss_mb(),
                 loadavg_1min_start_end=[load0[0], os.getloadavg()[0]],
                 power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
                 cddf_counts=cd["counts"].values.tolist())
@@ -140,14 +158,17 @@ def main(argv=None):
     print(f"store {path} ready in {time.perf_counter() - t0:.1f} s", flush=True)
     res = {"size": a.size, "chunk": a.chunk, "workers": a.workers, "threads": a.threads}
     d = run_dask(path, a.workers, a.threads, a.memory_limit, a.rechunk)
-    print(f"dask : {d['wall_s']:.1f} s, worker peak RSS {d['worker_peak_rss_mb']} MB", flush=True)
+    print(f"dask : {d['wall_s']:.1f} s (worker CPU {[round(c, 1) for c in d['worker_cpu_s']]} s), worker "
+          f"peak RSS {[round(m) for m in d['worker_peak_rss_mb']]} MiB, load {d['loadavg_1min_start_end']}",
+          flush=True)
     res["dask"] = d
     if not a.skip_numpy:
         out = subprocess.run([sys.executable, __file__, "--numpy-only", "--size", str(a.size),
                               "--workdir", a.workdir], capture_output=True, text=True, check=True)
         n = json.loads(out.stdout.strip().splitlines()[-1])
         res["numpy"] = n
-        print(f"numpy: {n['wall_s']:.1f} s (read {n['read_s']:.1f} s), peak RSS {n['peak_rss_mb']:.0f} MB")
+        print(f"numpy: {n['wall_s']:.1f} s (read {n['read_s']:.1f} s, CPU {n['cpu_s']:.1f} s), peak RSS "
+              f"{n['peak_rss_mb']:.0f} MiB, load {n['loadavg_1min_start_end']}")
         pw_d, pw_n = np.array(d["power"]), np.array(n["power"])
         res["max_rel_diff_power"] = float(np.max(np.abs(pw_d / pw_n - 1)))
         res["pdf_counts_equal"] = d["counts"] == n["counts"]
