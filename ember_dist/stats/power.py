@@ -65,16 +65,48 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None):
         for s in range(0, nh, cols):
             out[..., :, s:s + cols] = np.fft.fft(out[..., :, s:s + cols], axis=-2)
         return out
+    import dask.array as da
+
     width = max(1, int(chunk_mib * 2**20 // (16 * n)))
     lead = (1,) * (a.ndim - 2)
-    a = a.rechunk(lead + (min(width, n), n), method="tasks")
-    r = a.map_blocks(
-        lambda b: np.fft.rfft(b.astype(np.float64), axis=-1),
-        dtype=np.complex128,
-        chunks=a.chunks[:-1] + ((nh,),),
-    )
-    r = r.rechunk(lead + (n, min(width, nh)), method=rechunk_method)
-    return r.map_blocks(lambda b: np.fft.fft(b, axis=-2), dtype=np.complex128)
+    # Row strips that never straddle an input chunk: each strip is a view of one chunk row,
+    # so the split copies nothing, and one task per strip gathers its pieces straight into
+    # a float64 buffer and transforms it (no whole-band concatenation, no extra copies).
+    ychunks = tuple(c for h in a.chunks[-2] for c in _split_even(h, width))
+    a = a.rechunk(lead + (ychunks, a.chunks[-1]), method="tasks")
+    ind = tuple(range(a.ndim))
+    kx = a.ndim  # index of the new (frequency) axis
+    r = da.blockwise(_rfft_rows, ind[:-1] + (kx,), a, ind, new_axes={kx: nh},
+                     concatenate=False, dtype=np.complex128,
+                     meta=np.empty((0,) * a.ndim, np.complex128))
+    # Rows to columns. block_size_limit keeps the p2p shuffle from merging several row strips
+    # into one large transfer task (its default merges up to array.chunk-size, 128 MiB).
+    cols = min(width, nh)
+    r = r.rechunk(lead + (n, cols), method=rechunk_method, block_size_limit=16 * n * cols)
+    return r.map_blocks(_fft_cols, dtype=np.complex128)
+
+
+def _split_even(h, width):
+    """Split ``h`` rows into ceil(h / width) near-equal parts."""
+    k = -(-int(h) // max(1, width))
+    base, extra = divmod(int(h), k)
+    return (base + 1,) * extra + (base,) * (k - extra)
+
+
+def _rfft_rows(blocks):
+    """Row rfft (float64) of the row strip made of ``blocks`` (side by side along x)."""
+    if not isinstance(blocks, (list, tuple)):
+        blocks = [blocks]
+    buf = np.empty(blocks[0].shape[:-1] + (sum(b.shape[-1] for b in blocks),), np.float64)
+    x0 = 0
+    for b in blocks:
+        buf[..., x0:x0 + b.shape[-1]] = b  # float32 -> float64 on the copy
+        x0 += b.shape[-1]
+    return np.fft.rfft(buf, axis=-1)
+
+
+def _fft_cols(b):
+    return np.fft.fft(b, axis=-2)
 
 
 def _window2(ix, iy, n, order):
