@@ -91,6 +91,9 @@ def test_unet_steps_reduce_loss(maps, tmp_path):
     assert sorted(scores) == [4, 8, 12] and finite, scores
     path, step, score = tr.best_checkpoint()
     assert score == min(finite.values()) and scores[step] == score and path.is_file()
+    again = tr.rescore()  # same metric: same scores and choice
+    assert again.keys() == scores.keys() and tr.best_checkpoint()[1] == step
+    assert all(np.isclose(again[k], scores[k], equal_nan=True) for k in scores)
     rows = list(csv.DictReader(open(tmp_path / "w" / "metrics.csv")))
     assert any((tmp_path / "w" / "tensorboard").glob("events.out.tfevents.*"))
     assert [int(r["step"]) for r in rows] == list(range(1, 13)) and {"loss", "dssim", "msle", "lr"} <= set(rows[0])
@@ -160,7 +163,7 @@ def test_cli_train_writes_bundle_that_loads_and_predicts(maps, trained):
     t = b.meta["training"]
     assert t["steps"] == 3 and t["pixel_size"] == pytest.approx(15000 / 64) and t["projections"] == ["x", "y"]
     assert t["loss_weights"] == {"alpha": 1.0, "beta": 2.0, "gamma": None}
-    assert t["checkpoint"].startswith(f"step {t['exported_step']}: lowest mean_k |ln(P_pred(k)/P_true(k))|")
+    assert t["checkpoint"].startswith(f"step {t['exported_step']}: lowest score")
     assert b.meta["seam_error"] and b.meta["seam_error"][-1]["max_rel_error"] < 1e-5
     assert b.output_norm.hubble == pytest.approx(0.6774)
     dm_z = xr.open_zarr(str(maps), consolidated=False)["dm"].sel(axis="z").isel(slab=0).values
@@ -243,3 +246,25 @@ def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, cap
     assert rep["input_maps"] == lo and "cddf_frac_error" in rep and (tmp_path / "hi-rep" / "cddf.png").is_file()
     with pytest.raises(ValueError, match="different fields"):
         evaluate_models([trained[1], hi.path], maps, tmp_path / "x")
+
+
+def test_prediction_score_weights_scales_and_sees_mass():
+    """Checkpoint score: 0 for the truth, sees a mass bias, ignores power above k_Nyquist/2."""
+    from ember_dist.train.loop import prediction_score
+
+    rng = np.random.default_rng(0)
+    n = 64
+    truth = np.exp(rng.standard_normal((n, n)))
+    ky, kx = np.meshgrid(np.fft.fftfreq(n) * 2 * np.pi, np.fft.fftfreq(n) * 2 * np.pi, indexing="ij")
+    kk = np.hypot(ky, kx)
+
+    def cut(lo, hi):  # remove the modes lo <= |k| < hi (1/pixel), keep the mean
+        f = np.fft.fft2(truth)
+        f[(kk >= lo) & (kk < hi)] = 0
+        return np.fft.ifft2(f).real
+
+    assert prediction_score(truth, truth) == pytest.approx(0.0, abs=1e-12)
+    assert prediction_score(truth, 1.1 * truth) == pytest.approx(np.log(1.1), rel=1e-9)
+    assert np.isnan(prediction_score(truth, np.zeros_like(truth)))
+    assert prediction_score(truth, cut(0.55 * np.pi, 10)) < 1e-9  # only modes past k_Nyq/2
+    assert prediction_score(truth, cut(0.1, 0.3)) > 0.1
