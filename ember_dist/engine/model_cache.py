@@ -77,6 +77,11 @@ class ModelCache(WorkerPlugin):
     def __init__(self, models):
         self.models = [tuple(m) for m in models]
 
-    def setup(self, worker):
+    async def setup(self, worker):
+        # In a thread: building a large model takes seconds to minutes on a busy node, and a plugin that
+        # blocks the worker's event loop that long misses heartbeats and gets the worker restarted.
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         for m in self.models:
-            get_model(*m)
+            await loop.run_in_executor(None, get_model, *m)
