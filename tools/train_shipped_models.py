@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SUITE = dict(n=128, seed=0)
 GRID, SLABS = 256, 8
 
-_UNET = dict(kind="unet", steps=2000, lr=1e-3, end_lr_factor=0.05)
-_WGAN = dict(kind="wgan", steps=600, lr=2e-4, critic_lr=2e-4, end_lr_factor=0.1, n_critic=3, noise_init=0.1)
+_UNET = dict(kind="unet", steps=2000, lr=1e-3, end_lr_factor=0.05, checkpoint_every=250)
+_WGAN = dict(kind="wgan", steps=300, lr=2e-5, critic_lr=2e-4, end_lr_factor=0.1, n_critic=2, noise_init=0.02,
+             critic_warmup=100, checkpoint_every=50)
 
 #: name -> recipe.  ``input``: "HR" (full-resolution dm of the hydro run) or "MR" (64x downsampled).
 RECIPES = {
@@ -51,8 +52,8 @@ RECIPES = {
     "small-gas-unet-mr": dict(field="gas", input="MR", **{**_UNET, "steps": 1500}),
     "small-hi-unet-mr": dict(field="hi", input="MR", **{**_UNET, "steps": 1500}),
 }
-COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--checkpoint-every", "250", "--sample-every", "500",
-          "--log-every", "50", "--seed", "0"]
+COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--sample-every", "500", "--log-every", "50",
+          "--seed", "0"]
 
 
 def make_data(work):
@@ -86,12 +87,13 @@ def train_args(name, work):
     r = RECIPES[name]
     a = ["train", "--maps", str(work / "hr.zarr"), "--field", r["field"], "--kind", r["kind"],
          "--steps", str(r["steps"]), "--lr", str(r["lr"]), "--end-lr-factor", str(r["end_lr_factor"]),
-         "--out", str(work / "models" / name), "--name", name, *COMMON]
+         "--checkpoint-every", str(r["checkpoint_every"]), "--out", str(work / "models" / name), "--name", name,
+         *COMMON]
     if r["input"] == "MR":
         a += ["--input-maps", str(work / "mr.zarr")]
     if r["kind"] == "wgan":
         a += ["--critic-lr", str(r["critic_lr"]), "--n-critic", str(r["n_critic"]),
-              "--noise-init", str(r["noise_init"])]
+              "--noise-init", str(r["noise_init"]), "--critic-warmup", str(r["critic_warmup"])]
     if r.get("init_from"):
         a += ["--init-from", str(work / "models" / r["init_from"])]
     return a
@@ -106,10 +108,31 @@ def train(name, work):
     args = train_args(name, work)
     print("ember-dist " + " ".join(args), flush=True)
     t0 = time.time()
-    rc = main(args + ["-q"])
+    rc = main(args)
     if rc:
         raise SystemExit(f"{name}: ember-dist train exited with {rc}")
     print(f"{name}: {time.time() - t0:.0f} s wall", flush=True)
+
+
+DATA_TEXT = (
+    "TOY mock suite (ember_dist.mock.make_mock_suite n=128, seed=0, box 15000 ckpc/h, z=2: Zel'dovich dark "
+    "matter, pressure-smoothed gas with a seeded random displacement, self-shielding HI recipe; not a "
+    "hydrodynamical simulation), deposited on 256^2 maps (58.59 ckpc/h pixels), 8 slabs of 1875 ckpc/h per "
+    "axis; trained on the x and y projections (16 maps), z held out")
+
+
+def describe(name, work):
+    """Record the data and the exact command in the bundle's training metadata."""
+    from ember_dist.model.bundle import load_model, update_meta
+
+    b = load_model(work / "models" / name)
+    r = RECIPES[name]
+    t = dict(b.meta["training"])
+    t["data"] = DATA_TEXT + ("; input: dark matter with 1 particle in 64 kept (masses x64)" if r["input"] == "MR"
+                             else "; input: full-resolution dark matter of the hydro run")
+    t["recipe"] = f"python tools/train_shipped_models.py --work WORK --only {name}"
+    t["command"] = "ember-dist " + " ".join(train_args(name, Path("WORK")))
+    update_meta(b, training=t)
 
 
 def evaluate(names, work, realisations=8):
@@ -121,6 +144,8 @@ def evaluate(names, work, realisations=8):
         group = [n for n in names if RECIPES[n]["field"] == field and (work / "models" / n).is_dir()]
         if not group:
             continue
+        for n in group:
+            describe(n, work)
         ins = [str(work / ("mr.zarr" if RECIPES[n]["input"] == "MR" else "hr.zarr")) for n in group]
         out = work / f"eval-{field}"
         rows = evaluate_models([str(work / "models" / n) for n in group], str(work / "hr.zarr"), out,

@@ -37,7 +37,7 @@ def _train(args):
               lr=args.lr, critic_lr=args.critic_lr, n_critic=args.n_critic, checkpoint_every=args.checkpoint_every,
               log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
-              init_from=args.init_from, noise_init=args.noise_init)
+              init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup)
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
           f"({t['iterations_per_second']:.3g} it/s); auto halo {b.auto_halo()}")
@@ -66,6 +66,7 @@ def add_train_parser(subparsers):
     p.add_argument("--lr-power", type=float, default=1.0, help="power of the polynomial learning-rate decay")
     p.add_argument("--init-from", default=None, help="bundle whose generator weights start the run (e.g. a trained "
                    "U-Net to warm-start a WGAN); same preset")
+    p.add_argument("--critic-warmup", type=int, default=0, help="first iterations that train only the critic (wgan)")
     p.add_argument("--noise-init", type=float, default=0.0, help="initial noise-injection strength (wgan; paper: 0)")
     p.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (wgan)")
     p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")

@@ -107,6 +107,9 @@ class TrainConfig:
         Bundle (path or name) whose generator weights start the run (warm start), layer by layer
         by name; e.g. a trained U-Net for a WGAN (the noise strengths, absent from a U-Net, keep
         ``noise_init``).  The bundle's preset must have the same filters.
+    critic_warmup : int
+        First WGAN iterations that train only the critic (the generator waits).  A warm-started
+        generator is otherwise pushed by the gradients of an untrained critic.
     noise_init : float
         Initial strength of every noise injection of the WGAN generator (the paper: 0).  With
         Adam a scalar moves by about ``lr`` per step, so from 0 it cannot grow in a short run.
@@ -137,6 +140,7 @@ class TrainConfig:
     jit: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
+    critic_warmup: int = 0
     extra: dict = _field(default_factory=dict)
 
     def __post_init__(self):
@@ -200,7 +204,8 @@ class Trainer:
                 s.strength.assign(float(config.noise_init))
         sched = keras.optimizers.schedules.PolynomialDecay
         self.g_opt = keras.optimizers.Adam(
-            sched(config.lr, config.steps, config.lr * config.end_lr_factor, power=config.power),
+            sched(config.lr, max(1, config.steps - (config.critic_warmup if config.kind == "wgan" else 0)),
+                  config.lr * config.end_lr_factor, power=config.power),
             beta_1=0.0, beta_2=0.99)
         self.g_opt.build(self.g.trainable_variables)
         self.c_opt = None
@@ -335,8 +340,9 @@ class Trainer:
             for r in range(self.cfg.n_critic):
                 x, y, eps = self._batch(j + r, True)
                 m.update({k: float(v) for k, v in self.steps.critic_step(x, y, eps).items()})
-            x, y = self._batch(j + self.cfg.n_critic, False)
-            m.update({k: float(v) for k, v in self.steps.generator_step(x, y).items()})
+            if self.step >= self.cfg.critic_warmup:
+                x, y = self._batch(j + self.cfg.n_critic, False)
+                m.update({k: float(v) for k, v in self.steps.generator_step(x, y).items()})
         else:
             x, y = self._batch(j, False)
             m.update({k: float(v) for k, v in self.steps.unet_step(x, y).items()})
@@ -571,6 +577,7 @@ class Trainer:
             "seed": cfg.seed,
             "init_from": self.init_info,
             "noise_init": cfg.noise_init if cfg.kind == "wgan" else None,
+            "critic_warmup": cfg.critic_warmup if cfg.kind == "wgan" else None,
             "noise_strengths": self.noise_strengths() or None,
             "checkpoint": chosen,
             "final_metrics": self.last_metrics,

@@ -268,3 +268,14 @@ def test_prediction_score_weights_scales_and_sees_mass():
     assert np.isnan(prediction_score(truth, np.zeros_like(truth)))
     assert prediction_score(truth, cut(0.55 * np.pi, 10)) < 1e-9  # only modes past k_Nyq/2
     assert prediction_score(truth, cut(0.1, 0.3)) > 0.1
+
+
+def test_critic_warmup_holds_the_generator(maps, tmp_path):
+    s, info = _sampler(maps, "wgan")
+    tr = Trainer(_cfg("wgan", steps=2, critic_warmup=1), s, tmp_path / "w", info)
+    g0 = _weights(tr.g)
+    tr.train_step()
+    assert all(np.array_equal(u, v) for u, v in zip(g0, _weights(tr.g)))  # generator waited
+    assert int(np.array(tr.c_opt.iterations)) == 2 and int(np.array(tr.g_opt.iterations)) == 0
+    tr.train_step()
+    assert int(np.array(tr.g_opt.iterations)) == 1
