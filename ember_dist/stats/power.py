@@ -34,7 +34,7 @@ WINDOW_ORDER = {None: 0, "none": 0, "ngp": 1, "cic": 2, "tsc": 3, "pcs": 4}
 _STRIP = 1 << 22  # elements per strip in the in-memory path (bounds temporaries)
 
 
-def fft2_half(a, chunk_mib=32, rechunk_method=None):
+def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
     """Unnormalised half-plane 2D DFT of the last two axes, in float64.
 
     Parameters
@@ -42,10 +42,17 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None):
     a : ndarray or dask.array.Array, shape (..., N, N)
     chunk_mib : float
         Target size of one complex128 strip in MiB (Dask path).
-    rechunk_method : {None, "tasks", "p2p"}
+    rechunk_method : {None, "tasks", "p2p", "disk"}
         Method of the rows-to-columns transposition (None: Dask's configured default, which
-        is the disk-backed "p2p" shuffle under ``distributed``). Gathering row strips from
-        the input chunks always uses "tasks".
+        is the disk-backed "p2p" shuffle under ``distributed``). "disk": each row task writes
+        its transformed strip into a scratch file laid out column strip by column strip, and
+        each column task reads its strip back with one read (no serialisation, no network
+        transfer, no shuffle buffers); every worker must see ``scratch_dir``. Gathering row
+        strips from the input chunks always uses "tasks".
+    scratch_dir : str, optional
+        Directory of the "disk" transposition's scratch files (one per map, removed when the
+        sums are done); default Dask's ``temporary-directory`` or the system's temporary
+        directory. Must be shared by all workers (a local disk is enough for one machine).
 
     Returns
     -------
@@ -69,6 +76,9 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None):
 
     width = max(1, int(chunk_mib * 2**20 // (16 * n)))
     lead = (1,) * (a.ndim - 2)
+    cols = min(width, nh)
+    if rechunk_method == "disk":
+        return _fft2_half_disk(a.rechunk(lead + a.chunks[-2:]), width, nh, cols, scratch_dir)
     # Row strips that never straddle an input chunk: each strip is a view of one chunk row,
     # so the split copies nothing, and one task per strip gathers its pieces straight into
     # a float64 buffer and transforms it (no whole-band concatenation, no extra copies).
@@ -81,9 +91,173 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None):
                      meta=np.empty((0,) * a.ndim, np.complex128))
     # Rows to columns. block_size_limit keeps the p2p shuffle from merging several row strips
     # into one large transfer task (its default merges up to array.chunk-size, 128 MiB).
-    cols = min(width, nh)
     r = r.rechunk(lead + (n, cols), method=rechunk_method, block_size_limit=16 * n * cols)
     return r.map_blocks(_fft_cols, dtype=np.complex128)
+
+
+def _fft2_half_disk(a, rows, nh, cols, scratch_dir):
+    """Row FFT and column FFT through two scratch files (``rechunk_method="disk"``).
+
+    1. One task per input chunk writes the chunk's rows into the map's row file, laid out
+       row strip by row strip (strips of about ``rows`` rows inside each chunk row; inside a
+       strip, chunk after chunk), so a strip is one contiguous read.
+    2. One task per chunk row reads its strips one at a time, converts them to float64,
+       transforms the rows and writes each strip into the column file, laid out column strip
+       by column strip: column strip J (width w_J, first column c0_J) starts at element
+       ``n * c0_J`` and row y of it at ``n * c0_J + y * w_J``.
+    3. One task per column strip reads it (one contiguous read, a C-ordered (n, w_J) block)
+       and transforms the columns.
+
+    No array data crosses the network or goes through serialisation; the only task results
+    before step 3 are row counts, which also check that every row was written.
+    """
+    import os
+    import tempfile
+    import uuid
+
+    import dask
+    import dask.array as da
+    from dask.base import tokenize
+
+    n = a.shape[-1]
+    lead_shape = a.shape[:-2]
+    nlead = int(np.prod(lead_shape, dtype=np.int64))
+    root = scratch_dir or dask.config.get("temporary-directory", None) or tempfile.gettempdir()
+    # unique per graph: two computations of the same input never share (or delete) a file
+    stem = os.path.join(os.path.abspath(root), f"ember-fft-{tokenize(a)[:12]}-{uuid.uuid4().hex[:8]}")
+    rows_paths = [f"{stem}-{i}.rows" for i in range(nlead)]
+    cols_paths = [f"{stem}-{i}.cols" for i in range(nlead)]
+    cuts = tuple(range(0, nh, cols)) + (nh,)
+    ybounds = tuple(int(v) for v in np.cumsum((0,) + a.chunks[-2]))
+    xbounds = tuple(int(v) for v in np.cumsum((0,) + a.chunks[-1]))
+    ind = tuple(range(a.ndim))
+    y_ind, x_ind, l_ind = ind[-2], ind[-1], ind[:-2]
+    kx, ky = a.ndim, a.ndim + 1
+    y0s = da.from_array(np.array(ybounds[:-1]), chunks=1)
+    x0s = da.from_array(np.array(xbounds[:-1]), chunks=1)
+    lead_ids = [da.from_array(np.arange(nlead).reshape(lead_shape), chunks=1), l_ind] if l_ind else []
+    meta = np.empty((0,) * a.ndim, np.int64)
+    written = da.blockwise(_write_chunk_rows, ind, a, ind, y0s, (y_ind,), x0s, (x_ind,), *lead_ids,
+                           align_arrays=False, adjust_chunks={y_ind: 1, x_ind: 1}, dtype=np.int64,
+                           meta=meta, paths=rows_paths, n=n, rows=rows)
+    done = da.blockwise(_rfft_rows_file, ind[:-1], written, ind, y0s, (y_ind,), *lead_ids,
+                        concatenate=True, align_arrays=False, dtype=np.int64, meta=np.empty((0,) * (a.ndim - 1), np.int64),
+                        src=rows_paths, dst=cols_paths, n=n, rows=rows, cuts=cuts,
+                        ybounds=ybounds, xbounds=xbounds, dtype_in=a.dtype.str)
+    c0s = da.from_array(np.array(cuts[:-1]), chunks=1)
+    out = da.blockwise(_read_cols_fft, l_ind + (ky, kx), done, ind[:-1], c0s, (kx,), *lead_ids,
+                       new_axes={ky: n}, concatenate=True, align_arrays=False,
+                       adjust_chunks={kx: tuple(int(w) for w in np.diff(cuts))},
+                       dtype=np.complex128, meta=np.empty((0,) * a.ndim, np.complex128),
+                       paths=cols_paths, n=n, cuts=cuts)
+    out._ember_scratch = rows_paths + cols_paths
+    return out
+
+
+def _first(v):
+    return int(np.asarray(v).ravel()[0])
+
+
+def _write_chunk_rows(block, y0, x0, lead_id=None, *, paths, n, rows):
+    """Write one input chunk into its map's row file (see :func:`_fft2_half_disk`)."""
+    import os
+
+    b = block.reshape(block.shape[-2:])
+    y0, x0 = _first(y0), _first(x0)
+    i = _first(lead_id) if lead_id is not None else 0
+    size = b.dtype.itemsize
+    fd = os.open(paths[i], os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        s0 = 0
+        for hs in _split_even(b.shape[0], rows):
+            piece = np.ascontiguousarray(b[s0:s0 + hs])
+            _pwrite_all(fd, memoryview(piece).cast("B"), ((y0 + s0) * n + hs * x0) * size)
+            s0 += hs
+    finally:
+        os.close(fd)
+    return np.ones(block.shape[:-2] + (1, 1), np.int64)
+
+
+def _rfft_rows_file(written, y0, lead_id=None, *, src, dst, n, rows, cuts, ybounds, xbounds, dtype_in):
+    """Row rfft of one chunk row, strip by strip, from the row file into the column file."""
+    import os
+
+    y0 = _first(y0)
+    i = _first(lead_id) if lead_id is not None else 0
+    h = ybounds[ybounds.index(y0) + 1] - y0
+    if int(np.sum(written)) != len(xbounds) - 1:
+        raise RuntimeError(f"scratch file {src[i]!r}: chunk row at y={y0} is incomplete")
+    dt = np.dtype(dtype_in)
+    fin = os.open(src[i], os.O_RDONLY)
+    fout = os.open(dst[i], os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        s0 = 0
+        for hs in _split_even(h, rows):
+            raw = np.empty(hs * n, dt)
+            _pread_all(fin, memoryview(raw).cast("B"), (y0 + s0) * n * dt.itemsize)
+            buf = np.empty((hs, n), np.float64)
+            for xa, xb in zip(xbounds[:-1], xbounds[1:]):
+                buf[:, xa:xb] = raw[hs * xa:hs * xb].reshape(hs, xb - xa)  # -> float64
+            del raw
+            f = np.fft.rfft(buf, axis=-1)
+            del buf
+            for c0, c1 in zip(cuts[:-1], cuts[1:]):
+                piece = np.ascontiguousarray(f[:, c0:c1])
+                _pwrite_all(fout, memoryview(piece).cast("B"), (n * c0 + (y0 + s0) * (c1 - c0)) * 16)
+            s0 += hs
+    finally:
+        os.close(fin)
+        os.close(fout)
+    return np.full(np.asarray(written).shape[:-2] + (1,), h, np.int64)
+
+
+def _read_cols_fft(marks, c0, lead_id=None, *, paths, n, cuts):
+    """Read one column strip of the row-transformed map and FFT it along y."""
+    import os
+
+    c0 = int(np.asarray(c0).ravel()[0])
+    c1 = cuts[cuts.index(c0) + 1]
+    i = int(np.asarray(lead_id).ravel()[0]) if lead_id is not None else 0
+    if int(np.sum(marks)) != n:
+        raise RuntimeError(f"scratch file {paths[i]!r} holds {int(np.sum(marks))} of {n} rows")
+    buf = np.empty((n, c1 - c0), np.complex128)
+    fd = os.open(paths[i], os.O_RDONLY)
+    try:
+        _pread_all(fd, memoryview(buf).cast("B"), n * c0 * 16)
+    finally:
+        os.close(fd)
+    lead = np.asarray(marks).shape[:-1]
+    return np.fft.fft(buf, axis=0).reshape(lead + buf.shape)
+
+
+def _pwrite_all(fd, mv, offset):
+    import os
+
+    while len(mv):
+        k = os.pwrite(fd, mv, offset)
+        mv, offset = mv[k:], offset + k
+
+
+def _pread_all(fd, mv, offset):
+    import os
+
+    while len(mv):
+        k = os.preadv(fd, [mv], offset)
+        if k == 0:
+            raise OSError(f"scratch file ended early at byte {offset}")
+        mv, offset = mv[k:], offset + k
+
+
+def _remove_scratch(x, paths):
+    """Identity on ``x`` after deleting the scratch files (run once the sums exist)."""
+    import os
+
+    for p in paths:
+        try:
+            os.remove(p)
+        except FileNotFoundError:
+            pass
+    return x
 
 
 def _split_even(h, width):
@@ -164,7 +338,7 @@ def _bins(n, width):
     return nbins, first
 
 
-def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None):
+def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None, scratch_dir=None):
     """Shared engine: returns (k_sum, count, power_sums list, dc list) arrays."""
     if width <= 0:
         raise ValueError(f"bin_width={width!r} must be positive (units of k_F = 2 pi / box_size)")
@@ -177,13 +351,17 @@ def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None)
     nout = (2 + nprod) * nbins + nf
 
     if is_dask(fields[0]):
-        ffts = [fft2_half(f, chunk_mib, rechunk_method) for f in fields]
+        ffts = [fft2_half(f, chunk_mib, rechunk_method, scratch_dir) for f in fields]
 
         def func(*args):
             *bs, y0, x0 = args
             return _mode_sums(bs, x0, n, nbins, width, first, order)
 
         sums = lead_reduce(func, ffts, (nout,))
+        scratch = [p for f in ffts for p in getattr(f, "_ember_scratch", [])]
+        if scratch:
+            # one task after every column strip is summed: safe to delete the scratch files
+            sums = sums.rechunk(sums.shape).map_blocks(_remove_scratch, paths=scratch, dtype=sums.dtype)
     else:
 
         def func(*args):
@@ -237,7 +415,8 @@ def _output(mi, sums, nbins, first, nprod, names, width, window, overdensity, n)
 
 
 def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensity=True,
-                   field=None, dims=None, chunk_mib=32, rechunk_method=None, **params):
+                   field=None, dims=None, chunk_mib=32, rechunk_method=None, scratch_dir=None,
+                   **params):
     """Periodic 2D power spectrum of a map or a stack of maps.
 
     Parameters
@@ -257,8 +436,10 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
         See :func:`ember_dist.stats._common.as_map`.
     chunk_mib : float
         Size of one FFT strip (Dask inputs), MiB.
-    rechunk_method : {None, "tasks", "p2p"}
+    rechunk_method : {None, "tasks", "p2p", "disk"}
         Transposition method for Dask inputs (see :func:`fft2_half`).
+    scratch_dir : str, optional
+        Directory of the "disk" transposition's scratch files (see :func:`fft2_half`).
 
     Returns
     -------
@@ -278,13 +459,14 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
     mi = as_map(data, dims=dims, field=field, box_size=box_size, **params)
     mi.param("box_size", "power_spectrum")
     n = mi.npix
-    sums, nbins, first, nprod = _spectra([mi.data], None, n, bin_width, window, chunk_mib, rechunk_method)
+    sums, nbins, first, nprod = _spectra([mi.data], None, n, bin_width, window, chunk_mib, rechunk_method,
+                                         scratch_dir)
     return finalize(_output(mi, sums, nbins, first, nprod, ["power"], bin_width, window, overdensity, n))
 
 
 def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=None,
                          overdensity=True, field=None, field2=None, dims=None, chunk_mib=32,
-                         rechunk_method=None, **params):
+                         rechunk_method=None, scratch_dir=None, **params):
     """Cross power spectrum of two maps and their correlation coefficient r(k).
 
     Parameters
@@ -292,7 +474,7 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
     data1, data2 : ndarray, dask.array.Array, xarray.DataArray or xarray.Dataset
         Maps of equal shape (Msun/h per pixel), e.g. truth and prediction. A stack in
         ``data1`` (e.g. with ``sample``) against a single map in ``data2`` is broadcast.
-    box_size, bin_width, window, overdensity, dims, chunk_mib, rechunk_method, **params
+    box_size, bin_width, window, overdensity, dims, chunk_mib, rechunk_method, scratch_dir, **params
         As in :func:`power_spectrum`; attrs are taken from ``data1`` first.
     field, field2 : str, optional
         Variables to take from Dataset inputs.
@@ -333,7 +515,8 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
     else:
         a2 = np.broadcast_to(a2, a1.shape)
     n = m1.npix
-    sums, nbins, first, nprod = _spectra([a1, a2], None, n, bin_width, window, chunk_mib, rechunk_method)
+    sums, nbins, first, nprod = _spectra([a1, a2], None, n, bin_width, window, chunk_mib, rechunk_method,
+                                         scratch_dir)
     ds = _output(m1, sums, nbins, first, nprod, ["power", "power_1", "power_2"], bin_width,
                  window, overdensity, n)
     p12, p11, p22 = (sums[..., (2 + j) * nbins:(3 + j) * nbins] for j in range(3))

@@ -130,9 +130,25 @@ def test_cross_on_client(client, lognormal_map):
     np.testing.assert_allclose(got["r"], ref["r"], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("method", ["tasks", "p2p"])
-def test_transposition_methods_on_client(client, lognormal_map, method):
+@pytest.mark.parametrize("method", ["tasks", "p2p", "disk"])
+def test_transposition_methods_on_client(client, lognormal_map, method, tmp_path):
     ref = power_spectrum(lognormal_map, box_size=1000.0)
     lazy = power_spectrum(da.from_array(lognormal_map, chunks=32), box_size=1000.0, chunk_mib=0.1,
-                          rechunk_method=method)
+                          rechunk_method=method, scratch_dir=str(tmp_path))
     np.testing.assert_allclose(client.compute(lazy).result(timeout=60)["power"], ref["power"], rtol=1e-6)
+    assert list(tmp_path.iterdir()) == []  # "disk" removes its scratch files
+
+
+@pytest.mark.parametrize("chunks", [(1, 2, 48, 40), (2, 3, 100, 100), (1, 1, 37, 100)])
+def test_disk_transposition_stack_and_uneven_chunks(chunks, tmp_path):
+    rng = np.random.default_rng(3)
+    m = rng.lognormal(size=(2, 3, 100, 100)).astype(np.float32)
+    got = power_spectrum(da.from_array(m, chunks=chunks), box_size=500.0, chunk_mib=0.02,
+                         rechunk_method="disk", scratch_dir=str(tmp_path)).compute()
+    np.testing.assert_allclose(got["power"], power_spectrum(m, box_size=500.0)["power"], rtol=1e-12)
+    f = fft2_half(da.from_array(m[1, 2], chunks=chunks[-2:]), 0.02, "disk", str(tmp_path)).compute()
+    np.testing.assert_array_equal(f, np.fft.rfft2(m[1, 2].astype(np.float64)))  # same operations
+    cr = cross_power_spectrum(da.from_array(m[0], chunks=chunks[1:]), m[1, 0], box_size=500.0,
+                              chunk_mib=0.02, rechunk_method="disk", scratch_dir=str(tmp_path)).compute()
+    np.testing.assert_allclose(cr["r"], cross_power_spectrum(m[0], m[1, 0], box_size=500.0)["r"],
+                               rtol=1e-10, atol=1e-12)
