@@ -47,6 +47,15 @@ def _cpu_s():
     return t.user + t.system
 
 
+def _new_session():
+    """Put this process in a session of its own (see ``--same-session``); returns its sid."""
+    try:
+        os.setsid()
+    except PermissionError:  # already a session or process-group leader
+        pass
+    return os.getsid(0)
+
+
 def _warm_up():
     """Import what the statistics use, so that neither timed part pays for imports."""
     import dask.array  # noqa: F401
@@ -89,7 +98,7 @@ def _stats(data, box, rechunk=None, scratch_dir=None):
     return ps, pdf, cd
 
 
-def run_dask(path, workers, threads, memory_limit, rechunk=None):
+def run_dask(path, workers, threads, memory_limit, rechunk=None, own_sessions=True):
     scratch = os.path.dirname(path)
     import dask
     import xarray as xr
@@ -99,6 +108,7 @@ def run_dask(path, workers, threads, memory_limit, rechunk=None):
                       memory_limit=memory_limit, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         client.run(_warm_up)  # imports happen once per worker, not per computation
+        sessions = client.run(_new_session) if own_sessions else {}
         base = client.run(_peak_rss_mb)
         ds = xr.open_zarr(path)
         box = ds.attrs["box_size"]
@@ -114,7 +124,8 @@ def run_dask(path, workers, threads, memory_limit, rechunk=None):
         peaks = client.run(_peak_rss_mb)
     return dict(wall_s=wall, loadavg_1min_start_end=[load0[0], load1[0]],
                 worker_cpu_s=sorted(cpu1[w] - cpu0[w] for w in cpu1), client_scheduler_cpu_s=ccpu,
-                rechunk=rechunk or "dask default", worker_peak_rss_mb=sorted(peaks.values()),
+                rechunk=rechunk or "dask default", own_sessions=bool(own_sessions),
+                worker_sessions=sorted(sessions.values()), worker_peak_rss_mb=sorted(peaks.values()),
                 worker_start_rss_mb=sorted(base.values()), client_peak_rss_mb=_peak_rss_mb(),
                 power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
                 cddf_counts=cd["counts"].values.tolist())
@@ -151,6 +162,11 @@ def main(argv=None):
     p.add_argument("--rechunk", default=None, choices=["tasks", "p2p", "disk"],
                    help="method of the P(k) transposition (default: Dask's, p2p under distributed; "
                         "disk: scratch files under --workdir)")
+    p.add_argument("--same-session", action="store_true",
+                   help="leave the workers and the NumPy process in this process's session; by default "
+                        "each gets its own (setsid), so that with the kernel's autogroup scheduling "
+                        "(sched_autogroup_enabled=1) they compete for the CPU as separate processes "
+                        "instead of sharing one process's share")
     p.add_argument("--numpy-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-numpy", action="store_true", help="no single-process baseline")
     a = p.parse_args(argv)
@@ -163,14 +179,19 @@ def main(argv=None):
     make_store(path, a.size, a.chunk)
     print(f"store {path} ready in {time.perf_counter() - t0:.1f} s", flush=True)
     res = {"size": a.size, "chunk": a.chunk, "workers": a.workers, "threads": a.threads}
-    d = run_dask(path, a.workers, a.threads, a.memory_limit, a.rechunk)
+    try:
+        res["sched_autogroup_enabled"] = int(open("/proc/sys/kernel/sched_autogroup_enabled").read())
+    except OSError:
+        pass
+    d = run_dask(path, a.workers, a.threads, a.memory_limit, a.rechunk, not a.same_session)
     print(f"dask : {d['wall_s']:.1f} s (worker CPU {[round(c, 1) for c in d['worker_cpu_s']]} s), worker "
           f"peak RSS {[round(m) for m in d['worker_peak_rss_mb']]} MiB, load {d['loadavg_1min_start_end']}",
           flush=True)
     res["dask"] = d
     if not a.skip_numpy:
         out = subprocess.run([sys.executable, __file__, "--numpy-only", "--size", str(a.size),
-                              "--workdir", a.workdir], capture_output=True, text=True, check=True)
+                              "--workdir", a.workdir], capture_output=True, text=True, check=True,
+                             start_new_session=not a.same_session)
         n = json.loads(out.stdout.strip().splitlines()[-1])
         res["numpy"] = n
         print(f"numpy: {n['wall_s']:.1f} s (read {n['read_s']:.1f} s, CPU {n['cpu_s']:.1f} s), peak RSS "

@@ -50,9 +50,12 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
         transfer, no shuffle buffers); every worker must see ``scratch_dir``. Gathering row
         strips from the input chunks always uses "tasks".
     scratch_dir : str, optional
-        Directory of the "disk" transposition's scratch files (one per map, removed when the
-        sums are done); default Dask's ``temporary-directory`` or the system's temporary
-        directory. Must be shared by all workers (a local disk is enough for one machine).
+        Directory of the "disk" transposition's scratch files (two per map, ``ember-fft-*``,
+        the size of the input and of the float64 half-plane transform); default Dask's
+        ``temporary-directory`` or the system's temporary directory. Must be shared by all
+        workers (a local disk is enough for one machine). :func:`power_spectrum` and
+        :func:`cross_power_spectrum` delete them once their sums exist; a direct
+        ``fft2_half`` call leaves them, and so does a computation that fails.
 
     Returns
     -------
