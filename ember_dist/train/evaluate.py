@@ -192,13 +192,13 @@ def _table_rows(reports, metrics, k_nyq):
                "input": "MR" if "downsampled" in str(r.get("input_resolution")) else "HR",
                "maps x realisations": f"{r['n_maps']} x {r['realisations']}",
                "total mass error (median)": r["total_mass_frac_error_median"],
-               "total mass error (16-84%)": "{:+.1%} .. {:+.1%}".format(*np.percentile(m["mass_err"], [16, 84]))}
+               "total mass error (16-84%)": " .. ".join(_fmt(float(v)) for v in np.percentile(m["mass_err"], [16, 84]))}
         for k0 in TABLE_K:
             kk, v = _at_k(k, m["p_frac_median"], k0)
             row[f"P(k) error k={kk:.3g}"] = v
-        row["mean |P(k) error| k<=k_Nyq/2"] = _nanmean_abs(m["p_frac_median"][low])
-        row["mean |PDF error|"] = r.get("pdf_mean_abs_frac_error")
-        row["mean |CDDF error|"] = r.get("cddf_mean_abs_frac_error")
+        row["mean abs P(k) error, k <= k_Nyq/2"] = _nanmean_abs(m["p_frac_median"][low])
+        row["mean abs PDF error"] = r.get("pdf_mean_abs_frac_error")
+        row["mean abs CDDF error"] = r.get("cddf_mean_abs_frac_error")
         rows.append(row)
     return rows
 
