@@ -279,3 +279,27 @@ def test_critic_warmup_holds_the_generator(maps, tmp_path):
     assert int(np.array(tr.c_opt.iterations)) == 2 and int(np.array(tr.g_opt.iterations)) == 0
     tr.train_step()
     assert int(np.array(tr.g_opt.iterations)) == 1
+
+
+SHIPPED = ["small-gas-unet", "small-hi-unet", "small-gas-wgan", "small-hi-wgan", "small-gas-unet-mr",
+           "small-hi-unet-mr"]
+
+
+def test_shipped_trained_bundles_load_predict_and_say_what_they_are():
+    """The mock-suite bundles of tools/train_shipped_models.py: honest metadata, and they predict."""
+    from ember_dist.engine.reference import predict_whole
+    from ember_dist.model.bundle import available_models, default_model_name, load_model
+
+    assert set(SHIPPED) <= set(available_models())
+    assert default_model_name("gas") == "small-gas-toy"  # trained at 58.59 ckpc/h pixels: not the default
+    dm = np.exp(np.random.default_rng(0).standard_normal((64, 64))) * 4e7
+    for name in SHIPPED:
+        b = load_model(name)
+        t = b.meta["training"]
+        assert t["pixel_size"] == pytest.approx(15000 / 256) and "TOY mock suite" in t["data"]
+        assert t["command"].startswith("ember-dist train") and (b.preset.noise == (b.meta["kind"] == "wgan"))
+        assert ("1/64" in t["input_resolution"]) == name.endswith("-mr")
+        ev = b.meta["evaluation"]["table"]
+        assert ev["model"] == name and abs(ev["total mass error (median)"]) < 0.25
+        pred = predict_whole(b, dm)
+        assert pred.shape == dm.shape and np.isfinite(pred).all() and pred.min() >= 0
