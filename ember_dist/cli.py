@@ -27,7 +27,7 @@ def _levels(s):
 
 
 def _halo(s):
-    if s in ("exact", "auto", "split"):
+    if s in ("exact", "auto", "split", "fastest"):
         return s
     parts = [int(p) for p in s.split(",")]
     return parts[0] if len(parts) == 1 else tuple(parts)
@@ -91,7 +91,8 @@ def build_parser():
     e.add_argument("--seed", type=int, default=0, help="noise seed of the first realisation")
     e.add_argument("--tile", type=int, default=None, help="tile core size, px (default: config, 2048)")
     e.add_argument("--halo", type=_halo, default=None,
-                   help="exact | split | auto | px | before,after px (default: config, exact)")
+                   help="fastest | exact | split | auto | px | before,after px (default: config, fastest = split or "
+                        "exact, whichever computes less for the same exact map)")
     e.add_argument("--split-level", type=_levels, default=None,
                    help="level(s) where --halo split cuts the network, e.g. 3 or 3,5 (default: per preset)")
     e.add_argument("--coarse-core", type=int, default=None, help="coarse-stage tile core for --halo split, px at "

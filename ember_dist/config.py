@@ -2,7 +2,7 @@
 """Package defaults (``config.yaml``) installed into ``dask.config`` under ``ember_dist``.
 
 >>> get("engine.halo")
-'exact'
+'fastest'
 >>> get("engine.halo", "auto")
 'auto'
 """

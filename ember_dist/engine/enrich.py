@@ -81,6 +81,27 @@ def resolve_halo(bundle, halo):
     return coerce_halo(halo)
 
 
+#: ``halo="fastest"`` takes the split path when it computes at most this fraction of the exact path's
+#: pixels (the split path pays a few extra barriers and intermediate reads per stage).
+SPLIT_MARGIN = 0.9
+
+
+def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None):
+    """``"split"`` or ``"exact"``: whichever gives the exact map for less compute, for every model.
+
+    Compute is the multiply-adds paid per output pixel relative to one whole-map pass: the
+    tile redundancy for ``"exact"``, the stage-weighted redundancy for ``"split"``
+    (:meth:`~ember_dist.engine.split.SplitPlan.compute_factor`).  Both modes give the same map
+    to float rounding.
+    """
+    for b in bundles.values():
+        exact = TilePlan.build(shape, tile, b.exact_halo, b.alignment).redundancy
+        split = plan_split(shape, tile, b.preset, split_level, coarse_core).compute_factor(b.preset)
+        if split > SPLIT_MARGIN * exact:
+            return "exact"
+    return "split"
+
+
 def _template(source, fields, bundles, samples, seed, plan, pixel_size):
     import dask.array as da
     import xarray as xr
@@ -189,11 +210,13 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
     seed : int, default 0
     tile : int, px, default from config (2048)
         Tile core size (multiple of the alignment factor; capped at the map size).
-    halo : "exact", "split", "auto", int or (before, after), px, default "exact"
+    halo : "fastest", "exact", "split", "auto", int or (before, after), px, default "fastest"
         ``"exact"`` covers the whole receptive field (output equals the whole-map prediction);
-        ``"split"`` gives the same map through three stages with small halos (see
-        :mod:`ember_dist.engine.split`); ``"auto"`` is the smallest halo whose measured seam
-        error is below the bundle's tolerance.
+        ``"split"`` gives the same map through small-halo stages (see
+        :mod:`ember_dist.engine.split`); ``"fastest"`` picks whichever of the two computes less
+        for this map, tile and model (:func:`fastest_exact_mode`; the choice is recorded in the
+        ``halo_mode`` attr); ``"auto"`` is the smallest halo whose measured seam error is below the
+        bundle's tolerance (not exact).
     client : distributed.Client, optional
         Default: an embedded LocalCluster (``ember_dist.cluster.connect("local")``), closed at the end.
     overwrite, resume : bool, default False
@@ -248,6 +271,9 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
     try:
         source = open_maps(maps, staging_dir=staging, variable=variable, dataset=dataset, pixel_size=pixel_size)
         naxis, nslab, ny, nx = source.shape
+        if halo == "fastest":
+            halo = fastest_exact_mode((ny, nx), tile, bundles, split_level, coarse_core)
+            log.info("halo='fastest': %s (exact output for less compute)", halo)
         if halo == "split":
             plans = {f: plan_split((ny, nx), tile, b.preset, split_level, coarse_core) for f, b in bundles.items()}
         else:

@@ -83,7 +83,7 @@ def test_dashboard_shows_tile_tasks(chromium, bundles, tmp_path):
 
         def run():
             box["ds"] = ed.enrich_box(maps, fields="gas", model=bundles["wgan"].path, out=tmp_path / "o.zarr",
-                                      tile=64, client=client, progress=False)
+                                      tile=64, client=client, progress=False, halo="exact")  # one tile task per core
 
         th = threading.Thread(target=run, daemon=True)
         PNG.parent.mkdir(parents=True, exist_ok=True)
