@@ -19,10 +19,15 @@ __all__ = ["scan_map", "check_scans", "check_pixel_size", "source_checksum"]
 def scan_map(source, a, s, band=1024):
     """Scan map ``(a, s)`` of ``source``; returns a dict of counts, first bad pixel, mass and sha256."""
     ny = source.shape[2]
+    # Bands never straddle a row of storage chunks (that would decode those chunks twice); read_rows
+    # decodes one block of chunks at a time, so memory is a band plus about one block, not a chunk row.
+    cy = (getattr(source, "chunks", None) or (ny,))[0]
     h = hashlib.sha256()
     res = {"axis": a, "slab": s, "nan": 0, "inf": 0, "neg": 0, "first": None, "mass": 0.0}
-    for y0 in range(0, ny, band):
-        rows = np.ascontiguousarray(source.read_rows(a, s, y0, min(ny, y0 + band)), dtype="<f4")
+    y1 = 0
+    while y1 < ny:
+        y0, y1 = y1, min(ny, y1 + band, (y1 // cy + 1) * cy)
+        rows = np.ascontiguousarray(source.read_rows(a, s, y0, y1), dtype="<f4")
         h.update(rows.tobytes())
         nan, inf, neg = np.isnan(rows), np.isinf(rows), rows < 0
         for k, m in (("nan", nan), ("inf", inf), ("neg", neg)):

@@ -7,6 +7,14 @@ periodically around the map edges.  Sources are small picklable descriptions:
 the underlying file is opened lazily in each process that reads it (a Dask
 worker), never shipped over the network.
 
+Reads are split at storage-chunk boundaries (:func:`block_runs`): a compressed
+chunk is decoded whole even when only a few of its pixels are wanted, and zarr
+decodes all the chunks of one selection at once, so a window or a row band that
+touches many large chunks would hold all of them decoded together (a 616^2
+window over 2048^2 chunks: 4 chunks, about 0.2 GB with their compressed bytes).
+Reading one block of chunks at a time bounds that to about
+:data:`READ_BLOCK_PX` pixels whatever the map size.
+
 Examples
 --------
 >>> import numpy as np
@@ -17,9 +25,15 @@ array([[15., 12., 13.],
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["MapSource", "wrapped_runs", "read_wrapped", "read_wrapped_lead"]
+__all__ = ["MapSource", "wrapped_runs", "block_runs", "storage_chunks", "read_wrapped", "read_wrapped_lead",
+           "READ_BLOCK_PX"]
+
+#: Most pixels one storage read may decode (a block of whole chunks; a chunk larger than this is read alone).
+READ_BLOCK_PX = 4 * 2**20
 
 
 def wrapped_runs(start, length, n):
@@ -48,16 +62,65 @@ def read_wrapped(arr, a, s, y0, x0, hy, hx):
     return read_wrapped_lead(arr, (a, s), y0, x0, hy, hx)
 
 
+def block_runs(runs, block):
+    """Split runs ``(src_start, src_stop, dst_start)`` at multiples of ``block`` (None: unchanged).
+
+    >>> block_runs([(1, 9, 0)], 4)
+    [(1, 4, 0), (4, 8, 3), (8, 9, 7)]
+    """
+    if not block:
+        return list(runs)
+    out = []
+    for s, e, d in runs:
+        while s < e:
+            stop = min(e, (s // block + 1) * block)
+            out.append((s, stop, d))
+            d += stop - s
+            s = stop
+    return out
+
+
+def storage_chunks(arr, channels=False):
+    """Storage chunk shape ``(cy, cx)`` of the (y, x) dims of ``arr``, or None (in memory, memmap, contiguous).
+
+    >>> import zarr
+    >>> storage_chunks(zarr.zeros((2, 64, 32), chunks=(1, 16, 8)))
+    (16, 8)
+    """
+    chunks = getattr(arr, "chunks", None)
+    if chunks is None or len(chunks) < 2 + channels:
+        return None
+    c = tuple(chunks[-3:-1] if channels else chunks[-2:])
+    if not all(isinstance(v, (int, np.integer)) for v in c):  # e.g. a dask array's tuple of tuples
+        return None
+    return int(c[0]), int(c[1])
+
+
+def _read_blocks(arr, channels=False, budget=None):
+    """Block ``(by, bx)``, whole chunks of ``arr``, of at most ``budget`` px (default READ_BLOCK_PX), or None."""
+    c = storage_chunks(arr, channels)
+    if c is None:
+        return None, None
+    cy, cx = c
+    k = max(1, math.isqrt(int(budget or READ_BLOCK_PX) // (cy * cx)))
+    return cy * k, cx * k
+
+
 def read_wrapped_lead(arr, lead, y0, x0, hy, hx, channels=False):
-    """Periodic window of ``arr[lead..., y, x]`` (or ``arr[lead..., y, x, c]`` with ``channels``), float32."""
+    """Periodic window of ``arr[lead..., y, x]`` (or ``arr[lead..., y, x, c]`` with ``channels``), float32.
+
+    Pieces are read one block of storage chunks at a time (see the module notes), so the memory a
+    read needs is the window plus about one block, not every chunk the window touches.
+    """
     if channels:
         ny, nx, nc = arr.shape[-3:]
         out = np.empty((hy, hx, nc), dtype=np.float32)
     else:
         ny, nx = arr.shape[-2:]
         out = np.empty((hy, hx), dtype=np.float32)
-    for ys, ye, yd in wrapped_runs(y0, hy, ny):
-        for xs, xe, xd in wrapped_runs(x0, hx, nx):
+    by, bx = _read_blocks(arr, channels)
+    for ys, ye, yd in block_runs(wrapped_runs(y0, hy, ny), by):
+        for xs, xe, xd in block_runs(wrapped_runs(x0, hx, nx), bx):
             out[yd:yd + ye - ys, xd:xd + xe - xs] = arr[tuple(lead) + (slice(ys, ye), slice(xs, xe))]
     return out
 
@@ -74,6 +137,12 @@ class _Expand:
         a, s, ys, xs = key
         idx = tuple(i for i, h in zip((a, s), self.has) if h) + (ys, xs)
         return self.arr[idx]
+
+    @property
+    def chunks(self):
+        """Storage chunks of the wrapped array's (y, x) dims (None when it has none)."""
+        c = storage_chunks(self.arr)
+        return None if c is None else (1, 1) + c
 
 
 class MapSource:
@@ -120,8 +189,13 @@ class MapSource:
         return read_wrapped(self.array, a, s, y0, x0, hy, hx)
 
     def read_rows(self, a, s, y0, y1):
-        """Rows ``[y0, y1)`` of map ``(a, s)`` as float32 (no wrap)."""
-        return np.asarray(self.array[a, s, y0:y1, 0:self.shape[3]], dtype=np.float32)
+        """Rows ``[y0, y1)`` of map ``(a, s)`` as float32 (no wrap; read one block of chunks at a time)."""
+        return read_wrapped(self.array, a, s, y0, 0, y1 - y0, self.shape[3])
+
+    @property
+    def chunks(self):
+        """Storage chunk shape ``(cy, cx)`` of the maps, or None when unchunked (memmap, contiguous HDF5)."""
+        return storage_chunks(self.array)
 
     @property
     def pixel_size(self):

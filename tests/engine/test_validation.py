@@ -117,3 +117,26 @@ def test_tampered_bundle_rejected(bundles, tmp_path):
 def test_contradictory_flags(good, bundles, client, tmp_path):
     with pytest.raises(ValueError, match="contradict"):
         _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, overwrite=True, resume=True)
+
+
+@pytest.mark.parametrize("chunk,band", [(32, 5), (32, 32), (48, 40), (None, 7)])
+def test_scan_is_independent_of_chunks_and_bands(tmp_path, chunk, band):
+    """The scan reads bands cut at chunk rows, one block of chunks at a time; checksum, counts and the
+    first bad pixel are those of the whole map read at once."""
+    import xarray as xr
+
+    from ember_dist.engine.validate import scan_map
+    from ember_dist.io.api import open_maps
+
+    m = np.random.default_rng(2).random((96, 80)).astype("f4")
+    m[10, 11], m[90, 3] = -1.0, np.nan
+    da = xr.DataArray(m, dims=("y", "x"), name="dm")
+    if chunk is None:
+        np.save(tmp_path / "m.npy", m)
+        src = open_maps(str(tmp_path / "m.npy"))
+    else:
+        da.chunk({"y": chunk, "x": chunk}).to_dataset().to_zarr(tmp_path / "m.zarr")
+        src = open_maps(str(tmp_path / "m.zarr"))
+    r = scan_map(src, 0, 0, band)
+    assert r["sha256"] == hashlib.sha256(m.astype("<f4").tobytes()).hexdigest()
+    assert (r["nan"], r["neg"], r["first"]) == (1, 1, ("neg", 10, 11, -1.0))

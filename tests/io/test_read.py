@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Periodic window reads split at storage-chunk boundaries (memory bounded by a block, not the map)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ember_dist.io import common
+from ember_dist.io.common import block_runs, read_wrapped_lead, wrapped_runs
+
+
+class _Recorder:
+    """A chunked array that records the (y, x) slices of every read."""
+
+    def __init__(self, arr, chunks):
+        self.arr, self.chunks, self.shape, self.calls = arr, chunks, arr.shape, []
+
+    def __getitem__(self, key):
+        self.calls.append(key[-2:])
+        return self.arr[key]
+
+
+@pytest.mark.parametrize("start,length,n,block", [(-5, 20, 16, 4), (3, 16, 16, 8), (0, 7, 16, None), (14, 40, 16, 16)])
+def test_block_runs_cover_the_range_in_order(start, length, n, block):
+    runs = block_runs(wrapped_runs(start, length, n), block)
+    assert [d for _, _, d in runs] == list(np.cumsum([0] + [e - s for s, e, _ in runs])[:-1])
+    assert sum(e - s for s, e, _ in runs) == length
+    idx = np.concatenate([np.arange(s, e) for s, e, _ in runs])
+    assert (idx == np.arange(start, start + length) % n).all()
+    if block:
+        assert all(s // block == (e - 1) // block for s, e, _ in runs)
+
+
+@pytest.mark.parametrize("window", [(-3, -5, 20, 21), (6, 10, 8, 8), (0, 0, 32, 48), (30, 40, 9, 13)])
+def test_reads_touch_one_block_at_a_time_and_match_numpy(monkeypatch, window):
+    monkeypatch.setattr(common, "READ_BLOCK_PX", 64)  # blocks of one 8x8 chunk
+    a = np.random.default_rng(0).random((2, 32, 48)).astype("f4")
+    rec = _Recorder(a, (1, 8, 8))
+    y0, x0, hy, hx = window
+    got = read_wrapped_lead(rec, (1,), y0, x0, hy, hx)
+    ref = np.take(np.take(a[1], np.arange(y0, y0 + hy) % 32, axis=0), np.arange(x0, x0 + hx) % 48, axis=1)
+    assert (got == ref).all()
+    for ys, xs in rec.calls:  # every read stays inside one chunk
+        assert ys.start // 8 == (ys.stop - 1) // 8 and xs.start // 8 == (xs.stop - 1) // 8
+
+
+def test_blocks_group_small_chunks(monkeypatch):
+    monkeypatch.setattr(common, "READ_BLOCK_PX", 16 * 64)  # 4x4 chunks of 8x8 per read
+    a = np.zeros((64, 64), "f4")
+    rec = _Recorder(a, (8, 8))
+    read_wrapped_lead(rec, (), 0, 0, 64, 64)
+    assert len(rec.calls) == 4
+
+
+def test_zarr_source_reads_equal_whole_map(tmp_path):
+    xr = pytest.importorskip("xarray")
+    from ember_dist.io.api import open_maps
+
+    m = np.random.default_rng(1).random((96, 64)).astype("f4")
+    xr.DataArray(m, dims=("y", "x"), name="dm").chunk({"y": 32, "x": 32}).to_dataset().to_zarr(tmp_path / "m.zarr")
+    src = open_maps(str(tmp_path / "m.zarr"))
+    assert src.chunks == (32, 32)
+    assert (src.read_rows(0, 0, 10, 50) == m[10:50]).all()
+    w = src.read_window(0, 0, -40, 50, 100, 70)
+    assert (w == m[np.arange(-40, 60) % 96][:, np.arange(50, 120) % 64]).all()
