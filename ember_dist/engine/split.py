@@ -269,7 +269,13 @@ def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha2
 
 
 def _create_intermediates(tmp, sp, preset, naxis, nslab, samples_b):
-    """``d<b>.zarr`` (written by A tiles) and ``h<l>.zarr`` (written by B or C tiles), one chunk per writer core."""
+    """``d<b>.zarr`` (written by A tiles) and ``h<b>.zarr`` (read by the C tiles one level up).
+
+    Chunks follow the *reader's* tile core: a stage-C tile decodes only the chunks its window
+    touches (with one chunk per whole coarse map, each tile decoded the whole map, up to four
+    times for wrapped windows).  Uncompressed: the features are noise-like floats, written once,
+    read a few times and deleted, so compression costs CPU and saves little.
+    """
     import zarr
 
     tmp.mkdir(parents=True, exist_ok=True)
@@ -279,12 +285,13 @@ def _create_intermediates(tmp, sp, preset, naxis, nslab, samples_b):
         (my, mx), (cy, cx) = sp.a[i].shape, sp.a[i].core
         if not Path(_store(tmp, "d", b)).exists():
             zarr.create_array(_store(tmp, "d", b), shape=(naxis, nslab, my // f, mx // f, preset.filters[b]),
-                              chunks=(1, 1, cy // f, cx // f, preset.filters[b]), dtype="f4")
-        writer = sp.b if i == len(sp.levels) - 1 else sp.c[i + 1]
-        (my, mx), (cy, cx) = writer.shape, writer.core
+                              chunks=(1, 1, cy // f, cx // f, preset.filters[b]), dtype="f4", compressors=None)
+        (cy, cx) = sp.c[i].core  # the C tiles at level chain[i] read h_b on their window / f
         if not Path(_store(tmp, "h", b)).exists():
-            zarr.create_array(_store(tmp, "h", b), shape=(samples_b, naxis, nslab, my, mx, preset.filters[b + 1]),
-                              chunks=(1, 1, 1, cy, cx, preset.filters[b + 1]), dtype="f4")
+            zarr.create_array(_store(tmp, "h", b),
+                              shape=(samples_b, naxis, nslab, my // f, mx // f, preset.filters[b + 1]),
+                              chunks=(1, 1, 1, max(1, cy // f), max(1, cx // f), preset.filters[b + 1]), dtype="f4",
+                              compressors=None)
 
 
 def run_split(client, *, source, out, field, bundle, sp, samples, seed, precision, batch_size, token, progress,
