@@ -165,6 +165,11 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
         ny, nx = at(lev)
         return ny * nx * level_width(preset, lev) <= budget
 
+    def cores_within_budget(lev, align):
+        """Balanced aligned cores whose square times the level's widest channels stays in the budget."""
+        c_max = int(math.isqrt(budget // level_width(preset, lev)))
+        return tuple(_balanced_core(n, c_max, align) for n in at(lev))
+
     if split is None:
         while not fits(levels[-1]) and levels[-1] < L - 2:
             levels += (min(levels[-1] + 2, L - 2),)
@@ -178,8 +183,7 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
             align = preset.alignment
         else:
             align = 2 ** (L - 1 - a)
-            c_max = int(math.isqrt(budget // level_width(preset, a)))
-            ca = tuple(_balanced_core(n, c_max, align) for n in at(a))
+            ca = cores_within_budget(a, align)
         a_plans.append(TilePlan.build(at(a), ca, g.a_halo, align, halo_alignment=f))
         c_plans.append(TilePlan.build(at(a), ca, g.c_halo, align, halo_alignment=f))
     s = levels[-1]
@@ -188,8 +192,7 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
     if periodic:
         b = TilePlan.build(at(s), at(s), (0, 0), pb)
     else:
-        c_max = int(math.isqrt(budget // level_width(preset, s)))
-        b = TilePlan.build(at(s), tuple(_balanced_core(n, c_max, pb) for n in at(s)), deep_halo(preset, s), pb)
+        b = TilePlan.build(at(s), cores_within_budget(s, pb), deep_halo(preset, s), pb)
     return SplitPlan(levels, tuple(a_plans), tuple(c_plans), b, periodic)
 
 

@@ -270,22 +270,18 @@ def _figures(out, truth, dm, results, attrs, field):
     fig = _panel(plt, k, ms[0]["p_true"], [(n, m["p_pred"]) for n, m in zip(names, ms)], frac, "k [h/ckpc]",
                  "P(k) [(ckpc/h)^2]", f"{field} power spectrum, held-out maps (band: WGAN realisations)")
     save_figure(fig, out / "power.png")
-    if all("pdf_frac" in m for m in ms):
-        x = ms[0]["pdf_m"]
-        ok = ms[0]["pdf_ok"]
-        fig = _panel(plt, x, np.where(ok, ms[0]["pdf_true"], np.nan),
-                     [(n, np.median(m["pdf_pred"], axis=0)) for n, m in zip(names, ms)],
-                     [(n, m["pdf_frac"]) for n, m in zip(names, ms)], f"{field} mass per pixel [Msun/h]",
-                     "fraction of pixels per bin", f"{field} pixel PDF, held-out maps")
-        save_figure(fig, out / "pdf.png")
-    if all("cddf_frac" in m for m in ms):
-        x = ms[0]["cddf_N"]
-        ok = ms[0]["cddf_ok"]
-        fig = _panel(plt, x, np.where(ok, ms[0]["cddf_true"], np.nan),
-                     [(n, np.median(m["cddf_pred"], axis=0)) for n, m in zip(names, ms)],
-                     [(n, m["cddf_frac"]) for n, m in zip(names, ms)], "N_HI [cm^-2]", "f(N_HI) [cm^2]",
-                     "HI column density distribution, held-out maps")
-        save_figure(fig, out / "cddf.png")
+    # One-point statistics: (key prefix, x variable, x label, y label, title, file).
+    for key, xkey, xlabel, ylabel, title, name in (
+            ("pdf", "pdf_m", f"{field} mass per pixel [Msun/h]", "fraction of pixels per bin",
+             f"{field} pixel PDF, held-out maps", "pdf.png"),
+            ("cddf", "cddf_N", "N_HI [cm^-2]", "f(N_HI) [cm^2]", "HI column density distribution, held-out maps",
+             "cddf.png")):
+        if not all(f"{key}_frac" in m for m in ms):
+            continue
+        fig = _panel(plt, ms[0][xkey], np.where(ms[0][f"{key}_ok"], ms[0][f"{key}_true"], np.nan),
+                     [(n, np.median(m[f"{key}_pred"], axis=0)) for n, m in zip(names, ms)],
+                     [(n, m[f"{key}_frac"]) for n, m in zip(names, ms)], xlabel, ylabel, title)
+        save_figure(fig, out / name)
 
 
 def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="dm", axes=("z",), realisations=8,
