@@ -51,7 +51,7 @@ def _params(args):
     return {k: getattr(args, k, None) for k in ("box_size", "redshift", "hubble", "slab_depth", "pixel_size")}
 
 
-def compute_statistics(ds, field, names, *, halos=None, **params):
+def compute_statistics(ds, field, names, *, halos=None, rechunk_method="auto", scratch_dir=None, **params):
     """Lazy statistics of ``ds[field]`` as a dict name -> xarray.Dataset.
 
     Parameters
@@ -63,6 +63,8 @@ def compute_statistics(ds, field, names, *, halos=None, **params):
         Among :data:`STATISTICS`.
     halos : str or xarray.Dataset, optional
         Halo catalogue for ``"halos"``.
+    rechunk_method, scratch_dir
+        P(k) transposition (see :func:`ember_dist.stats.power_spectrum`).
     **params
         Overrides of the store's attrs (``box_size`` in ckpc/h, ``redshift``, ...).
     """
@@ -74,7 +76,8 @@ def compute_statistics(ds, field, names, *, halos=None, **params):
     funcs = {
         "total_mass": lambda: total_mass(ds, field=field, **params),
         "pdf": lambda: pixel_pdf(ds, field=field, **params),
-        "power": lambda: power_spectrum(ds, field=field, **params),
+        "power": lambda: power_spectrum(ds, field=field, rechunk_method=rechunk_method, scratch_dir=scratch_dir,
+                                        **params),
         "bispectrum": lambda: bispectrum(ds, field=field, **params),
         "cddf": lambda: cddf(ds, field=field, **params),
         "halos": lambda: halo_masses(ds, halos, fields=[field], **params),
@@ -178,37 +181,64 @@ def _write(results, store, prefix):
         ds.to_zarr(store, group=f"{prefix}/{name}", mode="w")
 
 
-def _client(address):
-    if not address:
+def _client(args):
+    """A client for ``--scheduler`` (profile or address) or ``--workers`` (LocalCluster); None: threads."""
+    if not (args.scheduler or args.workers):
         return None
-    from distributed import Client
+    from ember_dist.cluster import connect
 
-    return Client(address, timeout="60s")
+    return connect(args.scheduler or "local", **({"n_workers": args.workers} if args.workers else {}))
+
+
+def _compute(collections, client, progress):
+    """``dask.compute(*collections)`` with a progress bar (distributed's or dask's)."""
+    import sys
+
+    import dask
+
+    if client is None:
+        from dask.diagnostics import ProgressBar
+
+        if not progress:
+            return dask.compute(*collections)
+        with ProgressBar(out=sys.stderr):
+            return dask.compute(*collections)
+    from distributed import progress as show
+
+    futures = client.compute(list(collections))
+    if progress:
+        show(futures, multi=False)
+        print(file=sys.stderr)
+    return tuple(f.result() for f in futures)
 
 
 def run_stats(args):
     """Entry point of ``ember-dist stats`` (see :func:`add_stats_parser`)."""
-    import dask
-
     out = os.fspath(args.out)
     store = os.path.join(out, "stats.zarr")
     if os.path.exists(store) and not args.overwrite:
         raise FileExistsError(f"{store!r} exists; pass --overwrite to replace it or choose another --out")
     names = resolve_statistics(args.statistics, args.field)
-    client = _client(args.scheduler)
+    for path in (args.store, args.truth):
+        if path and not os.path.exists(path):
+            raise FileNotFoundError(f"no store at {path!r}; pass the path of a zarr store written by "
+                                    "`ember-dist enrich` or `ember-dist deposit`")
+    client = _client(args)
+    kw = dict(halos=args.halos, rechunk_method=None if args.rechunk == "dask" else args.rechunk,
+              scratch_dir=args.scratch_dir, **_params(args))
     try:
         ds = xr.open_zarr(args.store)
-        pred = compute_statistics(ds, args.field, names, halos=args.halos, **_params(args))
+        pred = compute_statistics(ds, args.field, names, **kw)
         truth = {}
         if args.truth:
             tds = xr.open_zarr(args.truth)
-            tnames = [n for n in names]
-            truth = compute_statistics(tds, args.truth_field or args.field, tnames, halos=args.halos,
-                                       **_params(args))
-        pred, truth = dask.compute(pred, truth)
+            truth = compute_statistics(tds, args.truth_field or args.field, names, **kw)
+        pred, truth = _compute((pred, truth), client, not args.quiet)
     finally:
         if client is not None:
-            client.close()
+            from ember_dist.cluster import close
+
+            close(client)
     os.makedirs(out, exist_ok=True)
     _write(pred, store, "pred")
     _write(truth, store, "truth")
@@ -288,7 +318,18 @@ def add_stats_parser(subparsers):
                    help=f"comma-separated subset of {','.join(STATISTICS)}; auto = total_mass,pdf,power"
                         " (+cddf for HI)")
     p.add_argument("--halos", default=None, help="halo catalogue (CSV or HDF5) for the 'halos' statistic")
-    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    p.add_argument("--scheduler", default=None,
+                   help="cluster profile (local, slurm, ...) or address of a running Dask scheduler; "
+                        "default: threads in this process")
+    p.add_argument("--workers", type=int, default=None, help="local Dask worker processes (a LocalCluster)")
+    p.add_argument("--rechunk", default="auto", choices=["auto", "disk", "p2p", "tasks", "dask"],
+                   help="P(k) rows-to-columns transposition: auto = scratch files where all workers share this "
+                        "machine's disk, else Dask's p2p shuffle; disk needs --scratch-dir shared by all workers "
+                        "on a multi-node cluster; dask = Dask's configured default")
+    p.add_argument("--scratch-dir", default=None,
+                   help="directory of the disk transposition's scratch files (about 3x the map's float32 size "
+                        "per map; default: Dask's temporary-directory or the system's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/stats.zarr")
     _add_params(p)
     p.set_defaults(func=run_stats)

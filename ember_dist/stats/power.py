@@ -21,17 +21,108 @@ ValueError: power_spectrum needs 'box_size' (in ckpc/h) but the input carries no
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import xarray as xr
 
 from ._common import finalize, as_map, is_dask, lead_reduce
 
-__all__ = ["power_spectrum", "cross_power_spectrum", "fft2_half", "WINDOW_ORDER"]
+__all__ = ["power_spectrum", "cross_power_spectrum", "fft2_half", "resolve_rechunk_method", "WINDOW_ORDER"]
+
+log = logging.getLogger(__name__)
 
 #: Mass-assignment windows and the power p of their sinc^p kernel per axis.
 WINDOW_ORDER = {None: 0, "none": 0, "ngp": 1, "cic": 2, "tsc": 3, "pcs": 4}
 
 _STRIP = 1 << 22  # elements per strip in the in-memory path (bounds temporaries)
+
+
+def _scratch_root(scratch_dir):
+    import tempfile
+
+    import dask
+
+    return scratch_dir or dask.config.get("temporary-directory", None) or tempfile.gettempdir()
+
+
+def _worker_hosts():
+    """Hosts of the current distributed client's workers, or None without a client."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return None
+    return {w.get("host") for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+
+
+def _is_this_machine(host):
+    """Whether ``host`` (an address as the scheduler reports it) is one of this machine's."""
+    import socket
+
+    import psutil  # a dependency of distributed
+
+    if str(host).startswith("127.") or host in ("localhost", "::1", socket.gethostname()):
+        return True
+    return any(a.address == host for addrs in psutil.net_if_addrs().values() for a in addrs)
+
+
+def resolve_rechunk_method(method, nbytes, scratch_dir=None):
+    """The transposition method that ``rechunk_method=method`` means for a transform of ``nbytes``.
+
+    ``"auto"`` is ``"disk"`` where every worker sees this process's scratch directory (no
+    distributed client, i.e. Dask's threaded or synchronous scheduler, or a client whose
+    workers all run on this machine, like a ``LocalCluster``) and the directory has room for
+    the scratch files (1.1 x ``nbytes``); otherwise ``None`` (Dask's default, the p2p shuffle).
+    An explicit ``"disk"`` is checked for room before any work starts.
+
+    >>> resolve_rechunk_method("p2p", 10**9)
+    'p2p'
+    >>> resolve_rechunk_method("sideways", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: rechunk_method='sideways' is unknown; use 'auto', 'disk', 'p2p', 'tasks' or None (Dask's default)
+    """
+    import shutil
+
+    if method not in (None, "auto", "disk", "p2p", "tasks"):
+        raise ValueError(f"rechunk_method={method!r} is unknown; use 'auto', 'disk', 'p2p', 'tasks' "
+                         "or None (Dask's default)")
+    if method not in ("auto", "disk"):
+        return method
+    root = _scratch_root(scratch_dir)
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError as e:
+        if method == "disk":
+            raise FileNotFoundError(f"scratch_dir {root!r} of the 'disk' transposition is not usable ({e}); "
+                                    "pass scratch_dir= an existing directory every worker can write") from None
+        free = 0
+    room = free >= 1.1 * nbytes
+    if method == "disk":
+        if not room:
+            raise OSError(f"the 'disk' transposition needs {nbytes / 2**30:.2f} GiB of scratch space but "
+                          f"{root!r} has {free / 2**30:.2f} GiB free; pass scratch_dir= a larger disk or "
+                          "rechunk_method='p2p'")
+        return "disk"
+    hosts = _worker_hosts()
+    local = hosts is None or (len(hosts) == 1 and _is_this_machine(next(iter(hosts))))
+    if local and room:
+        log.info("P(k): rows-to-columns transposition through %.2f GiB of scratch files in %s",
+                 nbytes / 2**30, root)
+        return "disk"
+    why = "workers on other machines" if not local else f"only {free / 2**30:.2f} GiB free in {root!r}"
+    log.info("P(k): transposition by Dask's shuffle (%s; pass rechunk_method='disk' with a shared "
+             "scratch_dir to avoid it)", why)
+    return None
+
+
+def _scratch_nbytes(a):
+    """Bytes of the 'disk' transposition's two scratch files for ``a`` (input copy + float64 half plane)."""
+    n = a.shape[-1]
+    nlead = int(np.prod(a.shape[:-2], dtype=np.int64))
+    return nlead * (a.shape[-2] * n * a.dtype.itemsize + a.shape[-2] * (n // 2 + 1) * 16)
 
 
 def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
@@ -42,9 +133,10 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
     a : ndarray or dask.array.Array, shape (..., N, N)
     chunk_mib : float
         Target size of one complex128 strip in MiB (Dask path).
-    rechunk_method : {None, "tasks", "p2p", "disk"}
+    rechunk_method : {None, "auto", "tasks", "p2p", "disk"}
         Method of the rows-to-columns transposition (None: Dask's configured default, which
-        is the disk-backed "p2p" shuffle under ``distributed``). "disk": each row task writes
+        is the disk-backed "p2p" shuffle under ``distributed``; "auto": see
+        :func:`resolve_rechunk_method`). "disk": each row task writes
         its transformed strip into a scratch file laid out column strip by column strip, and
         each column task reads its strip back with one read (no serialisation, no network
         transfer, no shuffle buffers); every worker must see ``scratch_dir``. Gathering row
@@ -80,6 +172,7 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
     width = max(1, int(chunk_mib * 2**20 // (16 * n)))
     lead = (1,) * (a.ndim - 2)
     cols = min(width, nh)
+    rechunk_method = resolve_rechunk_method(rechunk_method, _scratch_nbytes(a), scratch_dir)
     if rechunk_method == "disk":
         return _fft2_half_disk(a.rechunk(lead + a.chunks[-2:]), width, nh, cols, scratch_dir)
     # Row strips that never straddle an input chunk: each strip is a view of one chunk row,
@@ -112,20 +205,21 @@ def _fft2_half_disk(a, rows, nh, cols, scratch_dir):
        and transforms the columns.
 
     No array data crosses the network or goes through serialisation; the only task results
-    before step 3 are row counts, which also check that every row was written.
+    before step 3 are row counts, which also check that every row was written. Each file ends
+    in one flag byte per writing task, set once its data is written: a reader that finds a
+    flag unset (a scratch directory that is not shared, so another machine's file) raises
+    instead of transforming the holes of a sparse file.
     """
     import os
-    import tempfile
     import uuid
 
-    import dask
     import dask.array as da
     from dask.base import tokenize
 
     n = a.shape[-1]
     lead_shape = a.shape[:-2]
     nlead = int(np.prod(lead_shape, dtype=np.int64))
-    root = scratch_dir or dask.config.get("temporary-directory", None) or tempfile.gettempdir()
+    root = _scratch_root(scratch_dir)
     # unique per graph: two computations of the same input never share (or delete) a file
     stem = os.path.join(os.path.abspath(root), f"ember-fft-{tokenize(a)[:12]}-{uuid.uuid4().hex[:8]}")
     rows_paths = [f"{stem}-{i}.rows" for i in range(nlead)]
@@ -142,7 +236,7 @@ def _fft2_half_disk(a, rows, nh, cols, scratch_dir):
     meta = np.empty((0,) * a.ndim, np.int64)
     written = da.blockwise(_write_chunk_rows, ind, a, ind, y0s, (y_ind,), x0s, (x_ind,), *lead_ids,
                            align_arrays=False, adjust_chunks={y_ind: 1, x_ind: 1}, dtype=np.int64,
-                           meta=meta, paths=rows_paths, n=n, rows=rows)
+                           meta=meta, paths=rows_paths, n=n, rows=rows, ybounds=ybounds, xbounds=xbounds)
     done = da.blockwise(_rfft_rows_file, ind[:-1], written, ind, y0s, (y_ind,), *lead_ids,
                         concatenate=True, align_arrays=False, dtype=np.int64, meta=np.empty((0,) * (a.ndim - 1), np.int64),
                         src=rows_paths, dst=cols_paths, n=n, rows=rows, cuts=cuts,
@@ -152,7 +246,7 @@ def _fft2_half_disk(a, rows, nh, cols, scratch_dir):
                        new_axes={ky: n}, concatenate=True, align_arrays=False,
                        adjust_chunks={kx: tuple(int(w) for w in np.diff(cuts))},
                        dtype=np.complex128, meta=np.empty((0,) * a.ndim, np.complex128),
-                       paths=cols_paths, n=n, cuts=cuts)
+                       paths=cols_paths, n=n, cuts=cuts, nflags=len(ybounds) - 1)
     out._ember_scratch = rows_paths + cols_paths
     return out
 
@@ -161,7 +255,7 @@ def _first(v):
     return int(np.asarray(v).ravel()[0])
 
 
-def _write_chunk_rows(block, y0, x0, lead_id=None, *, paths, n, rows):
+def _write_chunk_rows(block, y0, x0, lead_id=None, *, paths, n, rows, ybounds, xbounds):
     """Write one input chunk into its map's row file (see :func:`_fft2_half_disk`)."""
     import os
 
@@ -176,6 +270,8 @@ def _write_chunk_rows(block, y0, x0, lead_id=None, *, paths, n, rows):
             piece = np.ascontiguousarray(b[s0:s0 + hs])
             _pwrite_all(fd, memoryview(piece).cast("B"), ((y0 + s0) * n + hs * x0) * size)
             s0 += hs
+        flag = ybounds.index(y0) * (len(xbounds) - 1) + xbounds.index(x0)
+        _pwrite_all(fd, memoryview(b"\x01"), ybounds[-1] * n * size + flag)
     finally:
         os.close(fd)
     return np.ones(block.shape[:-2] + (1, 1), np.int64)
@@ -191,7 +287,8 @@ def _rfft_rows_file(written, y0, lead_id=None, *, src, dst, n, rows, cuts, yboun
     if int(np.sum(written)) != len(xbounds) - 1:
         raise RuntimeError(f"scratch file {src[i]!r}: chunk row at y={y0} is incomplete")
     dt = np.dtype(dtype_in)
-    fin = os.open(src[i], os.O_RDONLY)
+    fin = _open_checked(src[i], ybounds[-1] * n * dt.itemsize + ybounds.index(y0) * (len(xbounds) - 1),
+                        len(xbounds) - 1)
     fout = os.open(dst[i], os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         s0 = 0
@@ -208,13 +305,14 @@ def _rfft_rows_file(written, y0, lead_id=None, *, src, dst, n, rows, cuts, yboun
                 piece = np.ascontiguousarray(f[:, c0:c1])
                 _pwrite_all(fout, memoryview(piece).cast("B"), (n * c0 + (y0 + s0) * (c1 - c0)) * 16)
             s0 += hs
+        _pwrite_all(fout, memoryview(b"\x01"), n * cuts[-1] * 16 + ybounds.index(y0))
     finally:
         os.close(fin)
         os.close(fout)
     return np.full(np.asarray(written).shape[:-2] + (1,), h, np.int64)
 
 
-def _read_cols_fft(marks, c0, lead_id=None, *, paths, n, cuts):
+def _read_cols_fft(marks, c0, lead_id=None, *, paths, n, cuts, nflags):
     """Read one column strip of the row-transformed map and FFT it along y."""
     import os
 
@@ -224,13 +322,35 @@ def _read_cols_fft(marks, c0, lead_id=None, *, paths, n, cuts):
     if int(np.sum(marks)) != n:
         raise RuntimeError(f"scratch file {paths[i]!r} holds {int(np.sum(marks))} of {n} rows")
     buf = np.empty((n, c1 - c0), np.complex128)
-    fd = os.open(paths[i], os.O_RDONLY)
+    fd = _open_checked(paths[i], n * cuts[-1] * 16, nflags)
     try:
         _pread_all(fd, memoryview(buf).cast("B"), n * c0 * 16)
     finally:
         os.close(fd)
     lead = np.asarray(marks).shape[:-1]
     return np.fft.fft(buf, axis=0).reshape(lead + buf.shape)
+
+
+def _open_checked(path, offset, count):
+    """Open a scratch file for reading after checking its ``count`` flag bytes at ``offset``."""
+    import os
+    import socket
+
+    flags = np.zeros(count, np.uint8)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        fd, got = None, 0
+    else:
+        got = os.preadv(fd, [memoryview(flags)], offset)
+    if got != count or not flags.all():
+        if fd is not None:
+            os.close(fd)
+        raise RuntimeError(
+            f"scratch file {path!r} on {socket.gethostname()} lacks data that other tasks reported written "
+            f"({int(flags.sum())} of {count} parts): the 'disk' transposition needs a scratch_dir that every "
+            "worker shares; pass scratch_dir= a shared filesystem path, or rechunk_method='p2p'")
+    return fd
 
 
 def _pwrite_all(fd, mv, offset):
@@ -418,7 +538,7 @@ def _output(mi, sums, nbins, first, nprod, names, width, window, overdensity, n)
 
 
 def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensity=True,
-                   field=None, dims=None, chunk_mib=32, rechunk_method=None, scratch_dir=None,
+                   field=None, dims=None, chunk_mib=32, rechunk_method="auto", scratch_dir=None,
                    **params):
     """Periodic 2D power spectrum of a map or a stack of maps.
 
@@ -439,8 +559,11 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
         See :func:`ember_dist.stats._common.as_map`.
     chunk_mib : float
         Size of one FFT strip (Dask inputs), MiB.
-    rechunk_method : {None, "tasks", "p2p", "disk"}
-        Transposition method for Dask inputs (see :func:`fft2_half`).
+    rechunk_method : {"auto", None, "tasks", "p2p", "disk"}, default: "auto"
+        Transposition method for Dask inputs (see :func:`fft2_half`). "auto" goes through
+        scratch files (no data between workers, the least memory) where all workers share this
+        machine's disk, and through Dask's p2p shuffle otherwise
+        (:func:`resolve_rechunk_method`).
     scratch_dir : str, optional
         Directory of the "disk" transposition's scratch files (see :func:`fft2_half`).
 
@@ -469,7 +592,7 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
 
 def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=None,
                          overdensity=True, field=None, field2=None, dims=None, chunk_mib=32,
-                         rechunk_method=None, scratch_dir=None, **params):
+                         rechunk_method="auto", scratch_dir=None, **params):
     """Cross power spectrum of two maps and their correlation coefficient r(k).
 
     Parameters

@@ -68,6 +68,29 @@ def test_stats_and_plot_commands(tmp_path):
     assert (tmp_path / "figs" / "power.png").exists()
 
 
+@pytest.mark.parametrize("rechunk", ["disk", "p2p"])
+def test_stats_command_on_a_local_cluster(tmp_path, rechunk, capsys):
+    """--workers starts a LocalCluster; both transpositions give the in-memory spectrum; progress shown."""
+    pred = _store(tmp_path / "pred.zarr", 0, 4)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    p = _parser()
+    a = p.parse_args(["stats", str(pred), "--field", "gas", "--out", str(tmp_path / "o"), "--workers", "2",
+                      "--statistics", "power", "--rechunk", rechunk, "--scratch-dir", str(scratch)])
+    assert a.func(a) == 0
+    got = xr.open_zarr(tmp_path / "o" / "stats.zarr", group="pred/power")
+    ref = power_spectrum(xr.open_zarr(pred)["gas"].values, box_size=ATTRS["box_size"])
+    np.testing.assert_allclose(got["power"], ref["power"], rtol=1e-10)
+    assert list(scratch.iterdir()) == []
+    assert "Completed" in capsys.readouterr().out  # distributed's progress bar
+
+
+def test_stats_command_names_a_missing_store(tmp_path):
+    a = _parser().parse_args(["stats", str(tmp_path / "nope.zarr"), "--out", str(tmp_path / "o")])
+    with pytest.raises(FileNotFoundError, match="no store at .*nope.zarr"):
+        a.func(a)
+
+
 def test_unknown_statistic_and_field(tmp_path):
     pred = _store(tmp_path / "p.zarr", 0, 3)
     p = _parser()

@@ -152,3 +152,44 @@ def test_disk_transposition_stack_and_uneven_chunks(chunks, tmp_path):
                               chunk_mib=0.01, rechunk_method="disk", scratch_dir=str(tmp_path)).compute()
     np.testing.assert_allclose(cr["r"], cross_power_spectrum(m[0], m[1, 0], box_size=500.0)["r"],
                                rtol=1e-10, atol=1e-12)
+
+
+def test_auto_transposition_goes_through_disk_on_one_machine(client, lognormal_map, tmp_path):
+    from ember_dist.stats.power import resolve_rechunk_method
+
+    # the in-process cluster's workers report this machine's address: scratch files are shared
+    assert resolve_rechunk_method("auto", 10**6, str(tmp_path)) == "disk"
+    lazy = power_spectrum(da.from_array(lognormal_map, chunks=32), box_size=1000.0, chunk_mib=0.1,
+                          scratch_dir=str(tmp_path))
+    assert any("read_cols_fft" in str(k) for k in lazy["power"].data.__dask_graph__())
+    ref = power_spectrum(lognormal_map, box_size=1000.0)
+    np.testing.assert_allclose(client.compute(lazy).result(timeout=60)["power"], ref["power"], rtol=1e-6)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_transposition_falls_back_without_room_and_disk_says_so(tmp_path):
+    from ember_dist.stats.power import _is_this_machine, resolve_rechunk_method
+
+    assert resolve_rechunk_method("auto", 10**6, str(tmp_path)) == "disk"  # no client: threads, one machine
+    assert resolve_rechunk_method("auto", 10**18, str(tmp_path)) is None  # an exabyte does not fit: p2p
+    with pytest.raises(OSError, match="GiB of scratch space.*rechunk_method='p2p'"):
+        resolve_rechunk_method("disk", 10**18, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="scratch_dir"):
+        resolve_rechunk_method("disk", 1, str(tmp_path / "missing"))
+    assert _is_this_machine("127.0.0.1") and not _is_this_machine("203.0.113.7")  # TEST-NET-3
+
+
+def test_disk_reader_refuses_a_scratch_file_other_tasks_did_not_write(tmp_path):
+    """A scratch directory that is not shared: the reader sees another machine's (or no) file."""
+    from ember_dist.stats.power import _read_cols_fft
+
+    n, cuts = 8, (0, 5)
+    path = tmp_path / "x.cols"
+    path.write_bytes(b"\0" * (n * 5 * 16) + b"\x01\x00")  # data holes, one of two writers' flags
+    with pytest.raises(RuntimeError, match="1 of 2 parts.*shares"):
+        _read_cols_fft(np.full((n,), 1), np.array([0]), paths=[str(path)], n=n, cuts=cuts, nflags=2)
+    with pytest.raises(RuntimeError, match="0 of 2 parts"):
+        _read_cols_fft(np.full((n,), 1), np.array([0]), paths=[str(tmp_path / "none")], n=n, cuts=cuts, nflags=2)
+    path.write_bytes(b"\0" * (n * 5 * 16) + b"\x01\x01")
+    assert _read_cols_fft(np.full((n,), 1), np.array([0]), paths=[str(path)], n=n, cuts=cuts,
+                          nflags=2).shape == (n, 5)
