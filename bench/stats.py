@@ -47,6 +47,13 @@ def _cpu_s():
     return t.user + t.system
 
 
+def _cpu_model():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def _new_session():
     """Put this process in a session of its own (see ``--same-session``); returns its sid."""
     try:
@@ -125,6 +132,7 @@ def run_dask(path, workers, threads, memory_limit, rechunk=None, own_sessions=Tr
     return dict(wall_s=wall, loadavg_1min_start_end=[load0[0], load1[0]],
                 worker_cpu_s=sorted(cpu1[w] - cpu0[w] for w in cpu1), client_scheduler_cpu_s=ccpu,
                 rechunk=rechunk or "dask default", own_sessions=bool(own_sessions),
+                cpu_model=_cpu_model(),
                 worker_sessions=sorted(sessions.values()), worker_peak_rss_mb=sorted(peaks.values()),
                 worker_start_rss_mb=sorted(base.values()), client_peak_rss_mb=_peak_rss_mb(),
                 power=ps["power"].values.tolist(), counts=pdf["counts"].values.tolist(),
@@ -159,9 +167,9 @@ def main(argv=None):
     p.add_argument("--memory-limit", default="8GiB", help="per worker")
     p.add_argument("--workdir", default="/tmp/ember_bench_stats")
     p.add_argument("--json", default=None, help="write the figures here")
-    p.add_argument("--rechunk", default=None, choices=["tasks", "p2p", "disk"],
-                   help="method of the P(k) transposition (default: Dask's, p2p under distributed; "
-                        "disk: scratch files under --workdir)")
+    p.add_argument("--rechunk", default="auto", choices=["auto", "tasks", "p2p", "disk", "dask"],
+                   help="method of the P(k) transposition (auto: the library's default, disk on a LocalCluster; "
+                        "disk: scratch files under --workdir; dask: Dask's configured default, p2p)")
     p.add_argument("--same-session", action="store_true",
                    help="leave the workers and the NumPy process in this process's session; by default "
                         "each gets its own (setsid), so that with the kernel's autogroup scheduling "
@@ -183,7 +191,8 @@ def main(argv=None):
         res["sched_autogroup_enabled"] = int(open("/proc/sys/kernel/sched_autogroup_enabled").read())
     except OSError:
         pass
-    d = run_dask(path, a.workers, a.threads, a.memory_limit, a.rechunk, not a.same_session)
+    d = run_dask(path, a.workers, a.threads, a.memory_limit, None if a.rechunk == "dask" else a.rechunk,
+                 not a.same_session)
     print(f"dask : {d['wall_s']:.1f} s (worker CPU {[round(c, 1) for c in d['worker_cpu_s']]} s), worker "
           f"peak RSS {[round(m) for m in d['worker_peak_rss_mb']]} MiB, load {d['loadavg_1min_start_end']}",
           flush=True)

@@ -138,14 +138,30 @@ def _dataset_attrs(source, pixel_size, extra_attrs):
     return attrs
 
 
-def _bf16_note():
-    """A sentence when this CPU has no native bfloat16 matrix path (AMX or AVX512-BF16), else None."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
+def _bf16_note(cpuinfo=None):
+    """A sentence when this CPU has no fast bfloat16 path (AMX), else None.
+
+    AVX512-BF16 alone is not one: on an Intel Xeon with AVX512-BF16 and no AMX, TensorFlow's
+    oneDNN ran the fiducial generator 1.4x slower in mixed bfloat16 than in float32 (whole
+    2048^2 map, 3.7 s vs 2.6 s; split 4096^2 in bench/engine.py, 20.5 s vs 15.1 s).
+
+    >>> _bf16_note("flags : fpu avx512f amx_bf16 amx_tile") is None
+    True
+    >>> "1.4x slower" in _bf16_note("flags : fpu avx512f avx512_bf16")
+    True
+    >>> "emulated" in _bf16_note("flags : fpu avx2")
+    True
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    if "amx_bf16" in cpuinfo:
         return None
-    if "amx_bf16" in flags or "avx512_bf16" in flags:
-        return None
+    if "avx512_bf16" in cpuinfo:
+        return ("precision='bfloat16': this CPU has AVX512-BF16 but no AMX; on such a CPU bench/engine.py measured "
+                "bfloat16 1.4x slower than float32 (use float32 here; GPU workers are unaffected)")
     return ("precision='bfloat16': this CPU has no AMX or AVX512-BF16 instructions, so bfloat16 convolutions are "
             "emulated; on such a CPU bench/engine.py measured no speed-up over float32 (GPU workers are unaffected)")
 
@@ -300,6 +316,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         scans = client.gather(scan_futs)
         check_scans(scans, source.axes, source.description)
         checksum = source_checksum(scans)
+        source.cache_token = checksum  # tiles may now share decoded input chunks (keyed by content)
 
         run = {
             "fields": fields,

@@ -19,8 +19,39 @@ _CACHE = {}
 _LOCK = threading.Lock()
 
 
+#: glibc ``mallopt`` parameters and the values the engine's workers use (see :func:`_tune_malloc`).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MALLOC_MMAP_THRESHOLD = 32 * 2**20  # glibc's own ceiling for its dynamic threshold
+MALLOC_TRIM_THRESHOLD = 64 * 2**20  # twice that, as glibc's dynamic rule sets it
+
+
+def _tune_malloc():
+    """Serve tile-sized buffers from the heap again in a Dask worker (glibc only).
+
+    The nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (so freed memory goes back to
+    the OS). Setting it also switches off glibc's dynamic mmap threshold, so every buffer over
+    128 KiB (a tile's input window, noise planes, their float64 temporaries, ...) becomes a fresh
+    ``mmap`` whose pages fault and are zeroed on first touch.  Measured on the split path
+    (fiducial, 4096^2, 1024-px cores, one worker): the NumPy parts of the tile tasks ran 1.7-2x
+    slower and the run took 24.6 s instead of 19.5 s.  The thresholds set here are what glibc's
+    dynamic rule settles at (32 MiB mmap, 64 MiB trim), so a worker keeps at most ~64 MiB of
+    freed heap per arena: bounded, whatever the map size.
+    """
+    if not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def _configure_threads():
     """Give the deep-learning runtime the cores this worker owns (set before Keras loads)."""
+    _tune_malloc()
     n = os.environ.get("EMBER_DIST_THREADS")
     if n:
         for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):

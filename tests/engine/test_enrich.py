@@ -122,3 +122,23 @@ def test_inputs_from_npy_hdf5_zarr_and_dask_agree(maps, bundles, client, tmp_pat
                              da.from_array(maps.values, chunks=(1, 1, 40, 40))]):
         got = _run(inp, b, tmp_path / f"o{i}.zarr", client, pixel_size=3.66)["gas"].values
         assert np.array_equal(got, ref), i
+
+
+def test_chunk_cache_never_serves_a_rewritten_input(maps, bundles, client, tmp_path):
+    """The worker keeps decoded input chunks between runs; rewriting the input store (same path,
+    new content) must give the new maps' prediction, bitwise equal to a run with the cache off."""
+    b = bundles["unet"]
+    src = tmp_path / "m.zarr"
+    maps.to_dataset(name="dm").chunk({"y": 24, "x": 24}).to_zarr(src)  # 4 x 3 storage chunks per map
+    first = _run(str(src), b, tmp_path / "a.zarr", client, pixel_size=3.66)["gas"].values
+    assert np.array_equal(first, _run(maps, b, tmp_path / "ref1.zarr", client)["gas"].values)
+    new = maps * 1.7 + 1e6
+    new.to_dataset(name="dm").chunk({"y": 24, "x": 24}).to_zarr(src, mode="w")
+    got = _run(str(src), b, tmp_path / "b.zarr", client, pixel_size=3.66)["gas"].values
+    np.save(tmp_path / "new.npy", new.values[0])  # no storage chunks: read without the cache
+    ref = _run(str(tmp_path / "new.npy"), b, tmp_path / "ref2.zarr", client, pixel_size=3.66)["gas"].values
+    # the same content in other storage chunks (same checksum, so the same cache token)
+    new.to_dataset(name="dm").chunk({"y": 40, "x": 16}).to_zarr(tmp_path / "m2.zarr")
+    other = _run(str(tmp_path / "m2.zarr"), b, tmp_path / "c.zarr", client, pixel_size=3.66)["gas"].values
+    assert not np.array_equal(got, first)
+    assert np.array_equal(got, ref) and np.array_equal(other, ref)
