@@ -73,7 +73,7 @@ def raw(bundle, dm_path):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True):
+def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True, threads=1):
     """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes."""
     import ember_dist as ed
     from ember_dist.cluster import connect
@@ -88,7 +88,7 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         xr.DataArray(dm, dims=("y", "x"), name="dm", attrs={"pixel_size": 3.66}).chunk(
             {"y": 2048, "x": 2048}).to_dataset().to_zarr(src)
     dm_values, dm = dm, str(src)
-    client = connect("local", n_workers=workers, dashboard_address=":0")
+    client = connect("local", n_workers=workers, threads_per_worker=threads, dashboard_address=":0")
     kw = dict(model=bundle.path, tile=core, client=client, progress=False, overwrite=True, pixel_size=3.66,
               halo=halo, precision=precision, split_level=split_level)
     try:
@@ -131,6 +131,9 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=2048, help="map side, px")
     ap.add_argument("--core", type=int, default=1024, help="tile core, px")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="Dask threads per worker: 2 lets one task's NumPy work (reads, noise, writes) overlap "
+                         "another's network call (the runtime's thread pool is shared per process)")
     ap.add_argument("--memory", default=None, help="comma-separated map sides for the memory table")
     ap.add_argument("--halo", default="split", help="halo mode of the memory table: exact or split")
     ap.add_argument("--split-level", type=_levels, default=None, help="split level(s), e.g. 3 or 3,5 (default: auto)")
@@ -142,7 +145,8 @@ def main(argv=None):
     from ember_dist.model.testing import random_bundle
 
     cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
-    print(f"# {cpu}; {os.cpu_count()} cores; preset={args.preset} core={args.core} workers={args.workers}")
+    print(f"# {cpu}; {os.cpu_count()} cores; preset={args.preset} core={args.core} workers={args.workers} "
+          f"threads/worker={args.threads}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         b = random_bundle(tmp / "bundle", args.preset, "gas", noise=True, initializer="he_normal")
@@ -151,7 +155,7 @@ def main(argv=None):
             for n in (int(s) for s in args.memory.split(",")):
                 dm = lognormal_map(n, seed=1)
                 r = engine(b, dm, args.core, args.workers, tmp, halo=args.halo, split_level=args.split_level,
-                           warm=False)  # peak memory only; the time includes compiling
+                           warm=False, threads=args.threads)  # peak memory only; the time includes compiling
                 print(f"memory {args.halo} size={n}: {n * n / r['seconds'] / 1e6:.3f} Mpx/s, redundancy "
                       f"{r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB", flush=True)
             return
@@ -163,10 +167,12 @@ def main(argv=None):
               f"peak RSS {r0['peak_rss_gb']:.2f} GB")
         res = {}
         if not args.skip_exact:
-            res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact")
-        res["split"] = engine(b, dm, args.core, args.workers, tmp, "split", split_level=args.split_level)
+            res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact", threads=args.threads)
+        res["split"] = engine(b, dm, args.core, args.workers, tmp, "split", split_level=args.split_level,
+                              threads=args.threads)
         if not args.no_bf16:
-            res["split-bf16"] = engine(b, dm, args.core, args.workers, tmp, "split", "bfloat16", args.split_level)
+            res["split-bf16"] = engine(b, dm, args.core, args.workers, tmp, "split", "bfloat16", args.split_level,
+                                       threads=args.threads)
         for name, r in res.items():
             print(f"{name:10s} size={args.size} core={args.core} canvas={r['canvas']}: {mpx / r['seconds']:.3f} Mpx/s "
                   f"({r['seconds']:.1f} s), redundant-compute factor {r['redundancy']}, "

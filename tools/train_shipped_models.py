@@ -40,8 +40,11 @@ SUITE = dict(n=128, seed=0)
 GRID, SLABS = 256, 8
 
 _UNET = dict(kind="unet", steps=2000, lr=1e-3, end_lr_factor=0.05, checkpoint_every=250)
-_WGAN = dict(kind="wgan", steps=300, lr=2e-5, critic_lr=2e-4, end_lr_factor=0.1, n_critic=2, noise_init=0.02,
-             critic_warmup=100, checkpoint_every=50)
+# Adversarial fine-tuning of the trained U-Net (2026-12-01): 300 critic-only iterations, then 2700 generator
+# steps with 5 critic steps each. The earlier recipe (300 steps, n_critic 2, lr 2e-5 / 2e-4) exported step 50,
+# inside its critic warm-up: the U-Net with fixed injected noise, not an adversarially trained model.
+_WGAN = dict(kind="wgan", steps=3000, lr=5e-5, critic_lr=1e-4, end_lr_factor=0.1, n_critic=5, noise_init=0.02,
+             critic_warmup=300, checkpoint_every=250)
 
 #: name -> recipe.  ``input``: "HR" (full-resolution dm of the hydro run) or "MR" (64x downsampled).
 RECIPES = {
