@@ -39,7 +39,7 @@ import numpy as np
 
 from ember_dist.engine.graph import make_batches
 from ember_dist.engine.model_cache import get_stage_model
-from ember_dist.engine.plan import TilePlan
+from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.worker import Job, noise_inputs, predict_batch
 from ember_dist.io.common import read_wrapped_lead
 from ember_dist.io.store import done_markers, mark_done, write_core
@@ -148,7 +148,7 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
     ((3,), True, (512, 512), (1096, 1096))
     >>> p = plan_split((16384, 16384), 1024, get_preset("fiducial"))
     >>> p.levels, p.periodic, p.a[1].core, p.b.shape
-    ((3, 5, 6), True, (512, 512), (256, 256))
+    ((3, 5, 6), True, (416, 416), (256, 256))
     """
     L = preset.levels
     shape = tuple(int(n) for n in shape)
@@ -165,10 +165,18 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
         ny, nx = at(lev)
         return ny * nx * level_width(preset, lev) <= budget
 
-    def cores_within_budget(lev, align):
-        """Balanced aligned cores whose square times the level's widest channels stays in the budget."""
-        c_max = int(math.isqrt(budget // level_width(preset, lev)))
+    def cores_within_budget(lev, align, halo=0):
+        """Balanced aligned cores whose canvas (core + ``halo`` px) squared times the level's widest
+        channels stays in the budget: a coarse tile then never holds more than the whole coarse map
+        that fits it, so memory per task does not step up when a larger map adds a level to the chain
+        (fiducial, core 1024: stage C2's 512 + 28 px tiles at 8192^2 peaked at 2.88 GB against 2.47 GB
+        for the whole 512^2 level-3 map of stage B at 4096^2)."""
+        c_max = max(align, int(math.isqrt(budget // level_width(preset, lev))) - halo)
         return tuple(_balanced_core(n, c_max, align) for n in at(lev))
+
+    def halo_total(*halos):
+        """Widest halo, before + after, px."""
+        return max(sum(coerce_halo(h)) for h in halos)
 
     if split is None:
         while not fits(levels[-1]) and levels[-1] < L - 2:
@@ -183,7 +191,7 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
             align = preset.alignment
         else:
             align = 2 ** (L - 1 - a)
-            ca = cores_within_budget(a, align)
+            ca = cores_within_budget(a, align, halo_total(g.a_halo, g.c_halo))
         a_plans.append(TilePlan.build(at(a), ca, g.a_halo, align, halo_alignment=f))
         c_plans.append(TilePlan.build(at(a), ca, g.c_halo, align, halo_alignment=f))
     s = levels[-1]
@@ -192,7 +200,7 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
     if periodic:
         b = TilePlan.build(at(s), at(s), (0, 0), pb)
     else:
-        b = TilePlan.build(at(s), cores_within_budget(s, pb), deep_halo(preset, s), pb)
+        b = TilePlan.build(at(s), cores_within_budget(s, pb, halo_total(deep_halo(preset, s))), deep_halo(preset, s), pb)
     return SplitPlan(levels, tuple(a_plans), tuple(c_plans), b, periodic)
 
 
