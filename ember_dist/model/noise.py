@@ -63,20 +63,12 @@ def _uniforms(iy, ix, key):
 
 def noise_key(seed, level, axis=0, slab=0):
     """A 64-bit key for one (seed, level, axis, slab) noise plane (``numpy.uint64``)."""
-    k = 0
-    for part in (seed, level, axis, slab):
-        k = _mix_int(k ^ ((int(part) + int(_GOLD)) & _MASK))
-    return np.uint64(k)
-
-
-_MASK = 0xFFFFFFFFFFFFFFFF
-
-
-def _mix_int(z):
-    """:func:`_mix` on a Python int (modulo 2**64), for the per-plane key."""
-    z = ((z ^ (z >> 30)) * int(_M1)) & _MASK
-    z = ((z ^ (z >> 27)) * int(_M2)) & _MASK
-    return z ^ (z >> 31)
+    with np.errstate(over="ignore"):
+        k = np.uint64(0)
+        for part in (seed, level, axis, slab):
+            # numba returns the uint64 as a Python int: make it a uint64 again for the next xor
+            k = np.uint64(_mix(k ^ (np.uint64(int(part) & 0xFFFFFFFFFFFFFFFF) + _GOLD)))
+    return k
 
 
 def noise_field(seed, level, y0, x0, ny, nx, map_shape, axis=0, slab=0):
