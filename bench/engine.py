@@ -73,7 +73,8 @@ def raw(bundle, dm_path):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True, threads=1):
+def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True,
+           threads=None):
     """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes."""
     import ember_dist as ed
     from ember_dist.cluster import connect
@@ -88,7 +89,8 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         xr.DataArray(dm, dims=("y", "x"), name="dm", attrs={"pixel_size": 3.66}).chunk(
             {"y": 2048, "x": 2048}).to_dataset().to_zarr(src)
     dm_values, dm = dm, str(src)
-    client = connect("local", n_workers=workers, threads_per_worker=threads, dashboard_address=":0")
+    opts = {} if threads is None else {"threads_per_worker": threads}
+    client = connect("local", n_workers=workers, dashboard_address=":0", **opts)
     kw = dict(model=bundle.path, tile=core, client=client, progress=False, overwrite=True, pixel_size=3.66,
               halo=halo, precision=precision, split_level=split_level)
     try:
@@ -131,9 +133,9 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=2048, help="map side, px")
     ap.add_argument("--core", type=int, default=1024, help="tile core, px")
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="Dask threads per worker: 2 lets one task's NumPy work (reads, noise, writes) overlap "
-                         "another's network call (the runtime's thread pool is shared per process)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="Dask threads per worker (default: the local profile's, 2): a second task's NumPy work "
+                         "(reads, noise, writes) overlaps the network call of the first (one call at a time)")
     ap.add_argument("--memory", default=None, help="comma-separated map sides for the memory table")
     ap.add_argument("--halo", default="split", help="halo mode of the memory table: exact or split")
     ap.add_argument("--split-level", type=_levels, default=None, help="split level(s), e.g. 3 or 3,5 (default: auto)")
@@ -145,8 +147,11 @@ def main(argv=None):
     from ember_dist.model.testing import random_bundle
 
     cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
+    from ember_dist import config
+
+    threads = args.threads or config.get("cluster.local.threads-per-worker")
     print(f"# {cpu}; {os.cpu_count()} cores; preset={args.preset} core={args.core} workers={args.workers} "
-          f"threads/worker={args.threads}")
+          f"threads/worker={threads}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         b = random_bundle(tmp / "bundle", args.preset, "gas", noise=True, initializer="he_normal")

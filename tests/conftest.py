@@ -22,10 +22,10 @@ def bundles(tmp_path_factory):
     }
 
 
-def _cluster(n):
+def _cluster(n, threads=1):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+    cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, host="127.0.0.1",
                            dashboard_address=":0", env={"TF_NUM_INTRAOP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
                                                         "KERAS_BACKEND": "tensorflow"})
     return Client(cluster, timeout="60s")
@@ -41,7 +41,8 @@ def client():
 
 @pytest.fixture(scope="session")
 def client2():
-    c = _cluster(2)
+    """Two workers of two threads each (the local profile's threads): tasks of one worker overlap."""
+    c = _cluster(2, threads=2)
     yield c
     c.close()
     c.cluster.close()

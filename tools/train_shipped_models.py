@@ -54,6 +54,8 @@ RECIPES = {
     "small-hi-wgan": dict(field="hi", input="HR", init_from="small-hi-unet", **_WGAN),
     "small-gas-unet-mr": dict(field="gas", input="MR", **{**_UNET, "steps": 1500}),
     "small-hi-unet-mr": dict(field="hi", input="MR", **{**_UNET, "steps": 1500}),
+    "small-gas-wgan-mr": dict(field="gas", input="MR", init_from="small-gas-unet-mr", **_WGAN),
+    "small-hi-wgan-mr": dict(field="hi", input="MR", init_from="small-hi-unet-mr", **_WGAN),
 }
 COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--sample-every", "500", "--log-every", "50",
           "--seed", "0"]

@@ -9,6 +9,7 @@ normalisation and crop the core.  No Dask here.
 """
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +17,10 @@ import numpy as np
 from ember_dist.model.noise import noise_field
 
 __all__ = ["Job", "tile_inputs", "noise_inputs", "predict_batch", "crop_core"]
+
+#: One generator call at a time per process: the runtime's thread pool (or the GPU) already uses every core
+#: the worker has, so a second Dask thread only overlaps its reads, noise and writes with this call.
+_NETWORK_LOCK = threading.Lock()
 
 
 class Job(NamedTuple):
@@ -57,7 +62,8 @@ def predict_batch(model, items, batch_size, squeeze=True):
     n = len(items)
     pad = items + [items[-1]] * (batch_size - n)  # fixed batch shape; padded results are dropped
     batch = {k: np.stack([it[k] for it in pad]) for k in items[0]}
-    out = model.predict_on_batch(batch)
+    with _NETWORK_LOCK:
+        out = model.predict_on_batch(batch)
     out = out[0] if isinstance(out, (list, tuple)) else out
     out = np.asarray(out, dtype=np.float32)[:n]
     return out[..., 0] if squeeze else out
