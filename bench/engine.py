@@ -9,6 +9,8 @@ noisy generator), it measures side by side in one run:
 
 * raw: one generator call on the whole periodic map (after a warm-up call of
   the same shape), in a separate process so its peak RSS is its own;
+* times are medians of ``--repeat`` runs (default 3): one mode varies by ~10 %
+  from run to run on a shared VM, more than the differences measured;
 * exact / split: ``enrich_box(halo=...)`` end to end on a fresh LocalCluster
   (validation scan, tiles, zarr writes), after a warm-up run that compiles the
   tile shape; the redundant-compute factor ``tiles * canvas^2 / size^2``;
@@ -42,9 +44,11 @@ from ember_dist.model.bundle import load_model
 from ember_dist.engine.reference import predict_whole
 b = load_model(sys.argv[1]); dm = np.load(sys.argv[2]); m = b.build()
 predict_whole(b, dm, seed=0, halo=(0, 0), model=m)           # warm-up: trace/compile this shape
-t = time.perf_counter(); predict_whole(b, dm, seed=0, halo=(0, 0), model=m); dt = time.perf_counter() - t
+ts = []
+for _ in range(int(sys.argv[3])):
+    t = time.perf_counter(); predict_whole(b, dm, seed=0, halo=(0, 0), model=m); ts.append(time.perf_counter() - t)
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0] / 2**20
-print(json.dumps({"seconds": dt, "peak_rss_gb": hwm}))
+print(json.dumps({"seconds": float(np.median(ts)), "all": ts, "peak_rss_gb": hwm}))
 """
 
 
@@ -67,15 +71,16 @@ def _rss(client):
     return client.run(_hwm_gb)
 
 
-def raw(bundle, dm_path):
-    out = subprocess.run([sys.executable, "-c", _RAW, str(bundle.path), str(dm_path)], check=True,
+def raw(bundle, dm_path, repeat=1):
+    out = subprocess.run([sys.executable, "-c", _RAW, str(bundle.path), str(dm_path), str(repeat)], check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True,
-           threads=None):
-    """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes."""
+           threads=None, repeat=1, coarse_core=None):
+    """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes
+    (median of ``repeat`` timed runs, each decoding its input chunks itself)."""
     import ember_dist as ed
     from ember_dist.cluster import connect
     from ember_dist.engine.plan import TilePlan
@@ -92,17 +97,21 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
     opts = {} if threads is None else {"threads_per_worker": threads}
     client = connect("local", n_workers=workers, dashboard_address=":0", **opts)
     kw = dict(model=bundle.path, tile=core, client=client, progress=False, overwrite=True, pixel_size=3.66,
-              halo=halo, precision=precision, split_level=split_level)
+              halo=halo, precision=precision, split_level=split_level,
+              **({} if coarse_core is None else {"coarse_core": coarse_core}))
     try:
         # Warm-up on a map of the same size: compiles every stage shape (split stages depend on the map size).
         if warm:
             ed.enrich_box(dm, out=tmp / "warm.zarr", **kw)
-            client.run(_clear_chunk_cache)  # the timed run decodes its input chunks itself
-        t = time.perf_counter()
-        ds = ed.enrich_box(dm, out=tmp / f"{halo}-{precision}.zarr", **kw)
-        dt = time.perf_counter() - t
+        times = []
+        for i in range(repeat):
+            client.run(_clear_chunk_cache)  # each timed run decodes its input chunks itself
+            t = time.perf_counter()
+            ds = ed.enrich_box(dm, out=tmp / f"{halo}-{precision}-{i}.zarr", **kw)
+            times.append(time.perf_counter() - t)
+        dt = float(np.median(times))
         if halo == "split":
-            sp = plan_split(dm_values.shape, core, bundle.preset, split_level)
+            sp = plan_split(dm_values.shape, core, bundle.preset, split_level, coarse_core)
             red = {"levels": list(sp.levels), "periodic_deep_stage": sp.periodic,
                    "per_stage": {k: round(v, 3) for k, v in sp.redundancy.items()},
                    "compute_paid": round(sp.compute_factor(bundle.preset), 3)}
@@ -113,12 +122,16 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         # Peak RSS first, then read the output here (synchronous scheduler): with the client active,
         # ``.values`` would run on the workers and hold the whole output map there (+0.53 GB VmHWM at 8192^2).
         rss = [round(v, 2) for v in sorted(_rss(client).values())]
-        return {"seconds": dt, "redundancy": red, "canvas": canvas, "peak_rss_gb_per_worker": rss,
+        return {"seconds": dt, "all": times, "redundancy": red, "canvas": canvas, "peak_rss_gb_per_worker": rss,
                 "values": ds["gas"].isel(sample=0, axis=0, slab=0).load(scheduler="synchronous").values}
     finally:
         c = client.cluster
         client.close()
         c.close()
+
+
+def _fmt(times):
+    return "/".join(f"{t:.1f}" for t in times) + " s"
 
 
 def _levels(s):
@@ -139,6 +152,11 @@ def main(argv=None):
     ap.add_argument("--memory", default=None, help="comma-separated map sides for the memory table")
     ap.add_argument("--halo", default="split", help="halo mode of the memory table: exact or split")
     ap.add_argument("--split-level", type=_levels, default=None, help="split level(s), e.g. 3 or 3,5 (default: auto)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs of raw and of each engine mode; their medians are compared (runs of one "
+                         "mode vary by ~10%% on a shared VM)")
+    ap.add_argument("--coarse-core", type=int, default=None,
+                    help="core of the coarse tiles at the first split level, px (default: the engine's, 512)")
     ap.add_argument("--skip-exact", action="store_true", help="do not run the (slow) plain exact engine")
     ap.add_argument("--no-bf16", action="store_true", help="do not run split in bfloat16")
     args = ap.parse_args(argv)
@@ -160,27 +178,28 @@ def main(argv=None):
             for n in (int(s) for s in args.memory.split(",")):
                 dm = lognormal_map(n, seed=1)
                 r = engine(b, dm, args.core, args.workers, tmp, halo=args.halo, split_level=args.split_level,
-                           warm=False, threads=args.threads)  # peak memory only; the time includes compiling
+                           warm=False, threads=args.threads, coarse_core=args.coarse_core)  # peak memory only; the time includes compiling
                 print(f"memory {args.halo} size={n}: {n * n / r['seconds'] / 1e6:.3f} Mpx/s, redundancy "
                       f"{r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB", flush=True)
             return
         dm = lognormal_map(args.size, seed=1)
         np.save(tmp / "dm.npy", dm)
         mpx = args.size**2 / 1e6
-        r0 = raw(b, tmp / "dm.npy")
-        print(f"raw   size={args.size}: {mpx / r0['seconds']:.3f} Mpx/s ({r0['seconds']:.1f} s), "
-              f"peak RSS {r0['peak_rss_gb']:.2f} GB")
+        r0 = raw(b, tmp / "dm.npy", args.repeat)
+        print(f"raw   size={args.size}: {mpx / r0['seconds']:.3f} Mpx/s ({r0['seconds']:.1f} s, median of "
+              f"{_fmt(r0['all'])}), peak RSS {r0['peak_rss_gb']:.2f} GB")
         res = {}
         if not args.skip_exact:
-            res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact", threads=args.threads)
+            res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact", threads=args.threads,
+                                  repeat=args.repeat)
         res["split"] = engine(b, dm, args.core, args.workers, tmp, "split", split_level=args.split_level,
-                              threads=args.threads)
+                              threads=args.threads, repeat=args.repeat, coarse_core=args.coarse_core)
         if not args.no_bf16:
             res["split-bf16"] = engine(b, dm, args.core, args.workers, tmp, "split", "bfloat16", args.split_level,
-                                       threads=args.threads)
+                                       threads=args.threads, repeat=args.repeat, coarse_core=args.coarse_core)
         for name, r in res.items():
             print(f"{name:10s} size={args.size} core={args.core} canvas={r['canvas']}: {mpx / r['seconds']:.3f} Mpx/s "
-                  f"({r['seconds']:.1f} s), redundant-compute factor {r['redundancy']}, "
+                  f"({r['seconds']:.1f} s, median of {_fmt(r['all'])}), redundant-compute factor {r['redundancy']}, "
                   f"peak RSS per worker {r['peak_rss_gb_per_worker']} GB, {r0['seconds'] / r['seconds']:.3f} x raw",
                   flush=True)
         if "exact" in res:

@@ -311,12 +311,14 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
 
         # 1. Validate every map on the cluster (streamed in bands) before scheduling any tile.
         band = max(1, int(config.get("engine.scan-band")) // nx)  # rows per read, bounded in pixels
-        scan_futs = [client.submit(scan_map, source, a, s, band, key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
+        scan_futs = [client.submit(scan_map, source, a, s, band, fill_cache=True,
+                                   key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
                      for a in range(naxis) for s in range(nslab)]
         scans = client.gather(scan_futs)
         check_scans(scans, source.axes, source.description)
         checksum = source_checksum(scans)
-        source.cache_token = checksum  # tiles may now share decoded input chunks (keyed by content)
+        # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
+        source.cache_tokens = {(r["axis"], r["slab"]): r["sha256"] for r in scans}
 
         run = {
             "fields": fields,

@@ -34,8 +34,8 @@ class ArraySource(MapSource):
     def _open(self):
         return self._arr
 
-    def read_window(self, a, s, *window):
-        return super().read_window(0, 0, *window) if self.single else super().read_window(a, s, *window)
+    def read_window(self, a, s, *window, norm=None):
+        return super().read_window(*((0, 0) if self.single else (a, s)), *window, norm=norm)
 
     def __getstate__(self):
         return self.__dict__

@@ -222,8 +222,7 @@ def _stage_task(stage, key, batch, *, source, out, field, tmp, bundle_path, sha2
         wy, wx = plan.window_start(j.tile)
         hy, hx = plan.canvas
         if a == 0:
-            return {"dm": norm_in.forward(source.read_window(j.axis, j.slab, wy, wx, hy, hx))
-                    .astype(np.float32)[..., None]}
+            return {"dm": source.read_window(j.axis, j.slab, wy, wx, hy, hx, norm=norm_in)[..., None]}
         d = zarr.open_array(store=_store(tmp, "d", a), mode="r")
         return {"d": read_wrapped_lead(d, (j.axis, j.slab), wy, wx, hy, hx, channels=True)}
 

@@ -11,34 +11,73 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numba
 import numpy as np
 
 __all__ = ["scan_map", "check_scans", "check_pixel_size", "source_checksum"]
 
 
-def scan_map(source, a, s, band=1024):
-    """Scan map ``(a, s)`` of ``source``; returns a dict of counts, first bad pixel, mass and sha256."""
-    ny = source.shape[2]
+@numba.njit(cache=True, nogil=True)
+def _band_stats(rows):
+    """NaN, Inf and negative counts and the float64 sum of the finite pixels, in one pass (NumPy needed
+    six passes and two boolean temporaries per band)."""
+    nan = inf = neg = 0
+    mass = 0.0
+    for v in rows.ravel():
+        if v != v:
+            nan += 1
+        elif v == np.inf or v == -np.inf:
+            inf += 1
+            neg += v < 0
+        else:
+            neg += v < 0
+            mass += v
+    return nan, inf, neg, mass
+
+
+def scan_map(source, a, s, band=1024, fill_cache=False):
+    """Scan map ``(a, s)`` of ``source``; returns a dict of counts, first bad pixel, mass and sha256.
+
+    With ``fill_cache`` (the engine's scan tasks) a chunked map that fits half of this process's
+    :func:`~ember_dist.io.common.chunk_cache` is left there, keyed by its sha256, so tiles run on this
+    worker do not decode it again.
+    """
+    from ember_dist.io.common import chunk_cache
+
+    ny, nx = source.shape[2:]
     # Bands never straddle a row of storage chunks (that would decode those chunks twice); read_rows
     # decodes one block of chunks at a time, so memory is a band plus about one block, not a chunk row.
-    cy = (getattr(source, "chunks", None) or (ny,))[0]
+    chunks = getattr(source, "chunks", None)
+    cy = (chunks or (ny,))[0]
+    cache = chunk_cache() if fill_cache and chunks else None
+    keep = cache is not None and 0 < ny * nx * 4 <= cache.max_bytes // 2
+    pending, row = [], []  # decoded chunks of the map; bands of the current chunk row
     h = hashlib.sha256()
     res = {"axis": a, "slab": s, "nan": 0, "inf": 0, "neg": 0, "first": None, "mass": 0.0}
     y1 = 0
     while y1 < ny:
         y0, y1 = y1, min(ny, y1 + band, (y1 // cy + 1) * cy)
         rows = np.ascontiguousarray(source.read_rows(a, s, y0, y1), dtype="<f4")
-        h.update(rows.tobytes())
-        nan, inf, neg = np.isnan(rows), np.isinf(rows), rows < 0
-        for k, m in (("nan", nan), ("inf", inf), ("neg", neg)):
-            c = int(m.sum())
+        h.update(rows)
+        nan, inf, neg, mass = _band_stats(rows)
+        res["mass"] += mass
+        for k, c in (("nan", nan), ("inf", inf), ("neg", neg)):
             res[k] += c
             if c and res["first"] is None:
+                m = {"nan": np.isnan, "inf": np.isinf, "neg": lambda r: r < 0}[k](rows)
                 iy, ix = np.argwhere(m)[0]
                 res["first"] = (k, int(y0 + iy), int(ix), float(rows[iy, ix]))
-        good = ~(nan | inf)
-        res["mass"] += float(rows[good].sum(dtype=np.float64))
+        if keep:
+            row.append(rows)
+            if y1 % cy == 0 or y1 == ny:
+                block = np.concatenate(row) if len(row) > 1 else row[0]
+                cx = chunks[1]
+                pending += [((y0 // cy, ix), np.ascontiguousarray(block[:, ix * cx:(ix + 1) * cx]))
+                            for ix in range(-(-nx // cx))]
+                row = []
     res["sha256"] = h.hexdigest()
+    for (iy, ix), c in pending:  # the key read_wrapped_cached uses for this content
+        cache.get((res["sha256"], None, chunks[0], chunks[1], (a, s), iy, ix), lambda c=c: c)
     return res
 
 

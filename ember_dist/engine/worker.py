@@ -36,8 +36,7 @@ def tile_inputs(source, plan, job, preset, seed, norm_in):
     """Model inputs of one tile: ``{"dm": (H, W, 1), "noise_l{l}": (H/2**l, W/2**l, 1)}``, float32."""
     wy, wx = plan.window_start(job.tile)
     hy, hx = plan.canvas
-    dm = source.read_window(job.axis, job.slab, wy, wx, hy, hx)
-    inputs = {"dm": norm_in.forward(dm).astype(np.float32)[..., None]}
+    inputs = {"dm": source.read_window(job.axis, job.slab, wy, wx, hy, hx, norm=norm_in)[..., None]}
     if preset.noise:
         inputs.update(noise_inputs(seed + job.sample, range(preset.levels - 1), wy, wx, hy, hx, 0, plan.shape,
                                    job.axis, job.slab))

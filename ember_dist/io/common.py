@@ -198,19 +198,25 @@ def chunk_cache():
     return _CHUNK_CACHE
 
 
-def read_wrapped_cached(arr, lead, y0, x0, hy, hx, token, cache):
+def read_wrapped_cached(arr, lead, y0, x0, hy, hx, token, cache, norm=None):
     """:func:`read_wrapped_lead` through ``cache``: whole storage chunks, decoded once, keyed by ``token``.
 
     Equal to the direct read (same values, float32); needs ``storage_chunks(arr)``.  Keys hold the chunk
-    shape too: the same content stored in other chunks has the same token.
+    shape too: the same content stored in other chunks has the same token.  With ``norm`` (a hashable
+    object with an elementwise ``forward``) chunks are cached normalised: equal to normalising the window,
+    and each pixel is normalised once instead of once per overlapping window and stage.
     """
     ny, nx = arr.shape[-2:]
     cy, cx = storage_chunks(arr)
     out = np.empty((hy, hx), dtype=np.float32)
 
+    def load(sl):
+        c = np.asarray(arr[sl], dtype=np.float32)
+        return c if norm is None else np.asarray(norm.forward(c), dtype=np.float32)
+
     def chunk(iy, ix):
         sl = tuple(lead) + (slice(iy * cy, min(ny, (iy + 1) * cy)), slice(ix * cx, min(nx, (ix + 1) * cx)))
-        return cache.get((token, cy, cx, tuple(lead), iy, ix), lambda: np.asarray(arr[sl], dtype=np.float32))
+        return cache.get((token, norm, cy, cx, tuple(lead), iy, ix), lambda: load(sl))
 
     for ys, ye, yd in block_runs(wrapped_runs(y0, hy, ny), cy):
         for xs, xe, xd in block_runs(wrapped_runs(x0, hx, nx), cx):
@@ -260,9 +266,9 @@ class MapSource:
         self.attrs = dict(attrs)
         self.description = description
         self._arr = None
-        #: Content checksum of the maps once validated (set by the engine); windows of a chunked
-        #: source are then read through the process's :func:`chunk_cache`.
-        self.cache_token = None
+        #: ``{(a, s): sha256 of map (a, s)}`` once validated (set by the engine); windows of a chunked
+        #: source are then read through the process's :func:`chunk_cache`, keyed by that content.
+        self.cache_tokens = None
 
     @classmethod
     def guess_can_open(cls, obj):  # pragma: no cover - overridden
@@ -282,13 +288,18 @@ class MapSource:
         d["_arr"] = None  # reopen in the receiving process
         return d
 
-    def read_window(self, a, s, y0, x0, hy, hx):
-        """float32 window of map ``(a, s)`` with periodic wrap (through the chunk cache once validated)."""
-        if self.cache_token is not None and self.chunks is not None:
+    def read_window(self, a, s, y0, x0, hy, hx, norm=None):
+        """float32 window of map ``(a, s)`` with periodic wrap (through the chunk cache once validated).
+
+        With ``norm`` (e.g. a bundle's input :class:`~ember_dist.model.normalization.Normalization`)
+        the window is returned normalised, ``float32(norm.forward(window))``.
+        """
+        if self.cache_tokens is not None and self.chunks is not None:
             cache = chunk_cache()
             if cache.max_bytes > 0:
-                return read_wrapped_cached(self.array, (a, s), y0, x0, hy, hx, self.cache_token, cache)
-        return read_wrapped(self.array, a, s, y0, x0, hy, hx)
+                return read_wrapped_cached(self.array, (a, s), y0, x0, hy, hx, self.cache_tokens[a, s], cache, norm)
+        w = read_wrapped(self.array, a, s, y0, x0, hy, hx)
+        return w if norm is None else np.asarray(norm.forward(w), dtype=np.float32)
 
     def read_rows(self, a, s, y0, y1):
         """Rows ``[y0, y1)`` of map ``(a, s)`` as float32 (no wrap; read one block of chunks at a time)."""

@@ -140,3 +140,38 @@ def test_scan_is_independent_of_chunks_and_bands(tmp_path, chunk, band):
     r = scan_map(src, 0, 0, band)
     assert r["sha256"] == hashlib.sha256(m.astype("<f4").tobytes()).hexdigest()
     assert (r["nan"], r["neg"], r["first"]) == (1, 1, ("neg", 10, 11, -1.0))
+    good = np.isfinite(m)
+    assert r["mass"] == pytest.approx(m[good].sum(dtype=np.float64), rel=1e-12)
+
+
+def test_scan_counts_inf_as_inf_and_negative():
+    from ember_dist.engine.validate import _band_stats
+
+    rows = np.array([[1.0, -np.inf, np.inf, np.nan], [-2.0, 0.0, 3.0, np.nan]], "f4")
+    assert _band_stats(rows) == (2, 2, 2, 2.0)  # nan, inf, negative (-inf and -2), finite sum
+
+
+@pytest.mark.parametrize("chunk,band", [(32, 5), (48, 40)])
+def test_scan_leaves_small_chunked_maps_in_the_cache(tmp_path, chunk, band):
+    """With fill_cache the scan leaves every chunk of the map under its sha256, and windows read through
+    the engine's tokens are served from it (no decoding) and equal direct reads."""
+    import xarray as xr
+
+    from ember_dist.engine.validate import scan_map
+    from ember_dist.io.api import open_maps
+    from ember_dist.io.common import chunk_cache, read_wrapped_lead
+
+    m = np.random.default_rng(3).random((96, 80)).astype("f4")  # 48-px chunks: uneven at the x edge
+    xr.DataArray(m, dims=("y", "x"), name="dm").chunk({"y": chunk, "x": chunk}).to_dataset().to_zarr(tmp_path / "m.zarr")
+    src = open_maps(str(tmp_path / "m.zarr"))
+    cache = chunk_cache()
+    cache.clear()
+    r = scan_map(src, 0, 0, band, fill_cache=True)
+    n = -(-96 // chunk) * -(-80 // chunk)
+    assert sum(1 for k in cache.keys() if k[0] == r["sha256"]) == n
+    src.cache_tokens = {(0, 0): r["sha256"]}
+    misses = cache.misses
+    w = src.read_window(0, 0, -20, 70, 60, 50)
+    np.testing.assert_array_equal(w, read_wrapped_lead(m[None, None], (0, 0), -20, 70, 60, 50))
+    assert cache.misses == misses  # every chunk came from the scan
+    cache.clear()

@@ -95,3 +95,24 @@ def test_chunk_cache_is_bounded_and_keyed_by_token():
     b = a + 1  # the same store rewritten: a new checksum, so nothing stale is returned
     np.testing.assert_array_equal(read_wrapped_cached(_Recorder(b, (1, 16, 16)), (0,), 40, 40, 30, 30, "v2", cache),
                                   read_wrapped_lead(b, (0,), 40, 40, 30, 30))
+
+
+def test_normalised_cached_reads_equal_normalised_windows():
+    """Chunks cached normalised give bitwise ``float32(norm.forward(window))``, are keyed apart from the
+    raw chunks and from another normalisation, and are normalised once per chunk."""
+    from ember_dist.io.common import ChunkCache, read_wrapped_cached
+    from ember_dist.model.normalization import Normalization
+
+    a = (np.random.default_rng(2).lognormal(20, 2, (1, 30, 44))).astype("f4")
+    gas, hi = Normalization.for_field("gas"), Normalization.for_field("hi")
+    cache = ChunkCache(10**6)
+    rec = _Recorder(a, (1, 8, 12))
+    for y0, x0, hy, hx in [(-3, -5, 20, 21), (6, 10, 8, 8), (25, 40, 11, 13)]:
+        direct = read_wrapped_lead(a, (0,), y0, x0, hy, hx)
+        for norm in (gas, hi):
+            got = read_wrapped_cached(rec, (0,), y0, x0, hy, hx, "tok", cache, norm)
+            np.testing.assert_array_equal(got, norm.forward(direct).astype(np.float32))
+        np.testing.assert_array_equal(read_wrapped_cached(rec, (0,), y0, x0, hy, hx, "tok", cache), direct)
+    by_norm = {n: sum(1 for k in cache.keys() if k[1] == n) for n in (None, gas, hi)}
+    assert by_norm[None] == by_norm[gas] == by_norm[hi] == len(cache.keys()) / 3  # each chunk three ways
+    assert len(rec.calls) == len(cache.keys())  # each decoded (and normalised) once
