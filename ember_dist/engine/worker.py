@@ -20,7 +20,8 @@ __all__ = ["Job", "tile_inputs", "noise_inputs", "predict_batch", "crop_core"]
 
 #: One generator call at a time per process: the runtime's thread pool (or the GPU) already uses every core
 #: the worker has, so a second Dask thread only overlaps its reads, noise and writes with this call.
-_NETWORK_LOCK = threading.Lock()
+#: Re-entrant: a task whose inputs are large (coarse feature maps) holds it for its whole run.
+NETWORK_LOCK = threading.RLock()
 
 
 class Job(NamedTuple):
@@ -61,7 +62,7 @@ def predict_batch(model, items, batch_size, squeeze=True):
     n = len(items)
     pad = items + [items[-1]] * (batch_size - n)  # fixed batch shape; padded results are dropped
     batch = {k: np.stack([it[k] for it in pad]) for k in items[0]}
-    with _NETWORK_LOCK:
+    with NETWORK_LOCK:
         out = model.predict_on_batch(batch)
     out = out[0] if isinstance(out, (list, tuple)) else out
     out = np.asarray(out, dtype=np.float32)[:n]
