@@ -22,7 +22,8 @@ from ember_dist.cluster import close, connect
 from ember_dist.demo import make_demo_maps
 
 REPO = Path(__file__).resolve().parents[2]
-N, NSLAB, TILE = 256, 2, 64  # 32 tile tasks (tiny preset, noisy generator)
+N, NSLAB, TILE = 256, 2, 32  # 128 tile tasks (tiny preset, noisy generator): enough that the run is still
+# going when the poll below sees its first tiles done (with 32 tasks it once finished between two polls)
 
 
 @pytest.fixture(scope="module")
