@@ -177,8 +177,9 @@ def main(argv=None):
         if args.memory:
             for n in (int(s) for s in args.memory.split(",")):
                 dm = lognormal_map(n, seed=1)
+                # Peak memory only: no warm-up, so the time includes compiling.
                 r = engine(b, dm, args.core, args.workers, tmp, halo=args.halo, split_level=args.split_level,
-                           warm=False, threads=args.threads, coarse_core=args.coarse_core)  # peak memory only; the time includes compiling
+                           warm=False, threads=args.threads, coarse_core=args.coarse_core)
                 print(f"memory {args.halo} size={n}: {n * n / r['seconds'] / 1e6:.3f} Mpx/s, redundancy "
                       f"{r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB", flush=True)
             return

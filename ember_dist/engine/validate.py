@@ -42,7 +42,7 @@ def scan_map(source, a, s, band=1024, fill_cache=False):
     :func:`~ember_dist.io.common.chunk_cache` is left there, keyed by its sha256, so tiles run on this
     worker do not decode it again.
     """
-    from ember_dist.io.common import chunk_cache
+    from ember_dist.io.common import chunk_cache, chunk_key
 
     ny, nx = source.shape[2:]
     # Bands never straddle a row of storage chunks (that would decode those chunks twice); read_rows
@@ -76,8 +76,8 @@ def scan_map(source, a, s, band=1024, fill_cache=False):
                             for ix in range(-(-nx // cx))]
                 row = []
     res["sha256"] = h.hexdigest()
-    for (iy, ix), c in pending:  # the key read_wrapped_cached uses for this content
-        cache.get((res["sha256"], None, chunks[0], chunks[1], (a, s), iy, ix), lambda c=c: c)
+    for (iy, ix), c in pending:
+        cache.put(chunk_key(res["sha256"], None, chunks, (a, s), iy, ix), c)
     return res
 
 

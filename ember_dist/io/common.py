@@ -163,14 +163,24 @@ class ChunkCache:
                 return v
             self.misses += 1
         v = load()
-        if v.nbytes <= self.max_bytes:
-            with self._lock:
-                if key not in self._d:
-                    self._d[key] = v
-                    self.nbytes += v.nbytes
-                while self.nbytes > self.max_bytes:
-                    self.nbytes -= self._d.popitem(last=False)[1].nbytes
+        self.put(key, v)
         return v
+
+    def peek(self, key):
+        """The cached array for ``key`` or None, without counting a hit or refreshing its age."""
+        with self._lock:
+            return self._d.get(key)
+
+    def put(self, key, v):
+        """Cache ``v`` under ``key`` if it fits (an existing entry is kept), evicting the oldest."""
+        if v.nbytes > self.max_bytes:
+            return
+        with self._lock:
+            if key not in self._d:
+                self._d[key] = v
+                self.nbytes += v.nbytes
+            while self.nbytes > self.max_bytes:
+                self.nbytes -= self._d.popitem(last=False)[1].nbytes
 
     def keys(self):
         with self._lock:
@@ -198,30 +208,41 @@ def chunk_cache():
     return _CHUNK_CACHE
 
 
+def chunk_key(token, norm, chunks, lead, iy, ix):
+    """Cache key of storage chunk ``(iy, ix)`` of map ``lead`` (content ``token``, chunk shape ``chunks``),
+    raw (``norm=None``) or normalised with ``norm``."""
+    return (token, norm, int(chunks[0]), int(chunks[1]), tuple(lead), iy, ix)
+
+
+def normalised(x, norm):
+    """``x`` as float32, normalised with ``norm.forward`` unless ``norm`` is None."""
+    return np.asarray(x if norm is None else norm.forward(x), dtype=np.float32)
+
+
 def read_wrapped_cached(arr, lead, y0, x0, hy, hx, token, cache, norm=None):
     """:func:`read_wrapped_lead` through ``cache``: whole storage chunks, decoded once, keyed by ``token``.
 
     Equal to the direct read (same values, float32); needs ``storage_chunks(arr)``.  Keys hold the chunk
     shape too: the same content stored in other chunks has the same token.  With ``norm`` (a hashable
     object with an elementwise ``forward``) chunks are cached normalised: equal to normalising the window,
-    and each pixel is normalised once instead of once per overlapping window and stage.
+    and each pixel is normalised once instead of once per overlapping window and stage; a raw copy of the
+    chunk already in the cache (left by the validation scan) is normalised instead of decoding it again.
     """
     ny, nx = arr.shape[-2:]
     cy, cx = storage_chunks(arr)
     out = np.empty((hy, hx), dtype=np.float32)
 
-    def load(sl):
-        c = np.asarray(arr[sl], dtype=np.float32)
-        return c if norm is None else np.asarray(norm.forward(c), dtype=np.float32)
-
-    def chunk(iy, ix):
-        sl = tuple(lead) + (slice(iy * cy, min(ny, (iy + 1) * cy)), slice(ix * cx, min(nx, (ix + 1) * cx)))
-        return cache.get((token, norm, cy, cx, tuple(lead), iy, ix), lambda: load(sl))
+    def load(iy, ix):
+        raw = None if norm is None else cache.peek(chunk_key(token, None, (cy, cx), lead, iy, ix))
+        if raw is None:
+            sl = tuple(lead) + (slice(iy * cy, min(ny, (iy + 1) * cy)), slice(ix * cx, min(nx, (ix + 1) * cx)))
+            raw = arr[sl]
+        return normalised(raw, norm)
 
     for ys, ye, yd in block_runs(wrapped_runs(y0, hy, ny), cy):
         for xs, xe, xd in block_runs(wrapped_runs(x0, hx, nx), cx):
             iy, ix = ys // cy, xs // cx
-            c = chunk(iy, ix)
+            c = cache.get(chunk_key(token, norm, (cy, cx), lead, iy, ix), lambda: load(iy, ix))
             out[yd:yd + ye - ys, xd:xd + xe - xs] = c[ys - iy * cy:ye - iy * cy, xs - ix * cx:xe - ix * cx]
     return out
 
@@ -298,8 +319,7 @@ class MapSource:
             cache = chunk_cache()
             if cache.max_bytes > 0:
                 return read_wrapped_cached(self.array, (a, s), y0, x0, hy, hx, self.cache_tokens[a, s], cache, norm)
-        w = read_wrapped(self.array, a, s, y0, x0, hy, hx)
-        return w if norm is None else np.asarray(norm.forward(w), dtype=np.float32)
+        return normalised(read_wrapped(self.array, a, s, y0, x0, hy, hx), norm)
 
     def read_rows(self, a, s, y0, y1):
         """Rows ``[y0, y1)`` of map ``(a, s)`` as float32 (no wrap; read one block of chunks at a time)."""

@@ -154,12 +154,14 @@ def test_scan_counts_inf_as_inf_and_negative():
 @pytest.mark.parametrize("chunk,band", [(32, 5), (48, 40)])
 def test_scan_leaves_small_chunked_maps_in_the_cache(tmp_path, chunk, band):
     """With fill_cache the scan leaves every chunk of the map under its sha256, and windows read through
-    the engine's tokens are served from it (no decoding) and equal direct reads."""
+    the engine's tokens, normalised or raw, are made from it (no read reaches the storage) and equal
+    direct reads."""
     import xarray as xr
 
     from ember_dist.engine.validate import scan_map
     from ember_dist.io.api import open_maps
     from ember_dist.io.common import chunk_cache, read_wrapped_lead
+    from ember_dist.model.normalization import Normalization
 
     m = np.random.default_rng(3).random((96, 80)).astype("f4")  # 48-px chunks: uneven at the x edge
     xr.DataArray(m, dims=("y", "x"), name="dm").chunk({"y": chunk, "x": chunk}).to_dataset().to_zarr(tmp_path / "m.zarr")
@@ -170,8 +172,22 @@ def test_scan_leaves_small_chunked_maps_in_the_cache(tmp_path, chunk, band):
     n = -(-96 // chunk) * -(-80 // chunk)
     assert sum(1 for k in cache.keys() if k[0] == r["sha256"]) == n
     src.cache_tokens = {(0, 0): r["sha256"]}
+    store, reads = src.array, []
+
+    class Counting:  # the map's storage, counting the reads that reach it
+        shape, chunks = store.shape, store.chunks
+
+        def __getitem__(self, key):
+            reads.append(key)
+            return store[key]
+
+    src._arr = Counting()
+    direct = read_wrapped_lead(m[None, None], (0, 0), -20, 70, 60, 50)
+    norm = Normalization.for_field("gas")
+    # The engine reads normalised windows: they are made from the scan's chunks, not decoded again.
+    np.testing.assert_array_equal(src.read_window(0, 0, -20, 70, 60, 50, norm=norm),
+                                  norm.forward(direct).astype(np.float32))
     misses = cache.misses
-    w = src.read_window(0, 0, -20, 70, 60, 50)
-    np.testing.assert_array_equal(w, read_wrapped_lead(m[None, None], (0, 0), -20, 70, 60, 50))
-    assert cache.misses == misses  # every chunk came from the scan
+    np.testing.assert_array_equal(src.read_window(0, 0, -20, 70, 60, 50), direct)
+    assert cache.misses == misses and reads == []  # every chunk came from the scan
     cache.clear()
