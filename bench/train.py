@@ -3,6 +3,7 @@
 
     python bench/train.py                                 # tiny and small, unet and wgan, CPU
     python bench/train.py --presets small --kinds wgan --steps 30 --batch 8 --tile 64
+    python bench/train.py --presets small --devices 1 2       # data parallelism side by side
 
 Data: a seeded mock suite (``--n`` particles per side) deposited on ``--grid``^2
 maps (2 slabs, x and y projections), so the numbers include the real sampler
@@ -10,7 +11,11 @@ maps (2 slabs, x and y projections), so the numbers include the real sampler
 For each (preset, kind) a fresh :class:`~ember_dist.train.loop.Trainer` runs
 ``--steps`` iterations; the first iteration (tf.function compilation) is
 excluded from the rate.  A WGAN iteration is ``--n-critic`` critic updates
-plus one generator update.  Prints one JSON line per configuration.
+plus one generator update.  ``--devices`` runs each configuration on 1, 2, ...
+replicas (:mod:`ember_dist.train.distribute`; ``batch`` is the global batch): the
+first GPUs, or, on a machine without GPUs, logical CPU devices that share the
+cores (which measures the plumbing's cost, not a speed-up).  Prints one JSON
+line per configuration.
 """
 from __future__ import annotations
 
@@ -34,10 +39,17 @@ def main(argv=None):
     ap.add_argument("--n-critic", type=int, default=5)
     ap.add_argument("--n", type=int, default=32, help="mock particles per side")
     ap.add_argument("--grid", type=int, default=128, help="map side, px")
+    ap.add_argument("--devices", type=int, nargs="+", default=[1], help="replica counts to run side by side")
     args = ap.parse_args(argv)
 
-    import keras
     import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if max(args.devices) > 1 and not gpus:  # before TensorFlow initialises
+        from ember_dist.train.distribute import logical_cpu_devices
+
+        logical_cpu_devices(max(args.devices))
+    import keras
 
     from ember_dist.deposit.api import deposit_snapshot
     from ember_dist.mock import make_mock_suite
@@ -51,29 +63,32 @@ def main(argv=None):
     maps = os.path.join(root, "maps.zarr")
     deposit_snapshot(suite["hydro"], maps, pixel=15000 / args.grid, slabs=2, axes=("x", "y"),
                      fields=("dm", "gas"), align=16)
-    gpus = tf.config.list_physical_devices("GPU")
-    device = f"GPU: {gpus[0].name}" if gpus else f"CPU ({os.cpu_count()} cores visible)"
-    for preset in args.presets:
-        for kind in args.kinds:
-            p = get_preset(preset).with_noise(kind == "wgan")
-            s, info = TileSampler.from_store(maps, "gas", tile=args.tile, batch=args.batch,
-                                             noise_levels=p.levels - 1 if p.noise else 0, seed=0)
-            cfg = TrainConfig(kind=kind, field="gas", preset=preset, steps=args.steps, batch=args.batch,
-                              tile=args.tile, n_critic=args.n_critic, checkpoint_every=10**9, log_every=10**9,
-                              sample_every=0)
-            t = Trainer(cfg, s, os.path.join(root, f"work-{preset}-{kind}"), info)
-            t0 = time.perf_counter()
-            t.run()
-            wall = time.perf_counter() - t0
-            c = count_params(t.c) if t.c is not None else 0
-            print(json.dumps({
-                "preset": preset, "kind": kind, "batch": args.batch, "tile": args.tile,
-                "n_critic": args.n_critic if kind == "wgan" else 0, "steps": args.steps,
-                "it_per_s": round(t.iterations_per_second(), 3),
-                "tiles_per_s": round(t.iterations_per_second() * args.batch, 2),
-                "first_step_s": round(wall - t.timed_seconds, 2), "generator_params": count_params(t.g),
-                "critic_params": c, "device": device, "backend": keras.backend.backend(),
-            }), flush=True)
+    device = f"GPU: {gpus[0].name} ({len(gpus)} GPUs)" if gpus else f"CPU ({os.cpu_count()} cores visible)"
+    kind_of = "GPU" if gpus else "CPU"
+    names = [d.name for d in tf.config.list_logical_devices(kind_of)]
+    if max(args.devices) > len(names):
+        raise SystemExit(f"--devices {max(args.devices)}: only {len(names)} {kind_of} devices ({names})")
+    for preset, kind, n in [(p, k, n) for p in args.presets for k in args.kinds for n in args.devices]:
+        p = get_preset(preset).with_noise(kind == "wgan")
+        s, info = TileSampler.from_store(maps, "gas", tile=args.tile, batch=args.batch,
+                                         noise_levels=p.levels - 1 if p.noise else 0, seed=0)
+        cfg = TrainConfig(kind=kind, field="gas", preset=preset, steps=args.steps, batch=args.batch,
+                          tile=args.tile, n_critic=args.n_critic, checkpoint_every=10**9, log_every=10**9,
+                          sample_every=0, devices=names[:n] if n > 1 else None)
+        t = Trainer(cfg, s, os.path.join(root, f"work-{preset}-{kind}-{n}"), info)
+        t0 = time.perf_counter()
+        t.run()
+        wall = time.perf_counter() - t0
+        c = count_params(t.c) if t.c is not None else 0
+        print(json.dumps({
+            "preset": preset, "kind": kind, "batch": args.batch, "tile": args.tile,
+            "n_critic": args.n_critic if kind == "wgan" else 0, "steps": args.steps,
+            "it_per_s": round(t.iterations_per_second(), 3),
+            "tiles_per_s": round(t.iterations_per_second() * args.batch, 2),
+            "first_step_s": round(wall - t.timed_seconds, 2), "generator_params": count_params(t.g),
+            "critic_params": c, "device": device, "backend": keras.backend.backend(),
+            "replicas": t.parallel.n, "replica_devices": t.parallel.devices,
+        }), flush=True)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class StepFunctions:
     """Compiled train steps for one generator (and critic)."""
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
-                 data_range=1.0, jit=True):
+                 data_range=1.0, jit=True, parallel=None):
         self.g, self.c = generator, critic
         self.w, self.levels = weights, list(levels)
         self.g_opt, self.c_opt = g_opt, c_opt
@@ -57,10 +57,14 @@ class StepFunctions:
         self.data_range = float(data_range)
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
-        wrap = (lambda f: tf.function(f, reduce_retracing=True)) if jit else (lambda f: f)
-        self.unet_step = wrap(self._unet_step)
-        self.critic_step = wrap(self._critic_step)
-        self.generator_step = wrap(self._generator_step)
+        if parallel is None:
+            from ember_dist.train.distribute import DataParallel
+
+            parallel = DataParallel()
+        self.loss_scale = parallel.loss_scale  # replicas' gradients are summed (distribute.py)
+        self.unet_step = parallel.compile(self._unet_step, jit)
+        self.critic_step = parallel.compile(self._critic_step, jit)
+        self.generator_step = parallel.compile(self._generator_step, jit)
 
     def _perceptual(self, target, outputs):
         return L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range)
@@ -69,7 +73,8 @@ class StepFunctions:
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
             loss, d, m = self._perceptual(target, outs)
-        grads = tape.gradient(loss, self.g.trainable_variables)
+            scaled = loss * self.loss_scale
+        grads = tape.gradient(scaled, self.g.trainable_variables)
         self.g_opt.apply_gradients(zip(grads, self.g.trainable_variables))
         return {"loss": loss, "dssim": d, "msle": m}
 
@@ -92,7 +97,8 @@ class StepFunctions:
             w = L.critic_wasserstein(d_real, d_fake)
             gp = gradient_penalty(self.c, real, fake, eps, self.wrt)
             loss = w + self.gp_weight * gp
-        grads = tape.gradient(loss, self.c.trainable_variables)
+            scaled = loss * self.loss_scale
+        grads = tape.gradient(scaled, self.c.trainable_variables)
         self.c_opt.apply_gradients(zip(grads, self.c.trainable_variables))
         return {"critic_loss": loss, "wasserstein": -w, "gp": gp}
 
@@ -103,7 +109,8 @@ class StepFunctions:
             _, fake = self._real_fake(inputs, target, outs)
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
-        grads = tape.gradient(loss, self.g.trainable_variables)
+            scaled = loss * self.loss_scale
+        grads = tape.gradient(scaled, self.g.trainable_variables)
         self.g_opt.apply_gradients(zip(grads, self.g.trainable_variables))
         return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv}
 

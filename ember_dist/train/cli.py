@@ -37,10 +37,12 @@ def _train(args):
               lr=args.lr, critic_lr=args.critic_lr, n_critic=args.n_critic, checkpoint_every=args.checkpoint_every,
               log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
-              init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup)
+              init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
+              devices=args.devices, mbstd_group=args.mbstd_group)
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
-          f"({t['iterations_per_second']:.3g} it/s); auto halo {b.auto_halo()}")
+          f"({t['iterations_per_second']:.3g} it/s on {t['data_parallel']['replicas']} device(s)); "
+          f"auto halo {b.auto_halo()}")
     return 0
 
 
@@ -72,6 +74,11 @@ def add_train_parser(subparsers):
     p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")
     p.add_argument("--beta", type=float, default=None, help="MSLE weight (default: the paper's)")
     p.add_argument("--gamma", type=float, default=None, help="adversarial weight (default: the paper's)")
+    p.add_argument("--devices", default="auto", help="data parallelism: 'auto' (every GPU when there are two or "
+                   "more), 1 (one device), N (the first N GPUs) or comma-separated TensorFlow device names; "
+                   "--batch is the global batch, split evenly")
+    p.add_argument("--mbstd-group", type=int, default=None, help="samples per critic minibatch-stddev group "
+                   "(default: the per-device batch)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -113,6 +114,14 @@ class TrainConfig:
     noise_init : float
         Initial strength of every noise injection of the WGAN generator (the paper: 0).  With
         Adam a scalar moves by about ``lr`` per step, so from 0 it cannot grow in a short run.
+    devices : "auto", None, int or list of str
+        Data parallelism (:mod:`ember_dist.train.distribute`): ``"auto"`` (default) every GPU when
+        there are two or more, else one device; ``None`` or 1 one device; ``n`` the first ``n``
+        GPUs; or TensorFlow device names.  ``batch`` is the global batch, split evenly.
+    mbstd_group : int, optional
+        Samples per minibatch-standard-deviation group of the critic; default the batch on one
+        device (``batch / replicas``).  A run on ``n`` devices equals the one-device run with
+        ``mbstd_group = batch / n``.
     """
 
     kind: str = "unet"
@@ -141,6 +150,8 @@ class TrainConfig:
     init_from: str | None = None
     noise_init: float = 0.0
     critic_warmup: int = 0
+    devices: object = "auto"
+    mbstd_group: int | None = None
     extra: dict = _field(default_factory=dict)
 
     def __post_init__(self):
@@ -154,6 +165,8 @@ class TrainConfig:
                              f"{p.name!r} (it halves the map once more than the generator).")
         if self.steps < 1 or self.batch < 1:
             raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
+        if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):
+            raise ValueError(f"mbstd_group={self.mbstd_group} must divide batch={self.batch}.")
 
     @property
     def loss_weights(self):
@@ -185,6 +198,7 @@ class Trainer:
         from ember_dist.model.generator import build_generator
         from ember_dist.train._tf_step import StepFunctions
         from ember_dist.train.critic import build_critic
+        from ember_dist.train.distribute import DataParallel
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
         self.work = Path(work_dir)
@@ -195,28 +209,35 @@ class Trainer:
                              f"preset {self.preset.name!r} needs {self.preset.levels - 1 if self.preset.noise else 0}.")
         if sampler.tile != config.tile or sampler.batch_size != config.batch:
             raise ValueError("sampler tile/batch differ from the config's; build the sampler with the same values.")
-        keras.utils.set_random_seed(config.seed)
-        self.g = build_generator(self.preset)
-        self.c = build_critic(self.preset, config.tile) if config.kind == "wgan" else None
-        self.init_info = self._warm_start(config.init_from) if config.init_from else None
-        if self.preset.noise and config.noise_init:
-            for s in self.noise_layers():
-                s.strength.assign(float(config.noise_init))
-        sched = keras.optimizers.schedules.PolynomialDecay
-        self.g_opt = keras.optimizers.Adam(
-            sched(config.lr, max(1, config.steps - (config.critic_warmup if config.kind == "wgan" else 0)),
-                  config.lr * config.end_lr_factor, power=config.power),
-            beta_1=0.0, beta_2=0.99)
-        self.g_opt.build(self.g.trainable_variables)
-        self.c_opt = None
-        if self.c is not None:
-            self.c_opt = keras.optimizers.Adam(
-                sched(config.critic_lr, config.steps * config.n_critic, config.critic_lr * config.end_lr_factor,
-                      power=config.power), beta_1=0.0, beta_2=0.99)
-            self.c_opt.build(self.c.trainable_variables)
+        self.parallel = DataParallel(config.devices, config.batch)
+        self.mbstd_group = self._mbstd_group()
+        if self.parallel.n > 1:
+            logging.getLogger("ember_dist").info("training on %d devices %s, %d samples each", self.parallel.n,
+                                                 self.parallel.devices, config.batch // self.parallel.n)
+        with self.parallel.scope():  # variables mirrored over the devices when there are several
+            keras.utils.set_random_seed(config.seed)
+            self.g = build_generator(self.preset)
+            self.c = (build_critic(self.preset, config.tile, mbstd_group=self.mbstd_group)
+                      if config.kind == "wgan" else None)
+            self.init_info = self._warm_start(config.init_from) if config.init_from else None
+            if self.preset.noise and config.noise_init:
+                for s in self.noise_layers():
+                    s.strength.assign(float(config.noise_init))
+            sched = keras.optimizers.schedules.PolynomialDecay
+            self.g_opt = keras.optimizers.Adam(
+                sched(config.lr, max(1, config.steps - (config.critic_warmup if config.kind == "wgan" else 0)),
+                      config.lr * config.end_lr_factor, power=config.power),
+                beta_1=0.0, beta_2=0.99)
+            self.g_opt.build(self.g.trainable_variables)
+            self.c_opt = None
+            if self.c is not None:
+                self.c_opt = keras.optimizers.Adam(
+                    sched(config.critic_lr, config.steps * config.n_critic, config.critic_lr * config.end_lr_factor,
+                          power=config.power), beta_1=0.0, beta_2=0.99)
+                self.c_opt.build(self.c.trainable_variables)
         self.levels = output_levels(self.preset.levels)
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
-                                   config.gp_weight, config.data_range, jit=config.jit)
+                                   config.gp_weight, config.data_range, jit=config.jit, parallel=self.parallel)
         self.step = 0
         self._pool, self._ahead = None, {}
         self._tb = None
@@ -224,6 +245,16 @@ class Trainer:
         self.train_seconds = 0.0
         self.timed_steps = 0
         self.timed_seconds = 0.0
+
+    def _mbstd_group(self):
+        """Critic minibatch-stddev group: ``mbstd_group`` or the batch on one device; must fit a replica."""
+        per = self.cfg.batch // self.parallel.n
+        g = self.cfg.mbstd_group or per
+        if per % g:
+            raise ValueError(f"mbstd_group={g} does not divide the {per} samples each of the {self.parallel.n} "
+                             f"devices holds (batch {self.cfg.batch}); the critic's minibatch statistics must stay "
+                             f"on one device. Pass mbstd_group dividing {per}.")
+        return g
 
     def _warm_start(self, source):
         """Copy the generator weights of bundle ``source`` layer by layer (by name); returns its description."""
@@ -282,7 +313,8 @@ class Trainer:
                  "next_batch": self.step * self.batches_per_step(),
                  "config": self.cfg.to_dict(), "metrics": self.last_metrics,
                  "train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
-                 "timed_seconds": self.timed_seconds}
+                 "timed_seconds": self.timed_seconds, "parallel": self.parallel.describe(),
+                 "mbstd_group_effective": self.mbstd_group}
         (ck / (name + ".json.tmp")).write_text(json.dumps(state, indent=1))
         os.replace(ck / (name + ".json.tmp"), ck / (name + ".json"))
         (ck / "latest.tmp").write_text(name + "\n")
@@ -313,13 +345,19 @@ class Trainer:
             return None
         state = json.loads(path.with_suffix("").with_suffix(".json").read_text())
         free = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
-                "tensorboard", "score_maps", "jit")  # settings that do not change the trajectory
+                "tensorboard", "score_maps", "jit", "devices", "mbstd_group")  # trajectory-neutral (the
+                # critic groups, which are not, are compared below)
         saved = {k: v for k, v in state["config"].items() if k not in free}
         now = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
         if saved != now:
             diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k]}
             raise ValueError(f"checkpoint {str(path)!r} was written with a different configuration {diff} "
                              "(saved, now); use another work directory or the same settings.")
+        was = state.get("mbstd_group_effective")
+        if self.c is not None and was is not None and was != self.mbstd_group:
+            raise ValueError(f"checkpoint {str(path)!r} was written with critic minibatch-stddev groups of {was} "
+                             f"samples; on {self.parallel.n} device(s) this run's are {self.mbstd_group}. Pass "
+                             f"mbstd_group={was} (it must divide the per-device batch) or the devices of that run.")
         with np.load(path) as z:
             for k, vs in self._variables().items():
                 for i, v in enumerate(vs):
@@ -584,6 +622,8 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 1),
             "iterations_per_second": round(self.iterations_per_second(), 4),
             "backend": keras.backend.backend(),
+            "data_parallel": {**self.parallel.describe(), "per_device_batch": cfg.batch // self.parallel.n,
+                              "critic_mbstd_group": self.mbstd_group if cfg.kind == "wgan" else None},
             **(extra_training or {}),
         }
         b = save_bundle(self.g, out, name=name, field=cfg.field, kind=cfg.kind, preset=self.preset,
