@@ -35,6 +35,10 @@ def _band_stats(rows):
     return nan, inf, neg, mass
 
 
+#: Largest row of storage chunks (bytes, float32) the scan reads at once instead of 1024-row bands.
+ROW_BUDGET = 256 * 2**20
+
+
 def scan_map(source, a, s, band=1024, fill_cache=False):
     """Scan map ``(a, s)`` of ``source``; returns a dict of counts, first bad pixel, mass and sha256.
 
@@ -49,6 +53,8 @@ def scan_map(source, a, s, band=1024, fill_cache=False):
     # decodes one block of chunks at a time, so memory is a band plus about one block, not a chunk row.
     chunks = getattr(source, "chunks", None)
     cy = (chunks or (ny,))[0]
+    if chunks and cy > band and cy * nx * 4 <= ROW_BUDGET:
+        band = cy  # a band inside a chunk row decodes that row's chunks once per band: 2x at 2048-px chunks
     cache = chunk_cache() if fill_cache and chunks else None
     keep = cache is not None and 0 < ny * nx * 4 <= cache.max_bytes // 2
     pending, row = [], []  # decoded chunks of the map; bands of the current chunk row

@@ -119,14 +119,19 @@ def test_contradictory_flags(good, bundles, client, tmp_path):
         _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, overwrite=True, resume=True)
 
 
-@pytest.mark.parametrize("chunk,band", [(32, 5), (32, 32), (48, 40), (None, 7)])
-def test_scan_is_independent_of_chunks_and_bands(tmp_path, chunk, band):
-    """The scan reads bands cut at chunk rows, one block of chunks at a time; checksum, counts and the
-    first bad pixel are those of the whole map read at once."""
+@pytest.mark.parametrize("chunk,band,row_budget", [(32, 5, None), (32, 5, 0), (32, 32, None), (48, 40, 0),
+                                                    (48, 40, None), (None, 7, None)])
+def test_scan_is_independent_of_chunks_and_bands(tmp_path, monkeypatch, chunk, band, row_budget):
+    """The scan reads bands cut at chunk rows (whole chunk rows when they fit ``ROW_BUDGET``), one block of
+    chunks at a time; checksum, counts and the first bad pixel are those of the whole map read at once."""
     import xarray as xr
 
+    from ember_dist.engine import validate
     from ember_dist.engine.validate import scan_map
     from ember_dist.io.api import open_maps
+
+    if row_budget is not None:
+        monkeypatch.setattr(validate, "ROW_BUDGET", row_budget)
 
     m = np.random.default_rng(2).random((96, 80)).astype("f4")
     m[10, 11], m[90, 3] = -1.0, np.nan
@@ -142,6 +147,20 @@ def test_scan_is_independent_of_chunks_and_bands(tmp_path, chunk, band):
     assert (r["nan"], r["neg"], r["first"]) == (1, 1, ("neg", 10, 11, -1.0))
     good = np.isfinite(m)
     assert r["mass"] == pytest.approx(m[good].sum(dtype=np.float64), rel=1e-12)
+    if chunk is not None:  # which rows each storage read covered: whole chunk rows unless over the budget
+        store, rows = src.array, []
+
+        class Counting:
+            shape, chunks = store.shape, store.chunks
+
+            def __getitem__(self, key):
+                rows.append((key[-2].start, key[-2].stop))
+                return store[key]
+
+        src._arr = Counting()
+        assert scan_map(src, 0, 0, band)["sha256"] == r["sha256"]
+        whole = [(y, min(96, y + chunk)) for y in range(0, 96, chunk)]
+        assert (sorted(set(rows)) == whole) == (row_budget is None or band >= chunk), rows
 
 
 def test_scan_counts_inf_as_inf_and_negative():
