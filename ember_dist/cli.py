@@ -7,7 +7,21 @@ import importlib
 import logging
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "HelpFormatter"]
+
+DESCRIPTION = ("Paint baryon fields (gas, HI) onto dark-matter maps with EMBER generators on Dask: "
+               "mock snapshots, deposit them to maps, enrich, statistics, plots, training and evaluation. "
+               "'ember-dist COMMAND --help' describes each command.")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default unless it is ``None``/``False`` or its help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 # Subcommands contributed by other subpackages: (module, function adding the parser).
 _PLUGINS = [
@@ -53,7 +67,8 @@ def _enrich(args):
     finally:
         if client is not None:
             client.close()
-    print(f"wrote {args.out}: " + ", ".join(f"{v}{tuple(ds[v].shape)}" for v in ds.data_vars))
+    print(f"wrote {args.out}: " + ", ".join(f"{v}{tuple(ds[v].shape)} by model {ds[v].attrs.get('model', '?')}"
+                                            for v in ds.data_vars))
 
 
 def _models(args):
@@ -74,11 +89,13 @@ def _demo(args):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="ember-dist", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from ember_dist import __version__
+
+    p = argparse.ArgumentParser(prog="ember-dist", description=DESCRIPTION, formatter_class=HelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    p.add_argument("--version", action="version", version=f"ember-dist {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
 
     e = sub.add_parser("enrich", formatter_class=fmt,
                        help="paint baryon fields onto dark-matter maps (tiles on a Dask cluster, zarr output)")

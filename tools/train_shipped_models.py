@@ -154,7 +154,7 @@ def evaluate(names, work, realisations=8):
         ins = [str(work / ("mr.zarr" if RECIPES[n]["input"] == "MR" else "hr.zarr")) for n in group]
         out = work / f"eval-{field}"
         rows = evaluate_models([str(work / "models" / n) for n in group], str(work / "hr.zarr"), out,
-                               input_maps=ins, realisations=realisations)
+                               input_maps=ins, realisations=realisations, overwrite=True)
         print((out / "table.md").read_text(), flush=True)
         reps = {r["model"]: r for r in json.loads((out / "report.json").read_text())["models"]}
         for n, row in zip(group, rows):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from ember_dist.cli import HelpFormatter
+
 __all__ = ["add_deposit_parser", "run_deposit"]
 
 
@@ -22,7 +24,7 @@ def add_deposit_parser(subparsers):
             "Read a Gadget/GIZMO/AREPO HDF5 snapshot, compute SPH smoothing lengths (half the distance to "
             "the n-th neighbour) and deposit the particles onto slab maps of mass per pixel (Msun/h) in a zarr store."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("snapshot", help="snapshot file (snap_012.hdf5 or snap_012.0.hdf5), stem, or snapdir")
     p.add_argument("--out", required=True, help="zarr store to create (e.g. maps.zarr)")

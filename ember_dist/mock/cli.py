@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ember_dist.cli import HelpFormatter
+
 __all__ = ["add_mock_parser", "run_mock"]
 
 
@@ -21,7 +23,7 @@ def add_mock_parser(subparsers):
             "Write a seeded TOY simulation suite as Gadget HDF5 snapshots: Zel'dovich dark matter (dmh, dmo), "
             "smoothed gas and a self-shielding HI fraction. For tests and demos; not a simulation."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("out_dir", help="folder to write hydro/, dmo/ and mock_suite.json into")
     p.add_argument("--n", type=int, default=64, help="particles per side of each species")

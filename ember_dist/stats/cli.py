@@ -27,6 +27,8 @@ import os
 import numpy as np
 import xarray as xr
 
+from ember_dist.cli import HelpFormatter
+
 __all__ = ["add_stats_parser", "add_plot_parser", "run_stats", "run_plot", "compute_statistics",
            "make_plots", "resolve_statistics", "summaries", "STATISTICS"]
 
@@ -227,11 +229,11 @@ def run_stats(args):
     kw = dict(halos=args.halos, rechunk_method=None if args.rechunk == "dask" else args.rechunk,
               scratch_dir=args.scratch_dir, **_params(args))
     try:
-        ds = xr.open_zarr(args.store)
+        ds = xr.open_zarr(args.store, consolidated=False)
         pred = compute_statistics(ds, args.field, names, **kw)
         truth = {}
         if args.truth:
-            tds = xr.open_zarr(args.truth)
+            tds = xr.open_zarr(args.truth, consolidated=False)
             truth = compute_statistics(tds, args.truth_field or args.field, names, **kw)
         pred, truth = _compute((pred, truth), client, not args.quiet)
     finally:
@@ -250,7 +252,7 @@ def run_stats(args):
 
 def _read_group(store, group):
     try:
-        return xr.open_zarr(store, group=group).load()
+        return xr.open_zarr(store, group=group, consolidated=False).load()
     except (FileNotFoundError, KeyError, OSError):
         return None
 
@@ -280,7 +282,7 @@ def run_plot(args):
                                  ("prediction", args.maps, args.field)):
             if not path:
                 continue
-            arr = xr.open_zarr(path)[fld]
+            arr = xr.open_zarr(path, consolidated=False)[fld]
             arr = arr.isel({d: 0 for d in arr.dims if d not in ("y", "x", "sample")})
             samples = arr.isel(sample=slice(0, 3)) if "sample" in arr.dims else arr.expand_dims(sample=[0])
             step = max(1, arr.sizes["x"] // 1024)
@@ -308,7 +310,7 @@ def add_stats_parser(subparsers):
         "stats", help="summary statistics of a map store (P(k), PDF, CDDF, ...) with plots",
         description="Compute statistics of one field of a zarr store (and of a truth store) in one "
                     "Dask pass; write OUT/stats.zarr (groups pred/<name>, truth/<name>) and PNGs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("store", help="zarr store (xarray.open_zarr) with maps, Msun/h per pixel")
     p.add_argument("--field", default="gas", help="variable to analyse (gas, hi, dm, ...)")
     p.add_argument("--truth", default=None, help="truth zarr store to compare against")
@@ -342,7 +344,7 @@ def add_plot_parser(subparsers):
         "plot", help="PNG figures from computed statistics (and map panels)",
         description="Draw the statistics panels from OUT/stats.zarr written by `ember-dist stats`; "
                     "with --maps, also map panels (truth and up to 3 samples).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("stats", help="directory holding stats.zarr, or the stats.zarr path")
     p.add_argument("--out", default=None, help="output directory (default: next to stats.zarr)")
     p.add_argument("--maps", default=None, help="prediction zarr store for map panels")

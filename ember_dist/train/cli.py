@@ -6,12 +6,21 @@ Imports of Keras/TensorFlow happen when the command runs, not when the parser is
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from ember_dist.cli import HelpFormatter
 
 __all__ = ["add_train_parser", "add_evaluate_parser"]
 
 
 def _train(args):
+    for opt, path in (("--maps", args.maps), ("--input-maps", args.input_maps)):
+        if path is not None and not Path(path).exists():  # before TensorFlow loads (seconds)
+            raise FileNotFoundError(f"{opt} {path!r} does not exist. Pass a zarr store written by `ember-dist deposit`.")
+    if Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"bundle directory {args.out!r} exists. Pass --overwrite to replace it when training "
+                              "ends, or choose another --out.")
     from ember_dist.train.loop import train
 
     weights = None
@@ -38,7 +47,8 @@ def _train(args):
               log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
-              devices=args.devices, mbstd_group=args.mbstd_group)
+              devices=args.devices, mbstd_group=args.mbstd_group,
+              notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
           f"({t['iterations_per_second']:.3g} it/s on {t['data_parallel']['replicas']} device(s)); "
@@ -47,23 +57,24 @@ def _train(args):
 
 
 def add_train_parser(subparsers):
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
     p = subparsers.add_parser("train", formatter_class=fmt,
                               help="train a U-Net or WGAN-GP generator on deposited slab maps, write a bundle")
     p.add_argument("--maps", required=True, help="zarr store from `ember-dist deposit` holding the target field")
     p.add_argument("--field", required=True, choices=["gas", "hi"], help="target variable")
     p.add_argument("--out", required=True, help="bundle directory to write")
-    p.add_argument("--kind", default="unet", choices=["unet", "wgan"])
+    p.add_argument("--kind", default="unet", choices=["unet", "wgan"],
+                   help="U-Net (perceptual loss) or WGAN-GP with the multi-scale critic")
     p.add_argument("--preset", default="small", help="generator architecture preset (tiny, small, fiducial)")
     p.add_argument("--steps", type=int, default=1000, help="generator iterations")
     p.add_argument("--input-maps", default=None, help="store holding the input (default: --maps), e.g. a DM-only "
                    "or downsampled deposit")
     p.add_argument("--input-var", default="dm", help="input variable in the input store")
     p.add_argument("--axes", nargs="+", default=["x", "y"], help="training projections (the rest are held out)")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8, help="tiles per step (global: split over --devices)")
     p.add_argument("--tile", type=int, default=64, help="training tile side, px")
     p.add_argument("--lr", type=float, default=1e-4, help="initial generator learning rate (polynomial decay)")
-    p.add_argument("--critic-lr", type=float, default=1e-4)
+    p.add_argument("--critic-lr", type=float, default=1e-4, help="initial critic learning rate (wgan)")
     p.add_argument("--end-lr-factor", type=float, default=0.01, help="final learning rate / initial")
     p.add_argument("--lr-power", type=float, default=1.0, help="power of the polynomial learning-rate decay")
     p.add_argument("--init-from", default=None, help="bundle whose generator weights start the run (e.g. a trained "
@@ -79,16 +90,16 @@ def add_train_parser(subparsers):
                    "--batch is the global batch, split evenly")
     p.add_argument("--mbstd-group", type=int, default=None, help="samples per critic minibatch-stddev group "
                    "(default: the per-device batch)")
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint (and score) period, steps")
+    p.add_argument("--log-every", type=int, default=10, help="metrics.csv / TensorBoard / progress period, steps")
     p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights and every batch")
     p.add_argument("--work-dir", default=None, help="checkpoints, metrics.csv, samples (default: OUT.work); "
                    "an existing one is resumed from its last checkpoint")
     p.add_argument("--name", default=None, help="bundle name (default: the OUT directory name)")
     p.add_argument("--seam-size", type=int, default=None, help="test map side for the seam-error table")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle directory")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-step progress lines")
     p.set_defaults(func=_train)
     return p
 
@@ -102,13 +113,13 @@ def _evaluate(args):
         ins = args.input_maps if args.input_maps and len(args.input_maps) > 1 else (args.input_maps or [None])[0]
         rows = evaluate_models(args.model, args.maps, args.out, input_maps=ins, field=args.field,
                                input_var=args.input_var, axes=tuple(args.axes), realisations=args.realisations,
-                               seed=args.seed)
+                               seed=args.seed, overwrite=args.overwrite)
         print(Path(args.out, "table.md").read_text(), end="")
         print(f"wrote {args.out}/table.md, table.csv, report.json and figures for {len(rows)} model(s)")
         return 0
     r = evaluate(args.model[0], args.maps, field=args.field, out=args.out,
                  input_maps=(args.input_maps or [None])[0], input_var=args.input_var, axes=tuple(args.axes),
-                 realisations=args.realisations, seed=args.seed)
+                 realisations=args.realisations, seed=args.seed, overwrite=args.overwrite)
     print(f"{r['model']} ({r['kind']}, {r['field']}) on {r['n_maps']} held-out maps x {r['realisations']} "
           f"realisation(s): median total-mass error {100 * r['total_mass_frac_error_median']:+.1f}%")
     print("k [h/ckpc]\tmedian P(k) fractional error")
@@ -120,7 +131,7 @@ def _evaluate(args):
 
 
 def add_evaluate_parser(subparsers):
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
     p = subparsers.add_parser("evaluate", formatter_class=fmt,
                               help="predict held-out maps with bundles; Table-4-like table (total-mass error), "
                               "P(k), PDF and HI CDDF errors and figures")
@@ -134,7 +145,8 @@ def add_evaluate_parser(subparsers):
     p.add_argument("--axes", nargs="+", default=["z"], help="held-out projections")
     p.add_argument("--table", action="store_true", help="write the table and figures even for one model")
     p.add_argument("--realisations", type=int, default=1, help="WGAN realisations per map")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="noise seed of the first realisation (the i-th: seed + i)")
     p.add_argument("--out", default=None, help="report directory")
+    p.add_argument("--overwrite", action="store_true", help="replace the report in an --out that already holds files")
     p.set_defaults(func=_evaluate)
     return p

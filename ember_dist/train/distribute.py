@@ -50,7 +50,7 @@ def resolve_devices(devices):
         gpus = _gpus()
         if len(gpus) < devices:
             raise ValueError(f"devices={devices} asks for {devices} GPUs; TensorFlow sees {len(gpus)} ({gpus}). "
-                             "Pass devices='auto', fewer devices, or explicit device names.")
+                             "Pass devices='auto' (--devices auto), fewer devices, or explicit device names.")
         return gpus[:devices]
     names = [d.strip() for d in (devices.split(",") if isinstance(devices, str) else devices) if d.strip()]
     if not names:
@@ -62,8 +62,8 @@ def resolve_devices(devices):
         s = tf.DeviceSpec.from_string(n)
         if not any(k.device_type == (s.device_type or "").upper() and k.device_index == s.device_index for k in known):
             raise ValueError(f"device {n!r} is not a TensorFlow device here; known: "
-                             f"{[d.name for d in tf.config.list_logical_devices()]}. Pass devices='auto' or "
-                             "names from tf.config.list_logical_devices().")
+                             f"{[d.name for d in tf.config.list_logical_devices()]}. Pass devices='auto' (--devices auto) "
+                             "or names from that list.")
     if len(set(names)) != len(names):
         raise ValueError(f"devices lists a device twice: {names}.")
     return names
@@ -94,7 +94,7 @@ class DataParallel:
         self.devices = resolve_devices(devices)
         self.n = 1 if self.devices is None else len(self.devices)
         if batch is not None and batch % self.n:
-            raise ValueError(f"batch={batch} does not split over {self.n} devices {self.devices}; pass a batch "
+            raise ValueError(f"batch={batch} (--batch) does not split over {self.n} devices {self.devices}; pass a batch "
                              f"that is a multiple of {self.n} (e.g. {self.n * max(1, batch // self.n)}).")
         self.strategy = None if self.devices is None else _strategy(tuple(self.devices))
 

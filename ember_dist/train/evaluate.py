@@ -159,16 +159,31 @@ def _report(b, m, maps, input_maps, axes, seed):
     return r
 
 
+def _check_out(out, overwrite):
+    """Refuse (before any prediction) a report directory that already holds files, unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"report directory {str(out)!r} is a file; choose another out= (--out) path.")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not overwrite:
+        raise FileExistsError(
+            f"report directory {str(out)!r} already holds {', '.join(held[:6])}{' ...' if len(held) > 6 else ''}. "
+            "Pass overwrite=True (--overwrite) to replace the report, or choose another out= (--out) path.")
+    return out
+
+
 def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
-             seed=0, bin_width=1.0):
+             seed=0, bin_width=1.0, overwrite=False):
     """Evaluate ``model`` (bundle name/path) on the held-out maps of a deposit store; returns the report dict.
 
-    Writes ``report.json`` and ``power_error.csv`` into ``out`` when given.
+    Writes ``report.json`` and ``power_error.csv`` into ``out`` when given (a directory already holding
+    files only with ``overwrite``).
     """
+    if out is not None:
+        out = _check_out(out, overwrite)
     b, truth, _, preds, attrs = predict_held_out(model, maps, field, input_maps, input_var, axes, realisations, seed)
     report = _report(b, _metrics(b, truth, preds, attrs, bin_width), maps, input_maps, axes, seed)
     if out is not None:
-        out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
         with open(out / "power_error.csv", "w", newline="") as f:
@@ -203,11 +218,12 @@ def _table_rows(reports, metrics, k_nyq):
     return rows
 
 
-def _fmt(v):
+def _fmt(v, signed=True):
     if v is None:
         return "-"
     if isinstance(v, float):
-        return "nan" if not np.isfinite(v) else f"{v:+.1%}" if abs(v) < 10 else f"{v:+.3g}"
+        sign = "+" if signed else ""
+        return "nan" if not np.isfinite(v) else f"{v:{sign}.1%}" if abs(v) < 10 else f"{v:{sign}.3g}"
     return str(v)
 
 
@@ -220,7 +236,7 @@ def _write_table(rows, out):
         w.writeheader()
         w.writerows(rows)
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(k), not k.startswith("mean abs")) for k in keys) + " |" for r in rows]
     (out / "table.md").write_text("\n".join(lines) + "\n")
 
 
@@ -285,7 +301,7 @@ def _figures(out, truth, dm, results, attrs, field):
 
 
 def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="dm", axes=("z",), realisations=8,
-                    seed=0, bin_width=1.0):
+                    seed=0, bin_width=1.0, overwrite=False):
     """Evaluate several bundles of one field on the same held-out maps; write the table, figures and reports.
 
     Parameters
@@ -302,6 +318,8 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
         deposit for MR -> HR models).  Default ``maps``.
     realisations : int
         WGAN realisations per map (a U-Net gives one).
+    overwrite : bool
+        Replace the report in an ``out`` that already holds files (otherwise refused before any work).
 
     Returns
     -------
@@ -320,7 +338,7 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
     fields = {field or load_model(m).field for m in models}
     if len(fields) != 1:
         raise ValueError(f"models predict different fields {sorted(fields)}; evaluate one field per report.")
-    out = Path(out)
+    out = _check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     results, dm0, truth, attrs = [], None, None, None
     for m, im in zip(models, ins):

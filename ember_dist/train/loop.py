@@ -202,7 +202,6 @@ class Trainer:
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
         self.work = Path(work_dir)
-        (self.work / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.preset = get_preset(config.preset).with_noise(config.kind == "wgan")
         if sampler.noise_levels != (self.preset.levels - 1 if self.preset.noise else 0):
             raise ValueError(f"sampler draws {sampler.noise_levels} noise maps; the {config.kind} generator of "
@@ -245,6 +244,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.timed_steps = 0
         self.timed_seconds = 0.0
+        (self.work / "checkpoints").mkdir(parents=True, exist_ok=True)  # after every check above
 
     def _mbstd_group(self):
         """Critic minibatch-stddev group: ``mbstd_group`` or the batch on one device; must fit a replica."""
@@ -635,14 +635,18 @@ class Trainer:
 
 def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=None, input_var="dm",
           input_maps=None, axes=("x", "y"), name=None, overwrite=False, progress=None, seam_size=None,
-          seam_core=None, **config):
+          seam_core=None, notice=None, **config):
     """Train a model on deposited maps and write its bundle to ``out``; returns the :class:`ModelBundle`.
 
     ``work_dir`` (default ``<out>.work``) keeps checkpoints, ``metrics.csv`` and sample images;
-    an existing one is resumed from its last checkpoint.  Other keywords go to :class:`TrainConfig`.
+    an existing one is resumed from its last checkpoint (``notice`` is told so).  Other keywords go to
+    :class:`TrainConfig`.  An existing bundle ``out`` is refused before any work unless ``overwrite``.
     """
     from ember_dist.train.sampler import TileSampler
 
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"bundle directory {str(out)!r} exists. Pass overwrite=True (--overwrite) to replace "
+                              "it when training ends, or choose another out= (--out) path.")
     cfg = TrainConfig(kind=kind, field=field, preset=preset, steps=steps, **config)
     p = get_preset(preset).with_noise(kind == "wgan")
     sampler, info = TileSampler.from_store(maps, field, input_var=input_var, input_maps=input_maps, axes=axes,
@@ -650,6 +654,12 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
                                            noise_levels=p.levels - 1 if p.noise else 0, seed=cfg.seed)
     work = Path(work_dir) if work_dir else Path(str(out).rstrip("/") + ".work")
     t = Trainer(cfg, sampler, work, info)
+    last = t.latest_checkpoint()
+    if last is not None and notice is not None:
+        step = int(json.loads(last.with_suffix("").with_suffix(".json").read_text())["step"])
+        notice(f"resuming from checkpoint step {step}/{cfg.steps} in {str(work)!r}"
+               + (" (training complete: the bundle is written from it)" if step >= cfg.steps else "")
+               + "; to train afresh, delete that directory or pass work_dir= (--work-dir)")
     t.run(progress=progress)
     t.rescore()  # every kept checkpoint with the current metric, so the export never mixes metrics
     return t.write_bundle(out, name=name, overwrite=overwrite, seam_size=seam_size, seam_core=seam_core)

@@ -52,4 +52,4 @@ def test_resume_across_device_counts_and_bad_devices(result):
     assert "mbstd_group=2" in result["resume_refused"]
     bad_name, bad_batch = result["errors"]
     assert "'/cpu:7' is not a TensorFlow device" in bad_name
-    assert "batch=3 does not split over 2 devices" in bad_batch
+    assert "batch=3 (--batch) does not split over 2 devices" in bad_batch

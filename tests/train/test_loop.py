@@ -172,6 +172,38 @@ def test_cli_train_writes_bundle_that_loads_and_predicts(maps, trained):
     assert (root / "tiny-gas-unet.work" / "checkpoints" / "ckpt-00000003.npz").is_file()
 
 
+def test_cli_train_and_evaluate_refuse_existing_outputs(maps, trained, tmp_path, capsys):
+    """Existing bundles and reports are refused before any work; a rerun says it resumes; failed
+    validation leaves no work directory behind."""
+    import shutil
+
+    from ember_dist.cli import main
+
+    out = tmp_path / "b"
+    shutil.copytree(trained[1], out)
+    shutil.copytree(str(trained[1]) + ".work", str(out) + ".work")
+    args = ["train", "--maps", str(maps), "--field", "gas", "--kind", "unet", "--preset", "tiny", "--steps", "3",
+            "--batch", "2", "--tile", "32", "--out", str(out), "--checkpoint-every", "2", "--sample-every", "0", "-q"]
+    meta = (out / "bundle.json").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err
+    assert (out / "bundle.json").read_bytes() == meta
+    assert main(args + ["--overwrite"]) == 0
+    assert "resuming from checkpoint step 3/3" in capsys.readouterr().err
+    bad = tmp_path / "new"
+    assert main([str(bad) if a == str(out) else a for a in args] + ["--devices", "2"]) == 2
+    assert "asks for 2 GPUs" in capsys.readouterr().err and not (tmp_path / "new.work").exists()
+    ev = ["evaluate", "--model", str(out), "--maps", str(maps), "--out", str(tmp_path / "rep")]
+    assert main(ev) == 0
+    before = (tmp_path / "rep" / "report.json").stat().st_mtime_ns
+    assert main(ev) == 2
+    assert "already holds" in capsys.readouterr().err
+    assert (tmp_path / "rep" / "report.json").stat().st_mtime_ns == before
+    assert main(ev + ["--overwrite"]) == 0
+
+
 def test_evaluate_held_out_report(maps, tmp_path, bundles, trained, capsys):
     import json
 
