@@ -16,8 +16,9 @@ noisy generator), it measures side by side in one run:
   tile shape; the redundant-compute factor ``tiles * canvas^2 / size^2``;
   peak RSS per worker (``VmHWM``).
 
-``--memory`` runs the exact engine on several map sizes with the same tile plan
-(fresh cluster each) and prints the peak RSS per worker for each.
+``--memory`` runs the engine (``--halo``) on several map sizes with the same tile
+plan (fresh cluster each) and prints the peak RSS per worker for each; sizes over
+16384 px are a 16384^2 map tiled periodically (its FFT would not fit in memory).
 ``split`` is ``halo="split"`` (same map as exact, three stages with small halos) and,
 unless ``--no-bf16``, split in mixed bfloat16 with its difference from float32.
 The last line is ``efficiency: X`` with X = split Mpx/s / raw Mpx/s.
@@ -78,7 +79,7 @@ def raw(bundle, dm_path, repeat=1):
 
 
 def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True,
-           threads=None, repeat=1, coarse_core=None):
+           threads=None, repeat=1, coarse_core=None, load_values=True):
     """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes
     (median of ``repeat`` timed runs, each decoding its input chunks itself)."""
     import ember_dist as ed
@@ -123,11 +124,28 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         # ``.values`` would run on the workers and hold the whole output map there (+0.53 GB VmHWM at 8192^2).
         rss = [round(v, 2) for v in sorted(_rss(client).values())]
         return {"seconds": dt, "all": times, "redundancy": red, "canvas": canvas, "peak_rss_gb_per_worker": rss,
-                "values": ds["gas"].isel(sample=0, axis=0, slab=0).load(scheduler="synchronous").values}
+                "values": ds["gas"].isel(sample=0, axis=0, slab=0).load(scheduler="synchronous").values
+                if load_values else None}
     finally:
         c = client.cluster
         client.close()
         c.close()
+
+
+def _big_map(n, largest=16384):
+    """``lognormal_map(n)``; past ``largest`` px the ``largest``-px map tiled periodically (``n`` a multiple
+    of it) as a lazy dask array, written chunk by chunk: the FFT of a 32768^2 lognormal map, or the tiled
+    map through ``xarray.DataArray.chunk``, took more than the 24 GB here."""
+    from ember_dist.demo import lognormal_map
+
+    if n <= largest:
+        return lognormal_map(n, seed=1)
+    if n % largest:
+        raise SystemExit(f"--memory {n}: sizes over {largest} must be multiples of it")
+    import dask.array as dsa
+
+    base = dsa.from_array(lognormal_map(largest, seed=1), chunks=2048)
+    return dsa.tile(base, (n // largest, n // largest))
 
 
 def _fmt(times):
@@ -176,10 +194,10 @@ def main(argv=None):
         print(f"# exact halo {b.exact_halo} px, alignment {b.alignment}")
         if args.memory:
             for n in (int(s) for s in args.memory.split(",")):
-                dm = lognormal_map(n, seed=1)
+                dm = _big_map(n)
                 # Peak memory only: no warm-up, so the time includes compiling.
                 r = engine(b, dm, args.core, args.workers, tmp, halo=args.halo, split_level=args.split_level,
-                           warm=False, threads=args.threads, coarse_core=args.coarse_core)
+                           warm=False, threads=args.threads, coarse_core=args.coarse_core, load_values=False)
                 print(f"memory {args.halo} size={n}: {n * n / r['seconds'] / 1e6:.3f} Mpx/s, redundancy "
                       f"{r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB", flush=True)
             return
