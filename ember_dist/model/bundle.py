@@ -249,7 +249,8 @@ def save_bundle(generator, path, *, name, field, kind, preset, input_norm, outpu
     path = Path(path)
     if path.exists():
         if not overwrite:
-            raise BundleError(f"bundle directory {str(path)!r} exists. Pass overwrite=True (--overwrite) to replace it.")
+            raise BundleError(f"bundle directory {str(path)!r} exists. Pass overwrite=True (--overwrite) to "
+                              "replace it.")
         shutil.rmtree(path)
     for k in ("pixel_size", "input_resolution"):
         if k not in training:

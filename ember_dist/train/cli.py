@@ -17,7 +17,8 @@ __all__ = ["add_train_parser", "add_evaluate_parser"]
 def _train(args):
     for opt, path in (("--maps", args.maps), ("--input-maps", args.input_maps)):
         if path is not None and not Path(path).exists():  # before TensorFlow loads (seconds)
-            raise FileNotFoundError(f"{opt} {path!r} does not exist. Pass a zarr store written by `ember-dist deposit`.")
+            raise FileNotFoundError(f"{opt} {path!r} does not exist. Pass a zarr store written by "
+                                    "`ember-dist deposit`.")
     if Path(args.out).exists() and not args.overwrite:
         raise FileExistsError(f"bundle directory {args.out!r} exists. Pass --overwrite to replace it when training "
                               "ends, or choose another --out.")

@@ -60,10 +60,11 @@ def resolve_devices(devices):
     known = [tf.DeviceSpec.from_string(d.name) for d in tf.config.list_logical_devices()]
     for n in names:
         s = tf.DeviceSpec.from_string(n)
-        if not any(k.device_type == (s.device_type or "").upper() and k.device_index == s.device_index for k in known):
-            raise ValueError(f"device {n!r} is not a TensorFlow device here; known: "
-                             f"{[d.name for d in tf.config.list_logical_devices()]}. Pass devices='auto' (--devices auto) "
-                             "or names from that list.")
+        kind = (s.device_type or "").upper()
+        if not any(k.device_type == kind and k.device_index == s.device_index for k in known):
+            names_here = [d.name for d in tf.config.list_logical_devices()]
+            raise ValueError(f"device {n!r} is not a TensorFlow device here; known: {names_here}. Pass "
+                             "devices='auto' (--devices auto) or names from that list.")
     if len(set(names)) != len(names):
         raise ValueError(f"devices lists a device twice: {names}.")
     return names
@@ -94,8 +95,8 @@ class DataParallel:
         self.devices = resolve_devices(devices)
         self.n = 1 if self.devices is None else len(self.devices)
         if batch is not None and batch % self.n:
-            raise ValueError(f"batch={batch} (--batch) does not split over {self.n} devices {self.devices}; pass a batch "
-                             f"that is a multiple of {self.n} (e.g. {self.n * max(1, batch // self.n)}).")
+            raise ValueError(f"batch={batch} (--batch) does not split over {self.n} devices {self.devices}; pass a "
+                             f"batch that is a multiple of {self.n} (e.g. {self.n * max(1, batch // self.n)}).")
         self.strategy = None if self.devices is None else _strategy(tuple(self.devices))
 
     @property

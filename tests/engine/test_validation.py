@@ -119,8 +119,8 @@ def test_contradictory_flags(good, bundles, client, tmp_path):
         _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, overwrite=True, resume=True)
 
 
-@pytest.mark.parametrize("chunk,band,row_budget", [(32, 5, None), (32, 5, 0), (32, 32, None), (48, 40, 0),
-                                                    (48, 40, None), (None, 7, None)])
+@pytest.mark.parametrize("chunk,band,row_budget",
+                         [(32, 5, None), (32, 5, 0), (32, 32, None), (48, 40, 0), (48, 40, None), (None, 7, None)])
 def test_scan_is_independent_of_chunks_and_bands(tmp_path, monkeypatch, chunk, band, row_budget):
     """The scan reads bands cut at chunk rows (whole chunk rows when they fit ``ROW_BUDGET``), one block of
     chunks at a time; checksum, counts and the first bad pixel are those of the whole map read at once."""
