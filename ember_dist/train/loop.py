@@ -639,7 +639,8 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     """Train a model on deposited maps and write its bundle to ``out``; returns the :class:`ModelBundle`.
 
     ``work_dir`` (default ``<out>.work``) keeps checkpoints, ``metrics.csv`` and sample images;
-    an existing one is resumed from its last checkpoint (``notice`` is told so).  Other keywords go to
+    an existing one is resumed from its last checkpoint, and ``notice(message)`` says so (default: a
+    warning on the ``ember_dist`` logger).  Other keywords go to
     :class:`TrainConfig`.  An existing bundle ``out`` is refused before any work unless ``overwrite``.
     """
     from ember_dist.train.sampler import TileSampler
@@ -655,7 +656,8 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     work = Path(work_dir) if work_dir else Path(str(out).rstrip("/") + ".work")
     t = Trainer(cfg, sampler, work, info)
     last = t.latest_checkpoint()
-    if last is not None and notice is not None:
+    notice = notice or logging.getLogger("ember_dist").warning
+    if last is not None:
         step = int(json.loads(last.with_suffix("").with_suffix(".json").read_text())["step"])
         notice(f"resuming from checkpoint step {step}/{cfg.steps} in {str(work)!r}"
                + (" (training complete: the bundle is written from it)" if step >= cfg.steps else "")
