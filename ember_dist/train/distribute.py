@@ -118,7 +118,7 @@ class DataParallel:
 
         def part(ctx):
             r = ctx.replica_id_in_sync_group
-            return tf.nest.map_structure(lambda a: a[r::n], args)
+            return tf.nest.map_structure(lambda a: tf.convert_to_tensor(a[r::n]), args)
 
         return self.strategy.experimental_distribute_values_from_function(part)
 
@@ -130,7 +130,10 @@ class DataParallel:
         import tensorflow as tf
 
         if self.strategy is None:
-            return tf.function(fn, reduce_retracing=True) if jit else fn
+            if jit:
+                return tf.function(fn, reduce_retracing=True)
+            # eager Keras calls refuse dicts mixing arrays and tensors (the critic's inputs would)
+            return lambda *args: fn(*tf.nest.map_structure(tf.convert_to_tensor, args))
         strategy = self.strategy
         mean = tf.distribute.ReduceOp.MEAN
 
