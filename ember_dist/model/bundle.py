@@ -29,7 +29,7 @@ from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import Preset
 
 __all__ = ["ModelBundle", "load_model", "available_models", "save_bundle", "default_model_name",
-           "BundleError", "BUNDLE_FORMAT"]
+           "BundleError", "BundleExistsError", "check_bundle_path", "BUNDLE_FORMAT"]
 
 BUNDLE_FORMAT = "ember_dist.bundle/1"
 _WEIGHTS = "generator.weights.h5"
@@ -41,6 +41,20 @@ DEFAULT_MODELS = {"gas": "small-gas-toy", "hi": "small-hi-toy"}
 
 class BundleError(ValueError):
     """A bundle is missing, unknown, corrupt or inconsistent."""
+
+
+class BundleExistsError(BundleError, FileExistsError):
+    """A bundle directory to write exists and ``overwrite`` was not given."""
+
+
+def check_bundle_path(path, overwrite=False):
+    """Raise :class:`BundleExistsError` when bundle directory ``path`` exists and ``overwrite`` is false.
+
+    Cheap (no Keras import): training calls it before any work, :func:`save_bundle` again when writing.
+    """
+    if Path(path).exists() and not overwrite:
+        raise BundleExistsError(f"bundle directory {str(path)!r} exists. Pass overwrite=True (--overwrite) to "
+                                "replace it, or choose another out= (--out) path.")
 
 
 def _sha256(path):
@@ -247,10 +261,8 @@ def save_bundle(generator, path, *, name, field, kind, preset, input_norm, outpu
     from ember_dist.model.geometry import receptive_field
 
     path = Path(path)
+    check_bundle_path(path, overwrite)
     if path.exists():
-        if not overwrite:
-            raise BundleError(f"bundle directory {str(path)!r} exists. Pass overwrite=True (--overwrite) to "
-                              "replace it.")
         shutil.rmtree(path)
     for k in ("pixel_size", "input_resolution"):
         if k not in training:

@@ -19,9 +19,9 @@ def _train(args):
         if path is not None and not Path(path).exists():  # before TensorFlow loads (seconds)
             raise FileNotFoundError(f"{opt} {path!r} does not exist. Pass a zarr store written by "
                                     "`ember-dist deposit`.")
-    if Path(args.out).exists() and not args.overwrite:
-        raise FileExistsError(f"bundle directory {args.out!r} exists. Pass --overwrite to replace it when training "
-                              "ends, or choose another --out.")
+    from ember_dist.model.bundle import check_bundle_path
+
+    check_bundle_path(args.out, args.overwrite)  # before TensorFlow loads (train() checks it again)
     from ember_dist.train.loop import train
 
     weights = None

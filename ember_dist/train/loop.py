@@ -643,11 +643,10 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     warning on the ``ember_dist`` logger).  Other keywords go to
     :class:`TrainConfig`.  An existing bundle ``out`` is refused before any work unless ``overwrite``.
     """
+    from ember_dist.model.bundle import check_bundle_path
     from ember_dist.train.sampler import TileSampler
 
-    if Path(out).exists() and not overwrite:
-        raise FileExistsError(f"bundle directory {str(out)!r} exists. Pass overwrite=True (--overwrite) to replace "
-                              "it when training ends, or choose another out= (--out) path.")
+    check_bundle_path(out, overwrite)  # before any work; the bundle is replaced when training ends
     cfg = TrainConfig(kind=kind, field=field, preset=preset, steps=steps, **config)
     p = get_preset(preset).with_noise(kind == "wgan")
     sampler, info = TileSampler.from_store(maps, field, input_var=input_var, input_maps=input_maps, axes=axes,
