@@ -49,12 +49,14 @@ def scan_map(source, a, s, band=1024, fill_cache=False):
     from ember_dist.io.common import chunk_cache, chunk_key
 
     ny, nx = source.shape[2:]
-    # Bands never straddle a row of storage chunks (that would decode those chunks twice); read_rows
-    # decodes one block of chunks at a time, so memory is a band plus about one block, not a chunk row.
+    # Bands never straddle a row of storage chunks, and a band inside a chunk row would decode that row's
+    # chunks once per band (4x for the engine's 512-row bands at 4096^2 with 2048-px chunks), so a shorter
+    # band is widened to the whole chunk row when that fits ROW_BUDGET; read_rows decodes one block of
+    # chunks at a time, so memory is a band plus about one block.
     chunks = getattr(source, "chunks", None)
     cy = (chunks or (ny,))[0]
     if chunks and cy > band and cy * nx * 4 <= ROW_BUDGET:
-        band = cy  # a band inside a chunk row decodes that row's chunks once per band: 2x at 2048-px chunks
+        band = cy
     cache = chunk_cache() if fill_cache and chunks else None
     keep = cache is not None and 0 < ny * nx * 4 <= cache.max_bytes // 2
     pending, row = [], []  # decoded chunks of the map; bands of the current chunk row
