@@ -134,8 +134,9 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
 
 def _big_map(n, largest=16384):
     """``lognormal_map(n)``; past ``largest`` px the ``largest``-px map tiled periodically (``n`` a multiple
-    of it) as a lazy dask array, written chunk by chunk: the FFT of a 32768^2 lognormal map, or the tiled
-    map through ``xarray.DataArray.chunk``, took more than the 24 GB here."""
+    of it) as a lazy dask array, written chunk by chunk. The FFT of a 32768^2 lognormal map would need
+    ~20 GB (estimated from its float64/complex temporaries), and the 4 GB NumPy tiling written through
+    ``xarray.DataArray.chunk().to_zarr`` was killed at 24 GB RSS here (measured)."""
     from ember_dist.demo import lognormal_map
 
     if n <= largest:
