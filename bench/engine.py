@@ -8,9 +8,11 @@ For one map of ``size^2`` pixels (seeded lognormal, He-scaled random weights,
 noisy generator), it measures side by side in one run:
 
 * raw: one generator call on the whole periodic map (after a warm-up call of
-  the same shape), in a separate process so its peak RSS is its own;
-* times are medians of ``--repeat`` runs (default 3): one mode varies by ~10 %
-  from run to run on a shared VM, more than the differences measured;
+  the same shape), in a separate process so its peak RSS is its own, kept
+  alive: one raw call is timed just before each engine run, and a mode's
+  "x raw" is the median of those pairs' ratios (this VM's speed drifts by tens
+  of percent between minutes, more than the differences measured);
+* times are medians of ``--repeat`` runs (default 3);
 * exact / split: ``enrich_box(halo=...)`` end to end on a fresh LocalCluster
   (validation scan, tiles, zarr writes), after a warm-up run that compiles the
   tile shape; the redundant-compute factor ``tiles * canvas^2 / size^2``;
@@ -21,7 +23,7 @@ plan (fresh cluster each) and prints the peak RSS per worker for each; sizes ove
 16384 px are a 16384^2 map tiled periodically (its FFT would not fit in memory).
 ``split`` is ``halo="split"`` (same map as exact, three stages with small halos) and,
 unless ``--no-bf16``, split in mixed bfloat16 with its difference from float32.
-The last line is ``efficiency: X`` with X = split Mpx/s / raw Mpx/s.
+The last line is ``efficiency: X`` with X = split Mpx/s / raw Mpx/s (median over the pairs).
 """
 from __future__ import annotations
 
@@ -45,12 +47,49 @@ from ember_dist.model.bundle import load_model
 from ember_dist.engine.reference import predict_whole
 b = load_model(sys.argv[1]); dm = np.load(sys.argv[2]); m = b.build()
 predict_whole(b, dm, seed=0, halo=(0, 0), model=m)           # warm-up: trace/compile this shape
-ts = []
-for _ in range(int(sys.argv[3])):
-    t = time.perf_counter(); predict_whole(b, dm, seed=0, halo=(0, 0), model=m); ts.append(time.perf_counter() - t)
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:                                      # one timed call per "run", then "quit"
+    if line.strip() != "run":
+        break
+    t = time.perf_counter(); predict_whole(b, dm, seed=0, halo=(0, 0), model=m)
+    print(json.dumps({"seconds": time.perf_counter() - t}), flush=True)
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0] / 2**20
-print(json.dumps({"seconds": float(np.median(ts)), "all": ts, "peak_rss_gb": hwm}))
+print(json.dumps({"peak_rss_gb": hwm}), flush=True)
 """
+
+
+class RawRunner:
+    """The raw whole-map call in its own process (so its peak RSS is its own), kept alive so that its
+    timed calls can alternate with the engine's: the speed of this kind of VM drifts by tens of percent
+    within minutes (2-core Xeon, 2026-12-01: raw 14.5 s in one invocation, 15.6 s in the next; split
+    14.7 s, then 20.8 s), so raw and engine runs timed in separate blocks compare two machine states.
+    """
+
+    def __init__(self, bundle, dm_path):
+        self.times = []
+        self.proc = subprocess.Popen([sys.executable, "-c", _RAW, str(bundle.path), str(dm_path)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._reply()
+
+    def _reply(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the raw process exited with code {self.proc.wait()}")
+        return json.loads(line)
+
+    def run(self):
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        self.times.append(self._reply()["seconds"])
+        return self.times[-1]
+
+    def close(self):
+        """Peak RSS of the raw process, GB."""
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        rss = self._reply()["peak_rss_gb"]
+        self.proc.wait()
+        return rss
 
 
 def _hwm_gb():
@@ -72,16 +111,11 @@ def _rss(client):
     return client.run(_hwm_gb)
 
 
-def raw(bundle, dm_path, repeat=1):
-    out = subprocess.run([sys.executable, "-c", _RAW, str(bundle.path), str(dm_path), str(repeat)], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", split_level=None, warm=True,
-           threads=None, repeat=1, coarse_core=None, load_values=True):
+           threads=None, repeat=1, coarse_core=None, load_values=True, raw=None):
     """Time enrich_box on a fresh LocalCluster after a warm-up run that compiles the tile shapes
-    (median of ``repeat`` timed runs, each decoding its input chunks itself)."""
+    (median of ``repeat`` timed runs, each decoding its input chunks itself).  With ``raw`` (a
+    :class:`RawRunner`), one raw call is timed just before each engine run (``"raw"``: those times)."""
     import ember_dist as ed
     from ember_dist.cluster import connect
     from ember_dist.engine.plan import TilePlan
@@ -104,8 +138,10 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         # Warm-up on a map of the same size: compiles every stage shape (split stages depend on the map size).
         if warm:
             ed.enrich_box(dm, out=tmp / "warm.zarr", **kw)
-        times = []
+        times, raw_times = [], []
         for i in range(repeat):
+            if raw is not None:
+                raw_times.append(raw.run())
             client.run(_clear_chunk_cache)  # each timed run decodes its input chunks itself
             t = time.perf_counter()
             ds = ed.enrich_box(dm, out=tmp / f"{halo}-{precision}-{i}.zarr", **kw)
@@ -123,7 +159,7 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         # Peak RSS first, then read the output here (synchronous scheduler): with the client active,
         # ``.values`` would run on the workers and hold the whole output map there (+0.53 GB VmHWM at 8192^2).
         rss = [round(v, 2) for v in sorted(_rss(client).values())]
-        return {"seconds": dt, "all": times, "redundancy": red, "canvas": canvas, "peak_rss_gb_per_worker": rss,
+        return {"seconds": dt, "all": times, "raw": raw_times, "redundancy": red, "canvas": canvas, "peak_rss_gb_per_worker": rss,
                 "values": ds["gas"].isel(sample=0, axis=0, slab=0).load(scheduler="synchronous").values
                 if load_values else None}
     finally:
@@ -205,23 +241,29 @@ def main(argv=None):
         dm = lognormal_map(args.size, seed=1)
         np.save(tmp / "dm.npy", dm)
         mpx = args.size**2 / 1e6
-        r0 = raw(b, tmp / "dm.npy", args.repeat)
-        print(f"raw   size={args.size}: {mpx / r0['seconds']:.3f} Mpx/s ({r0['seconds']:.1f} s, median of "
-              f"{_fmt(r0['all'])}), peak RSS {r0['peak_rss_gb']:.2f} GB")
+        rawp = RawRunner(b, tmp / "dm.npy")
         res = {}
-        if not args.skip_exact:
-            res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact", threads=args.threads,
-                                  repeat=args.repeat)
-        res["split"] = engine(b, dm, args.core, args.workers, tmp, "split", split_level=args.split_level,
-                              threads=args.threads, repeat=args.repeat, coarse_core=args.coarse_core)
-        if not args.no_bf16:
-            res["split-bf16"] = engine(b, dm, args.core, args.workers, tmp, "split", "bfloat16", args.split_level,
-                                       threads=args.threads, repeat=args.repeat, coarse_core=args.coarse_core)
+        try:
+            kw = dict(threads=args.threads, repeat=args.repeat, raw=rawp)
+            if not args.skip_exact:
+                res["exact"] = engine(b, dm, args.core, args.workers, tmp, "exact", **kw)
+            kw.update(split_level=args.split_level, coarse_core=args.coarse_core)
+            res["split"] = engine(b, dm, args.core, args.workers, tmp, "split", **kw)
+            if not args.no_bf16:
+                res["split-bf16"] = engine(b, dm, args.core, args.workers, tmp, "split", "bfloat16", **kw)
+        finally:
+            raw_rss = rawp.close()
+        t_raw = float(np.median(rawp.times))
+        print(f"raw   size={args.size}: {mpx / t_raw:.3f} Mpx/s ({t_raw:.1f} s, median of {_fmt(rawp.times)}), "
+              f"peak RSS {raw_rss:.2f} GB")
         for name, r in res.items():
+            # Each engine run against the raw call timed just before it; the median of those ratios.
+            r["x_raw"] = float(np.median(np.divide(r["raw"], r["all"])))
             print(f"{name:10s} size={args.size} core={args.core} canvas={r['canvas']}: {mpx / r['seconds']:.3f} Mpx/s "
-                  f"({r['seconds']:.1f} s, median of {_fmt(r['all'])}), redundant-compute factor {r['redundancy']}, "
-                  f"peak RSS per worker {r['peak_rss_gb_per_worker']} GB, {r0['seconds'] / r['seconds']:.3f} x raw",
-                  flush=True)
+                  f"({r['seconds']:.1f} s, median of {_fmt(r['all'])}; raw before each {_fmt(r['raw'])}), "
+                  f"redundant-compute factor {r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB, "
+                  f"{r['x_raw']:.3f} x raw (median of " + "/".join(f"{q:.3f}" for q in np.divide(r["raw"], r["all"]))
+                  + ")", flush=True)
         if "exact" in res:
             e, sv = res["exact"]["values"], res["split"]["values"]
             print(f"split vs exact: max |diff| / max = {np.abs(sv - e).max() / np.abs(e).max():.2e}")
@@ -235,7 +277,7 @@ def main(argv=None):
             dpk = np.abs(pkbf / pk32 - 1)
             print(f"bf16 vs f32 (split): rms diff {rms:.2e}; P(k) |ratio-1| median {np.median(dpk):.2e}, "
                   f"max {dpk.max():.2e}")
-        print(f"efficiency: {r0['seconds'] / res['split']['seconds']:.3f}")
+        print(f"efficiency: {res['split']['x_raw']:.3f}")
 
 
 if __name__ == "__main__":
