@@ -150,7 +150,8 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
         if halo == "split":
             sp = plan_split(dm_values.shape, core, bundle.preset, split_level, coarse_core)
             red = {"levels": list(sp.levels), "periodic_deep_stage": sp.periodic,
-                   "per_stage": {k: round(v, 3) for k, v in sp.redundancy.items()},
+                   "canvas_per_stage": {k: round(v, 3) for k, v in sp.redundancy.items()},
+                   "paid_per_stage": {k: round(v, 3) for k, v in sp.stage_compute(bundle.preset).items()},
                    "compute_paid": round(sp.compute_factor(bundle.preset), 3)}
             canvas = sp.output.canvas[0]
         else:

@@ -90,7 +90,7 @@ def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None)
     """``"split"`` or ``"exact"``: whichever gives the exact map for less compute, for every model.
 
     Compute is the multiply-adds paid per output pixel relative to one whole-map pass: the
-    tile redundancy for ``"exact"``, the stage-weighted redundancy for ``"split"``
+    tile redundancy for ``"exact"``, the stage-weighted compute of the cropped stages for ``"split"``
     (:meth:`~ember_dist.engine.split.SplitPlan.compute_factor`).  Both modes give the same map
     to float rounding.
     """
@@ -363,7 +363,11 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "seed": seed, "samples": samples,
             "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(halo),
             "tile_plan": json.dumps({f: p.to_dict() for f, p in plans.items()}),
-            "redundant_compute_factor": json.dumps(plans[fields[0]].redundancy) if halo == "split" else p0.redundancy,
+            # Split: multiply-adds paid per output pixel over one whole-map pass, in all and per stage.
+            "redundant_compute_factor": json.dumps(
+                {"total": round(plans[fields[0]].compute_factor(bundles[fields[0]].preset), 4),
+                 **{k: round(v, 4) for k, v in plans[fields[0]].stage_compute(bundles[fields[0]].preset).items()}})
+            if halo == "split" else p0.redundancy,
             "precision": precision,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
             "ember_dist_version": ember_dist.__version__,

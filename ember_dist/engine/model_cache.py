@@ -63,9 +63,11 @@ def _configure_threads():
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
-def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage):
-    """Stage ``stage`` (``"A1"``, ``"B"``, ``"C2"``, ...) of split inference at ``levels`` (shared weights)."""
-    key = (str(bundle_path), sha256, precision, "split", tuple(levels), bool(periodic))
+def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage, halos=None):
+    """Stage ``stage`` (``"A1"``, ``"B"``, ``"C2"``, ...) of split inference at ``levels`` (shared weights);
+    the stages named in ``halos`` (stage -> tile halo) are cropped to their cores (see ``chain_models``)."""
+    halos = tuple(sorted((k, tuple(v)) for k, v in (halos or {}).items()))
+    key = (str(bundle_path), sha256, precision, "split", tuple(levels), bool(periodic), halos)
     with _LOCK:
         if key not in _CACHE:
             _configure_threads()
@@ -75,7 +77,7 @@ def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage):
             b = load_model(bundle_path)
             g = build_generator(b.preset, dtype=None if precision == "float32" else "mixed_bfloat16")
             g.load_weights(str(b.weights_path))
-            models = chain_models(g, b.preset, levels, periodic=periodic)
+            models = chain_models(g, b.preset, levels, periodic=periodic, halos=dict(halos))
             _CACHE[key] = {(k if isinstance(k, str) else f"{k[0]}{k[1]}"): m for k, m in models.items()}
         return _CACHE[key][stage]
 

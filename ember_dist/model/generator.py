@@ -172,7 +172,66 @@ class _PeriodicOps(_SharedOps):
         return t
 
 
-def chain_models(generator, preset, splits, periodic=False):
+class _CroppedOps(_SharedOps):
+    """Like :class:`_SharedOps`, cropping every tensor to the region its consumers read
+    (:mod:`ember_dist.model.regions`), so each convolution computes only what the output core needs."""
+
+    def __init__(self, generator, regions):
+        super().__init__(generator)
+        self.r = regions
+        self.extent = {}  # id(tensor) -> (tensor, its (lo, hi) offsets)
+        self._n = 0
+
+    def inputs(self, tensors):
+        for t in tensors.values():
+            self.extent[id(t)] = (t, (0, 0))  # every input is a whole canvas
+        return tensors
+
+    def _set(self, t, region):
+        self.extent[id(t)] = (t, region)
+        return t
+
+    def _crop(self, t, want):
+        have = self.extent[id(t)][1]
+        c = (want[0] - have[0], want[1] - have[1])
+        if min(c) < 0:  # pragma: no cover - needed_regions guarantees nested regions
+            raise AssertionError(f"cannot crop {have} to {want}")
+        if c == (0, 0):
+            return t
+        self._n += 1
+        # In the tensor's own dtype: a crop never casts (a float32 output stays float32 in mixed precision).
+        return self._set(keras.layers.Cropping2D((c, c), dtype=t.dtype, name=f"crop_{self._n}")(t), want)
+
+    def _op(self, name, apply, *ts):
+        ins = [self._crop(t, c) for t, c in zip(ts, self.r.crops[name])]
+        return ins, apply(*ins)
+
+    def conv(self, t, filters, stride, name, final=False):
+        (x,), y = self._op(name, lambda x: (super(_CroppedOps, self).final(x, name) if final
+                                            else super(_CroppedOps, self).conv(x, filters, stride, name)), t)
+        lo, hi = self.extent[id(x)][1]
+        self._set(y, (lo, hi) if stride == 1 else (lo // 2, hi // 2))
+        return self._crop(y, self.r.keep[name])
+
+    def final(self, t, name):
+        return self.conv(t, 1, 1, name, final=True)
+
+    def up(self, t, name):
+        (x,), y = self._op(name, lambda x: super(_CroppedOps, self).up(x, name), t)
+        lo, hi = self.extent[id(x)][1]
+        self._set(y, (2 * lo, 2 * hi))
+        return self._crop(y, self.r.keep[name])
+
+    def noise(self, t, eta, level, name):
+        _, y = self._op(name, lambda a, b: super(_CroppedOps, self).noise(a, b, level, name), t, eta)
+        return self._set(y, self.r.keep[name])
+
+    def concat(self, a, b, name):
+        _, y = self._op(name, lambda u, v: super(_CroppedOps, self).concat(u, v, name), a, b)
+        return self._set(y, self.r.keep[name])
+
+
+def chain_models(generator, preset, splits, periodic=False, halos=None):
     """The stage models of split inference at the levels ``splits``, sharing ``generator``'s weights.
 
     With ``levels = (0, *splits)`` and ``d_s`` the features entering level ``s``
@@ -185,6 +244,10 @@ def chain_models(generator, preset, splits, periodic=False):
     * ``("C", i)``: ``{"dm" or "d", "h", "noise_l{l}" for a <= l < b}`` -> ``h_a``, or the final
       output when ``a == 0``.
 
+    ``halos`` maps stage names (``"A1"``, ``"B"``, ``"C1"``, ...) to the tile halo (before, after) in
+    px of the stage's tiling level; those stages crop every tensor to what the core reads
+    (:mod:`ember_dist.model.regions`) and output the core alone, not the whole canvas.
+
     Examples
     --------
     >>> g = build_generator("tiny", noise=True)
@@ -193,29 +256,30 @@ def chain_models(generator, preset, splits, periodic=False):
     ['A1', 'A2', 'B', 'C1', 'C2']
     >>> [t.name for t in m[("C", 2)].inputs]
     ['d', 'h', 'noise_l1']
+    >>> c = chain_models(g, "tiny", (1, 2), halos={"C2": (8, 8)})[("C", 2)]
+    >>> tuple(c.compute_output_shape([(1, 48, 48, 8), (1, 24, 24, 16), (1, 48, 48, 1)]))
+    (1, 32, 32, 8)
     """
     from ember_dist.model import graph
+    from ember_dist.model.regions import stage_regions
 
     preset = get_preset(preset)
-    L = preset.levels
-    ops = _SharedOps(generator)
-    levels = (0,) + tuple(int(s) for s in splits)
+    splits = tuple(int(s) for s in splits)
+    halos = halos or {}
     models = {}
-    for i in range(1, len(levels)):
-        a, b = levels[i - 1], levels[i]
-        name, ch = ("dm", 1) if a == 0 else ("d", preset.filters[a])
-        x = keras.Input((None, None, ch), name=name)
-        _, d = graph.encoder(ops, x, preset, a, b, enter_b=True)
-        models[("A", i)] = keras.Model([x], d, name=f"stage_a{a}_{b}")
-        x2 = keras.Input((None, None, ch), name=name)
-        h_in = keras.Input((None, None, preset.filters[b + 1]), name="h")
-        nc = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(a, b)} if preset.noise else {}
-        skips, _ = graph.encoder(ops, x2, preset, a, b)
-        out = graph.decoder(ops, h_in, skips, preset, a, b, nc)
-        models[("C", i)] = keras.Model([x2, h_in] + [nc[l] for l in sorted(nc)], out, name=f"stage_c{a}_{b}")
-    s = levels[-1]
-    d_in = keras.Input((None, None, preset.filters[s]), name="d")
-    nb = {l: keras.Input((None, None, 1), name=f"noise_l{l}") for l in range(s, L - 1)} if preset.noise else {}
-    h = graph.segment(_PeriodicOps(generator) if periodic else ops, d_in, preset, s, nb)
-    models["B"] = keras.Model([d_in] + [nb[l] for l in sorted(nb)], h, name=f"stage_b{s}")
+    names = [f"{k}{i}" for i in range(1, len(splits) + 1) for k in "AC"] + ["B"]
+    for stage in names:
+        inputs, a, b, build = graph.stage_graph(preset, splits, stage)
+        tensors = {k: keras.Input((None, None, ch), name=k) for k, (_, ch) in inputs.items()}
+        if stage in halos:
+            ops = _CroppedOps(generator, stage_regions(preset, splits, stage, halos[stage]))
+            ops.inputs(tensors)
+        elif stage == "B" and periodic:
+            ops = _PeriodicOps(generator)
+        else:
+            ops = _SharedOps(generator)
+        key = stage if stage == "B" else (stage[0], int(stage[1:]))
+        kind = "b" if stage == "B" else stage[0].lower()
+        models[key] = keras.Model(list(tensors.values()), build(ops, tensors),
+                                  name=f"stage_{kind}{a}" + ("" if stage == "B" else f"_{b}"))
     return models

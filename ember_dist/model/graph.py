@@ -17,11 +17,12 @@ each decoder level l >= 1; a final 3x3 ReLU conv to one channel.
 The pieces are also exposed by level so the engine can run the network in
 stages (``halo="split"``): :func:`encoder` (levels ``a..b-1``, optionally the
 stride-2 entry of level ``b``), :func:`segment` (everything from the input of
-level ``a`` back to the decoder output at level ``a``) and :func:`decoder`.
+level ``a`` back to the decoder output at level ``a``) and :func:`decoder`;
+:func:`stage_graph` assembles them into the stages themselves.
 """
 from __future__ import annotations
 
-__all__ = ["unet_graph", "encoder_block", "down", "encoder", "decoder", "segment"]
+__all__ = ["unet_graph", "encoder_block", "down", "encoder", "decoder", "segment", "stage_graph"]
 
 
 def down(ops, h, preset, lev):
@@ -105,3 +106,36 @@ def unet_graph(ops, x, preset, noise_inputs=None):
     heads = []
     final = segment(ops, x, preset, 0, noise_inputs, heads)
     return final, heads
+
+
+def stage_graph(preset, splits, stage):
+    """One stage of split inference at the levels ``splits`` (see :func:`~ember_dist.model.generator.chain_models`).
+
+    Returns ``(inputs, in_level, out_level, build)``: ``inputs`` maps each input name to its
+    ``(level, channels)`` in model input order, ``in_level`` is the level the stage is tiled at and
+    ``build(ops, tensors)`` builds the stage with ``ops`` on the input tensors (a dict by name).
+
+    >>> from ember_dist.model.presets import get_preset
+    >>> stage_graph(get_preset("tiny"), (1, 2), "C2")[:3]
+    ({'d': (1, 8), 'h': (2, 16), 'noise_l1': (1, 1)}, 1, 1)
+    """
+    L = preset.levels
+    levels = (0,) + tuple(int(s) for s in splits)
+    if stage == "B":
+        s = levels[-1]
+        nb = range(s, L - 1) if preset.noise else ()
+        inputs = {"d": (s, preset.filters[s]), **{f"noise_l{l}": (l, 1) for l in nb}}
+        return inputs, s, s, lambda ops, t: segment(ops, t["d"], preset, s, {l: t[f"noise_l{l}"] for l in nb})
+    i = int(stage[1:])
+    a, b = levels[i - 1], levels[i]
+    x = ("dm", 1) if a == 0 else ("d", preset.filters[a])
+    if stage[0] == "A":
+        return {x[0]: (a, x[1])}, a, b, lambda ops, t: encoder(ops, t[x[0]], preset, a, b, enter_b=True)[1]
+    nc = range(a, b) if preset.noise else ()
+    inputs = {x[0]: (a, x[1]), "h": (b, preset.filters[b + 1]), **{f"noise_l{l}": (l, 1) for l in nc}}
+
+    def build(ops, t):
+        skips, _ = encoder(ops, t[x[0]], preset, a, b)
+        return decoder(ops, t["h"], skips, preset, a, b, {l: t[f"noise_l{l}"] for l in nc})
+
+    return inputs, a, a, build

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Cropped stage models: the same cores as the uncropped ones, at the multiply-adds the regions count."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from ember_dist.engine.split import plan_split
+from ember_dist.model import graph
+from ember_dist.model.generator import _CroppedOps, _SharedOps, build_generator, chain_models
+from ember_dist.model.presets import get_preset
+from ember_dist.model.regions import needed_regions, stage_regions
+
+
+def _plan(preset):
+    # Chains of two splits whose deepest stage is tiled (a coarse core too small for the whole coarse map),
+    # so every kind of stage (A1, A2, B with a halo, C2, C1) is cropped.
+    return plan_split((256, 192), 64, preset, (1, 2), 8)
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_cropped_stages_give_the_uncropped_cores(name):
+    p = get_preset(name)
+    g = build_generator(p, noise=True, initializer="he_normal")
+    sp = _plan(p)
+    assert not sp.periodic and set(sp.halos) == {"A1", "A2", "B", "C1", "C2"}
+    full = chain_models(g, p, sp.levels)
+    crop = chain_models(g, p, sp.levels, halos=sp.halos)
+    rng = np.random.default_rng(0)
+    for stage, plan in sp.stages().items():
+        key = stage if stage == "B" else (stage[0], int(stage[1:]))
+        inputs, a, b, _ = graph.stage_graph(p, sp.levels, stage)
+        cy, cx = plan.canvas
+        x = [rng.normal(size=(2, cy // 2 ** (lev - a), cx // 2 ** (lev - a), ch)).astype("float32")
+             for lev, ch in inputs.values()]
+        want, got = np.asarray(full[key].predict_on_batch(x)), np.asarray(crop[key].predict_on_batch(x))
+        f = 2 ** (b - a)
+        (hb, ha), (ny, nx) = plan.halo, plan.core
+        assert got.shape[1:3] == (ny // f, nx // f), stage  # the core alone
+        core = want[:, hb // f:hb // f + ny // f, hb // f:hb // f + nx // f]
+        assert np.abs(got - core).max() <= 1e-6 * np.abs(core).max(), stage
+
+
+class _Count(_SharedOps):
+    """Counts each convolution's multiply-adds from the shapes Keras infers for it."""
+
+    def conv(self, t, filters, stride, name):
+        y = super().conv(t, filters, stride, name)
+        self.seen.append(9 * t.shape[-1] * filters * y.shape[1] * y.shape[2])
+        return y
+
+    def final(self, t, name):
+        y = super().final(t, name)
+        self.seen.append(9 * t.shape[-1] * y.shape[1] * y.shape[2])
+        return y
+
+
+class _CountCropped(_CroppedOps, _Count):  # the cropped interpreter's convolutions go through _Count
+    pass
+
+
+def test_regions_count_the_multiply_adds_keras_computes():
+    """Regions.macs against the shapes Keras infers for each convolution of the cropped stage."""
+    p = get_preset("small")
+    g = build_generator(p, noise=True)
+    sp = _plan(p)
+    for stage, plan in sp.stages().items():
+        inputs, a, _, build = graph.stage_graph(p, sp.levels, stage)
+        r = stage_regions(p, sp.levels, stage, plan.halo)
+        ops = _CountCropped(g, r)
+        ops.seen = []
+        cy, cx = plan.canvas
+        tensors = ops.inputs({k: keras.Input((cy // 2 ** (lev - a), cx // 2 ** (lev - a), ch), name=k)
+                              for k, (lev, ch) in inputs.items()})
+        out = build(ops, tensors)
+        f = 2 ** (graph.stage_graph(p, sp.levels, stage)[2] - a)
+        assert tuple(out.shape[1:3]) == (plan.core[0] // f, plan.core[1] // f), stage
+        assert len(ops.seen) == len(r.convs) and sum(ops.seen) == r.macs(plan.canvas), stage
+
+
+def test_cropping_pays_less_than_the_canvas():
+    p = get_preset("fiducial")
+    sp = plan_split((4096, 4096), 1024, p)
+    paid, canvas = sp.stage_compute(p), sp.redundancy
+    # C1 computes its decoder on ~1030^2 px per 1024^2 core instead of the 1096^2 canvas.
+    assert paid["B"] == 1.0 and 1.0 < paid["C1"] < 1.05 < canvas["C1"] and 1.0 < paid["A1"] < canvas["A1"]
+    assert round(sp.compute_factor(p), 3) == 1.090
+    # Larger cores pay less: the halo is consumed as the data flows to the output.
+    assert plan_split((8192, 8192), 2048, p, 3).stage_compute(p)["C1"] < paid["C1"]
+
+
+def test_too_small_a_halo_is_refused():
+    p = get_preset("fiducial")
+    with pytest.raises(ValueError, match="tile halo is too small"):
+        stage_regions(p, (3,), "C1", (8, 8))
+    # One 3x3 convolution reads one pixel on each side: a halo of one is exact, none is not.
+    one = lambda ops, t: ops.conv(t["x"], 4, 1, "c")  # noqa: E731
+    assert needed_regions(one, {"x": (0, 1)}, 0, (1, 1)).need["x"] == (0, 0)
+    with pytest.raises(ValueError, match="1 px of 'x' beyond its canvas"):
+        needed_regions(one, {"x": (0, 1)}, 0, (0, 1))
