@@ -15,7 +15,9 @@ noisy generator), it measures side by side in one run:
 * times are medians of ``--repeat`` runs (default 3);
 * exact / split: ``enrich_box(halo=...)`` end to end on a fresh LocalCluster
   (validation scan, tiles, zarr writes), after a warm-up run that compiles the
-  tile shape; the redundant-compute factor ``tiles * canvas^2 / size^2``;
+  tile shape; the redundant-compute factors: ``canvas`` = ``tiles * canvas^2 / size^2``
+  and ``compute_paid`` = multiply-adds over one whole-map pass (tiles crop every tensor
+  to what their core reads, so they pay less than their canvas);
   peak RSS per worker (``VmHWM``).
 
 ``--memory`` runs the engine (``--halo``) on several map sizes with the same tile
@@ -155,8 +157,11 @@ def engine(bundle, dm, core, workers, tmp, halo="exact", precision="float32", sp
                    "compute_paid": round(sp.compute_factor(bundle.preset), 3)}
             canvas = sp.output.canvas[0]
         else:
+            from ember_dist.model.regions import tile_compute
+
             plan = TilePlan.build(dm_values.shape, core, bundle.exact_halo, bundle.alignment)
-            red, canvas = plan.redundancy, plan.canvas[0]
+            red = {"canvas": round(plan.redundancy, 3), "compute_paid": round(tile_compute(bundle.preset, plan), 3)}
+            canvas = plan.canvas[0]
         # Peak RSS first, then read the output here (synchronous scheduler): with the client active,
         # ``.values`` would run on the workers and hold the whole output map there (+0.53 GB VmHWM at 8192^2).
         rss = [round(v, 2) for v in sorted(_rss(client).values())]

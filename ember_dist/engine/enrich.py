@@ -34,6 +34,7 @@ from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
 from ember_dist.io.store import check_output, create_store, done_markers, finalize_store
 from ember_dist.model.bundle import BundleError, default_model_name, load_model
+from ember_dist.model.regions import tile_compute
 
 __all__ = ["enrich_box", "resolve_halo"]
 
@@ -90,12 +91,13 @@ def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None)
     """``"split"`` or ``"exact"``: whichever gives the exact map for less compute, for every model.
 
     Compute is the multiply-adds paid per output pixel relative to one whole-map pass: the
-    tile redundancy for ``"exact"``, the stage-weighted compute of the cropped stages for ``"split"``
+    cropped tiles for ``"exact"`` (:func:`~ember_dist.model.regions.tile_compute`), the stage-weighted
+    compute of the cropped stages for ``"split"``
     (:meth:`~ember_dist.engine.split.SplitPlan.compute_factor`).  Both modes give the same map
     to float rounding.
     """
     for b in bundles.values():
-        exact = TilePlan.build(shape, tile, b.exact_halo, b.alignment).redundancy
+        exact = tile_compute(b.preset, TilePlan.build(shape, tile, b.exact_halo, b.alignment))
         split = plan_split(shape, tile, b.preset, split_level, coarse_core).compute_factor(b.preset)
         if split > SPLIT_MARGIN * exact:
             return "exact"
@@ -367,7 +369,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "redundant_compute_factor": json.dumps(
                 {"total": round(plans[fields[0]].compute_factor(bundles[fields[0]].preset), 4),
                  **{k: round(v, 4) for k, v in plans[fields[0]].stage_compute(bundles[fields[0]].preset).items()}})
-            if halo == "split" else p0.redundancy,
+            if halo == "split" else round(tile_compute(bundles[fields[0]].preset, p0), 4),
             "precision": precision,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
             "ember_dist_version": ember_dist.__version__,

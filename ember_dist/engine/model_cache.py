@@ -82,8 +82,13 @@ def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage, hal
         return _CACHE[key][stage]
 
 
-def get_model(bundle_path, sha256, precision="float32"):
-    """The inference model of a bundle, loaded once per process and verified by checksum."""
+def get_model(bundle_path, sha256, precision="float32", halo=None):
+    """The inference model of a bundle, loaded once per process and verified by checksum.
+
+    With ``halo`` (a tile halo at least the receptive field, see
+    :func:`~ember_dist.model.regions.network_regions`) the model crops every tensor to what the
+    core reads and outputs the core alone; it shares the loaded model's layers.
+    """
     key = (str(bundle_path), sha256, precision)
     with _LOCK:
         if key not in _CACHE:
@@ -98,7 +103,15 @@ def get_model(bundle_path, sha256, precision="float32"):
                 )
             dtype = None if precision == "float32" else "mixed_bfloat16"
             _CACHE[key] = b.build(dtype=dtype)
-        return _CACHE[key]
+            _CACHE[key + ("preset",)] = b.preset
+        if halo is None:
+            return _CACHE[key]
+        ckey = key + ("cropped", tuple(halo))
+        if ckey not in _CACHE:
+            from ember_dist.model.generator import cropped_network
+
+            _CACHE[ckey] = cropped_network(_CACHE[key], _CACHE[key + ("preset",)], tuple(halo))
+        return _CACHE[ckey]
 
 
 class ModelCache(WorkerPlugin):

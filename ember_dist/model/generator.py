@@ -25,7 +25,8 @@ from ember_dist.model.graph import unet_graph
 from ember_dist.model.layers import NoiseInjection
 from ember_dist.model.presets import get_preset
 
-__all__ = ["build_generator", "inference_model", "noise_input_names", "count_params", "chain_models"]
+__all__ = ["build_generator", "inference_model", "noise_input_names", "count_params", "chain_models",
+           "cropped_network"]
 
 
 def noise_input_names(preset):
@@ -172,9 +173,10 @@ class _PeriodicOps(_SharedOps):
         return t
 
 
-class _CroppedOps(_SharedOps):
-    """Like :class:`_SharedOps`, cropping every tensor to the region its consumers read
-    (:mod:`ember_dist.model.regions`), so each convolution computes only what the output core needs."""
+class _ValidOps(_SharedOps):
+    """Like :class:`_SharedOps`, with every convolution unpadded (:class:`~ember_dist.model.layers.ValidConv`)
+    and the few crops that keep tensors aligned (:mod:`ember_dist.model.regions`): each tensor holds
+    only its exact pixels, and :meth:`finish` crops the output to the core."""
 
     def __init__(self, generator, regions):
         super().__init__(generator)
@@ -194,7 +196,7 @@ class _CroppedOps(_SharedOps):
     def _crop(self, t, want):
         have = self.extent[id(t)][1]
         c = (want[0] - have[0], want[1] - have[1])
-        if min(c) < 0:  # pragma: no cover - needed_regions guarantees nested regions
+        if min(c) < 0:  # pragma: no cover - valid_regions only ever shrinks regions
             raise AssertionError(f"cannot crop {have} to {want}")
         if c == (0, 0):
             return t
@@ -202,33 +204,37 @@ class _CroppedOps(_SharedOps):
         # In the tensor's own dtype: a crop never casts (a float32 output stays float32 in mixed precision).
         return self._set(keras.layers.Cropping2D((c, c), dtype=t.dtype, name=f"crop_{self._n}")(t), want)
 
-    def _op(self, name, apply, *ts):
-        ins = [self._crop(t, c) for t, c in zip(ts, self.r.crops[name])]
-        return ins, apply(*ins)
+    def _inputs(self, name, *ts):
+        return [self._crop(t, c) for t, c in zip(ts, self.r.crops[name])]
 
-    def conv(self, t, filters, stride, name, final=False):
-        (x,), y = self._op(name, lambda x: (super(_CroppedOps, self).final(x, name) if final
-                                            else super(_CroppedOps, self).conv(x, filters, stride, name)), t)
-        lo, hi = self.extent[id(x)][1]
-        self._set(y, (lo, hi) if stride == 1 else (lo // 2, hi // 2))
-        return self._crop(y, self.r.keep[name])
+    def _valid(self, name, x):
+        from ember_dist.model.layers import ValidConv
+
+        return ValidConv(self.g.get_layer(name), name=f"{name}_valid")(x)
+
+    def conv(self, t, filters, stride, name):
+        x, = self._inputs(name, t)
+        return self._set(self.g.get_layer(name + "_act")(self._valid(name, x)), self.r.keep[name])
 
     def final(self, t, name):
-        return self.conv(t, 1, 1, name, final=True)
+        x, = self._inputs(name, t)
+        y = self._valid(name, x)
+        if "final_f32" in [l.name for l in self.g.layers]:
+            y = self.g.get_layer("final_f32")(y)
+        return self._set(y, self.r.keep[name])
 
     def up(self, t, name):
-        (x,), y = self._op(name, lambda x: super(_CroppedOps, self).up(x, name), t)
-        lo, hi = self.extent[id(x)][1]
-        self._set(y, (2 * lo, 2 * hi))
-        return self._crop(y, self.r.keep[name])
+        return self._set(super().up(*self._inputs(name, t), name), self.r.keep[name])
 
     def noise(self, t, eta, level, name):
-        _, y = self._op(name, lambda a, b: super(_CroppedOps, self).noise(a, b, level, name), t, eta)
-        return self._set(y, self.r.keep[name])
+        return self._set(super().noise(*self._inputs(name, t, eta), level, name), self.r.keep[name])
 
     def concat(self, a, b, name):
-        _, y = self._op(name, lambda u, v: super(_CroppedOps, self).concat(u, v, name), a, b)
-        return self._set(y, self.r.keep[name])
+        return self._set(super().concat(*self._inputs(name, a, b), name), self.r.keep[name])
+
+    def finish(self, out):
+        """The output cropped to the core."""
+        return self._crop(out, self.r.out)
 
 
 def chain_models(generator, preset, splits, periodic=False, halos=None):
@@ -245,8 +251,8 @@ def chain_models(generator, preset, splits, periodic=False, halos=None):
       output when ``a == 0``.
 
     ``halos`` maps stage names (``"A1"``, ``"B"``, ``"C1"``, ...) to the tile halo (before, after) in
-    px of the stage's tiling level; those stages crop every tensor to what the core reads
-    (:mod:`ember_dist.model.regions`) and output the core alone, not the whole canvas.
+    px of the stage's tiling level; those stages run their convolutions unpadded, so each tensor
+    holds only its exact pixels (:mod:`ember_dist.model.regions`), and output the core alone.
 
     Examples
     --------
@@ -272,14 +278,37 @@ def chain_models(generator, preset, splits, periodic=False, halos=None):
         inputs, a, b, build = graph.stage_graph(preset, splits, stage)
         tensors = {k: keras.Input((None, None, ch), name=k) for k, (_, ch) in inputs.items()}
         if stage in halos:
-            ops = _CroppedOps(generator, stage_regions(preset, splits, stage, halos[stage]))
-            ops.inputs(tensors)
-        elif stage == "B" and periodic:
-            ops = _PeriodicOps(generator)
+            ops = _ValidOps(generator, stage_regions(preset, splits, stage, halos[stage]))
+            out = ops.finish(build(ops, ops.inputs(tensors)))
         else:
-            ops = _SharedOps(generator)
+            out = build(_PeriodicOps(generator) if stage == "B" and periodic else _SharedOps(generator), tensors)
         key = stage if stage == "B" else (stage[0], int(stage[1:]))
         kind = "b" if stage == "B" else stage[0].lower()
-        models[key] = keras.Model(list(tensors.values()), build(ops, tensors),
-                                  name=f"stage_{kind}{a}" + ("" if stage == "B" else f"_{b}"))
+        models[key] = keras.Model(list(tensors.values()), out, name=f"stage_{kind}{a}" + ("" if stage == "B" else f"_{b}"))
     return models
+
+
+def cropped_network(generator, preset, halo):
+    """The inference network for tiles with ``halo`` (>= the receptive field), its convolutions unpadded
+    so each tensor holds only its exact pixels (:func:`~ember_dist.model.regions.network_regions`):
+    same inputs as the generator, output the core alone.  Shares ``generator``'s layers (or its
+    inference model's).
+
+    >>> p = get_preset("tiny").with_noise(False)
+    >>> m = cropped_network(build_generator(p), p, (48, 56))   # the exact halo of this preset
+    >>> tuple(m.compute_output_shape((1, 136, 136, 1)))
+    (1, 32, 32, 1)
+    """
+    from ember_dist.model import graph
+    from ember_dist.model.regions import network_regions
+
+    preset = get_preset(preset)
+    regions = network_regions(preset, halo)
+    if regions is None:
+        raise ValueError(f"halo {tuple(halo)} is smaller than the receptive field of preset {preset.name!r}; "
+                         f"only exact halos can run unpadded (halo='exact')")
+    inputs, _, _, build = graph.stage_graph(preset, (), "B")
+    tensors = {k: keras.Input((None, None, ch), name=k) for k, (_, ch) in inputs.items()}
+    ops = _ValidOps(generator, regions)
+    out = ops.finish(build(ops, ops.inputs(tensors)))
+    return keras.Model(list(tensors.values()), out, name=generator.name + "_cropped")

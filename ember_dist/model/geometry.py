@@ -344,6 +344,6 @@ def stage_macs(preset, levels):
         out[f"C{i}"] = sum(ops.macs.values())
     ops = _IntervalOps()
     s = chain[-1]
-    graph.segment(ops, _T(s, preset.filters[s], *ident), preset, s, noise)
+    graph.segment(ops, _T(s, _input_channels(preset, s), *ident), preset, s, noise)
     out["B"] = sum(ops.macs.values())
     return out

@@ -114,6 +114,7 @@ def stage_graph(preset, splits, stage):
     Returns ``(inputs, in_level, out_level, build)``: ``inputs`` maps each input name to its
     ``(level, channels)`` in model input order, ``in_level`` is the level the stage is tiled at and
     ``build(ops, tensors)`` builds the stage with ``ops`` on the input tensors (a dict by name).
+    With no ``splits``, stage ``"B"`` is the whole inference network (input ``"dm"``, no heads).
 
     >>> from ember_dist.model.presets import get_preset
     >>> stage_graph(get_preset("tiny"), (1, 2), "C2")[:3]
@@ -124,8 +125,9 @@ def stage_graph(preset, splits, stage):
     if stage == "B":
         s = levels[-1]
         nb = range(s, L - 1) if preset.noise else ()
-        inputs = {"d": (s, preset.filters[s]), **{f"noise_l{l}": (l, 1) for l in nb}}
-        return inputs, s, s, lambda ops, t: segment(ops, t["d"], preset, s, {l: t[f"noise_l{l}"] for l in nb})
+        x = ("dm", 1) if s == 0 else ("d", preset.filters[s])
+        inputs = {x[0]: (s, x[1]), **{f"noise_l{l}": (l, 1) for l in nb}}
+        return inputs, s, s, lambda ops, t: segment(ops, t[x[0]], preset, s, {l: t[f"noise_l{l}"] for l in nb})
     i = int(stage[1:])
     a, b = levels[i - 1], levels[i]
     x = ("dm", 1) if a == 0 else ("d", preset.filters[a])

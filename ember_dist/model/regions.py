@@ -1,41 +1,40 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Needed regions: the pixels of each tensor that a tile's output core reads.
+"""Valid regions: tiles that shrink through the network instead of computing zero-padded edges.
 
 A tile network run on a halo-padded canvas with ``'same'`` convolutions computes
-every layer over the whole canvas, although the layers near the output only need
-the core plus a pixel or two: the halo is consumed as the data flows towards the
-output.  :func:`needed_regions` interprets a graph description (see
-:mod:`ember_dist.model.graph`) backwards from the output core and gives, for each
-op, the region worth keeping, as offsets ``(lo, hi)`` from the start and the end
-of its level's canvas (the canvas divided by ``2**level``).  The Keras interpreter
-in :mod:`ember_dist.model.generator` crops every tensor to its region, so each
-convolution runs on what its consumers read and no more.  Stage C of split
-inference (fiducial, 1024-px cores) then computes its decoder on 1030^2 px at
-level 0 instead of the 1096^2 canvas.
+every layer over the whole canvas, although only the pixels whose taps all lie in
+the canvas are exact, and those shrink by a pixel per side at every convolution:
+near the output only the core and a pixel or two are.  The inference stages
+instead run each convolution without padding (:class:`~ember_dist.model.layers.ValidConv`,
+the same kernels), so every tensor holds just its exact pixels and the decoder
+convolutions near the output run on little more than the core.  The regions are
+the same taps the receptive field is computed from (:mod:`ember_dist.model.geometry`):
+``o-1..o+1`` at stride 1, ``2o..2o+2`` at stride 2, ``o // 2`` for nearest upsampling.
 
-Every kept pixel that a consumer reads has the value of the uncropped network (the
-regions are derived from the same taps the receptive field is): ``'same'``
-convolutions read ``o-1..o+1`` at stride 1 and ``2o..2o+2`` at stride 2 on even
-sizes (no padding before), nearest upsampling reads ``o // 2``.  A tensor that
-feeds a stride-2 convolution keeps an even start and an even length, so the
-stride-2 grid stays the global one.  Keras has the cropping layer but no pass that
-derives the crops from a graph, hence this module.
+:func:`valid_regions` interprets a graph description (:mod:`ember_dist.model.graph`)
+forwards and gives each op's region as offsets ``(lo, hi)`` from the start and the
+end of its level's canvas (the canvas divided by ``2**level``), and the few crops
+that keep tensors aligned: both inputs of a concatenation (and a noise map and its
+features) to their common region, the input of a stride-2 convolution to an even
+start (so its grid stays the global one), and the output to the core.  Keras has
+the padding-free convolution and the cropping layer, but nothing that derives them
+from a graph, hence this module.
 
 Examples
 --------
 >>> from ember_dist.model import graph
 >>> from ember_dist.model.presets import get_preset
 >>> p = get_preset("fiducial")
->>> r = needed_regions(lambda ops, x: graph.encoder(ops, x["dm"], p, 0, 2)[1], {"dm": (0, 1)}, 0, (16, 16))
->>> r.keep["enc1_conv2"], r.keep["enc1_conv1"], r.keep["enc0_conv2"], r.keep["dm"]
-((16, 16), (15, 15), (28, 26), (26, 25))
+>>> r = valid_regions(lambda ops, x: graph.encoder(ops, x["dm"], p, 0, 2)[1], {"dm": (0, 1)}, 0, (4, 4))
+>>> r.keep["enc0_conv2"], r.keep["enc1_down"], r.keep["enc1_conv2"]
+((2, 2), (1, 2), (3, 4))
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["needed_regions", "stage_regions", "Regions"]
+__all__ = ["valid_regions", "stage_regions", "network_regions", "tile_compute", "Regions"]
 
 
 class _N:
@@ -44,9 +43,6 @@ class _N:
     def __init__(self, kind, name, level, channels, parents=(), stride=1):
         self.kind, self.name, self.level, self.channels = kind, name, level, channels
         self.parents, self.stride = tuple(parents), stride
-        self.need = None  # (lo, hi): pixels whose values the consumers read (must be exact)
-        self.extent = None  # (lo, hi): pixels the consumers' inputs span (may include a parity pixel)
-        self.even = False  # feeds a stride-2 convolution
 
 
 class _RegionOps:
@@ -76,51 +72,37 @@ class _RegionOps:
         return self._node("concat", name, a.level, a.channels + b.channels, (a, b))
 
     def head(self, t, level, name):  # pragma: no cover - stages have no heads
-        raise NotImplementedError("needed regions are for inference stages, which have no heads")
+        raise NotImplementedError("valid regions are for inference stages, which have no heads")
 
 
-def _union(a, b):
-    return b if a is None else (min(a[0], b[0]), min(a[1], b[1]))
-
-
-def _value_reads(node, need):
-    """The pixels of each parent whose values ``node`` reads to compute ``need`` exactly."""
-    lo, hi = need
-    if node.kind == "conv" and node.stride == 1:
-        return [(lo - 1, hi - 1)]
-    if node.kind == "conv":  # stride 2, 'same' on an even size: output o reads 2o..2o+2
-        return [(2 * lo, 2 * hi - 1)]
+def _forward(node, have):
+    """(regions each input is cropped to, region of the output) of ``node`` given its inputs' regions."""
+    if node.kind == "conv" and node.stride == 1:  # 3x3 without padding: one pixel less per side
+        (lo, hi), = have
+        return [(lo, hi)], (lo + 1, hi + 1)
+    if node.kind == "conv":  # stride 2 from an even start: output o reads 2o..2o+2
+        (lo, hi), = have
+        lo += lo % 2
+        return [(lo, hi)], (lo // 2, hi // 2 + 1)
     if node.kind == "up":
-        return [(lo // 2, hi // 2)]
-    return [need, need]  # noise (tensor, eta) and concat: the same pixels
-
-
-def _input_crops(node, keep, need):
-    """The region each parent is cropped to before ``node``'s op: its output then spans ``keep``
-    (a 'same' convolution keeps its input's extent, a stride-2 one halves it) and the values in
-    ``need`` are computed from exact inputs."""
-    if node.kind == "conv" and node.stride == 1:
-        return [_union(keep, (need[0] - 1, need[1] - 1))]
-    if node.kind == "conv":  # an even start and length: the stride-2 grid stays the global one
-        return [(2 * keep[0], min(2 * keep[1], 2 * need[1] - 2))]
-    if node.kind == "up":
-        return [(keep[0] // 2, keep[1] // 2)]
-    return [keep, keep]
+        (lo, hi), = have
+        return [(lo, hi)], (2 * lo, 2 * hi)
+    common = (max(r[0] for r in have), max(r[1] for r in have))  # noise (features, eta) and concat
+    return [common, common], common
 
 
 @dataclass(frozen=True)
 class Regions:
     """Regions of a stage's tensors, ``(lo, hi)`` offsets from the start and end of each level's canvas.
 
-    ``keep[name]``: the extent of the op's (or input's) output once cropped; ``need[name]``: the
-    pixels of it that are exact and read downstream; ``crops[name]``: the region each input of the
-    op is cropped to first; ``convs``: each convolution as ``(level of its output, input channels,
-    filters, region it computes)``.
+    ``keep[name]``: the region of the op's (or input's) output; ``crops[name]``: the region each input
+    of the op is cropped to first; ``out``: the output core the last op's output is cropped to;
+    ``convs``: each convolution as ``(level of its output, input channels, filters, region it computes)``.
     """
 
     keep: dict
-    need: dict
     crops: dict
+    out: tuple
     convs: tuple
     in_level: int
 
@@ -133,8 +115,8 @@ class Regions:
         return total
 
 
-def needed_regions(graph_fn, inputs, in_level, out_keep):
-    """Regions each op of ``graph_fn`` must keep for its output to cover ``out_keep`` exactly.
+def valid_regions(graph_fn, inputs, in_level, out_keep):
+    """Regions of every op of ``graph_fn`` run without padding on whole-canvas inputs.
 
     Parameters
     ----------
@@ -150,34 +132,24 @@ def needed_regions(graph_fn, inputs, in_level, out_keep):
     Raises
     ------
     ValueError
-        When an exact output would read pixels past an input's canvas: the tile halo is too small.
+        When the output's exact region does not cover the core: the tile halo is too small.
     """
     ops = _RegionOps()
     tensors = {k: ops._node("input", k, lev, ch) for k, (lev, ch) in inputs.items()}
     out = graph_fn(ops, tensors)
-    out.need = out.extent = tuple(int(v) for v in out_keep)
-    keep, need, crops, convs = {}, {}, {}, []
-    for node in reversed(ops.nodes):  # creation order is topological: consumers come later
-        if node.need is None:
-            continue  # not read by the output (e.g. an unused input)
-        if min(node.need) < 0:
-            raise ValueError(f"an exact core reads {-min(node.need)} px of {node.name!r} beyond its canvas: the "
-                             f"tile halo is too small (use the stage's computed halo)")
-        lo, hi = _union(node.extent, node.need)
-        if node.even:
-            lo, hi = lo - lo % 2, hi - hi % 2
-        keep[node.name], need[node.name] = (lo, hi), node.need
+    keep, crops, convs = {k: (0, 0) for k in tensors}, {}, []
+    for node in ops.nodes:  # creation order is topological
         if node.kind == "input":
             continue
-        crops[node.name] = _input_crops(node, (lo, hi), node.need)
-        for parent, r, c in zip(node.parents, _value_reads(node, node.need), crops[node.name]):
-            parent.need, parent.extent = _union(parent.need, r), _union(parent.extent, c)
-            parent.even |= node.kind == "conv" and node.stride == 2
+        crops[node.name], keep[node.name] = _forward(node, [keep[p.name] for p in node.parents])
         if node.kind == "conv":
-            c = crops[node.name][0]
-            convs.append((node.level, node.parents[0].channels, node.channels,
-                          c if node.stride == 1 else (c[0] // 2, c[1] // 2)))
-    return Regions(keep, need, crops, tuple(reversed(convs)), int(in_level))
+            convs.append((node.level, node.parents[0].channels, node.channels, keep[node.name]))
+    out_keep = tuple(int(v) for v in out_keep)
+    got = keep[out.name]
+    if got[0] > out_keep[0] or got[1] > out_keep[1]:
+        raise ValueError(f"the exact pixels of {out.name!r} stop {max(got[0] - out_keep[0], got[1] - out_keep[1])} "
+                         f"px inside the core: the tile halo is too small (use the stage's computed halo)")
+    return Regions(keep, crops, out_keep, tuple(convs), int(in_level))
 
 
 @lru_cache(maxsize=None)
@@ -188,7 +160,7 @@ def _stage_regions(preset, splits, stage, halo):
     f = 2 ** (b - a)
     if halo[0] % f or halo[1] % f:
         raise ValueError(f"stage {stage} halo {halo} is not a multiple of {f} px (the output's pixel at level {b})")
-    return needed_regions(build, inputs, a, (halo[0] // f, halo[1] // f))
+    return valid_regions(build, inputs, a, (halo[0] // f, halo[1] // f))
 
 
 def stage_regions(preset, splits, stage, halo):
@@ -196,9 +168,41 @@ def stage_regions(preset, splits, stage, halo):
     levels ``splits``, for tiles with ``halo`` = (before, after) px at the stage's tiling level.
 
     >>> r = stage_regions("fiducial", (3,), "C1", (32, 40))
-    >>> r.keep["final"], r.keep["dec0_conv1"], r.keep["h"], r.keep["dm"]
-    ((32, 40), (30, 38), (2, 3), (2, 7))
+    >>> r.keep["dec0_conv1"], r.keep["final"], r.out
+    ((29, 33), (31, 35), (32, 40))
     """
     from ember_dist.model.presets import get_preset
 
     return _stage_regions(get_preset(preset), tuple(int(s) for s in splits), stage, tuple(int(h) for h in halo))
+
+
+def network_regions(preset, halo):
+    """:class:`Regions` of the whole inference network for tiles with ``halo`` px, or ``None`` when the
+    halo is smaller than the receptive field (approximate halos run the zero-padded network, as measured
+    in the bundle's seam table).
+
+    >>> network_regions("fiducial", (768, 896)).out, network_regions("fiducial", (512, 512))
+    ((768, 896), None)
+    """
+    try:
+        return stage_regions(preset, (), "B", halo)
+    except ValueError:
+        return None
+
+
+def tile_compute(preset, plan):
+    """Multiply-adds a :class:`~ember_dist.engine.plan.TilePlan` pays per output pixel relative to one
+    whole-map pass: shrinking tiles when the halo is exact (fiducial, 1024-px cores on a 4096^2 map:
+    1.96 against the canvas's 6.89), the canvas redundancy otherwise.
+
+    >>> from ember_dist.engine.plan import TilePlan
+    >>> round(tile_compute("fiducial", TilePlan.build((4096, 4096), 1024, (768, 896), 128)), 2)
+    1.96
+    """
+    from ember_dist.model.geometry import stage_macs
+
+    r = network_regions(preset, plan.halo)
+    if r is None:
+        return plan.redundancy
+    one_pass = stage_macs(preset, ())["B"] * plan.shape[0] * plan.shape[1]
+    return plan.grid[0] * plan.grid[1] * r.macs(plan.canvas) / one_pass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["PeriodicConv"]
+__all__ = ["PeriodicConv", "ValidConv"]
 
 
 def _wrap(x, before, after, axis):
@@ -24,7 +24,41 @@ def _wrap(x, before, after, axis):
     return ops.take(x, ops.mod(ops.arange(-before, n + after), n), axis=axis)
 
 
-class PeriodicConv(keras.layers.Layer):
+class ValidConv(keras.layers.Layer):
+    """Apply ``conv`` (a built ``Conv2D`` with ``padding="same"``) without padding: the output holds
+    only the pixels whose taps all lie inside the input (``n - k + 1`` per side at stride 1; at
+    stride 2, output ``o`` reads inputs ``2o..2o+2`` as ``"same"`` does on even sizes).
+
+    Tiles shrink as they flow through the network instead of carrying zero-padded edges that are
+    cropped away at the end (see :mod:`ember_dist.model.regions`); the kernel and bias are the
+    wrapped layer's (shared, not copied).
+
+    Args:
+        conv: the ``keras.layers.Conv2D`` whose weights are used.
+    """
+
+    def __init__(self, conv, **kwargs):
+        kwargs.setdefault("dtype", conv.dtype_policy)
+        super().__init__(**kwargs)
+        k, s = conv.kernel_size[0], conv.strides[0]
+        if conv.padding != "same" or conv.kernel_size[0] != conv.kernel_size[1] or s not in (1, 2) or \
+                (s == 2 and k != 3) or k % 2 == 0 or conv.strides[0] != conv.strides[1]:
+            raise ValueError(f"{type(self).__name__} supports 'same' square convolutions with odd kernels at "
+                             f"stride 1 and 3x3 at stride 2. Received: kernel {conv.kernel_size}, strides "
+                             f"{conv.strides}, padding {conv.padding!r}.")
+        self.conv = conv
+        self._stride = s
+        self._k = k
+
+    def call(self, x):
+        c = self.conv
+        y = ops.conv(x, c.kernel, strides=self._stride, padding="valid")
+        if c.use_bias:
+            y = ops.add(y, c.bias)
+        return c.activation(y) if c.activation is not None else y
+
+
+class PeriodicConv(ValidConv):
     """Apply ``conv`` (a built ``Conv2D`` with ``padding="same"``) circularly.
 
     Keras ``"same"`` convolutions read ``o-r..o+r`` at stride 1 and ``2o..2o+2``
@@ -40,24 +74,12 @@ class PeriodicConv(keras.layers.Layer):
     """
 
     def __init__(self, conv, **kwargs):
-        kwargs.setdefault("dtype", conv.dtype_policy)
-        super().__init__(**kwargs)
-        k, s = conv.kernel_size[0], conv.strides[0]
-        if conv.padding != "same" or conv.kernel_size[0] != conv.kernel_size[1] or s not in (1, 2) or \
-                (s == 2 and k != 3) or k % 2 == 0 or conv.strides[0] != conv.strides[1]:
-            raise ValueError(f"PeriodicConv supports 'same' square convolutions with odd kernels at stride 1 and "
-                             f"3x3 at stride 2. Received: kernel {conv.kernel_size}, strides {conv.strides}, "
-                             f"padding {conv.padding!r}.")
-        self.conv = conv
-        self._stride = s
-        self._pad = (k // 2, k // 2) if s == 1 else (0, 1)
+        super().__init__(conv, **kwargs)
+        self._pad = (self._k // 2, self._k // 2) if self._stride == 1 else (0, 1)
 
     def call(self, x):
-        (pb, pa), c = self._pad, self.conv
-        y = ops.conv(_wrap(_wrap(x, pb, pa, 1), pb, pa, 2), c.kernel, strides=self._stride, padding="valid")
-        if c.use_bias:
-            y = ops.add(y, c.bias)
-        return c.activation(y) if c.activation is not None else y
+        pb, pa = self._pad
+        return super().call(_wrap(_wrap(x, pb, pa, 1), pb, pa, 2))
 
     def compute_output_shape(self, input_shape):
         b, ny, nx, _ = input_shape
