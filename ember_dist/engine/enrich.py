@@ -91,8 +91,8 @@ def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None)
     """``"split"`` or ``"exact"``: whichever gives the exact map for less compute, for every model.
 
     Compute is the multiply-adds paid per output pixel relative to one whole-map pass: the
-    cropped tiles for ``"exact"`` (:func:`~ember_dist.model.regions.tile_compute`), the stage-weighted
-    compute of the cropped stages for ``"split"``
+    unpadded tiles for ``"exact"`` (:func:`~ember_dist.model.regions.tile_compute`), the stage-weighted
+    compute of the unpadded stages for ``"split"``
     (:meth:`~ember_dist.engine.split.SplitPlan.compute_factor`).  Both modes give the same map
     to float rounding.
     """

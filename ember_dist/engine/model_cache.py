@@ -65,7 +65,7 @@ def _configure_threads():
 
 def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage, halos=None):
     """Stage ``stage`` (``"A1"``, ``"B"``, ``"C2"``, ...) of split inference at ``levels`` (shared weights);
-    the stages named in ``halos`` (stage -> tile halo) are cropped to their cores (see ``chain_models``)."""
+    the stages named in ``halos`` (stage -> tile halo) run unpadded and output their cores (see ``chain_models``)."""
     halos = tuple(sorted((k, tuple(v)) for k, v in (halos or {}).items()))
     key = (str(bundle_path), sha256, precision, "split", tuple(levels), bool(periodic), halos)
     with _LOCK:
@@ -86,8 +86,8 @@ def get_model(bundle_path, sha256, precision="float32", halo=None):
     """The inference model of a bundle, loaded once per process and verified by checksum.
 
     With ``halo`` (a tile halo at least the receptive field, see
-    :func:`~ember_dist.model.regions.network_regions`) the model crops every tensor to what the
-    core reads and outputs the core alone; it shares the loaded model's layers.
+    :func:`~ember_dist.model.regions.network_regions`) the model runs its convolutions unpadded and
+    outputs the core alone; it shares the loaded model's layers.
     """
     key = (str(bundle_path), sha256, precision)
     with _LOCK:
@@ -106,11 +106,11 @@ def get_model(bundle_path, sha256, precision="float32", halo=None):
             _CACHE[key + ("preset",)] = b.preset
         if halo is None:
             return _CACHE[key]
-        ckey = key + ("cropped", tuple(halo))
+        ckey = key + ("unpadded", tuple(halo))
         if ckey not in _CACHE:
-            from ember_dist.model.generator import cropped_network
+            from ember_dist.model.generator import unpadded_network
 
-            _CACHE[ckey] = cropped_network(_CACHE[key], _CACHE[key + ("preset",)], tuple(halo))
+            _CACHE[ckey] = unpadded_network(_CACHE[key], _CACHE[key + ("preset",)], tuple(halo))
         return _CACHE[ckey]
 
 

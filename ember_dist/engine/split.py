@@ -19,11 +19,11 @@ C_i. tiles at level ``a`` with a small halo: the encoder ``a..b-1`` recomputed
      ``h_a`` (``h<a>.zarr``), or, for ``a = 0``, the output core written into the
      store.  Noise keyed by global coordinates, as everywhere.
 
-Every tiled stage crops each tensor to the pixels its output core reads
-(:mod:`ember_dist.model.regions`): the halo is consumed as the data flows to the
-output, so the decoder convolutions near the output run on little more than the
-core (fiducial, 1024-px cores: stage C1 pays 1.042x the whole-map multiply-adds
-instead of its canvas's 1.146x) and the stage models output the core alone.
+Every tiled stage runs its convolutions unpadded (:mod:`ember_dist.model.regions`):
+each tensor holds only its exact pixels, so the decoder convolutions near the
+output run on little more than the core (fiducial, 1024-px cores: stage C1 pays
+1.04x the whole-map multiply-adds instead of its canvas's 1.146x) and the stage
+models output the core alone.
 
 Stages are separated by barriers (a tile needs its neighbours' features).  Every
 task has a done marker, so ``resume=True`` skips finished tasks of any stage;
@@ -106,12 +106,12 @@ class SplitPlan:
 
     @property
     def halos(self):
-        """Tile halo of each tiled stage (all but a periodic B): their models crop to the cores."""
+        """Tile halo of each tiled stage (all but a periodic B): their models run unpadded and output the cores."""
         return {k: p.halo for k, p in self.stages().items() if not (k == "B" and self.periodic)}
 
     def stage_compute(self, preset):
         """Multiply-adds each stage pays per output pixel relative to the same stage on the whole map
-        (1 for a periodic B).  Tiled stages crop every tensor to what the core reads
+        (1 for a periodic B).  Tiled stages compute only the exact pixels of each tensor
         (:mod:`ember_dist.model.regions`), so this is below :attr:`redundancy`."""
         from ember_dist.model.geometry import stage_macs
         from ember_dist.model.regions import stage_regions

@@ -26,7 +26,7 @@ from ember_dist.model.layers import NoiseInjection
 from ember_dist.model.presets import get_preset
 
 __all__ = ["build_generator", "inference_model", "noise_input_names", "count_params", "chain_models",
-           "cropped_network"]
+           "unpadded_network"]
 
 
 def noise_input_names(preset):
@@ -288,14 +288,14 @@ def chain_models(generator, preset, splits, periodic=False, halos=None):
     return models
 
 
-def cropped_network(generator, preset, halo):
+def unpadded_network(generator, preset, halo):
     """The inference network for tiles with ``halo`` (>= the receptive field), its convolutions unpadded
     so each tensor holds only its exact pixels (:func:`~ember_dist.model.regions.network_regions`):
     same inputs as the generator, output the core alone.  Shares ``generator``'s layers (or its
     inference model's).
 
     >>> p = get_preset("tiny").with_noise(False)
-    >>> m = cropped_network(build_generator(p), p, (48, 56))   # the exact halo of this preset
+    >>> m = unpadded_network(build_generator(p), p, (48, 56))   # the exact halo of this preset
     >>> tuple(m.compute_output_shape((1, 136, 136, 1)))
     (1, 32, 32, 1)
     """
@@ -311,4 +311,4 @@ def cropped_network(generator, preset, halo):
     tensors = {k: keras.Input((None, None, ch), name=k) for k, (_, ch) in inputs.items()}
     ops = _ValidOps(generator, regions)
     out = ops.finish(build(ops, ops.inputs(tensors)))
-    return keras.Model(list(tensors.values()), out, name=generator.name + "_cropped")
+    return keras.Model(list(tensors.values()), out, name=generator.name + "_unpadded")

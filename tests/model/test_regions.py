@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Cropped stage models: the same cores as the uncropped ones, at the multiply-adds the regions count."""
+"""Unpadded (valid-convolution) tile models: the same cores as the zero-padded ones, at the multiply-adds the regions count."""
 from __future__ import annotations
 
 import keras
@@ -15,12 +15,12 @@ from ember_dist.model.regions import stage_regions, valid_regions
 
 def _plan(preset):
     # Chains of two splits whose deepest stage is tiled (a coarse core too small for the whole coarse map),
-    # so every kind of stage (A1, A2, B with a halo, C2, C1) is cropped.
+    # so every kind of stage (A1, A2, B with a halo, C2, C1) runs unpadded.
     return plan_split((256, 192), 64, preset, (1, 2), 8)
 
 
 @pytest.mark.parametrize("name", ["tiny", "small"])
-def test_cropped_stages_give_the_uncropped_cores(name):
+def test_unpadded_stages_give_the_padded_cores(name):
     p = get_preset(name)
     g = build_generator(p, noise=True, initializer="he_normal")
     sp = _plan(p)
@@ -52,7 +52,7 @@ class _CountValid(_ValidOps):
 
 
 def test_regions_count_the_multiply_adds_keras_computes():
-    """Regions.macs against the shapes Keras infers for each convolution of the cropped stage."""
+    """Regions.macs against the shapes Keras traces for each convolution of the unpadded stage."""
     p = get_preset("small")
     g = build_generator(p, noise=True)
     sp = _plan(p)
@@ -70,7 +70,7 @@ def test_regions_count_the_multiply_adds_keras_computes():
         assert len(ops.seen) == len(r.convs) and sum(ops.seen) == r.macs(plan.canvas), stage
 
 
-def test_cropping_pays_less_than_the_canvas():
+def test_unpadded_tiles_pay_less_than_the_canvas():
     p = get_preset("fiducial")
     sp = plan_split((4096, 4096), 1024, p)
     paid, canvas = sp.stage_compute(p), sp.redundancy
@@ -93,17 +93,17 @@ def test_too_small_a_halo_is_refused():
 
 
 @pytest.mark.parametrize("name", ["tiny", "small"])
-def test_cropped_network_gives_the_uncropped_core(name):
-    """halo="exact" tiles: the whole network cropped as it goes, against the canvas-wide network."""
+def test_unpadded_network_gives_the_padded_core(name):
+    """halo="exact" tiles: the whole network unpadded, shrinking to the core, against the zero-padded one."""
     from ember_dist.engine.plan import TilePlan
-    from ember_dist.model.generator import cropped_network, inference_model
+    from ember_dist.model.generator import unpadded_network, inference_model
     from ember_dist.model.geometry import receptive_field
     from ember_dist.model.regions import tile_compute
 
     p = get_preset(name)
     full = inference_model(build_generator(p, initializer="he_normal"))
     halo = receptive_field(p).exact_halo()
-    crop = cropped_network(full, p, halo)
+    crop = unpadded_network(full, p, halo)
     plan = TilePlan.build((4 * p.alignment, 4 * p.alignment), 2 * p.alignment, halo, p.alignment)
     cy, cx = plan.canvas
     rng = np.random.default_rng(1)
@@ -118,4 +118,4 @@ def test_cropped_network_gives_the_uncropped_core(name):
     small = TilePlan.build(plan.shape, plan.core, (p.alignment, p.alignment), p.alignment)
     assert tile_compute(p, small) == small.redundancy
     with pytest.raises(ValueError, match="only exact halos can run unpadded"):
-        cropped_network(full, p, small.halo)
+        unpadded_network(full, p, small.halo)
