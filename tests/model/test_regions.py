@@ -119,3 +119,20 @@ def test_unpadded_network_gives_the_padded_core(name):
     assert tile_compute(p, small) == small.redundancy
     with pytest.raises(ValueError, match="only exact halos can run unpadded"):
         unpadded_network(full, p, small.halo)
+
+
+def test_unpadded_models_on_the_jax_backend():
+    """GPU workers run Keras on JAX: the unpadded stages and exact tile give the padded cores there too."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("unpadded_backend_check.py")), "jax"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["backend"] == "jax" and r["shape"] == [1, 32, 32, 1]
+    assert r["stages"] <= 1e-5 and r["exact"] <= 1e-5, r
