@@ -83,7 +83,7 @@ def resolve_halo(bundle, halo):
 
 
 #: ``halo="fastest"`` takes the split path when it computes at most this fraction of the exact path's
-#: pixels (the split path pays a few extra barriers and intermediate reads per stage).
+#: multiply-adds (the split path pays a few extra barriers and intermediate reads per stage).
 SPLIT_MARGIN = 0.9
 
 
