@@ -16,8 +16,8 @@ noisy generator), it measures side by side in one run:
 * exact / split: ``enrich_box(halo=...)`` end to end on a fresh LocalCluster
   (validation scan, tiles, zarr writes), after a warm-up run that compiles the
   tile shape; the redundant-compute factors: ``canvas`` = ``tiles * canvas^2 / size^2``
-  and ``compute_paid`` = multiply-adds over one whole-map pass (tiles crop every tensor
-  to what their core reads, so they pay less than their canvas);
+  and ``compute_paid`` = multiply-adds over one whole-map pass (tiles run unpadded, so
+  they pay less than their canvas);
   peak RSS per worker (``VmHWM``).
 
 ``--memory`` runs the engine (``--halo``) on several map sizes with the same tile
@@ -264,12 +264,12 @@ def main(argv=None):
               f"peak RSS {raw_rss:.2f} GB")
         for name, r in res.items():
             # Each engine run against the raw call timed just before it; the median of those ratios.
-            r["x_raw"] = float(np.median(np.divide(r["raw"], r["all"])))
+            pairs = np.divide(r["raw"], r["all"])
+            r["x_raw"] = float(np.median(pairs))
             print(f"{name:10s} size={args.size} core={args.core} canvas={r['canvas']}: {mpx / r['seconds']:.3f} Mpx/s "
                   f"({r['seconds']:.1f} s, median of {_fmt(r['all'])}; raw before each {_fmt(r['raw'])}), "
                   f"redundant-compute factor {r['redundancy']}, peak RSS per worker {r['peak_rss_gb_per_worker']} GB, "
-                  f"{r['x_raw']:.3f} x raw (median of " + "/".join(f"{q:.3f}" for q in np.divide(r["raw"], r["all"]))
-                  + ")", flush=True)
+                  f"{r['x_raw']:.3f} x raw (median of {'/'.join(f'{q:.3f}' for q in pairs)})", flush=True)
         if "exact" in res:
             e, sv = res["exact"]["values"], res["split"]["values"]
             print(f"split vs exact: max |diff| / max = {np.abs(sv - e).max() / np.abs(e).max():.2e}")

@@ -104,6 +104,14 @@ def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None)
     return "split"
 
 
+def _compute_paid(plan, preset, split):
+    """Multiply-adds paid per output pixel over one whole-map pass (split: JSON, in all and per stage)."""
+    if not split:
+        return round(tile_compute(preset, plan), 4)
+    return json.dumps({"total": round(plan.compute_factor(preset), 4),
+                       **{k: round(v, 4) for k, v in plan.stage_compute(preset).items()}})
+
+
 def _template(source, fields, bundles, samples, seed, plan, pixel_size):
     import dask.array as da
     import xarray as xr
@@ -365,11 +373,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "seed": seed, "samples": samples,
             "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(halo),
             "tile_plan": json.dumps({f: p.to_dict() for f, p in plans.items()}),
-            # Split: multiply-adds paid per output pixel over one whole-map pass, in all and per stage.
-            "redundant_compute_factor": json.dumps(
-                {"total": round(plans[fields[0]].compute_factor(bundles[fields[0]].preset), 4),
-                 **{k: round(v, 4) for k, v in plans[fields[0]].stage_compute(bundles[fields[0]].preset).items()}})
-            if halo == "split" else round(tile_compute(bundles[fields[0]].preset, p0), 4),
+            "redundant_compute_factor": _compute_paid(plans[fields[0]], bundles[fields[0]].preset, halo == "split"),
             "precision": precision,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
             "ember_dist_version": ember_dist.__version__,

@@ -362,15 +362,12 @@ def run_split(client, *, source, out, field, bundle, sp, samples, seed, precisio
                   sha256=bundle.weights_sha256, precision=precision, sp=sp, preset=preset, seed=seed,
                   norm_in=bundle.input_norm, norm_out=bundle.output_norm, batch_size=batch_size,
                   samples_b=samples_b)
-    m = len(sp.levels)
     maps = [(a, s) for a in range(naxis) for s in range(nslab)]
-    stages = [(f"A{i + 1}", [Job(0, a, s, t) for a, s in maps for t in sp.a[i].tiles()]) for i in range(m)]
-    stages.append(("B", [Job(i, a, s, t) for i in range(samples_b) for a, s in maps for t in sp.b.tiles()]))
-    for i in range(m - 1, -1, -1):
-        n = samples if i == 0 else samples_b
-        stages.append((f"C{i + 1}", [Job(k, a, s, t) for k in range(n) for a, s in maps for t in sp.c[i].tiles()]))
     n = 0
-    for stage, jobs in stages:
+    for stage, plan in sp.stages().items():
+        # A stages are noise-free (one pass whatever the realisations); C1 writes every realisation.
+        reals = 1 if stage[0] == "A" else samples if stage == "C1" else samples_b
+        jobs = [Job(k, a, s, t) for k in range(reals) for a, s in maps for t in plan.tiles()]
         done = done_markers(out, field)
         futures = []
         for i, batch in enumerate(make_batches(jobs, batch_size)):

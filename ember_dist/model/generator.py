@@ -128,8 +128,12 @@ class _SharedOps:
     def __init__(self, generator):
         self.g = generator
 
+    def _conv(self, name, t):
+        """Generator convolution ``name`` applied to ``t`` (subclasses change how, never the weights)."""
+        return self.g.get_layer(name)(t)
+
     def conv(self, t, filters, stride, name):
-        return self.g.get_layer(name + "_act")(self.g.get_layer(name)(t))
+        return self.g.get_layer(name + "_act")(self._conv(name, t))
 
     def up(self, t, name):
         return self.g.get_layer(name)(t)
@@ -144,7 +148,7 @@ class _SharedOps:
         return self.g.get_layer(name)(t)
 
     def final(self, t, name):
-        t = self.g.get_layer(name)(t)
+        t = self._conv(name, t)
         if "final_f32" in [l.name for l in self.g.layers]:
             t = self.g.get_layer("final_f32")(t)
         return t
@@ -157,20 +161,11 @@ class _PeriodicOps(_SharedOps):
         super().__init__(generator)
         self._n = 0
 
-    def _periodic(self, name, t):
+    def _conv(self, name, t):
         from ember_dist.model.layers import PeriodicConv
 
         self._n += 1
         return PeriodicConv(self.g.get_layer(name), name=f"{name}_periodic_{self._n}")(t)
-
-    def conv(self, t, filters, stride, name):
-        return self.g.get_layer(name + "_act")(self._periodic(name, t))
-
-    def final(self, t, name):
-        t = self._periodic(name, t)
-        if "final_f32" in [l.name for l in self.g.layers]:
-            t = self.g.get_layer("final_f32")(t)
-        return t
 
 
 class _ValidOps(_SharedOps):
@@ -207,21 +202,16 @@ class _ValidOps(_SharedOps):
     def _inputs(self, name, *ts):
         return [self._crop(t, c) for t, c in zip(ts, self.r.crops[name])]
 
-    def _valid(self, name, x):
+    def _conv(self, name, t):
         from ember_dist.model.layers import ValidConv
 
-        return ValidConv(self.g.get_layer(name), name=f"{name}_valid")(x)
+        return ValidConv(self.g.get_layer(name), name=f"{name}_valid")(t)
 
     def conv(self, t, filters, stride, name):
-        x, = self._inputs(name, t)
-        return self._set(self.g.get_layer(name + "_act")(self._valid(name, x)), self.r.keep[name])
+        return self._set(super().conv(*self._inputs(name, t), filters, stride, name), self.r.keep[name])
 
     def final(self, t, name):
-        x, = self._inputs(name, t)
-        y = self._valid(name, x)
-        if "final_f32" in [l.name for l in self.g.layers]:
-            y = self.g.get_layer("final_f32")(y)
-        return self._set(y, self.r.keep[name])
+        return self._set(super().final(*self._inputs(name, t), name), self.r.keep[name])
 
     def up(self, t, name):
         return self._set(super().up(*self._inputs(name, t), name), self.r.keep[name])
@@ -235,6 +225,12 @@ class _ValidOps(_SharedOps):
     def finish(self, out):
         """The output cropped to the core."""
         return self._crop(out, self.r.out)
+
+
+def _unpadded(generator, regions, tensors, build):
+    """The output of ``build`` on the input ``tensors`` with unpadded convolutions, cropped to the core."""
+    ops = _ValidOps(generator, regions)
+    return ops.finish(build(ops, ops.inputs(tensors)))
 
 
 def chain_models(generator, preset, splits, periodic=False, halos=None):
@@ -278,8 +274,7 @@ def chain_models(generator, preset, splits, periodic=False, halos=None):
         inputs, a, b, build = graph.stage_graph(preset, splits, stage)
         tensors = {k: keras.Input((None, None, ch), name=k) for k, (_, ch) in inputs.items()}
         if stage in halos:
-            ops = _ValidOps(generator, stage_regions(preset, splits, stage, halos[stage]))
-            out = ops.finish(build(ops, ops.inputs(tensors)))
+            out = _unpadded(generator, stage_regions(preset, splits, stage, halos[stage]), tensors, build)
         else:
             out = build(_PeriodicOps(generator) if stage == "B" and periodic else _SharedOps(generator), tensors)
         key = stage if stage == "B" else (stage[0], int(stage[1:]))
@@ -309,6 +304,5 @@ def unpadded_network(generator, preset, halo):
                          f"only exact halos can run unpadded (halo='exact')")
     inputs, _, _, build = graph.stage_graph(preset, (), "B")
     tensors = {k: keras.Input((None, None, ch), name=k) for k, (_, ch) in inputs.items()}
-    ops = _ValidOps(generator, regions)
-    out = ops.finish(build(ops, ops.inputs(tensors)))
-    return keras.Model(list(tensors.values()), out, name=generator.name + "_unpadded")
+    return keras.Model(list(tensors.values()), _unpadded(generator, regions, tensors, build),
+                       name=generator.name + "_unpadded")

@@ -3,50 +3,33 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pytest
 
 from ember_dist.engine.split import plan_split
 from ember_dist.model import graph
-from ember_dist.model.generator import _ValidOps, build_generator, chain_models
+from ember_dist.model.generator import _ValidOps, build_generator
 from ember_dist.model.presets import get_preset
 from ember_dist.model.regions import stage_regions, valid_regions
+from tests.model.unpadded_compare import exact_tile_error, stage_errors
 
 
 def _plan(preset):
-    # Chains of two splits whose deepest stage is tiled (a coarse core too small for the whole coarse map),
-    # so every kind of stage (A1, A2, B with a halo, C2, C1) runs unpadded.
+    # The chain of unpadded_compare.stage_errors: two splits, the deepest stage tiled.
     return plan_split((256, 192), 64, preset, (1, 2), 8)
 
 
 @pytest.mark.parametrize("name", ["tiny", "small"])
 def test_unpadded_stages_give_the_padded_cores(name):
-    p = get_preset(name)
-    g = build_generator(p, noise=True, initializer="he_normal")
-    sp = _plan(p)
-    assert not sp.periodic and set(sp.halos) == {"A1", "A2", "B", "C1", "C2"}
-    full = chain_models(g, p, sp.levels)
-    crop = chain_models(g, p, sp.levels, halos=sp.halos)
-    rng = np.random.default_rng(0)
-    for stage, plan in sp.stages().items():
-        key = stage if stage == "B" else (stage[0], int(stage[1:]))
-        inputs, a, b, _ = graph.stage_graph(p, sp.levels, stage)
-        cy, cx = plan.canvas
-        x = [rng.normal(size=(2, cy // 2 ** (lev - a), cx // 2 ** (lev - a), ch)).astype("float32")
-             for lev, ch in inputs.values()]
-        want, got = np.asarray(full[key].predict_on_batch(x)), np.asarray(crop[key].predict_on_batch(x))
-        f = 2 ** (b - a)
-        (hb, ha), (ny, nx) = plan.halo, plan.core
-        assert got.shape[1:3] == (ny // f, nx // f), stage  # the core alone
-        core = want[:, hb // f:hb // f + ny // f, hb // f:hb // f + nx // f]
-        assert np.abs(got - core).max() <= 1e-6 * np.abs(core).max(), stage
+    errors = stage_errors(name)
+    assert set(errors) == {"A1", "A2", "B", "C2", "C1"}
+    assert max(errors.values()) <= 1e-6, errors
 
 
 class _CountValid(_ValidOps):
     """Counts each convolution's multiply-adds from the output shape Keras traces for it."""
 
-    def _valid(self, name, x):
-        y = super()._valid(name, x)
+    def _conv(self, name, x):
+        y = super()._conv(name, x)
         self.seen.append(9 * x.shape[-1] * y.shape[-1] * y.shape[1] * y.shape[2])
         return y
 
@@ -96,29 +79,18 @@ def test_too_small_a_halo_is_refused():
 def test_unpadded_network_gives_the_padded_core(name):
     """halo="exact" tiles: the whole network unpadded, shrinking to the core, against the zero-padded one."""
     from ember_dist.engine.plan import TilePlan
-    from ember_dist.model.generator import unpadded_network, inference_model
-    from ember_dist.model.geometry import receptive_field
+    from ember_dist.model.generator import unpadded_network
     from ember_dist.model.regions import tile_compute
 
     p = get_preset(name)
-    full = inference_model(build_generator(p, initializer="he_normal"))
-    halo = receptive_field(p).exact_halo()
-    crop = unpadded_network(full, p, halo)
-    plan = TilePlan.build((4 * p.alignment, 4 * p.alignment), 2 * p.alignment, halo, p.alignment)
-    cy, cx = plan.canvas
-    rng = np.random.default_rng(1)
-    x = [rng.normal(size=(1, cy // 2**l, cx // 2**l, 1)).astype("float32")
-         for l in [0] + (list(range(p.levels - 1)) if p.noise else [])]  # dm, then the noise of each level
-    want, got = np.asarray(full.predict_on_batch(x)), np.asarray(crop.predict_on_batch(x))
-    hb, (ny, nx) = halo[0], plan.core
-    assert got.shape[1:3] == (ny, nx)
-    assert np.abs(got - want[:, hb:hb + ny, hb:hb + nx]).max() <= 1e-6 * np.abs(want).max()
-    # Cropping pays a fraction of the canvas; approximate halos keep the canvas (and its seam table).
+    err, shape, plan, padded = exact_tile_error(name)
+    assert shape[1:3] == list(plan.core) and err <= 1e-6
+    # Unpadded tiles pay a fraction of the canvas; approximate halos keep the canvas (and its seam table).
     assert 1.0 < tile_compute(p, plan) < 0.5 * plan.redundancy
     small = TilePlan.build(plan.shape, plan.core, (p.alignment, p.alignment), p.alignment)
     assert tile_compute(p, small) == small.redundancy
     with pytest.raises(ValueError, match="only exact halos can run unpadded"):
-        unpadded_network(full, p, small.halo)
+        unpadded_network(padded, p, small.halo)
 
 
 def test_unpadded_models_on_the_jax_backend():
@@ -130,9 +102,9 @@ def test_unpadded_models_on_the_jax_backend():
     from pathlib import Path
 
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name("unpadded_backend_check.py")), "jax"],
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("unpadded_compare.py"))],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    assert r["backend"] == "jax" and r["shape"] == [1, 32, 32, 1]
+    assert r["backend"] == "jax" and r["shape"] == [1, 32, 32, 1]  # core 2 x 16 px (small preset)
     assert r["stages"] <= 1e-5 and r["exact"] <= 1e-5, r

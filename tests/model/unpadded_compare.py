@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Unpadded tile models against the zero-padded ones, on whatever Keras backend is loaded.
+
+Imported by test_regions.py, and run by it in a fresh process with ``KERAS_BACKEND=jax``
+(``python unpadded_compare.py jax`` prints one JSON line).
+"""
+import json
+import sys
+
+
+def _random(rng, inputs, a, canvas, batch):
+    """Random inputs of a stage tiled at level ``a`` on ``canvas`` px (``inputs``: name -> (level, channels))."""
+    cy, cx = canvas
+    return [rng.normal(size=(batch, cy // 2 ** (lev - a), cx // 2 ** (lev - a), ch)).astype("float32")
+            for lev, ch in inputs.values()]
+
+
+def stage_errors(name, batch=2):
+    """``{stage: max |unpadded - padded core| / max |padded core|}`` for a chain of two splits whose deepest
+    stage is tiled (a coarse core too small for the whole coarse map), so every kind of stage runs unpadded;
+    asserts each unpadded stage outputs the core alone."""
+    import numpy as np
+
+    from ember_dist.engine.split import plan_split
+    from ember_dist.model.generator import build_generator, chain_models
+    from ember_dist.model.graph import stage_graph
+    from ember_dist.model.presets import get_preset
+
+    p = get_preset(name)
+    g = build_generator(p, noise=True, initializer="he_normal")
+    sp = plan_split((256, 192), 64, p, (1, 2), 8)
+    assert not sp.periodic and set(sp.halos) == {"A1", "A2", "B", "C1", "C2"}
+    padded, unpadded = chain_models(g, p, sp.levels), chain_models(g, p, sp.levels, halos=sp.halos)
+    rng, errors = np.random.default_rng(0), {}
+    for stage, plan in sp.stages().items():
+        key = stage if stage == "B" else (stage[0], int(stage[1:]))
+        inputs, a, b, _ = stage_graph(p, sp.levels, stage)
+        x = _random(rng, inputs, a, plan.canvas, batch)
+        want, got = np.asarray(padded[key].predict_on_batch(x)), np.asarray(unpadded[key].predict_on_batch(x))
+        f = 2 ** (b - a)
+        hb, (ny, nx) = plan.halo[0] // f, (plan.core[0] // f, plan.core[1] // f)
+        assert got.shape[1:3] == (ny, nx), stage  # the core alone
+        core = want[:, hb:hb + ny, hb:hb + nx]
+        errors[stage] = float(np.abs(got - core).max() / np.abs(core).max())
+    return errors
+
+
+def exact_tile_error(name):
+    """An exact-halo tile (core 2 x alignment): ``(relative max difference of the unpadded network from the
+    padded core, unpadded output shape, tile plan, padded inference model)``."""
+    import numpy as np
+
+    from ember_dist.engine.plan import TilePlan
+    from ember_dist.model.generator import build_generator, inference_model, unpadded_network
+    from ember_dist.model.geometry import receptive_field
+    from ember_dist.model.graph import stage_graph
+    from ember_dist.model.presets import get_preset
+
+    p = get_preset(name)
+    padded = inference_model(build_generator(p, initializer="he_normal"))
+    halo = receptive_field(p).exact_halo()
+    unpadded = unpadded_network(padded, p, halo)
+    plan = TilePlan.build((4 * p.alignment, 4 * p.alignment), 2 * p.alignment, halo, p.alignment)
+    x = _random(np.random.default_rng(1), stage_graph(p, (), "B")[0], 0, plan.canvas, 1)
+    want, got = np.asarray(padded.predict_on_batch(x)), np.asarray(unpadded.predict_on_batch(x))
+    hb, (ny, nx) = halo[0], plan.core
+    core = want[:, hb:hb + ny, hb:hb + nx]
+    return float(np.abs(got - core).max() / np.abs(core).max()), list(got.shape), plan, padded
+
+
+if __name__ == "__main__":
+    import keras
+
+    err, shape, _, _ = exact_tile_error("small")
+    print(json.dumps({"backend": keras.backend.backend(), "stages": max(stage_errors("small").values()),
+                      "exact": err, "shape": shape}))
