@@ -23,12 +23,12 @@ from scipy.ndimage import gaussian_filter
 
 from ember_dist.demo import lognormal_map
 from ember_dist.engine.seams import measure_seam_errors
+from ember_dist.io.conventions import PLANCK15, X_H
 from ember_dist.model.bundle import save_bundle, update_meta
 from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import get_preset
 
-F_B = 0.0486 / 0.3089  # Planck 2015 baryon fraction
-X_H = 0.76
+F_B = PLANCK15["omega_b"] / PLANCK15["omega_m"]  # Planck 2015 baryon fraction
 
 
 def toy_targets(dm):

@@ -31,15 +31,13 @@ from ember_dist.deposit.grid import coerce_axes, grid_size, projection_axes, sla
 from ember_dist.deposit.kernel import deposit_slab, kernel_table
 from ember_dist.deposit.smoothing import smoothing_lengths_distributed
 from ember_dist.deposit.store import check_target, create_template, mark_complete, write_slab
-from ember_dist.io.conventions import utc_now
+from ember_dist.io.conventions import X_H, utc_now  # HI = gas mass x X_H x neutral fraction
 from ember_dist.io.snapshot import open_snapshot
 
 __all__ = ["deposit_snapshot", "FIELDS", "X_H"]
 
 #: Fields and the particle type they come from.
 FIELDS = {"dm": 1, "gas": 0, "hi": 0}
-#: Hydrogen mass fraction used for HI = gas mass x X_H x neutral fraction.
-X_H = 0.76
 _CHECKSUM_LIMIT = 4 << 30
 _KERNEL_TEXT = {
     "cubic_spline": "3D cubic spline (Monaghan & Lattanzio 1985), support 2h, projected along the line of sight, "

@@ -30,6 +30,15 @@ __all__ = [
     "missing_attrs",
     "utc_now",
     "map_coords",
+    "KPC_CM",
+    "MSUN_G",
+    "M_H_G",
+    "M_P_G",
+    "K_B_CGS",
+    "C_KMS",
+    "X_H",
+    "RHO_CRIT",
+    "GADGET_UNITS",
 ]
 
 #: Dimension order of an enriched store.
@@ -57,6 +66,32 @@ FIELD_LONG_NAMES = {
     "dmh": "dark matter of the hydrodynamical run, mass per pixel",
     "gas": "total gas mass per pixel",
     "hi": "neutral hydrogen (HI) mass per pixel",
+}
+
+# Physical constants: the one definition every module imports (tests/io/test_conventions.py checks
+# them against astropy and colossus, two independent libraries).
+#: One kiloparsec in cm (IAU 2012 au and parsec definition).
+KPC_CM = 3.0856775814913673e21
+#: One solar mass in g (IAU 2015 nominal solar mass parameter / CODATA 2018 G).
+MSUN_G = 1.98841e33
+#: Hydrogen atom mass, g.
+M_H_G = 1.6735575e-24
+#: Proton mass, g (CODATA 2018).
+M_P_G = 1.67262192369e-24
+#: Boltzmann constant, erg/K (exact, SI 2019).
+K_B_CGS = 1.380649e-16
+#: Speed of light, km/s (exact).
+C_KMS = 299792.458
+#: Primordial hydrogen mass fraction (BBN with Planck: Y_p = 0.24).
+X_H = 0.76
+#: Critical density today, (Msun/h) / (ckpc/h)^3: 3 H0^2 / (8 pi G) with H0 = 100 h km/s/Mpc,
+#: i.e. 2.775e11 h^2 Msun / Mpc^3 (an earlier copy said 27.75 here: ten times too small).
+RHO_CRIT = 277.536627
+#: Gadget's internal units as ember_dist writes and runs them: kpc/h, 1e10 Msun/h, km/s (cgs values).
+GADGET_UNITS = {
+    "UnitLength_in_cm": KPC_CM,
+    "UnitMass_in_g": 1.0e10 * MSUN_G,
+    "UnitVelocity_in_cm_per_s": 1.0e5,
 }
 
 #: Planck 2015 cosmology used by the EMBER paper (FIRE boxes); h = 0.6774.

@@ -42,6 +42,8 @@ import dask.array as da
 import h5py
 import numpy as np
 
+from ember_dist.io.conventions import KPC_CM, MSUN_G
+
 __all__ = [
     "KPC_CM",
     "MSUN_G",
@@ -53,10 +55,6 @@ __all__ = [
     "SnapshotError",
 ]
 
-#: One kiloparsec in cm.
-KPC_CM = 3.085677581491367e21
-#: One solar mass in g (IAU 2015 nominal, as in REFERENCES.md).
-MSUN_G = 1.98841e33
 
 _PTYPE_NAMES = {0: "PartType0", 1: "PartType1"}
 _UNIT_GROUPS = ("Header", "Units", "Parameters")

@@ -15,7 +15,8 @@ import os
 import h5py
 import numpy as np
 
-from ember_dist.io.snapshot import KPC_CM, MSUN_G, length_unit_factor
+from ember_dist.io.conventions import KPC_CM, MSUN_G
+from ember_dist.io.snapshot import length_unit_factor
 
 __all__ = ["write_gadget_snapshot"]
 

@@ -21,14 +21,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ember_dist.io.snapshot import KPC_CM, MSUN_G
+from ember_dist.io.conventions import KPC_CM, M_H_G, MSUN_G, X_H
 
 __all__ = ["X_H", "M_H_G", "knn_density", "hydrogen_number_density", "neutral_fraction"]
 
-#: Hydrogen mass fraction.
-X_H = 0.76
-#: Hydrogen atom mass, g.
-M_H_G = 1.6735575e-24
 
 
 def knn_density(pos, mass, box_size, k=32):

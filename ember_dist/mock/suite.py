@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from ember_dist.io.conventions import PLANCK15, utc_now
+from ember_dist.io.conventions import PLANCK15, RHO_CRIT, utc_now
 from ember_dist.mock.cosmology import SIGMA8, growth_factor, linear_power
 from ember_dist.mock.gadget_writer import write_gadget_snapshot
 from ember_dist.mock.hydro import X_H, hydrogen_number_density, knn_density, neutral_fraction
@@ -40,8 +40,6 @@ TOY_LABEL = (
     "ember_dist.mock to exercise the pipeline; not a hydrodynamical simulation."
 )
 
-#: Critical density today, (Msun/h) / (ckpc/h)^3 (= 2.775e11 h^2 Msun / Mpc^3).
-RHO_CRIT = 27.7536627
 
 
 def critical_density():

@@ -15,20 +15,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ember_dist.io.conventions import C_KMS, KPC_CM, M_H_G, MSUN_G
+
 from ._common import finalize, as_map, lead_reduce
 from .pdf import histogram_block, log_edges
 
 __all__ = ["cddf", "absorption_distance", "column_density_per_mass",
            "C_KMS", "KPC_CM", "MSUN_G", "M_H_G"]
 
-#: Speed of light, km/s.
-C_KMS = 299792.458
-#: One kpc in cm.
-KPC_CM = 3.0856775814913673e21
-#: Solar mass in g.
-MSUN_G = 1.98841e33
-#: Hydrogen atom mass in g.
-M_H_G = 1.6735575e-24
 
 
 def absorption_distance(depth, redshift):

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember_dist.io.conventions import RHO_CRIT
+
 from .halos import halo_catalogue
 
 __all__ = ["friends_of_friends", "RHO_CRIT"]
 
-#: Critical density today, (Msun/h) / (ckpc/h)^3.
-RHO_CRIT = 277.536627
 
 
 def friends_of_friends(pos, box_size, particle_mass, *, linking_length=None, b=0.2, min_members=20,

@@ -10,7 +10,8 @@ from ember_dist.io.conventions import PLANCK15
 from ember_dist.io.snapshot import open_snapshot
 from ember_dist.mock import make_mock_suite
 from ember_dist.mock.cosmology import linear_power
-from ember_dist.mock.suite import RHO_CRIT, TOY_LABEL, mock_particles
+from ember_dist.io.conventions import RHO_CRIT
+from ember_dist.mock.suite import TOY_LABEL, mock_particles
 from ember_dist.mock.zeldovich import displacement_field
 
 BOX = 15000.0

@@ -116,7 +116,8 @@ def test_binned_quantiles():
 
 
 def test_friends_of_friends_wraps_the_box():
-    from ember_dist.stats.fof import RHO_CRIT, friends_of_friends
+    from ember_dist.io.conventions import RHO_CRIT
+    from ember_dist.stats.fof import friends_of_friends
 
     rng = np.random.default_rng(4)
     clump = np.mod(rng.normal(0, 3.0, size=(80, 3)) + [1.0, 999.0, 500.0], 1000.0)  # straddles two faces
