@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean gadget2
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Gadget-2 for `ember-dist simulate`: Debian packages (as root), then the cached build
+# (simulate also builds it on first use and names missing packages).
+gadget2: $(STAMP)
+	$(BIN)/python -m ember_dist.sim.gadget_build --install-deps
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

@@ -27,6 +27,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 _PLUGINS = [
     ("ember_dist.deposit.cli", "add_deposit_parser"),
     ("ember_dist.mock.cli", "add_mock_parser"),
+    ("ember_dist.sim.cli", "add_simulate_parser"),
     ("ember_dist.stats.cli", "add_stats_parser"),
     ("ember_dist.stats.cli", "add_plot_parser"),
     ("ember_dist.train.cli", "add_train_parser"),

@@ -20,20 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember_dist.sim.lpt import kgrid as _kgrid  # one definition of the lattice and its noise
+from ember_dist.sim.lpt import lattice, white_noise_k
+
 __all__ = ["white_noise_k", "displacement_field", "lattice"]
-
-
-def white_noise_k(n, seed):
-    """rfft of seeded unit white noise on an ``n^3`` lattice (Hermitian by construction)."""
-    rng = np.random.default_rng(seed)
-    return np.fft.rfftn(rng.standard_normal((n, n, n)))
-
-
-def _kgrid(n, box_mpc):
-    kf = 2.0 * np.pi / box_mpc
-    k1 = np.fft.fftfreq(n, d=1.0 / n) * kf
-    kz = np.fft.rfftfreq(n, d=1.0 / n) * kf
-    return np.meshgrid(k1, k1, kz, indexing="ij", sparse=True)
 
 
 def displacement_field(n, box_size, power, seed, smoothing=0.0, shift=0.0, noise_k=None):
@@ -83,10 +73,3 @@ def displacement_field(n, box_size, power, seed, smoothing=0.0, shift=0.0, noise
             psi_k[:, :, -1] = 0
         out[i] = np.fft.irfftn(psi_k, s=(n, n, n)) * 1000.0  # Mpc/h -> ckpc/h
     return out
-
-
-def lattice(n, box_size, offset=0.5):
-    """Lattice positions ``(i + offset) * box/n``, shape (n^3, 3), ckpc/h, C order."""
-    g = (np.arange(n) + offset) * (box_size / n)
-    x, y, z = np.meshgrid(g, g, g, indexing="ij")
-    return np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1)
