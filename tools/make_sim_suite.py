@@ -4,7 +4,14 @@ seed, then the dark-matter-only application box.  Resumable: rerun the same comm
     python tools/make_sim_suite.py sim_suite            # every box, test seed early
     python tools/make_sim_suite.py sim_suite --only box_s0 app
 
-Writes OUT/box_s<seed>/ (ember-dist simulate layout) and OUT/app/, and OUT/suite.json.
+Writes OUT/box_s<seed>/ (ember-dist simulate layout) and OUT/app/, and OUT/suite.json; then the
+maps the models learn from (``--maps``), at MAP_PIXEL ckpc/h, MAP_SLABS slabs per axis, all three
+projections, per output redshift index K:
+
+    OUT/maps/box_s<seed>_zK.zarr       dm, gas, hi of the hydro run (full resolution)
+    OUT/maps/box_s<seed>_zK_mr8.zarr   dm with 1 particle in 8 kept (MR input), mr64 likewise
+    OUT/maps/{train,validation,test}_zK[_mr8|_mr64].zarr   the boxes of each split stacked along `slab`
+    OUT/maps/app_zK.zarr               dm of the application box
 """
 import argparse
 import json
@@ -26,17 +33,77 @@ def boxes():
                       dm_only=True)
 
 
+MAP_PIXEL, MAP_SLABS, MAP_ALIGN = 31.25, 4, 16
+
+
+def _complete(store):
+    return (Path(store) / "zarr.json").exists() or (Path(store) / ".zattrs").exists()
+
+
+def make_maps(out, z_index):
+    """Deposit every finished box at output ``z_index`` and stack the boxes of each split."""
+    from ember_dist.deposit.api import deposit_snapshot
+
+    maps = out / "maps"
+    maps.mkdir(exist_ok=True)
+    common = dict(pixel=MAP_PIXEL, slabs=MAP_SLABS, axes=("x", "y", "z"), align=MAP_ALIGN, overwrite=True)
+    per_split = {}
+    for name, kw in boxes():
+        snap = out / name / ("dmo" if name == "app" else "hydro") / f"snap_{z_index:03d}.hdf5"
+        if not snap.exists():
+            print(f"maps: {snap} not there yet, skipped", file=sys.stderr)
+            continue
+        stem = maps / f"{name}_z{z_index}"
+        jobs = [(Path(f"{stem}.zarr"), dict(fields=("dm",) if name == "app" else ("dm", "gas", "hi")))]
+        if name != "app":
+            jobs += [(Path(f"{stem}_mr{k}.zarr"), dict(fields=("dm",), downsample=k, seed=k)) for k in (8, 64)]
+        for store, kw_dep in jobs:
+            if not _complete(store):
+                print(f"maps: depositing {snap} -> {store}", file=sys.stderr, flush=True)
+                deposit_snapshot(snap, store, **common, **kw_dep)
+        if name != "app":
+            per_split.setdefault(split_of(kw["seed"]), []).append((kw["seed"], stem))
+    for split, members in per_split.items():
+        for suffix in ("", "_mr8", "_mr64"):
+            _stack([Path(f"{stem}{suffix}.zarr") for _, stem in sorted(members)], [s for s, _ in sorted(members)],
+                   maps / f"{split}_z{z_index}{suffix}.zarr")
+
+
+def _stack(stores, seeds, target):
+    """Concatenate box stores along ``slab`` (slab index renumbered; seeds and sources in attrs)."""
+    import numpy as np
+    import xarray as xr
+
+    if _complete(target) and xr.open_zarr(target, consolidated=False).attrs.get("seeds") == list(seeds):
+        return
+    parts = [xr.open_zarr(s, consolidated=False) for s in stores]
+    ds = xr.concat(parts, dim="slab", combine_attrs="override")
+    ds = ds.assign_coords(slab=np.arange(ds.sizes["slab"]))
+    ds.attrs.update(seeds=list(seeds), boxes=[str(s) for s in stores],
+                    slab_box_seed=[int(s) for s in seeds for _ in range(parts[0].sizes["slab"])])
+    for v in ds.data_vars.values():
+        v.encoding.pop("chunks", None)
+        v.encoding.pop("preferred_chunks", None)
+    ds.to_zarr(target, mode="w", consolidated=False)
+    print(f"maps: {target} <- seeds {list(seeds)}", file=sys.stderr)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
     p.add_argument("--only", nargs="*", help="names of boxes to run (box_s<seed>, app)")
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--until", choices=["runs"], help="stop after the Gadget-2 runs of each box")
+    p.add_argument("--maps", action="store_true", help="only deposit the finished boxes into maps (no runs)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"recipe": {"suite": {**SUITE, "seeds": {k: list(v) for k, v in SUITE["seeds"].items()}},
                           "application": APPLICATION}, "boxes": {}}
+    if args.maps:
+        for k in range(len(SUITE["redshifts"])):
+            make_maps(out, k)
+        return 0
     for name, kw in boxes():
         if args.only and name not in args.only:
             continue

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -174,7 +175,7 @@ def run_gadget(folder, exe, *, ntasks=2, nice=10, progress=None, resume=True, lo
     dict
         The run state (``RUN.json``): attempts with their wall time and steps, ``complete``.
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # Gadget runs in the folder: every path it reads must be absolute
     outdir = folder / "output"
     state = read_state(folder)
     if state.get("complete"):
@@ -191,6 +192,7 @@ def run_gadget(folder, exe, *, ntasks=2, nice=10, progress=None, resume=True, lo
     _write_state(folder, state)
     log(("continuing" if restart else "starting") + f" Gadget-2 in {folder} ({ntasks} MPI tasks)")
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     tail = []
     with open(folder / "gadget.log", "a") as logf:
         logf.write(f"\n==== {' '.join(cmd)}\n")
@@ -214,11 +216,17 @@ def run_gadget(folder, exe, *, ntasks=2, nice=10, progress=None, resume=True, lo
             _write_state(folder, state)
             raise
     attempt["wall_s"] = round(time.perf_counter() - t0, 1)
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # mpirun reaps the tasks: their CPU time rolls up
+    attempt["cpu_s"] = round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1)
     attempt["exit_code"] = rc
-    if rc != 0:
+    try:
+        if rc != 0:
+            raise GadgetRunError(f"exit code {rc}")
+        _check_snapshots(folder)  # Gadget-2 exits with 0 after many fatal errors: trust only its outputs
+    except GadgetRunError as exc:
         _write_state(folder, state)
-        raise GadgetRunError(f"Gadget-2 exited with code {rc} in {folder}; the end of gadget.log:\n"
-                             + "\n".join(tail[-15:]))
+        raise GadgetRunError(f"Gadget-2 failed in {folder} ({exc}); the end of gadget.log:\n"
+                             + "\n".join(tail[-15:])) from None
     state["complete"] = True
     _write_state(folder, state)
     return state
@@ -230,10 +238,17 @@ def finished_snapshots(folder):
     state = read_state(folder)
     if not state.get("complete"):
         raise GadgetRunError(f"the run in {folder} has not finished; resume it before using its snapshots")
+    return _check_snapshots(folder)
+
+
+def _check_snapshots(folder):
+    """Every snapshot of ``outputs.txt`` exists at its time and reads back whole."""
     a_out = [float(x) for x in (folder / "outputs.txt").read_text().split()]
     paths = []
     for i, a in enumerate(a_out):
         p = folder / "output" / f"snapshot_{i:03d}.hdf5"
+        if not p.exists():
+            raise GadgetRunError(f"{p.name} (a = {a:g}) was not written")
         with h5py.File(p, "r") as h:
             npart = np.asarray(h["Header"].attrs["NumPart_ThisFile"])
             if abs(float(h["Header"].attrs["Time"]) - a) > 1e-3 * a:

@@ -85,8 +85,8 @@ class _Progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=1000, desc=label, unit="", bar_format="{desc}: {percentage:3.0f}%|{bar}| "
-                            "{postfix} [{elapsed}<{remaining}]", file=sys.stderr)
+            self.bar = tqdm(total=1000, desc=label, unit="", bar_format="{desc}{postfix}: {percentage:3.0f}%|{bar}| "
+                            "[{elapsed}<{remaining}]", file=sys.stderr)
             self.a0, self.span = math.log(a0), math.log(a1 / a0)
 
     def __call__(self, a):
@@ -140,7 +140,7 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
         The contents of ``simulation.json``.
     """
     zs = _validate(out, n, box_size, redshifts, z_init, resume, overwrite)
-    out = Path(out)
+    out = Path(out).resolve()
     cosmo = suite_cosmology()
     params = _params(n, box_size, zs, seed, z_init, dm_only, lpt_order)
     meta_path = out / "simulation.json"
@@ -181,6 +181,7 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
         finally:
             bar.close()
         meta["timings"][f"gadget_{r}"] = {"wall_s": sum(a.get("wall_s", 0) for a in state["attempts"]),
+                                          "cpu_s": sum(a.get("cpu_s", 0) for a in state["attempts"]),
                                           "steps": state["attempts"][-1].get("steps"), "attempts": len(state["attempts"])}
         if time.perf_counter() - t0 > 1:
             _save(meta_path, meta)

@@ -66,7 +66,7 @@ def test_snapshots_read_and_deposit_mass_exactly(box, tmp_path):
     total = float(hyd.masses(0).sum().compute() + hyd.masses(1).sum().compute())
     assert total == pytest.approx(expect, rel=1e-6)
     assert float(dmo.masses(1).sum().compute()) == pytest.approx(expect, rel=1e-6)
-    ds = deposit_snapshot(out / "hydro" / "snap_001.hdf5", tmp_path / "maps.zarr", pixel_size=BOX / 64,
+    ds = deposit_snapshot(out / "hydro" / "snap_001.hdf5", tmp_path / "maps.zarr", pixel=BOX / 64, align=16,
                           slabs=1, axes=("z",), fields=("dm", "gas", "hi"))
     assert float(ds["gas"].sum()) == pytest.approx(float(hyd.masses(0).sum().compute()), rel=1e-5)
     assert float(ds["dm"].sum()) == pytest.approx(float(hyd.masses(1).sum().compute()), rel=1e-5)
