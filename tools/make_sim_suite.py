@@ -37,7 +37,15 @@ MAP_PIXEL, MAP_SLABS, MAP_ALIGN = 31.25, 4, 16
 
 
 def _complete(store):
-    return (Path(store) / "zarr.json").exists() or (Path(store) / ".zattrs").exists()
+    """A deposit store counts once it says so (deposit_snapshot sets ``complete`` last)."""
+    import xarray as xr
+
+    if not Path(store).is_dir():
+        return False
+    try:
+        return bool(xr.open_zarr(str(store), consolidated=False).attrs.get("complete"))
+    except Exception:  # noqa: BLE001 - a partial store is redone
+        return False
 
 
 def make_maps(out, z_index):
@@ -74,7 +82,7 @@ def _stack(stores, seeds, target):
     import numpy as np
     import xarray as xr
 
-    if _complete(target) and xr.open_zarr(target, consolidated=False).attrs.get("seeds") == list(seeds):
+    if _complete(target) and xr.open_zarr(str(target), consolidated=False).attrs.get("seeds") == list(seeds):
         return
     parts = [xr.open_zarr(s, consolidated=False) for s in stores]
     ds = xr.concat(parts, dim="slab", combine_attrs="override")
