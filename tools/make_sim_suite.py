@@ -92,7 +92,11 @@ def _stack(stores, seeds, target):
     for v in ds.data_vars.values():
         v.encoding.pop("chunks", None)
         v.encoding.pop("preferred_chunks", None)
+    ds.attrs.pop("complete", None)  # set only once every chunk is written
     ds.to_zarr(target, mode="w", consolidated=False)
+    import zarr
+
+    zarr.open_group(str(target), mode="r+").attrs["complete"] = True
     print(f"maps: {target} <- seeds {list(seeds)}", file=sys.stderr)
 
 
