@@ -41,6 +41,8 @@ def add_simulate_parser(subparsers):
     p.add_argument("--zeldovich", action="store_true", help="first-order (Zel'dovich) initial conditions instead of 2LPT")
     p.add_argument("--max-hours", type=float, default=2.0, help="refuse runs estimated to take longer here")
     p.add_argument("--force", action="store_true", help="run even when the estimate says it cannot finish here")
+    p.add_argument("--restart-every", type=float, default=120.0,
+                   help="seconds between Gadget-2 restart files (what a killed run loses at most)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT")
     p.add_argument("--overwrite", action="store_true", help="delete OUT and start again")
     p.add_argument("--no-postprocess", action="store_true", help="skip the HI post-processing and halo catalogues")
@@ -60,6 +62,7 @@ def run_simulate(args):
                         z_init=args.z_init, dm_only=args.dm_only, ntasks=args.ntasks, pmgrid=args.pmgrid,
                         lpt_order=1 if args.zeldovich else 2, resume=args.resume, overwrite=args.overwrite,
                         force=args.force, max_hours=args.max_hours, postprocess=not args.no_postprocess,
+                        restart_every=args.restart_every,
                         log=lambda m: print(m, file=sys.stderr))
     except (CostError, GadgetBuildError, GadgetRunError) as exc:
         print(f"ember-dist simulate: error: {exc}", file=sys.stderr)

@@ -183,6 +183,22 @@ def run_gadget(folder, exe, *, ntasks=2, nice=10, progress=None, resume=True, lo
     if state["attempts"] and state.get("ntasks") not in (None, int(ntasks)):
         ntasks = state["ntasks"]  # restart files belong to the task count that wrote them
     restart = resume and bool(state["attempts"]) and _usable_restart(outdir, ntasks)
+    try:
+        _attempt(folder, exe, state, ntasks, nice, progress, restart, log)
+    except GadgetRunError:
+        if not restart:
+            raise
+        # a restart file cut short with no .bak to fall back on: the only clean way on is from the ICs
+        log(f"continuing from the restart files failed in {folder}; starting again from the initial conditions")
+        _attempt(folder, exe, state, ntasks, nice, progress, False, log)
+    state["complete"] = True
+    _write_state(folder, state)
+    return state
+
+
+def _attempt(folder, exe, state, ntasks, nice, progress, restart, log):
+    """One Gadget-2 process: from the ICs (outputs cleared) or from the restart files."""
+    outdir = folder / "output"
     if not restart:
         _clear_outputs(outdir)
     cmd = ["nice", "-n", str(int(nice))] + mpirun_command(exe, folder / "params.txt", ntasks, restart=restart)
@@ -227,9 +243,6 @@ def run_gadget(folder, exe, *, ntasks=2, nice=10, progress=None, resume=True, lo
         _write_state(folder, state)
         raise GadgetRunError(f"Gadget-2 failed in {folder} ({exc}); the end of gadget.log:\n"
                              + "\n".join(tail[-15:])) from None
-    state["complete"] = True
-    _write_state(folder, state)
-    return state
 
 
 def finished_snapshots(folder):

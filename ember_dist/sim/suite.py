@@ -102,7 +102,7 @@ class _Progress:
 
 def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init=49.0, dm_only=False,
              ntasks=2, pmgrid=None, lpt_order=2, resume=False, overwrite=False, force=False, max_hours=2.0,
-             nice=10, progress=True, postprocess=True, until=None, log=print):
+             nice=10, progress=True, postprocess=True, until=None, restart_every=120.0, log=print):
     """Run one paired box (or a DMO box) and write snapshots and halo catalogues under ``out``.
 
     Parameters
@@ -131,6 +131,8 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     nice : int, default: 10
     postprocess : bool, default: True
         Temperature floor and HI of the hydro snapshots (:mod:`ember_dist.sim.hi`) and halo catalogues.
+    restart_every : float, s, default: 120
+        Seconds between Gadget-2's restart files (what a killed run loses at most).
     until : {None, "runs"}
         ``"runs"`` stops after the Gadget-2 runs (a later ``resume=True`` call finishes the rest).
 
@@ -173,7 +175,8 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
         folder = out / r / "gadget"
         if not (folder / "params.txt").exists():
             write_parameter_file(folder, box_size=box_size, cosmo=cosmo, a_begin=1 / (1 + z_init),
-                                 a_outputs=[1 / (1 + z) for z in zs], softening=soft, hydro=(r == "hydro"))
+                                 a_outputs=[1 / (1 + z) for z in zs], softening=soft, hydro=(r == "hydro"),
+                                 restart_every=restart_every)
         bar = _Progress(f"Gadget-2 {r}", 1 / (1 + z_init), 1 / (1 + zs[-1]), progress)
         t0 = time.perf_counter()
         try:

@@ -99,16 +99,9 @@ def test_killed_run_resumes_and_no_half_snapshot_is_used(gadget2, tmp_path):
     cmd = [sys.executable, "-m", "ember_dist.cli", "simulate", str(out), "--n", "16", "--box-size", "8000",
            "--redshifts", "3", "--dm-only", "--pmgrid", "32", "--seed", "5", "--no-postprocess"]
     folder = out / "dmo" / "gadget"
-    params = folder / "params.txt"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # make restart files frequent once the parameter file exists (Gadget reads it at start)
-    deadline = time.time() + 120
-    while not params.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGSTOP)
-    params.write_text(params.read_text().replace("CpuTimeBetRestartFile        120.0",
-                                                 "CpuTimeBetRestartFile        0.5"))
-    proc.send_signal(signal.SIGCONT)
+    proc = subprocess.Popen(cmd + ["--restart-every", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 300
     while not (folder / "output" / "restart.0").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert proc.poll() is None, "the run ended before it could be interrupted"
