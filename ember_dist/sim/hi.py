@@ -45,7 +45,7 @@ from ember_dist.sim.ionisation import (  # noqa: F401  (re-exported API)
 )
 
 __all__ = [
-    "postprocess_snapshot", "is_postprocessed", "HIParams", "temperature", "temperature_from_u",
+    "postprocess_snapshot", "postprocess_fields", "is_postprocessed", "HIParams", "temperature", "temperature_from_u",
     "neutral_fraction", "ionisation_state", "uvb_rates", "self_shielding_factor", "self_shielding_density",
     "recombination_rates", "collisional_rates", "UVB_TABLES",
 ]
@@ -131,7 +131,8 @@ def _record(h, path_in, z_uvb, omega_b, ob_source, p, gammas, n_ssh):
                              "mu = 4 / (1 + 3 X + 4 X x_e) of the solved ionisation state; then T = max(T, t0 "
                              "(rho/rho_mean_b)^(floor_gamma - 1)) (photo-heated floor); gas with n_H > dense_nh "
                              "set to dense_temperature (stand-in for radiative cooling)",
-        "t0_K": p.t0, "floor_gamma": p.floor_gamma, "dense_nh_cm3": p.dense_nh, "dense_temperature_K": p.dense_temperature,
+        "t0_K": float(p.t0), "floor_gamma": float(p.floor_gamma), "dense_nh_cm3": float(p.dense_nh),
+        "dense_temperature_K": float(p.dense_temperature),
         "ionisation_model": "equilibrium of H and He with photo-ionisation, collisional ionisation and radiative + "
                             "dielectronic recombination (Katz, Weinberg & Hernquist 1996 eqs. 33-38), solved "
                             "jointly with the temperature",
@@ -139,8 +140,9 @@ def _record(h, path_in, z_uvb, omega_b, ob_source, p, gammas, n_ssh):
         "collisional_ionisation": "Cen (1992) / Katz et al. (1996) table 2" if p.collisional else "off",
         "uvb": p.uvb, "uvb_citation": UVB_TABLES[p.uvb][1], "uvb_file": UVB_TABLES[p.uvb][0],
         "uvb_interpolation": "linear in log10 Gamma against log10(1+z)",
-        "redshift_uvb": z_uvb, "redshift_header": float(np.ravel(h["Redshift"])[0]),
-        "gamma_scale": p.gamma_scale,
+        "redshift_uvb": float(z_uvb), "redshift_header": float(np.ravel(h["Redshift"])[0]),
+        "gamma_scale": float(p.gamma_scale), "self_shielding_on": bool(p.self_shielding),
+        "collisional_on": bool(p.collisional),
         "gamma_hi_table_s": gammas[0], "gamma_hei_table_s": gammas[1], "gamma_heii_table_s": gammas[2],
         "gamma_hi_used_s": gammas[0] * p.gamma_scale,
         "gamma_note": "Gamma_HI is a free parameter to calibrate against the observed mean Lyman-alpha flux",
@@ -151,33 +153,29 @@ def _record(h, path_in, z_uvb, omega_b, ob_source, p, gammas, n_ssh):
         "n_H_SSh_at_1e4K_cm3": n_ssh,
         "not_modelled": "molecular hydrogen, local ionising sources, radiative transfer beyond the Rahmati fit, "
                         "patchy He II reionisation, non-equilibrium ionisation",
-        "hydrogen_mass_fraction": X_H, "omega_b": omega_b, "omega_b_source": ob_source,
+        "hydrogen_mass_fraction": X_H, "omega_b": float(omega_b), "omega_b_source": ob_source,
         "fields_written": list(_FIELDS), "source": os.path.abspath(path_in), "source_sha256": _sha256(path_in),
         "package": "ember_dist", "package_version": pkg, "created": utc_now(), "complete": True,
     }
 
 
-def postprocess_snapshot(path_in, path_out, *, redshift=None, omega_b=None, t0=1.5e4, floor_gamma=1.5,
-                         dense_nh=0.1, dense_temperature=1.0e4, uvb="fg20", gamma_scale=1.0, self_shielding=True,
-                         collisional=True, overwrite=False, chunk_size=1 << 20, progress=False):
-    """Write a copy of a Gadget-2 snapshot with gas temperature, HI and electron abundances.
+def postprocess_fields(path_in, *, redshift=None, omega_b=None, t0=1.5e4, floor_gamma=1.5, dense_nh=0.1,
+                       dense_temperature=1.0e4, uvb="fg20", gamma_scale=1.0, self_shielding=True, collisional=True,
+                       chunk_size=1 << 20, progress=False):
+    """Gas temperature, HI and electron abundances of a Gadget-2 snapshot, and their record; writes nothing.
 
     Parameters
     ----------
     path_in : str or os.PathLike
         Single-file Gadget-2 HDF5 snapshot of an adiabatic hydro run.
-    path_out : str or os.PathLike
-        The copy to write (written as ``path_out + ".tmp"``, then renamed).
     redshift : float, optional
         Redshift of the UV background; default the header ``Redshift``.  Densities always use the
         header ``Time`` (scale factor).
     omega_b : float, optional
-        Baryon density parameter (mean baryon density of the floor; ``OmegaBaryon`` in the header).
-        Default: from the gas particle masses; a value off from those by more than 1% is refused.
+        Baryon density parameter (mean baryon density of the floor).  Default: from the gas particle
+        masses; a value off from those by more than 1% is refused.
     t0, floor_gamma, dense_nh, dense_temperature, uvb, gamma_scale, self_shielding, collisional
         See :class:`ember_dist.sim.ionisation.HIParams` (K, -, cm^-3, K, table name, -, bool, bool).
-    overwrite : bool, default: False
-        Replace an existing ``path_out``.
     chunk_size : int, default: 1048576
         Particles solved at once (bounds memory).
     progress : bool, default: False
@@ -185,21 +183,21 @@ def postprocess_snapshot(path_in, path_out, *, redshift=None, omega_b=None, t0=1
 
     Returns
     -------
-    str
-        ``path_out``.
+    fields : dict of ndarray
+        ``Temperature`` (K), ``NeutralHydrogenAbundance``, ``ElectronAbundance``, one value per gas
+        particle in file order, in the dtype of the snapshot's ``Density``.
+    record : dict
+        JSON-serialisable statement of every assumption and parameter (what ``EmberSim/HI`` holds),
+        including ``omega_b`` (to write as the header ``OmegaBaryon``).
     """
-    path_in, path_out = os.fspath(path_in), os.fspath(path_out)
+    path_in = os.fspath(path_in)
     p = HIParams(t0=t0, floor_gamma=floor_gamma, dense_nh=dense_nh, dense_temperature=dense_temperature,
                  uvb=uvb, gamma_scale=gamma_scale, self_shielding=self_shielding, collisional=collisional)
     if not os.path.isfile(path_in):
         raise FileNotFoundError(f"Snapshot {path_in!r} does not exist; check the path.")
-    if os.path.exists(path_out) and os.path.samefile(path_in, path_out):
-        raise ValueError(f"path_out {path_out!r} is the input snapshot; write the copy to another path.")
-    if os.path.exists(path_out) and not overwrite:
-        raise FileExistsError(f"{path_out!r} exists; pass overwrite=True to replace it.")
     h, rho, u, ob, ob_source, dtype = _read_input(path_in, omega_b)
     z = float(np.ravel(h["Redshift"])[0]) if redshift is None else float(redshift)
-    gammas = uvb_rates(z, p.uvb)  # raises on a redshift outside the table, before any work
+    gammas = [float(g) for g in uvb_rates(z, p.uvb)]  # raises on a redshift outside the table, before any work
     hub, a = float(np.ravel(h["HubbleParam"])[0]), float(np.ravel(h["Time"])[0])
     # comoving 1e10 (Msun/h)/(ckpc/h)^3 -> physical hydrogen atoms per cm^3
     n_h = rho * (X_H * 1e10 * MSUN_G * hub**2 / (KPC_CM**3 * a**3 * M_H_G))
@@ -215,7 +213,43 @@ def postprocess_snapshot(path_in, path_out, *, redshift=None, omega_b=None, t0=1
         t, x_hi, x_e = ionisation_state(u[sl], n_h[sl], delta[sl], z, p, baryon_fraction=fb)
         out["Temperature"][sl], out["NeutralHydrogenAbundance"][sl], out["ElectronAbundance"][sl] = t, x_hi, x_e
     n_ssh = float(self_shielding_density(z, 1e4, gammas[0] * p.gamma_scale, fb))
-    _write_copy(path_in, path_out, h, ob, out, _record(h, path_in, z, ob, ob_source, p, gammas, n_ssh))
+    return out, _record(h, path_in, z, ob, ob_source, p, gammas, n_ssh)
+
+
+def postprocess_snapshot(path_in, path_out, *, overwrite=False, **kwargs):
+    """Write a copy of a Gadget-2 snapshot with gas temperature, HI and electron abundances.
+
+    The copy gets the three ``PartType0`` fields of :func:`postprocess_fields`, the completed header
+    (``OmegaBaryon``, ``NumPart_Total_HighWord``, Gadget unit attributes) and the ``EmberSim/HI``
+    record; it is written to ``path_out + ".tmp"`` and renamed when whole.
+
+    Parameters
+    ----------
+    path_in : str or os.PathLike
+        Single-file Gadget-2 HDF5 snapshot of an adiabatic hydro run (left unchanged).
+    path_out : str or os.PathLike
+        The copy to write.
+    overwrite : bool, default: False
+        Replace an existing ``path_out``.
+    **kwargs
+        ``redshift``, ``omega_b``, ``t0``, ``floor_gamma``, ``dense_nh``, ``dense_temperature``, ``uvb``,
+        ``gamma_scale``, ``self_shielding``, ``collisional``, ``chunk_size``, ``progress`` of
+        :func:`postprocess_fields`.
+
+    Returns
+    -------
+    str
+        ``path_out``.
+    """
+    path_in, path_out = os.fspath(path_in), os.fspath(path_out)
+    if os.path.exists(path_out) and os.path.exists(path_in) and os.path.samefile(path_in, path_out):
+        raise ValueError(f"path_out {path_out!r} is the input snapshot; write the copy to another path.")
+    if os.path.exists(path_out) and not overwrite:
+        raise FileExistsError(f"{path_out!r} exists; pass overwrite=True to replace it.")
+    fields, record = postprocess_fields(path_in, **kwargs)
+    with h5py.File(path_in, "r") as f:
+        h = dict(f["Header"].attrs)
+    _write_copy(path_in, path_out, h, record["omega_b"], fields, record)
     return path_out
 
 

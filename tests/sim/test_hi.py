@@ -200,6 +200,18 @@ def test_postprocessed_fields_header_and_record(processed):
     assert np.all(fields["Temperature"] >= 0.999 * 1.5e4 * (rho * 1e10 / (OB * RHO_CRIT)) ** 0.5 * ~dense + dense * 1e4)
 
 
+def test_postprocess_fields_matches_the_copy_and_record_is_json(processed):
+    import json
+
+    src, out, _ = processed
+    fields, record = hi.postprocess_fields(src, omega_b=OB)
+    assert json.loads(json.dumps(record))["omega_b"] == pytest.approx(OB)  # storable as JSON by other writers
+    with h5py.File(out, "r") as f:
+        for name, arr in fields.items():
+            np.testing.assert_array_equal(arr, f["PartType0"][name][...])
+    assert set(record) <= set(h5py.File(out, "r")["EmberSim/HI"].attrs)
+
+
 def test_reads_through_open_snapshot_and_deposits_hi(processed, tmp_path):
     from ember_dist.deposit import deposit_snapshot
     from ember_dist.io.snapshot import open_snapshot
