@@ -39,6 +39,7 @@ __all__ = [
     "X_H",
     "RHO_CRIT",
     "GADGET_UNITS",
+    "LYA_SIGMA_V",
 ]
 
 #: Dimension order of an enriched store.
@@ -87,6 +88,9 @@ X_H = 0.76
 #: Critical density today, (Msun/h) / (ckpc/h)^3: 3 H0^2 / (8 pi G) with H0 = 100 h km/s/Mpc,
 #: i.e. 2.775e11 h^2 Msun / Mpc^3 (an earlier copy said 27.75 here: ten times too small).
 RHO_CRIT = 277.536627
+#: Lyman-alpha absorption cross-section integrated over velocity, pi e^2 f lambda / (m_e c), in
+#: cm^2 km/s (f = 0.4164, lambda = 1215.67 Angstrom): tau(v) = LYA_SIGMA_V * N_HI * phi(v), phi in s/km.
+LYA_SIGMA_V = 1.3434725e-12
 #: Gadget's internal units as ember_dist writes and runs them: kpc/h, 1e10 Msun/h, km/s (cgs values).
 GADGET_UNITS = {
     "UnitLength_in_cm": KPC_CM,

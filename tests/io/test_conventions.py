@@ -20,6 +20,9 @@ def test_constants_match_astropy():
     rho = (3 * h0**2 / (8 * np.pi * c.G)).to(u.Msun / u.kpc**3).value
     assert cv.RHO_CRIT == pytest.approx(rho, rel=1e-4)
     assert 270 < cv.RHO_CRIT < 280  # the 27.75 copy in the toy suite was ten times too small
+    # Lyman-alpha: pi e^2 / (m_e c) * f * lambda, f = 0.4164, lambda = 1215.67 Angstrom
+    sigma_v = (np.pi * c.e.gauss**2 / (c.m_e * c.c) * 0.4164 * 1215.67 * u.AA).to(u.cm**2 * u.km / u.s).value
+    assert cv.LYA_SIGMA_V == pytest.approx(sigma_v, rel=1e-6)
 
 
 def test_constants_match_colossus():
@@ -35,7 +38,7 @@ def test_no_second_copy_of_a_constant():
     import re
 
     root = pathlib.Path(cv.__file__).resolve().parents[1]
-    names = ("KPC_CM", "MSUN_G", "M_H_G", "M_P_G", "K_B_CGS", "C_KMS", "X_H", "RHO_CRIT")
+    names = ("KPC_CM", "MSUN_G", "M_H_G", "M_P_G", "K_B_CGS", "C_KMS", "X_H", "RHO_CRIT", "LYA_SIGMA_V")
     pat = re.compile(rf"^\s*({'|'.join(names)})\s*=", re.M)
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if p.name != "conventions.py" and pat.search(p.read_text())]
