@@ -230,9 +230,12 @@ def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, log):
                 t0 = time.perf_counter()
                 info = {"run": r, "redshift": z, "assumptions": ASSUMPTIONS, "parameters": meta["parameters"]}
                 if r == "hydro" and postprocess:
-                    from ember_dist.sim.hi import postprocess_fields
+                    from ember_dist.sim.lya import calibrated_hi_fields
 
-                    fields, hi_meta = postprocess_fields(src, redshift=z, omega_b=cosmo["omega_b"])
+                    fields, hi_meta = calibrated_hi_fields(src, redshift=z, omega_b=cosmo["omega_b"])
+                    log(f"HI at z = {z:g}: Gamma_HI x {hi_meta['gamma_calibration']['gamma_scale']:.3f} gives mean "
+                        f"Lyman-alpha flux {hi_meta['gamma_calibration']['flux_calibrated']:.3f} (observed "
+                        f"{hi_meta['gamma_calibration']['target_flux']:.3f})")
                     info["postprocess"] = hi_meta
                     finalize_snapshot(src, dst, omega_b=cosmo["omega_b"], meta=info, gas_fields=fields)
                 else:
