@@ -36,11 +36,11 @@ def observed_mean_flux(redshift):
     """Observed mean Lyman-alpha transmitted flux, ``exp(-tau_eff)`` with ``tau_eff = 0.0018 (1+z)^3.92``.
 
     The power-law fit of Faucher-Giguere et al. (2008, ApJ 681, 831) to the effective optical depth
-    measured in 86 high-resolution quasar spectra at z = 2-4.2 (their eq. 9 form, metals and
-    continuum corrected): 0.87 at z = 2 and 0.66 at z = 3, the levels the suite is calibrated to.
+    measured in 86 high-resolution quasar spectra at z = 2-4.2 (their power-law fit, metals and
+    continuum corrected): 0.875 at z = 2 and 0.662 at z = 3, the levels the suite is calibrated to.
 
     >>> round(observed_mean_flux(2.0), 3), round(observed_mean_flux(3.0), 3)
-    (0.875, 0.663)
+    (0.875, 0.662)
     """
     return float(np.exp(-0.0018 * (1.0 + redshift) ** 3.92))
 
