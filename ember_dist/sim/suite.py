@@ -102,7 +102,8 @@ class _Progress:
 
 def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init=49.0, dm_only=False,
              ntasks=2, pmgrid=None, lpt_order=2, resume=False, overwrite=False, force=False, max_hours=2.0,
-             nice=10, progress=True, postprocess=True, until=None, restart_every=120.0, log=print):
+             nice=10, progress=True, postprocess=True, until=None, restart_every=120.0, lya_sightlines=500,
+             log=print):
     """Run one paired box (or a DMO box) and write snapshots and halo catalogues under ``out``.
 
     Parameters
@@ -131,6 +132,8 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     nice : int, default: 10
     postprocess : bool, default: True
         Temperature floor and HI of the hydro snapshots (:mod:`ember_dist.sim.hi`) and halo catalogues.
+    lya_sightlines : int, default: 500
+        Sightlines of the mean-flux calibration of Gamma_HI (:func:`ember_dist.sim.lya.calibrated_hi_fields`).
     restart_every : float, s, default: 120
         Seconds between Gadget-2's restart files (what a killed run loses at most).
     until : {None, "runs"}
@@ -190,7 +193,7 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
             _save(meta_path, meta)
     if until == "runs":
         return meta
-    _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, log)
+    _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log)
     meta["complete"] = True
     meta["finished"] = utc_now()
     _save(meta_path, meta)
@@ -220,7 +223,7 @@ def _initial_conditions(out, runs, n, box_size, seed, z_init, cosmo, order, meta
     _save(meta_path, meta)
 
 
-def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, log):
+def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log):
     from ember_dist.sim.snapshots import finalize_snapshot
 
     for r in runs:
@@ -232,7 +235,8 @@ def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, log):
                 if r == "hydro" and postprocess:
                     from ember_dist.sim.lya import calibrated_hi_fields
 
-                    fields, hi_meta = calibrated_hi_fields(src, redshift=z, omega_b=cosmo["omega_b"])
+                    fields, hi_meta = calibrated_hi_fields(src, redshift=z, omega_b=cosmo["omega_b"],
+                                                           n_sightlines=lya_sightlines)
                     log(f"HI at z = {z:g}: Gamma_HI x {hi_meta['gamma_calibration']['gamma_scale']:.3f} gives mean "
                         f"Lyman-alpha flux {hi_meta['gamma_calibration']['flux_calibrated']:.3f} (observed "
                         f"{hi_meta['gamma_calibration']['target_flux']:.3f})")

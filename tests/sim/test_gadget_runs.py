@@ -23,7 +23,7 @@ def box(gadget2, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("sim") / "box"
     meta = simulate(out, n=N, box_size=BOX, redshifts=(4.0, 3.0), seed=3, pmgrid=32, progress=False,
-                    log=lambda m: None)
+                    lya_sightlines=100, log=lambda m: None)
     return out, meta
 
 
@@ -74,6 +74,8 @@ def test_snapshots_read_and_deposit_mass_exactly(box, tmp_path):
         x = f["PartType0/NeutralHydrogenAbundance"][...]
         m_gas = f["Header"].attrs["MassTable"][0] * 1e10
         assert np.all((x >= 0) & (x <= 1)) and "EmberSim" in f
+        cal = json.loads(f["EmberSim"].attrs["postprocess"])["gamma_calibration"]
+        assert cal["flux_calibrated"] == pytest.approx(cal["target_flux"], abs=0.02)  # Gamma_HI set by the mean flux
     from ember_dist.io.conventions import X_H
 
     assert float(ds["hi"].sum()) == pytest.approx(m_gas * X_H * x.astype(np.float64).sum(), rel=1e-4)
