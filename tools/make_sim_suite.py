@@ -37,15 +37,9 @@ MAP_PIXEL, MAP_SLABS, MAP_ALIGN = 31.25, 4, 16
 
 
 def _complete(store):
-    """A deposit store counts once it says so (deposit_snapshot sets ``complete`` last)."""
-    import xarray as xr
+    from ember_dist.deposit.store import is_complete
 
-    if not Path(store).is_dir():
-        return False
-    try:
-        return bool(xr.open_zarr(str(store), consolidated=False).attrs.get("complete"))
-    except Exception:  # noqa: BLE001 - a partial store is redone
-        return False
+    return is_complete(store)
 
 
 def make_maps(out, z_index):

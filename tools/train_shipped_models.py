@@ -77,14 +77,9 @@ def make_data(work):
 
 
 def _complete(store):
-    import xarray as xr
+    from ember_dist.deposit.store import is_complete
 
-    if not Path(store).is_dir():
-        return False
-    try:
-        return bool(xr.open_zarr(str(store), consolidated=False).attrs.get("complete"))
-    except Exception:  # noqa: BLE001 - a partial store is redone
-        return False
+    return is_complete(store)
 
 
 def train_args(name, work):

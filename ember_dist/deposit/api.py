@@ -18,7 +18,6 @@ holds exactly the mass of the particles whose centres lie in the slab.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 import dask
@@ -26,6 +25,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ember_dist.io.checksum import files_sha256
 from ember_dist.deposit.downsample import downsample_indices
 from ember_dist.deposit.grid import coerce_axes, grid_size, projection_axes, slab_edges
 from ember_dist.deposit.kernel import deposit_slab, kernel_table
@@ -64,12 +64,7 @@ def _version():
 def _checksum(files):
     if sum(os.path.getsize(p) for p in files) > _CHECKSUM_LIMIT:
         return "not computed (snapshot > 4 GiB)"
-    h = hashlib.sha256()
-    for p in files:
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()
+    return files_sha256(*files)
 
 
 def _coerce_fields(fields):

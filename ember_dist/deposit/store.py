@@ -21,7 +21,7 @@ import zarr
 
 from ember_dist.io.conventions import FIELD_LONG_NAMES, MAP_DIMS, map_coords
 
-__all__ = ["check_target", "create_template", "write_slab", "mark_complete"]
+__all__ = ["check_target", "create_template", "write_slab", "mark_complete", "is_complete"]
 
 
 def check_target(out, overwrite):
@@ -75,6 +75,14 @@ def write_slab(out, field, axis_index, slab, data):
     arr = zarr.open_array(os.path.join(out, field), mode="r+")
     arr[axis_index, slab, :, :] = np.asarray(data, dtype=np.float32)
     return float(np.sum(data, dtype=np.float64))
+
+
+def is_complete(out):
+    """True when a deposit store exists and says ``complete`` (set last, so a partial store never does)."""
+    try:
+        return bool(zarr.open_group(str(out), mode="r").attrs.get("complete"))
+    except Exception:  # noqa: BLE001 - missing or unreadable: not complete
+        return False
 
 
 def mark_complete(out, **extra):

@@ -18,13 +18,13 @@ bundles shipped in ``ember_dist/bundles``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ember_dist.io.checksum import files_sha256
 from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import Preset
 
@@ -58,11 +58,7 @@ def check_bundle_path(path, overwrite=False):
 
 
 def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return files_sha256(path)
 
 
 def _shipped_dir():

@@ -20,13 +20,13 @@ The physics functions of :mod:`ember_dist.sim.ionisation` are re-exported here.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 
 import h5py
 import numpy as np
 
+from ember_dist.io.checksum import files_sha256
 from ember_dist.io.conventions import GADGET_UNITS, KPC_CM, M_H_G, MSUN_G, RHO_CRIT, X_H, utc_now
 from ember_dist.sim.ionisation import (  # noqa: F401  (re-exported API)
     RAHMATI13,
@@ -69,11 +69,7 @@ def is_postprocessed(path):
 
 
 def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return files_sha256(path)
 
 
 def _read_input(path, omega_b):
