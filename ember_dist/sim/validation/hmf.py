@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Halo mass function of the suite's M200c catalogues, pooled over seeds, against Tinker et al. (2008).
+
+The catalogues (``fof_NNN.h5``, :mod:`ember_dist.sim.halos`) list M200c (``mass``, Msun/h) of
+every FoF group with a measured M200c.  :func:`pooled_mass_function` counts haloes of at least
+``min_particles`` particles (``M200c >= min_particles * m_particle``) in logarithmic mass bins that
+start at that threshold, over all catalogues (seeds) together, with Poisson errors on the counts.
+:func:`tinker08_counts` gives the expected counts in the same bins, ``V_total int dn/dlnM dlnM``,
+from colossus' Tinker et al. (2008) fit for ``200c`` with CAMB's linear spectrum of the suite's
+cosmology.
+"""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+__all__ = ["read_masses", "pooled_mass_function", "tinker08_counts", "judge_counts"]
+
+
+def read_masses(path):
+    """M200c (Msun/h) of every halo in a catalogue file, and its attrs."""
+    with h5py.File(path, "r") as f:
+        return np.asarray(f["mass"][...], np.float64), dict(f.attrs)
+
+
+def pooled_mass_function(masses_per_box, box_size, particle_mass, min_particles=100, dex=0.25, n_bins=None):
+    """Counts of haloes per log-mass bin, pooled over boxes.
+
+    Parameters
+    ----------
+    masses_per_box : list of arrays, Msun/h
+        One array of halo masses per box (seed).
+    box_size : float, Mpc/h
+        Side of each box (all equal).
+    particle_mass : float, Msun/h
+    min_particles : int, default: 100
+        The lowest bin starts at ``min_particles * particle_mass``.
+    dex : float
+        Bin width in log10 M.
+    n_bins : int, optional
+        Default: up to the most massive halo.
+
+    Returns
+    -------
+    dict
+        ``edges`` (Msun/h), ``counts``, ``volume`` ((Mpc/h)^3, all boxes), ``dn_dlog10m`` and its
+        Poisson error ``err`` ((Mpc/h)^-3 per dex), ``n_boxes``.
+    """
+    m_min = min_particles * particle_mass
+    allm = np.concatenate([np.asarray(m, np.float64) for m in masses_per_box]) if masses_per_box else np.zeros(0)
+    if n_bins is None:
+        top = allm.max() if allm.size and allm.max() >= m_min else m_min
+        n_bins = max(1, int(np.floor(np.log10(top / m_min) / dex)) + 1)
+    edges = m_min * 10.0 ** (dex * np.arange(n_bins + 1))
+    counts = np.histogram(allm, bins=edges)[0]
+    volume = len(masses_per_box) * box_size**3
+    return {"edges": edges, "counts": counts, "volume": volume, "dn_dlog10m": counts / volume / dex,
+            "err": np.sqrt(counts) / volume / dex, "n_boxes": len(masses_per_box), "m_min": m_min}
+
+
+def tinker08_counts(edges, redshift, volume, cosmo=None, n_sub=16):
+    """Expected halo counts per bin of ``edges`` (Msun/h) in ``volume`` ((Mpc/h)^3): Tinker et al. (2008), 200c."""
+    from colossus.lss import mass_function
+
+    from ember_dist.sim.linear import _colossus, suite_cosmology
+
+    _colossus(suite_cosmology() if cosmo is None else cosmo)
+    out = np.zeros(len(edges) - 1)
+    for i in range(len(edges) - 1):
+        lnm = np.linspace(np.log(edges[i]), np.log(edges[i + 1]), n_sub + 1)
+        dn = mass_function.massFunction(np.exp(lnm), redshift, mdef="200c", model="tinker08", q_out="dndlnM",
+                                        ps_args={"model": "camb", "ps_type": "total"})
+        out[i] = volume * np.trapezoid(dn, lnm)
+    return out
+
+
+def judge_counts(observed, expected, tolerance=0.25, n_sigma=2.0):
+    """Per-bin verdict: ``|N_obs - N_exp| <= tolerance N_exp + n_sigma sqrt(N_exp)``.
+
+    A bin passes when the measured count is within ``n_sigma`` Poisson standard deviations of a
+    prediction that is itself allowed to be off by ``tolerance``: a 25% deviation that the
+    counts resolve fails, a difference the counts cannot resolve does not.
+    """
+    observed = np.asarray(observed, np.float64)
+    expected = np.asarray(expected, np.float64)
+    return np.abs(observed - expected) <= tolerance * expected + n_sigma * np.sqrt(expected)

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Published observations the suite is compared with, shipped in ``data/`` with their citations.
+
+* ``prochaska14_fN_z2.4.csv``: f(N_HI, X) at z = 2.4 of Prochaska et al. (2014, MNRAS 438, 476),
+  the authors' spline as tabulated in their package pyigm.
+* ``becker13_mean_flux.csv``: Lyman-alpha mean transmitted flux, Becker et al. (2013, MNRAS 430,
+  2067) Table 2, 2.15 <= z <= 4.85.
+* Below z = 2.15 the mean flux is the power-law fit of Faucher-Giguère et al. (2008, ApJ 681, 831),
+  ``tau_eff = 0.001845 (1 + z)^3.924`` (coefficients as coded in pyigm, ``igm/mfr.py``).
+
+Examples
+--------
+>>> round(observed_mean_flux(3.0)["F"], 4)
+0.6818
+>>> round(observed_mean_flux(2.0)["F"], 3)
+0.872
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["prochaska14_cddf", "observed_mean_flux", "DATA_DIR"]
+
+DATA_DIR = Path(__file__).with_name("data")
+PROCHASKA14 = "Prochaska et al. (2014), MNRAS 438, 476: f(N_HI, X) at z = 2.4 (spline of the paper, via pyigm)"
+BECKER13 = "Becker et al. (2013), MNRAS 430, 2067, Table 2 (linear interpolation in z)"
+FG08 = "Faucher-Giguère et al. (2008), ApJ 681, 831: tau_eff = 0.001845 (1+z)^3.924"
+
+
+@functools.lru_cache(maxsize=None)
+def _csv(name):
+    """The numeric rows of a shipped table (``#`` comments and the column-name line skipped)."""
+    lines = (DATA_DIR / name).read_text().splitlines()
+    rows = [ln for ln in lines if ln.strip() and not ln.startswith("#") and not ln[0].isalpha()]
+    return np.array([[float(v) for v in ln.split(",")] for ln in rows])
+
+
+def prochaska14_cddf():
+    """``(log10 N_HI, log10 f)`` of Prochaska et al. (2014) at z = 2.4, N in cm^-2, f in cm^2 (per dN dX)."""
+    t = _csv("prochaska14_fN_z2.4.csv")
+    return t[:, 0].copy(), t[:, 1].copy()
+
+
+def observed_mean_flux(z):
+    """Observed Lyman-alpha mean flux at redshift ``z`` (2 <= z <= 4.85): dict ``F``, ``sigma``, ``source``."""
+    t = _csv("becker13_mean_flux.csv")
+    if t[0, 0] <= z <= t[-1, 0]:
+        return {"F": float(np.interp(z, t[:, 0], t[:, 1])), "sigma": float(np.interp(z, t[:, 0], t[:, 2])),
+                "source": BECKER13}
+    if 2.0 <= z < t[0, 0]:
+        return {"F": float(np.exp(-0.001845 * (1.0 + z) ** 3.924)), "sigma": float("nan"), "source": FG08}
+    raise ValueError(f"no observed mean flux shipped for z = {z} (2 <= z <= {t[-1, 0]})")
