@@ -11,6 +11,8 @@ cosmology.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 
@@ -58,18 +60,36 @@ def pooled_mass_function(masses_per_box, box_size, particle_mass, min_particles=
             "err": np.sqrt(counts) / volume / dex, "n_boxes": len(masses_per_box), "m_min": m_min}
 
 
+def _camb_table(cosmo):
+    """CAMB's linear z = 0 spectrum of the suite (the ICs' spectrum) as the text table colossus reads."""
+    import tempfile
+
+    from ember_dist.sim.linear import LinearPower
+
+    lp = LinearPower(cosmo)
+    k = np.logspace(-4, 2, 600)
+    path = Path(tempfile.mkdtemp(prefix="ember_hmf_")) / "camb_linear_z0.txt"
+    np.savetxt(path, np.column_stack([np.log10(k), np.log10(lp(k))]))
+    return str(path)
+
+
 def tinker08_counts(edges, redshift, volume, cosmo=None, n_sub=16):
-    """Expected halo counts per bin of ``edges`` (Msun/h) in ``volume`` ((Mpc/h)^3): Tinker et al. (2008), 200c."""
+    """Expected halo counts per bin of ``edges`` (Msun/h) in ``volume`` ((Mpc/h)^3): Tinker et al. (2008), 200c.
+
+    colossus' ``tinker08`` with the suite's CAMB linear spectrum (the ICs' spectrum) as its table.
+    """
     from colossus.lss import mass_function
 
     from ember_dist.sim.linear import _colossus, suite_cosmology
 
-    _colossus(suite_cosmology() if cosmo is None else cosmo)
+    cosmo = suite_cosmology() if cosmo is None else cosmo
+    _colossus(cosmo)
+    ps = {"model": "ember_camb", "path": _camb_table(cosmo)}
     out = np.zeros(len(edges) - 1)
     for i in range(len(edges) - 1):
         lnm = np.linspace(np.log(edges[i]), np.log(edges[i + 1]), n_sub + 1)
         dn = mass_function.massFunction(np.exp(lnm), redshift, mdef="200c", model="tinker08", q_out="dndlnM",
-                                        ps_args={"model": "camb", "ps_type": "total"})
+                                        ps_args=ps)
         out[i] = volume * np.trapezoid(dn, lnm)
     return out
 

@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Find the finished snapshots and halo catalogues of a simulation suite folder (read-only).
+
+A suite folder holds boxes ``box_s<seed>/`` (or any folder with a ``simulation.json``), each with
+``hydro/`` and ``dmo/`` runs.  A run's snapshot ``i`` is its finished, post-processed
+``snap_00i.hdf5`` when it exists, else Gadget-2's raw ``gadget/output/snapshot_00i.hdf5`` once
+Gadget has finished writing it (:func:`ember_dist.sim.gadget_run.finished_snapshots`); a raw
+snapshot has no HI fields and no halo catalogue, so only the P(k) checks use it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+__all__ = ["discover", "read_particles", "snapshot_header"]
+
+
+def _finished_raw(run_dir):
+    from ember_dist.sim.gadget_run import finished_snapshots
+
+    folder = run_dir / "gadget"
+    if not folder.is_dir():
+        return []
+    try:
+        return [Path(p) for p in finished_snapshots(folder)]
+    except Exception:  # a run folder without its state files yet
+        return []
+
+
+def discover(suite):
+    """Every finished snapshot of ``suite``: list of dicts (box, seed, run, index, path, raw, fof, params)."""
+    suite = Path(suite)
+    boxes = sorted(p.parent for p in suite.glob("*/simulation.json"))
+    if (suite / "simulation.json").exists():
+        boxes.insert(0, suite)
+    out = []
+    for box in boxes:
+        meta = json.loads((box / "simulation.json").read_text())
+        params = meta.get("parameters", {})
+        for run in ("hydro", "dmo"):
+            rd = box / run
+            raw = _finished_raw(rd)
+            for i in range(len(params.get("redshifts", []))):
+                snap = rd / f"snap_{i:03d}.hdf5"
+                is_raw = not snap.exists()
+                if is_raw:
+                    if i >= len(raw):
+                        continue
+                    snap = raw[i]
+                fof = rd / f"fof_{i:03d}.h5"
+                ics = rd / "gadget" / "ics.hdf5"
+                out.append({"box": box.name, "seed": params.get("seed"), "run": run, "index": i, "path": snap,
+                            "raw": is_raw, "fof": fof if fof.exists() else None, "params": params,
+                            "ics": ics if ics.exists() else None})
+    return out
+
+
+def snapshot_header(path):
+    """Header values in suite units: box (Mpc/h), redshift, masses (Msun/h) per type, counts, cosmology."""
+    with h5py.File(path, "r") as f:
+        h = f["Header"].attrs
+        return {"box": float(h["BoxSize"]) / 1000.0, "redshift": float(h["Redshift"]),
+                "mass_table": np.asarray(h["MassTable"], np.float64) * 1e10, "npart": np.asarray(h["NumPart_Total"]),
+                "hubble": float(h["HubbleParam"]), "omega_m": float(h["Omega0"])}
+
+
+def read_particles(path, ptype):
+    """Positions (Mpc/h, wrapped into the box) and masses (Msun/h) of one particle type."""
+    hdr = snapshot_header(path)
+    with h5py.File(path, "r") as f:
+        g = f[f"PartType{ptype}"]
+        pos = np.mod(np.asarray(g["Coordinates"][...], np.float64) / 1000.0, hdr["box"])
+        m = (np.asarray(g["Masses"][...], np.float64) * 1e10 if "Masses" in g
+             else np.full(len(pos), hdr["mass_table"][ptype]))
+    return pos, m
