@@ -114,3 +114,27 @@ def test_sightline_columns_conserve_a_particles_hi(hsml):
 def test_projected_kernel_integrates_to_one_over_the_plane():
     q = np.linspace(0, 1, 4001)
     assert np.trapezoid(2 * np.pi * q * lyman.projected_kernel(q, 1.0), q) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_discover_takes_finished_snapshots_only(tmp_path):
+    import json
+
+    import h5py
+
+    from ember_dist.sim.validation.suite_data import discover, read_particles
+
+    box = tmp_path / "box_s3"
+    (box / "dmo").mkdir(parents=True)
+    (box / "hydro" / "gadget" / "output").mkdir(parents=True)  # a hydro run still going: nothing usable
+    (box / "hydro" / "gadget" / "output" / "snapshot_000.hdf5").write_bytes(b"half")
+    (box / "simulation.json").write_text(json.dumps({"parameters": {"n": 4, "seed": 3, "redshifts": [3.0, 2.0]}}))
+    with h5py.File(box / "dmo" / "snap_000.hdf5", "w") as f:
+        f.create_group("Header").attrs.update({"BoxSize": 8000.0, "Redshift": 3.0, "MassTable": [0, 0.5, 0, 0, 0, 0],
+                                               "NumPart_Total": [0, 2, 0, 0, 0, 0], "HubbleParam": 0.7,
+                                               "Omega0": 0.3})
+        f["PartType1/Coordinates"] = np.array([[100.0, 200.0, 8100.0], [0.0, 0.0, 0.0]])
+    found = discover(tmp_path)
+    assert [(s["box"], s["run"], s["index"], s["raw"], s["seed"]) for s in found] == [("box_s3", "dmo", 0, False, 3)]
+    pos, m = read_particles(found[0]["path"], 1)
+    np.testing.assert_allclose(pos[0], [0.1, 0.2, 0.1])  # Mpc/h, wrapped into the box
+    np.testing.assert_allclose(m, 5e9)

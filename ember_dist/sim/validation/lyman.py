@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ember_dist.io.conventions import C_KMS, K_B_CGS, KPC_CM, M_H_G, MSUN_G, X_H
+from ember_dist.io.conventions import K_B_CGS, KPC_CM, M_H_G, X_H
 
 __all__ = ["optical_depth", "mean_flux", "gamma_scale_for_mean_flux", "read_gas", "sightline_columns",
            "LYA_CROSS_SECTION", "cubic_spline_kernel", "projected_kernel"]

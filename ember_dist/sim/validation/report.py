@@ -18,7 +18,7 @@ from ember_dist.io.conventions import utc_now
 from . import checks, figures
 from .cddf_check import COMPARE_AT, DLA, LLS, fake_spectra_cddf, log_f_at, map_cddf
 from .observations import BECKER13, FG08, PROCHASKA14, prochaska14_cddf
-from .suite_data import discover
+from .suite_data import complete_in_work, discover
 
 __all__ = ["write_report"]
 
@@ -34,6 +34,9 @@ def write_report(suite, out, work, *, cddf_pixel=31.25, cddf_slabs=5, n_per_axis
     if not snaps:
         raise FileNotFoundError(f"{suite}: no finished snapshot (no box_*/simulation.json with a completed run)")
     log(f"{len(snaps)} snapshots in {suite}: " + ", ".join(sorted({s['box'] for s in snaps})))
+    if any(s["raw"] for s in snaps):
+        log("finishing raw Gadget-2 snapshots in the work folder (header, HI where ember_dist.sim.hi exists, haloes) ...")
+        snaps = complete_in_work(snaps, work, log=log)
     res = {"suite": str(Path(suite).resolve()), "created": utc_now(),
            "snapshots": [{k: (str(v) if isinstance(v, Path) else v) for k, v in s.items() if k != "params"} for s in snaps]}
     log("dark-matter P(k) ...")
@@ -115,11 +118,13 @@ def _fmt(v, f="{:.3f}"):
 
 def _markdown(res):
     boxes = sorted({s["box"] for s in res["snapshots"]})
-    raw = sorted({s["box"] + "/" + s["run"] for s in res["snapshots"] if s["raw"]})
+    raw = sorted({s["box"] + "/" + s["run"] for s in res["snapshots"] if s.get("completed_in_work")})
     L = ["# Simulation suite validation", "",
          f"Generated {res['created']} by `python tools/validate_sim_suite.py {res['suite']} --out docs/simulation` "
          f"({res['wall_s']:.0f} s). Boxes used: {', '.join(boxes)}."
-         + (f" Raw Gadget-2 snapshots (no HI, no haloes yet) for: {', '.join(raw)}." if raw else ""), "",
+         + (f" Finished by the report from raw Gadget-2 output (the suite's post-processing had not run; "
+            f"header completed, haloes found, HI only where `ember_dist.sim.hi` was installed): {', '.join(raw)}."
+            if raw else ""), "",
          "The runs are adiabatic Gadget-2 TreePM+SPH (no cooling, star formation or feedback); temperature floor "
          "and HI are imposed afterwards (`ember_dist.sim.hi`). Numbers: `results.json`.", ""]
     L += _md_power(res["dm_power"]) + _md_hmf(res["mass_function"]) + _md_gas(res["gas_dm_power"])
@@ -228,6 +233,12 @@ def _md_cddf(rs):
                  f"{_fmt(f.get('max_column'), '{:.2e}')} | {f.get('n_above_lls', '-')} |")
         if "error" in f:
             L.append(f"| | | fake-spectra: {f['error']} | | | | | | |")
+    fl = [(r["box"], r["maps"]["redshift"], r["fake_spectra"]["mean_flux_file_hi"]) for r in rs
+          if "mean_flux_file_hi" in (r.get("fake_spectra") or {})]
+    if fl:
+        L += ["", "fake-spectra's own Lyman-alpha mean flux on the same sightlines (the file's HI, but temperatures "
+              "from InternalEnergy without the photo-heated floor, so narrower lines; compare with section 4): "
+              + "; ".join(f"{b} z = {z:g}: {v:.3f}" for b, z, v in fl) + "."]
     if rs:
         at = rs[0]["compare_at_log_n"]
         L += ["", "log10 f(N_HI, X) at log10 N_HI = " + ", ".join(f"{a:g}" for a in at)
