@@ -41,7 +41,7 @@ def plot_dm_power(results, path):
         bot.semilogx(k, ratio, "C0.-")
         bot.semilogx(k[judged], ratio[judged], "ko", mfc="none", label="judged bins")
         bot.axvline(r["k_max_judged"], color="k", lw=0.8, ls=":")
-        bot.set_ylim(0.5, 1.5)
+        bot.set_ylim(min(0.5, 0.9 * np.nanmin(ratio)), max(1.5, 1.1 * np.nanmax(ratio[k <= r["k_nyquist_particles"]])))
         bot.set_xlabel("k [h/Mpc]")
         bot.set_ylabel("P_sim / P_halofit")
         bot.legend(fontsize=7)

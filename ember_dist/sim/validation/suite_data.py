@@ -118,5 +118,9 @@ def complete_in_work(snaps, work, log=print):
         if s["fof"] is None and not cat.exists():
             _halos(dst, cat, z, cosmo, s["run"])
         s.update(path=dst, fof=s["fof"] or cat, raw=(s["run"] == "hydro" and not hydro_hi), completed_in_work=True)
+        if hydro_hi:
+            import sys
+
+            s["hi_module"] = sys.modules[postprocess_fields.__module__].__file__
         out.append(s)
     return out
