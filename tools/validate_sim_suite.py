@@ -18,7 +18,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("suite", help="suite folder (holds box_*/simulation.json)")
     ap.add_argument("--out", default="docs/simulation", help="report folder (default: docs/simulation)")
-    ap.add_argument("--work", default="/tmp/ember_simval_work", help="scratch folder for maps and copies")
+    ap.add_argument("--work", default="/tmp/ember_simval_work",
+                    help="scratch folder for maps and copies, reused as a cache: empty it after re-running a box")
     ap.add_argument("--cddf-pixel", type=float, default=31.25, help="map pixel for the CDDF, ckpc/h (default: 31.25)")
     ap.add_argument("--cddf-slabs", type=int, default=5, help="slabs per axis for the CDDF (default: 5)")
     ap.add_argument("--sightlines", type=int, default=200, help="Lyman-alpha sightlines per axis and box (default: 200)")

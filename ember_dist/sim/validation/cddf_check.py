@@ -45,7 +45,7 @@ def map_cddf(snap, work, pixel, slabs, lo=12.0, hi=22.0, per_dex=5, log=print):
 
     from ember_dist.stats.cddf import cddf, column_density_per_mass
 
-    store = Path(work) / (Path(snap).parent.parent.name + "_" + Path(snap).stem + f"_hi_{slabs}slabs.zarr")
+    store = Path(work) / (Path(snap).parent.parent.name + "_" + Path(snap).stem + f"_hi_{slabs}slabs_{pixel:g}px.zarr")
     if not store.exists():
         cmd = [sys.executable, "-m", "ember_dist.cli", "deposit", str(snap), "--out", str(store), "--pixel", str(pixel),
                "--slabs", str(slabs), "--axes", "x", "y", "z", "--fields", "hi", "--no-progress"]
