@@ -8,7 +8,14 @@ Cross-check: ``fake_spectra.spectra.Spectra`` (Bird et al., an independent SPH l
 code) on random sightlines of the same snapshot with the file's ``NeutralHydrogenAbundance``
 (``sf_neutral=False``: no star-forming-gas override), its ``column_density_function`` with the
 sightlines cut into ``slabs`` velocity chunks so that both count columns over the same depth.
-fake-spectra needs per-particle ``Masses`` in the file: it reads a scratch copy that has them.
+fake-spectra needs per-particle ``Masses`` in the file and takes temperatures from ``InternalEnergy``:
+it reads a scratch copy with ``Masses``; with ``SmoothingLength`` doubled and ``Density`` divided by 8
+(fake-spectra takes half of SmoothingLength as its kernel's support and a particle's amount as
+Density x support^3, but in Gadget-2 SmoothingLength is the whole support: ~DesNumNgb = 33
+neighbours lie inside it in these snapshots; the HI fractions are the file's, so Density enters only
+through the amount); and with ``InternalEnergy`` set from the post-processed
+``Temperature`` (its own T(u) relation inverted), so its optical depths see the same gas as
+:mod:`.lyman` and its mean flux is an independent check of that code.
 """
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from ember_dist.io.conventions import K_B_CGS, M_P_G, X_H
 
 __all__ = ["map_cddf", "fake_spectra_cddf", "log_f_at", "LLS", "DLA", "COMPARE_AT"]
 
@@ -78,6 +87,18 @@ def _prepared_copy(snap, work):
                 g = f.get(f"PartType{t}")
                 if g is not None and "Masses" not in g:
                     g["Masses"] = np.full(g["Coordinates"].shape[0], mt[t], dtype=np.float32)
+            g = f["PartType0"]
+            # Gadget-2's SmoothingLength is the kernel's whole support (about DesNumNgb neighbours inside it);
+            # fake-spectra takes half of it as the support and a particle's amount as Density x support^3:
+            # doubling SmoothingLength and dividing Density by 8 gives it Gadget's support and the same mass
+            g["SmoothingLength"][...] = 2.0 * g["SmoothingLength"][...]
+            g["Density"][...] = g["Density"][...] / 8.0
+            if "Temperature" in g and "ElectronAbundance" in g:
+                # fake-spectra derives T from InternalEnergy and ElectronAbundance; give it the energy of the
+                # post-processed (floored) Temperature with its own relation, so both codes see the same gas
+                mu = 4.0 / (X_H * (3.0 + 4.0 * g["ElectronAbundance"][...]) + 1.0)
+                u = g["Temperature"][...] * K_B_CGS / ((5.0 / 3.0 - 1.0) * M_P_G * mu) / 1.0e10  # (km/s)^2
+                g["InternalEnergy"][...] = u.astype(g["InternalEnergy"].dtype)
         tmp.replace(dst)
     return base, num
 
@@ -110,5 +131,5 @@ def fake_spectra_cddf(snap, work, slabs, n_sightlines=600, res_kms=2.0, lo=12.0,
     return {"N_centre": np.asarray(n).tolist(), "f": np.asarray(f).tolist(), "n_sightlines": int(axis.size),
             "chunk_kms": float(cb * sp.dvbin), "v_extent": float(sp.dvbin * nbins), "max_column": float(chunks.max()),
             "n_above_lls": int((chunks >= LLS).sum()), "mean_flux_file_hi": mean_flux,
-            "note": "fake-spectra's Spectra with the file's NeutralHydrogenAbundance; temperatures from "
-                    "InternalEnergy (not the floored Temperature), so its mean flux is not the report's"}
+            "note": "fake-spectra's Spectra with the file's NeutralHydrogenAbundance and the post-processed "
+                    "Temperature (given to it as InternalEnergy)"}

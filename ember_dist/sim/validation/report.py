@@ -238,9 +238,12 @@ def _md_cddf(rs):
     fl = [(r["box"], r["maps"]["redshift"], r["fake_spectra"]["mean_flux_file_hi"]) for r in rs
           if "mean_flux_file_hi" in (r.get("fake_spectra") or {})]
     if fl:
-        L += ["", "fake-spectra's own Lyman-alpha mean flux on the same sightlines (the file's HI, but temperatures "
-              "from InternalEnergy without the photo-heated floor, so narrower lines; compare with section 4): "
-              + "; ".join(f"{b} z = {z:g}: {v:.3f}" for b, z, v in fl) + "."]
+        L += ["", "Independent check of the optical-depth code: fake-spectra's mean flux on its own sightlines through "
+              "the same snapshot (same HI fractions and temperatures, as post-processed; compare with section 4): "
+              + "; ".join(f"{b} z = {z:g}: {v:.3f}" for b, z, v in fl) + ". The two differ by method as well as by "
+              "sightlines: fake-spectra gives every particle its own velocity and thermal width, while "
+              "`ember_dist.sim.validation.lyman` uses the kernel-averaged (fluid) velocity and temperature per "
+              "real-space pixel, which narrows the absorption where particles of different velocities overlap."]
     if rs:
         at = rs[0]["compare_at_log_n"]
         L += ["", "log10 f(N_HI, X) at log10 N_HI = " + ", ".join(f"{a:g}" for a in at)
