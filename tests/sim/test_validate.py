@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 from scipy.special import j1, jv
 
-from ember_dist.io.conventions import K_B_CGS, KPC_CM, M_H_G, X_H
-from ember_dist.sim.validation import hmf, lyman
+from ember_dist.sim.validation import hmf
 from ember_dist.sim.validation.power3d import power_spectrum_3d
 
 
@@ -61,59 +60,6 @@ def test_mass_function_pooling_binning_and_poisson_errors():
     # pass when |obs - exp| <= 0.25 exp + 2 sqrt(exp): 30 <= 37.9 passes, 300 > 199 fails, 3 > 2.25 + 2 fails
     ok = hmf.judge_counts([100, 50, 300, 4, 0, 12], [100, 80, 600, 1, 1, 9])
     np.testing.assert_array_equal(ok, [True, True, False, False, True, True])
-
-
-def test_uniform_hi_sightline_has_the_gunn_peterson_optical_depth_and_mean_flux():
-    # uniform n_HI, no peculiar velocity: tau = sigma_a c n_HI / H (the thermal profiles sum to a constant)
-    n_pix, v_extent = 256, 800.0  # km/s
-    n_hi = 1.0e-11  # cm^-3, physical
-    hz = 300.0 / 3.0857e19  # 1/s (300 km/s/Mpc)
-    dx_cm = v_extent * 1e5 / hz / n_pix
-    cols = np.full((3, n_pix), n_hi * dx_cm)
-    tau = lyman.optical_depth(cols, np.zeros_like(cols), np.full_like(cols, 2.0e4), v_extent)
-    tau_gp = lyman.LYA_CROSS_SECTION * n_hi / hz
-    np.testing.assert_allclose(tau, tau_gp, rtol=1e-6)
-    assert lyman.mean_flux(tau) == pytest.approx(np.exp(-tau_gp), rel=1e-9)
-    s = lyman.gamma_scale_for_mean_flux(tau, 0.68)
-    assert s == pytest.approx(np.log(1 / 0.68) / tau_gp, rel=1e-6)
-    assert lyman.mean_flux(tau, s) == pytest.approx(0.68, rel=1e-7)
-    with pytest.raises(ValueError, match="must lie in"):
-        lyman.gamma_scale_for_mean_flux(tau, 1.2)
-
-
-def test_a_line_and_its_doppler_width():
-    # one pixel with column N at T: a Gaussian of width b = sqrt(2kT/m_H), area sigma_a N / (velocity pixel)
-    n_pix, v_extent, temp = 400, 400.0, 1.0e4
-    cols = np.zeros((1, n_pix))
-    cols[0, 200] = 1.0e13
-    tau = lyman.optical_depth(cols, np.zeros_like(cols), np.full_like(cols, temp), v_extent)[0]
-    b = np.sqrt(2 * K_B_CGS * temp / M_H_G) / 1e5
-    assert tau.max() == pytest.approx(lyman.LYA_CROSS_SECTION * 1e13 / (np.sqrt(np.pi) * b * 1e5), rel=1e-9)
-    assert tau.sum() * v_extent / n_pix * 1e5 == pytest.approx(lyman.LYA_CROSS_SECTION * 1e13, rel=1e-4)
-    assert tau[200 + int(round(b))] / tau[200] == pytest.approx(np.exp(-(round(b) / b) ** 2), rel=1e-9)
-
-
-@pytest.mark.parametrize("hsml", [300.0, 5.0])  # kernel much wider / narrower than a pixel (31.25 ckpc/h)
-def test_sightline_columns_conserve_a_particles_hi(hsml):
-    box, z, h = 8000.0, 3.0, 0.7
-    gas = {"Coordinates": np.array([[4000.0, 1000.0, 2010.0]]), "Velocities": np.array([[0.0, 0.0, 50.0]]),
-           "SmoothingLength": np.array([hsml]), "NeutralHydrogenAbundance": np.array([1e-5]),
-           "Temperature": np.array([2e4]), "mass": np.array([1e-3])}
-    header = {"box_size": box, "redshift": z, "hubble": h, "omega_m": 0.3, "omega_l": 0.7, "unit_mass_g": 1.989e43}
-    b = 0.3 * hsml
-    cols, v, t = lyman.sightline_columns(gas, header, 2, np.array([[4000.0 + b, 1000.0]]), 256)
-    a = 1 / (1 + z)
-    atoms = 1e-3 * 1.989e43 / h * X_H * 1e-5 / M_H_G
-    expect = atoms * lyman.projected_kernel(b, hsml) / (a * KPC_CM / h) ** 2
-    assert cols.sum() == pytest.approx(expect, rel=1e-12)
-    assert cols[0].argmax() == int(2010.0 // (box / 256))
-    assert v[0, cols[0].argmax()] == pytest.approx(50.0 * np.sqrt(a))
-    assert t[0, cols[0].argmax()] == pytest.approx(2e4)
-
-
-def test_projected_kernel_integrates_to_one_over_the_plane():
-    q = np.linspace(0, 1, 4001)
-    assert np.trapezoid(2 * np.pi * q * lyman.projected_kernel(q, 1.0), q) == pytest.approx(1.0, rel=1e-4)
 
 
 def test_discover_takes_finished_snapshots_only(tmp_path):

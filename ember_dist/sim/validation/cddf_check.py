@@ -15,7 +15,10 @@ Density x support^3, but in Gadget-2 SmoothingLength is the whole support: ~DesN
 neighbours lie inside it in these snapshots; the HI fractions are the file's, so Density enters only
 through the amount); and with ``InternalEnergy`` set from the post-processed
 ``Temperature`` (its own T(u) relation inverted), so its optical depths see the same gas as
-:mod:`.lyman` and its mean flux is an independent check of that code.
+:mod:`ember_dist.sim.lya` and its mean flux is an independent check of that code.  Measured on a
+development box (2x24^3, 8 Mpc/h, the same 150 sightlines): integrated optical depth within 1%, mean
+flux 0.590 (fake-spectra) vs 0.603 (lya) at z = 3 and 0.819 vs 0.821 at z = 2; before the kernel
+adapter below, fake-spectra's median sightline column was 11% lower (half the kernel radius).
 """
 from __future__ import annotations
 

@@ -94,19 +94,20 @@ def plot_mean_flux(results, path):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for r in results:
         axes[0].plot(r["redshift"], r["mean_flux"], "C0o")
-        axes[0].errorbar(r["redshift"], r["observed"]["F"], yerr=np.nan_to_num(r["observed"]["sigma"]), fmt="ks")
-    axes[0].plot([], [], "C0o", label="suite (HI as post-processed)")
-    axes[0].plot([], [], "ks", label="observed (Becker+13; FG08 below z = 2.15)")
+        axes[0].plot(r["redshift"], r["observed"]["FG08"]["F"], "ks")
+        if "Becker13" in r["observed"]:
+            b = r["observed"]["Becker13"]
+            axes[0].errorbar(r["redshift"], b["F"], yerr=b["sigma"], fmt="C3^")
+    axes[0].plot([], [], "C0o", label="suite, fresh sightlines")
+    axes[0].plot([], [], "ks", label="Faucher-Giguere+08 (calibration target)")
+    axes[0].plot([], [], "C3^", label="Becker+13 Table 2")
     axes[0].set_xlabel("z")
     axes[0].set_ylabel("mean transmitted flux")
     axes[0].legend(fontsize=8)
     for i, r in enumerate(results):
         tau = np.array(r["example_tau"])
-        v = (np.arange(tau.size) + 0.5) * r["v_extent"] / tau.size
-        axes[1].plot(v, np.exp(-tau) + i * 1.1, f"C{i}", lw=0.8, label=f"z = {r['redshift']:g} as post-processed")
-        axes[1].plot(v, np.exp(-r["tau_scale"] * tau) + i * 1.1, f"C{i}", ls="--", lw=0.8,
-                     label=f"z = {r['redshift']:g}, tau x {r['tau_scale']:.2f}")
-    axes[1].set_xlabel("v [km/s]")
+        axes[1].plot(np.arange(tau.size), np.exp(-tau) + i * 1.1, f"C{i}", lw=0.8, label=f"z = {r['redshift']:g}")
+    axes[1].set_xlabel("pixel along a sightline (one box length)")
     axes[1].set_ylabel("flux (offset per z)")
     axes[1].legend(fontsize=7)
     return _save(fig, path)

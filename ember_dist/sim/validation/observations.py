@@ -5,15 +5,15 @@
   the authors' spline as tabulated in their package pyigm.
 * ``becker13_mean_flux.csv``: Lyman-alpha mean transmitted flux, Becker et al. (2013, MNRAS 430,
   2067) Table 2, 2.15 <= z <= 4.85.
-* Below z = 2.15 the mean flux is the power-law fit of Faucher-Giguère et al. (2008, ApJ 681, 831),
-  ``tau_eff = 0.001845 (1 + z)^3.924`` (coefficients as coded in pyigm, ``igm/mfr.py``).
+* The Faucher-Giguère et al. (2008, ApJ 681, 831) power law that the suite's Gamma_HI is calibrated
+  to is :func:`ember_dist.sim.lya.observed_mean_flux` (one definition).
 
 Examples
 --------
->>> round(observed_mean_flux(3.0)["F"], 4)
+>>> round(becker13_mean_flux(3.0)["F"], 4)
 0.6818
->>> round(observed_mean_flux(2.0)["F"], 3)
-0.872
+>>> becker13_mean_flux(2.0) is None  # below the table
+True
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["prochaska14_cddf", "observed_mean_flux", "DATA_DIR"]
+__all__ = ["prochaska14_cddf", "becker13_mean_flux", "DATA_DIR"]
 
 DATA_DIR = Path(__file__).with_name("data")
 PROCHASKA14 = "Prochaska et al. (2014), MNRAS 438, 476: f(N_HI, X) at z = 2.4 (spline of the paper, via pyigm)"
 BECKER13 = "Becker et al. (2013), MNRAS 430, 2067, Table 2 (linear interpolation in z)"
-FG08 = "Faucher-Giguère et al. (2008), ApJ 681, 831: tau_eff = 0.001845 (1+z)^3.924"
+FG08 = "Faucher-Giguère et al. (2008), ApJ 681, 831: tau_eff = 0.0018 (1+z)^3.92 (ember_dist.sim.lya)"
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,12 +44,10 @@ def prochaska14_cddf():
     return t[:, 0].copy(), t[:, 1].copy()
 
 
-def observed_mean_flux(z):
-    """Observed Lyman-alpha mean flux at redshift ``z`` (2 <= z <= 4.85): dict ``F``, ``sigma``, ``source``."""
+def becker13_mean_flux(z):
+    """Becker et al. (2013) mean flux at ``z`` (dict ``F``, ``sigma``, ``source``), None outside 2.15-4.85."""
     t = _csv("becker13_mean_flux.csv")
-    if t[0, 0] <= z <= t[-1, 0]:
-        return {"F": float(np.interp(z, t[:, 0], t[:, 1])), "sigma": float(np.interp(z, t[:, 0], t[:, 2])),
-                "source": BECKER13}
-    if 2.0 <= z < t[0, 0]:
-        return {"F": float(np.exp(-0.001845 * (1.0 + z) ** 3.924)), "sigma": float("nan"), "source": FG08}
-    raise ValueError(f"no observed mean flux shipped for z = {z} (2 <= z <= {t[-1, 0]})")
+    if not t[0, 0] <= z <= t[-1, 0]:
+        return None
+    return {"F": float(np.interp(z, t[:, 0], t[:, 1])), "sigma": float(np.interp(z, t[:, 0], t[:, 2])),
+            "source": BECKER13}

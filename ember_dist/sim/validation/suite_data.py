@@ -78,23 +78,20 @@ def read_particles(path, ptype):
     return pos, m
 
 
-def complete_in_work(snaps, work, log=print):
+def complete_in_work(snaps, work, lya_sightlines=500, log=print):
     """Finish raw snapshots in ``work`` as the suite's post-processing would: completed header, HI, haloes.
 
     For a snapshot that exists only as Gadget-2's raw output (the suite's post-processing has not run
     yet), write ``work/<box>/<run>/snap_NNN.hdf5`` with :func:`ember_dist.sim.snapshots.finalize_snapshot`
-    (plus the HI fields of :mod:`ember_dist.sim.hi` for a hydro run, when that module is installed) and
-    its FoF + M200c catalogue, and point the entry there (``"completed_in_work": True``).  The suite
-    folder is not written.
+    (for a hydro run with the HI of :func:`ember_dist.sim.lya.calibrated_hi_fields`, Gamma_HI calibrated
+    to the observed mean flux, exactly as ``ember-dist simulate`` does) and its FoF + M200c catalogue,
+    and point the entry there (``"completed_in_work": True``).  The suite folder is not written.
     """
     from ember_dist.sim.linear import suite_cosmology
+    from ember_dist.sim.lya import calibrated_hi_fields
     from ember_dist.sim.snapshots import finalize_snapshot
     from ember_dist.sim.suite import ASSUMPTIONS, _halos
 
-    try:
-        from ember_dist.sim.hi import postprocess_fields
-    except ImportError:
-        postprocess_fields = None
     cosmo = suite_cosmology()
     out = []
     for s in snaps:
@@ -105,22 +102,18 @@ def complete_in_work(snaps, work, log=print):
         z = float(s["params"]["redshifts"][s["index"]])
         dst = Path(work) / s["box"] / s["run"] / f"snap_{s['index']:03d}.hdf5"
         dst.parent.mkdir(parents=True, exist_ok=True)
-        hydro_hi = s["run"] == "hydro" and postprocess_fields is not None
         if not dst.exists():
             info = {"run": s["run"], "redshift": z, "assumptions": ASSUMPTIONS, "parameters": s["params"],
                     "completed_by": "ember_dist.sim.validation (raw Gadget-2 output finished in the report's work folder)"}
             fields = None
-            if hydro_hi:
-                fields, info["postprocess"] = postprocess_fields(s["path"], redshift=z, omega_b=cosmo["omega_b"])
+            if s["run"] == "hydro":
+                fields, info["postprocess"] = calibrated_hi_fields(s["path"], redshift=z, omega_b=cosmo["omega_b"],
+                                                                   n_sightlines=lya_sightlines)
             finalize_snapshot(s["path"], dst, omega_b=cosmo["omega_b"], meta=info, gas_fields=fields)
             log(f"  finished {s['box']}/{s['run']} snapshot {s['index']} in {dst.parent}")
         cat = dst.with_name(f"fof_{s['index']:03d}.h5")
         if s["fof"] is None and not cat.exists():
             _halos(dst, cat, z, cosmo, s["run"])
-        s.update(path=dst, fof=s["fof"] or cat, raw=(s["run"] == "hydro" and not hydro_hi), completed_in_work=True)
-        if hydro_hi:
-            import sys
-
-            s["hi_module"] = sys.modules[postprocess_fields.__module__].__file__
+        s.update(path=dst, fof=s["fof"] or cat, raw=False, completed_in_work=True)
         out.append(s)
     return out
