@@ -70,6 +70,12 @@ def _growth_ratio(items, ng):
     return (num / den).tolist()
 
 
+def _linear_at(k, z):
+    from ember_dist.sim.linear import LinearPower, growth
+
+    return LinearPower()(k) * growth(z)[0] ** 2
+
+
 def dm_power_check(snaps, log=print):
     """Dark matter of the DMO snapshots against CAMB halofit at the output redshift, per (n, L, z)."""
     from ember_dist.sim.linear import nonlinear_power
@@ -98,6 +104,8 @@ def dm_power_check(snaps, log=print):
             "ratio": ratio.tolist(), "cv_error_of_mean": cv.tolist(), "k_nyquist_particles": k_nyq,
             "k_max_judged": k_nyq / 4, "in_range": in_range.tolist(), "judged": judged.tolist(),
             "shot_noise": first["shot_noise"], "grid": grid_for(n), "growth_vs_ics": _growth_ratio(items, grid_for(n)),
+            "delta2_linear": (k**3 * _linear_at(k, z) / (2 * np.pi**2)).tolist(),
+            "tinker08_haloes_above_1e12_per_box": float(hmf.tinker08_counts(np.array([1e12, 1e16]), z, box**3)[0]),
             "max_deviation_judged": float(dev[judged].max()) if judged.any() else None, "verdict": verdict})
     return out
 
