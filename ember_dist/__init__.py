@@ -14,9 +14,14 @@ from __future__ import annotations
 import importlib
 import warnings
 
+from ember_dist import _quiet_tf
+
 # xarray consolidates zarr metadata (which ember_dist relies on for fast opens); zarr 3 warns on every
 # write that consolidation is outside the v3 spec. The stores stay readable without it.
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+# TensorFlow's C++ start-up lines (absl INFO, oneDNN notice) stay off the terminal; see _quiet_tf.
+_quiet_tf.install()
 
 __version__ = "0.1.0"
 
