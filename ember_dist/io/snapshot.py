@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Read particle snapshots lazily, in ember_dist units: the one entry point, :func:`open_snapshot`.
 
-Supported formats (one module each; :data:`FORMATS` lists them in the order they are tried):
+Supported formats (one module each, listed in :data:`FORMATS`):
 
 * Gadget-2/3, GIZMO and AREPO HDF5 (:mod:`ember_dist.io.gadget`);
 * SWIFT HDF5, units and cosmology read through ``swiftsimio`` (:mod:`ember_dist.io.swift`).
@@ -56,9 +56,9 @@ __all__ = [
     "SnapshotError",
 ]
 
-#: Format modules, tried in this order (SWIFT first: its files also carry a Gadget-like Header).
+#: Format modules ember_dist reads, as error messages list them.
 FORMATS = (gadget, swift)
-_TRY_ORDER = (swift, gadget)
+_TRY_ORDER = (swift, gadget)  # SWIFT first: its files also carry a Gadget-like Header with BoxSize
 
 
 def _unsupported(path, why):
