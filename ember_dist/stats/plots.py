@@ -97,6 +97,10 @@ def fit_error_axis(ax, values, floor=0.5, linear_max=10.0):
     else:
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_ylim(lo * 1.3 if lo < -1 else lo - 0.1, hi * 1.5)
+        top = int(np.ceil(np.log10(hi * 1.5)))  # label at most 3 decades above 1, so labels do not collide
+        ups = [10.0**d for d in range(top, 0, -max(1, int(np.ceil(top / 3))))][::-1]
+        downs = [-(10.0**d) for d in range(1, int(np.ceil(np.log10(-lo))) + 1)] if lo < -1 else []
+        ax.set_yticks(sorted(downs[-1:] + [-1.0, 0.0, 1.0] + ups))
     return ax.get_ylim()
 
 
@@ -159,8 +163,9 @@ def stats_panel(x, truth=None, samples=None, *, unet=None, xlabel="k [h/Mpc]", y
         The lower panel's y range holds every error drawn (:func:`fit_error_axis`).
     """
     plt = _plt()
-    fig, (ax, ex) = plt.subplots(2, 1, sharex=True, figsize=(5.5, 5.0),
-                                 gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    fig, (ax, ex) = plt.subplots(2, 1, sharex=True, figsize=(5.5, 5.0), layout="constrained",
+                                 gridspec_kw={"height_ratios": [3, 1]})
+    fig.get_layout_engine().set(h_pad=0.02, hspace=0.0)
     x = np.asarray(x, np.float64)
 
     def _pos(v):  # empty bins (zeros) would break the lines on log axes
