@@ -12,11 +12,16 @@ load TensorFlow until a model is needed)::
 from __future__ import annotations
 
 import importlib
+import os
 import warnings
 
 # xarray consolidates zarr metadata (which ember_dist relies on for fast opens); zarr 3 warns on every
 # write that consolidation is outside the v3 spec. The stores stay readable without it.
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+# TensorFlow's C++ INFO/WARNING lines (CPU feature notes) stay off the terminal unless the user asks for them.
+# (TensorFlow 2.21's absl lines, "oneDNN custom operations are on", ignore this variable.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 

@@ -161,7 +161,7 @@ def deposit_snapshot(
     Parameters
     ----------
     snapshot : str or os.PathLike
-        Gadget/GIZMO/AREPO HDF5 snapshot (one file, any file of a multi-file
+        Gadget/GIZMO/AREPO or SWIFT HDF5 snapshot (one file, any file of a multi-file
         snapshot, its stem or its directory).
     out : str or os.PathLike
         zarr store to create.
@@ -224,6 +224,7 @@ def deposit_snapshot(
         align=grid.align,
         source=os.path.abspath(os.fspath(snapshot)),
         source_files=[os.path.basename(p) for p in snap.files],
+        source_format=snap.header.format,
         source_sha256=_checksum(snap.files),
         seed=int(seed),
         downsample=int(downsample or 1),

@@ -21,7 +21,7 @@ def add_deposit_parser(subparsers):
         "deposit",
         help="deposit snapshot particles onto slab maps (zarr)",
         description=(
-            "Read a Gadget/GIZMO/AREPO HDF5 snapshot, compute SPH smoothing lengths (half the distance to "
+            "Read a Gadget/GIZMO/AREPO or SWIFT HDF5 snapshot, compute SPH smoothing lengths (half the distance to "
             "the n-th neighbour) and deposit the particles onto slab maps of mass per pixel (Msun/h) in a zarr store."
         ),
         formatter_class=HelpFormatter,

@@ -6,7 +6,7 @@ The store is an xarray Dataset with one float32 variable per field, dims
 (split in 1024-pixel blocks for large maps).  :func:`create_template` writes
 only metadata; :func:`write_slab` writes one ``(axis, slab)`` map of one field
 in place, so each slab lands on disk as soon as it is computed.  A finished
-deposit sets the attr ``complete = True``.
+deposit sets the attr ``complete = True`` and consolidates the metadata.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import xarray as xr
 import zarr
 
 from ember_dist.io.conventions import FIELD_LONG_NAMES, MAP_DIMS, map_coords
+from ember_dist.io.zarr_meta import consolidate_quietly
 
 __all__ = ["check_target", "create_template", "write_slab", "mark_complete", "is_complete"]
 
@@ -86,6 +87,7 @@ def is_complete(out):
 
 
 def mark_complete(out, **extra):
-    """Set ``complete = True`` (and any ``extra`` attrs) on the store."""
+    """Set ``complete = True`` (and any ``extra`` attrs) on the store, then consolidate its metadata."""
     g = zarr.open_group(out, mode="r+")
     g.attrs.update(dict(extra, complete=True))
+    consolidate_quietly(out)  # xarray.open_zarr(out) then opens it without a consolidated-metadata warning

@@ -5,26 +5,33 @@ Layout of ``<out>`` (a zarr v3 directory store written through xarray)::
 
     <out>/<field>/...            float32 (sample, axis, slab, y, x), one chunk per tile core,
                                  fill value NaN (a tile never written reads as NaN)
+    <out>/.ember/zarr.json       an empty zarr group: zarr lists every folder of a store and
+                                 warns about folders that are not zarr nodes, so the
+                                 bookkeeping folder is registered as a group (reads stay quiet)
     <out>/.ember/run.json        the run's parameters; ``resume=True`` requires a match
     <out>/.ember/done/<field>/*  one empty file per finished task, created after its
                                  region write returned (zarr skips chunks equal to the fill
                                  value, so chunk presence alone cannot prove a tile is done)
 
-Written by hand (markers) because zarr has no notion of task completion.
+Written by hand (markers) because zarr has no notion of task completion.  xarray reads only
+the root group's arrays, so it never looks inside ``.ember/``.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ember_dist.io.zarr_meta import consolidate_quietly
+
 __all__ = ["check_output", "create_store", "write_core", "mark_done", "done_markers", "finalize_store"]
 
 _META_DIR = ".ember"
+_META_GROUP = {"zarr_format": 3, "node_type": "group",
+               "attributes": {"description": "ember_dist run bookkeeping (run.json, done markers); no data"}}
 
 
 def _is_zarr(path):
@@ -81,11 +88,19 @@ def create_store(out, dataset, run, chunks):
     dataset.to_zarr(str(out), mode="w-", compute=False, encoding=encoding, consolidated=False)
     meta = out / _META_DIR
     (meta / "done").mkdir(parents=True)
+    _register_meta(out)
     for v in dataset.data_vars:
         (meta / "done" / v).mkdir()
     tmp = meta / "run.json.tmp"
     tmp.write_text(json.dumps(run, indent=1, sort_keys=True))
     os.replace(tmp, meta / "run.json")
+
+
+def _register_meta(out):
+    """Make ``<out>/.ember`` an (empty) zarr group, so zarr's listing of the root does not warn about it."""
+    path = Path(out) / _META_DIR / "zarr.json"
+    if path.parent.is_dir() and not path.exists():
+        path.write_text(json.dumps(_META_GROUP))
 
 
 def write_core(out, field, index, y0, x0, core):
@@ -113,8 +128,7 @@ def finalize_store(out, attrs):
     """Merge ``attrs`` into the root group and consolidate metadata."""
     import zarr
 
+    _register_meta(out)  # stores begun by older versions
     g = zarr.open_group(str(out), mode="r+")
     g.attrs.update(attrs)
-    with warnings.catch_warnings():  # the .ember/ bookkeeping folder is not a zarr node, by design
-        warnings.simplefilter("ignore")
-        zarr.consolidate_metadata(str(out))
+    consolidate_quietly(out)

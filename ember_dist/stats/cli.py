@@ -5,7 +5,9 @@
 field (and of a truth store) in one Dask pass, writes them to ``OUT/stats.zarr`` (one
 group per statistic: ``pred/<name>``, ``truth/<name>``, and ``summary/<name>_quantiles``
 (16/50/84 over ``sample``) and ``summary/<name>_error`` (fractional error against the truth,
-with its quantiles)) and draws PNGs in ``OUT``.
+with its quantiles); open one with ``xr.open_zarr(path, group="pred/power")``), draws PNGs
+in ``OUT`` (k in h/Mpc, titled, error axes fitted to the data) and prints a short table
+(:mod:`ember_dist.stats.table`) and the group names.
 ``plot`` redraws the PNGs from such a ``stats.zarr`` (and, with ``--maps``, map panels).
 
 Examples
@@ -24,13 +26,15 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
 import xarray as xr
 
 from ember_dist.cli import HelpFormatter
+from ember_dist.io.zarr_meta import consolidate_quietly
+
+from .figures import make_plots, statistic_figure
 
 __all__ = ["add_stats_parser", "add_plot_parser", "run_stats", "run_plot", "compute_statistics",
-           "make_plots", "resolve_statistics", "summaries", "STATISTICS"]
+           "make_plots", "statistic_figure", "resolve_statistics", "summaries", "STATISTICS"]
 
 #: Statistic names accepted by ``--statistics``.
 STATISTICS = ("total_mass", "pdf", "power", "bispectrum", "cddf", "halos")
@@ -89,69 +93,6 @@ def compute_statistics(ds, field, names, *, halos=None, rechunk_method="auto", s
     return {n: funcs[n]() for n in names}
 
 
-def _mean_except(da_, keep):
-    other = [d for d in da_.dims if d not in keep]
-    return da_.mean(other) if other else da_
-
-
-def _curve(ds, var, xdim):
-    """(samples or single curve) of ``var`` averaged over dims other than sample/xdim."""
-    v = _mean_except(ds[var], ("sample", xdim))
-    if "sample" in v.dims:
-        return v.transpose("sample", xdim).values
-    return v.values
-
-
-def make_plots(pred, truth, out, overwrite=True):
-    """Draw one PNG per statistic in ``out``; returns the written paths.
-
-    Parameters
-    ----------
-    pred, truth : dict of str -> xarray.Dataset
-        Computed statistics (``truth`` may be empty).
-    out : str or path
-    overwrite : bool
-    """
-    from .plots import halo_panel, save_figure, stats_panel
-
-    truth = truth or {}
-    paths = []
-    specs = {
-        "power": ("k", "k_bin", "power", "k [h/ckpc]", "P(k)", True, True),
-        "pdf": ("m", "m_bin", "pdf", "mass per pixel [Msun/h]", "dN/dlog10 m per pixel", True, True),
-        "cddf": ("N", "N_bin", "f", "N_HI [cm^-2]", "f(N_HI) [cm^2]", True, True),
-        "bispectrum": ("k1", "triangle", "bispectrum", "k [h/ckpc]", "B(k, k, k)", True, False),
-    }
-    for name, ds in pred.items():
-        t = truth.get(name)
-        if name in specs:
-            xv, xdim, var, xl, yl, lx, ly = specs[name]
-            fig = stats_panel(ds[xv].values, truth=None if t is None else _curve(t, var, xdim),
-                              samples=_curve(ds, var, xdim), xlabel=xl, ylabel=yl, logx=lx, logy=ly,
-                              title=ds.attrs.get("field", None))
-        elif name == "total_mass":
-            m = ds["mass"]
-            lead = [d for d in m.dims if d != "sample"]
-            flat = m.stack(map=lead) if lead else m.expand_dims(map=[0])
-            samples = flat.transpose("sample", "map").values if "sample" in flat.dims else flat.values
-            tv = None
-            if t is not None:
-                tm = t["mass"]
-                tv = (tm.stack(map=[d for d in tm.dims]) if tm.dims else tm.expand_dims(map=[0])).values
-            fig = stats_panel(np.arange(np.shape(samples)[-1]), truth=tv, samples=samples, xlabel="map",
-                              ylabel="total mass [Msun/h]", logx=False, logy=True)
-        elif name == "halos":
-            var = [k for k in ds.data_vars if k.startswith("mass_")][0]
-            pm = _mean_except(ds[var], ("axis", "halo")) if "sample" in ds[var].dims else ds[var]
-            hm = ds["mass"].broadcast_like(pm)
-            tm = None if t is None else t[var].broadcast_like(pm).values
-            fig = halo_panel(hm.values, pm.values, truth_mass=tm)
-        else:
-            continue
-        paths.append(save_figure(fig, os.path.join(os.fspath(out), f"{name}.png"), overwrite=overwrite))
-    return paths
-
-
 #: Main variable of each statistic (summarised over realisations and against the truth).
 MAIN_VARIABLE = {"total_mass": "mass", "pdf": "pdf", "power": "power", "bispectrum": "bispectrum",
                  "cddf": "f", "halos": "mass_{field}"}
@@ -176,11 +117,25 @@ def summaries(pred, truth, field):
     return out
 
 
-def _write(results, store, prefix):
+def _write(results, store, prefix, field):
+    """Write each statistic to the group ``prefix/name``; returns the group names."""
     for name, ds in results.items():
         ds = ds.copy()
         ds.attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float))}
-        ds.to_zarr(store, group=f"{prefix}/{name}", mode="w")
+        ds.attrs["field"] = str(field)
+        ds.to_zarr(store, group=f"{prefix}/{name}", mode="w", consolidated=False)
+    return [f"{prefix}/{name}" for name in results]
+
+
+def _report(store, out, paths, groups, rows):
+    """What a run prints last: the numbers, the files, and how to open the groups."""
+    from .table import format_table
+
+    if rows:
+        print(format_table(rows))
+    print(f"wrote {store} and {len(paths)} PNG(s) in {out}")
+    print(f"{os.path.basename(store)} holds one group per statistic (xr.open_zarr({store!r}) alone is empty); "
+          f"open one with xr.open_zarr({store!r}, group={groups[0]!r}). Groups: {', '.join(groups)}")
 
 
 def _client(args):
@@ -242,11 +197,14 @@ def run_stats(args):
 
             close(client)
     os.makedirs(out, exist_ok=True)
-    _write(pred, store, "pred")
-    _write(truth, store, "truth")
-    _write(summaries(pred, truth, args.field), store, "summary")
-    paths = make_plots(pred, truth, out, overwrite=True)
-    print(f"wrote {store} and {len(paths)} PNG(s) in {out}")
+    groups = _write(pred, store, "pred", args.field)
+    groups += _write(truth, store, "truth", args.truth_field or args.field)
+    groups += _write(summaries(pred, truth, args.field), store, "summary", args.field)
+    consolidate_quietly(store)
+    paths = make_plots(pred, truth, out, overwrite=True, field=args.field)
+    from .table import summary_rows
+
+    _report(store, out, paths, groups, summary_rows(pred, truth))
     return 0
 
 

@@ -242,21 +242,26 @@ def _write_table(rows, out):
 
 def _panel(plt, x, truth, curves, frac, xlabel, ylabel, title, logy=True):
     """Statistic (truth and models) over its fractional error with 10 % / 20 % bands."""
+    from ember_dist.stats.plots import fit_error_axis
+
     fig, (a, f) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
     a.plot(x, truth, "k-", lw=2, label="truth")
+    drawn = []
     for (name, y), (_, fr) in zip(curves, frac):
         ln = a.plot(x, y, lw=1.3, label=name)[0]
         med = fr if np.ndim(fr) == 1 else fr[0]
         f.plot(x, med, color=ln.get_color(), lw=1.3)
+        drawn.append(med)
         if np.ndim(fr) == 2 and fr.shape[0] > 2:  # realisation spread
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                f.fill_between(x, np.nanmin(fr[1:], axis=0), np.nanmax(fr[1:], axis=0), color=ln.get_color(),
-                               alpha=0.2, lw=0)
+                band = np.nanmin(fr[1:], axis=0), np.nanmax(fr[1:], axis=0)
+            f.fill_between(x, *band, color=ln.get_color(), alpha=0.2, lw=0)
+            drawn += list(band)
     for b, al in ((0.2, 0.12), (0.1, 0.2)):
         f.axhspan(-b, b, color="grey", alpha=al, lw=0)
     f.axhline(0, color="k", lw=0.8)
-    f.set_ylim(-1, 1)
+    fit_error_axis(f, drawn, floor=1.0)
     a.set_xscale("log")
     if logy:
         a.set_yscale("log")
@@ -269,8 +274,23 @@ def _panel(plt, x, truth, curves, frac, xlabel, ylabel, title, logy=True):
     return fig
 
 
+def power_title(field, realisations):
+    """Title of ``power.png``: the band is named only when a model drew several realisations.
+
+    >>> power_title("gas", {"small-gas-unet": 1})
+    'gas power spectrum, held-out maps'
+    >>> power_title("gas", {"small-gas-unet": 1, "small-gas-wgan": 8})
+    'gas power spectrum, held-out maps (band: min-max over the 8 realisations of small-gas-wgan)'
+    """
+    spread = {n: r for n, r in realisations.items() if r > 1}
+    if not spread:
+        return f"{field} power spectrum, held-out maps"
+    which = ", ".join(f"the {r} realisations of {n}" for n, r in spread.items())
+    return f"{field} power spectrum, held-out maps (band: min-max over {which})"
+
+
 def _figures(out, truth, dm, results, attrs, field):
-    from ember_dist.stats.plots import _plt, map_panels, save_figure
+    from ember_dist.stats.plots import _plt, map_panels, plot_units, save_figure
 
     plt = _plt()
     pix = float(attrs.get("pixel_size", 1.0))
@@ -283,8 +303,11 @@ def _figures(out, truth, dm, results, attrs, field):
     k = ms[0]["k"]
     frac = [(n, np.vstack([m["p_frac_median"][None], m["p_frac_real"]]) if m["p_frac_real"].shape[0] > 1
              else m["p_frac_median"]) for n, m in zip(names, ms)]
-    fig = _panel(plt, k, ms[0]["p_true"], [(n, m["p_pred"]) for n, m in zip(names, ms)], frac, "k [h/ckpc]",
-                 "P(k) [(ckpc/h)^2]", f"{field} power spectrum, held-out maps (band: WGAN realisations)")
+    kx, ku = plot_units(k, "h/ckpc")
+    pu = plot_units(1.0, "(ckpc/h)^2")  # (factor, unit) for P(k) in the figures' units
+    fig = _panel(plt, kx, ms[0]["p_true"] * pu[0], [(n, m["p_pred"] * pu[0]) for n, m in zip(names, ms)], frac,
+                 f"k [{ku}]", f"P(k) [{pu[1]}]",
+                 power_title(field, {n: m["p_frac_real"].shape[0] for n, m in zip(names, ms)}))
     save_figure(fig, out / "power.png")
     # One-point statistics: (key prefix, x variable, x label, y label, title, file).
     for key, xkey, xlabel, ylabel, title, name in (
