@@ -14,6 +14,8 @@ import math
 import numba
 import numpy as np
 
+from ember_dist.errors import spell_or
+
 __all__ = ["scan_map", "check_scans", "check_pixel_size", "source_checksum"]
 
 
@@ -135,6 +137,6 @@ def check_pixel_size(pixel_size, model_pixel_size, tolerance, model_name):
             f"input pixel size {pixel_size:g} ckpc/h differs from model {model_name!r}'s training pixel size "
             f"{model_pixel_size:g} ckpc/h by {100 * dev:.1f}% (tolerance {100 * tolerance:.1f}%); the generator "
             "learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... "
-            f"--pixel {model_pixel_size:g}`, or pass pixel_tolerance={math.ceil(dev * 10) / 10 + 0.1:g} to accept "
-            "the mismatch."
+            f"--pixel {model_pixel_size:g}`, or pass {spell_or('pixel_tolerance', math.ceil(dev * 10) / 10 + 0.1)} to "
+            "accept the mismatch."
         )

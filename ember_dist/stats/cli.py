@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from ember_dist.cli import HelpFormatter
+from ember_dist.io.store import check_complete
 
 __all__ = ["add_stats_parser", "add_plot_parser", "run_stats", "run_plot", "compute_statistics",
            "make_plots", "resolve_statistics", "summaries", "STATISTICS"]
@@ -225,6 +226,9 @@ def run_stats(args):
         if path and not os.path.exists(path):
             raise FileNotFoundError(f"no store at {path!r}; pass the path of a zarr store written by "
                                     "`ember-dist enrich` or `ember-dist deposit`")
+    for path in (args.store, args.truth):  # a store an enrich run is still writing (or left unfinished)
+        if path:
+            check_complete(xr.open_zarr(path, consolidated=False).attrs, repr(path), out=os.path.abspath(path))
     client = _client(args)
     kw = dict(halos=args.halos, rechunk_method=None if args.rechunk == "dask" else args.rechunk,
               scratch_dir=args.scratch_dir, **_params(args))
