@@ -304,7 +304,9 @@ def connect(profile=None, **overrides):
     profile = config.get("cluster.profile", profile)
     if profile in ("local", "cuda"):
         check_main_guard(f"connect({profile!r})")
-        with sigint_ignored():
+        with sigint_ignored(), warnings.catch_warnings():
+            # "Port 8787 is already in use ... on port N instead": the picked port is in client.dashboard_link
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
             return _local(**overrides) if profile == "local" else _cuda(**overrides)
     if "://" in str(profile):
         from distributed import Client

@@ -73,12 +73,13 @@ def check_models(recorded, bundles):
         r = rec.get(f)
         if r is None or r["weights_sha256"] == b.weights_sha256:
             continue
-        if r["name"] == b.name:
+        if r["name"] == b.name and r["path"] == str(b.path):
             out.append(f"model {b.name!r} for {f} has changed since the store was written (weights sha256 "
                        f"{short(b.weights_sha256)}, the store's {short(r['weights_sha256'])})")
-        else:
-            out.append(f"{spell_or('model', b.name, repr(b.name))} for {f} (the store was written with "
-                       f"{spell_or('model', r['name'], repr(r['name']))})")
+        else:  # by name, or by path where two bundles share a name
+            new, old = (b.name, r["name"]) if r["name"] != b.name else (str(b.path), r["path"])
+            out.append(f"{spell_or('model', new, repr(new))} for {f} (the store was written with "
+                       f"{spell_or('model', old, repr(old))})")
     return out
 
 

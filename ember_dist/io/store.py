@@ -69,7 +69,7 @@ def check_output(out, run, overwrite=False, resume=False):
     if overwrite and resume:
         raise ValueError(f"{spell_or('overwrite', True, 'overwrite')} and {spell_or('resume', True, 'resume')} "
                          "contradict each other; pass only one.")
-    other = f"choose another {spell_or('out', Ellipsis, 'output')} path"
+    other = f"choose another output path ({spell_or('out', Ellipsis, 'out=...')})"
     if not out.exists():
         return "create"
     if overwrite:
@@ -80,10 +80,10 @@ def check_output(out, run, overwrite=False, resume=False):
             )
         return "create"
     if not resume:
-        fix = alternatives((spell("overwrite", True), "to replace it"),
-                           (spell("resume", True), "to finish an interrupted run"))
-        raise FileExistsError(f"output store {str(out)!r} already exists. " + (f"{fix[0].upper() + fix[1:]}, or "
-                              if fix else "") + f"{other}.")
+        fixes = [f"{s} {why}" for s, why in ((spell("overwrite", True), "to replace it"),
+                                             (spell("resume", True), "to finish an interrupted run")) if s]
+        raise FileExistsError(f"output store {str(out)!r} already exists. Pass " + ", ".join(fixes + [f"or {other}"])
+                              + ".")
     run_file = out / _META_DIR / "run.json"
     if not run_file.is_file():
         fix = alternatives((spell("overwrite", True), "to replace it"))
