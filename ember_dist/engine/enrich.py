@@ -28,71 +28,21 @@ import ember_dist
 from ember_dist import config
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine import resume as resume_
+from ember_dist.engine.arguments import coerce_fields, resolve_models
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
-from ember_dist.engine.validate import check_pixel_size, check_scans, scan_map, source_checksum
+from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, scan_map,
+                                       source_checksum)
 from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
 from ember_dist.errors import spell_or
 from ember_dist.io.store import check_output, count_done, create_store, done_markers, finalize_store
-from ember_dist.model.bundle import BundleError, default_model_name, load_model
 from ember_dist.model.regions import tile_compute
 
 __all__ = ["enrich_box", "resolve_halo"]
 
 log = logging.getLogger("ember_dist")
-
-
-def _coerce_fields(fields):
-    if isinstance(fields, str):
-        fields = [fields]
-    fields = list(fields)
-    if not fields or len(set(fields)) != len(fields):
-        raise ValueError(f"fields must be a non-empty list of distinct names such as {spell_or('fields', ['gas', 'hi'])}. "
-                         f"Received: {spell_or('fields', fields)}.")
-    return fields
-
-
-def _default_names(fields):
-    names = {}
-    for f in fields:
-        try:
-            names[f] = default_model_name(f)
-        except BundleError:
-            names[f] = f"<{f} model>"
-    return names
-
-
-def _resolve_models(fields, model):
-    if isinstance(model, (list, tuple)):
-        if len(model) != len(fields):
-            raise ValueError(
-                f"{len(model)} models were given for {len(fields)} fields {fields!r}; pass one model per field, in "
-                f"the same order: {spell_or('model', _default_names(fields))}."
-            )
-        model = dict(zip(fields, model))
-    if model is None or isinstance(model, (str, os.PathLike)) or hasattr(model, "meta"):
-        if model is not None and len(fields) > 1:
-            raise ValueError(
-                f"one model was given for fields {fields!r}; pass one per field, e.g. "
-                f"{spell_or('model', _default_names(fields))}, or leave it out to use the bundled defaults."
-            )
-        model = {f: model for f in fields}
-    missing = [f for f in fields if f not in model]
-    if missing:
-        raise ValueError(f"model dict has no entry for fields {missing!r}. Received keys: {sorted(model)!r}.")
-    bundles = {}
-    for f in fields:
-        b = load_model(model[f] if model[f] is not None else default_model_name(f))
-        if b.field != f:
-            raise BundleError(
-                f"model {b.name!r} predicts field {b.field!r}, not {f!r}. Pass a {f} model, e.g. "
-                f"{spell_or('model', _default_names([f])[f])} if that default exists, or "
-                f"{spell_or('fields', [b.field])}."
-            )
-        bundles[f] = b
-    return bundles
 
 
 def resolve_halo(bundle, halo):
@@ -318,11 +268,11 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     if maps is None:
         raise ValueError(f"no input maps were given; pass the dark-matter maps "
                          f"({spell_or('maps', Ellipsis, 'the MAPS argument')}).")
-    fields = _coerce_fields(("gas",) if fields is None else fields)
+    fields = coerce_fields(("gas",) if fields is None else fields)
     samples, seed = int(1 if samples is None else samples), int(0 if seed is None else seed)
     if samples < 1:
         raise ValueError(f"samples must be >= 1. Received: {spell_or('samples', samples)}.")
-    bundles = _resolve_models(fields, model)
+    bundles = resolve_models(fields, model)
     if recorded is not None and (problems := resume_.check_models(recorded, bundles)):
         raise resume_.refuse(out, problems)
     tile = int(config.get("engine.tile", tile))
@@ -356,13 +306,8 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
         for f, b in bundles.items():
             check_pixel_size(source.pixel_size, b.pixel_size, pixel_tolerance, b.name)
-        if source.pixel_size is None and not model_px:
-            mp = bundles[fields[0]].pixel_size
-            raise ValueError(
-                f"input {source.description} records no pixel size; pass the maps' pixel side in ckpc/h "
-                f"({spell_or('pixel_size', mp)} if they match the model), or {spell_or('pixel_size', 'model')} to "
-                f"assume the model's training pixel size {mp:g} ckpc/h."
-            )
+        if not model_px:
+            check_pixel_recorded(source.pixel_size, source.description, bundles[fields[0]].pixel_size)
         px = source.pixel_size or bundles[fields[0]].pixel_size
         if halo == "split":
             tasks_total = sum(count_tasks(plans[f], b.preset, samples, naxis, nslab, batch_size)
@@ -398,17 +343,10 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         mode = check_output(out, run, overwrite=overwrite, resume=resume)
         if mode == "create":
             ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px)
-            request = {
-                "maps": str(Path(maps).absolute()) if isinstance(maps, (str, os.PathLike)) else None,
-                "maps_description": source.description, "fields": fields,
-                "model": {f: {"name": b.name, "path": str(b.path), "weights_sha256": b.weights_sha256}
-                          for f, b in bundles.items()},
-                "samples": samples, "seed": seed, "tile": tile, "halo": halo_asked,
-                "halo_mode": list(halo) if isinstance(halo, (list, tuple)) else halo, "batch_size": batch_size,
-                "precision": precision, "pixel_size": pixel_size, "variable": variable, "dataset": dataset,
-                "split_level": list(split_level) if isinstance(split_level, (list, tuple)) else split_level,
-                "coarse_core": coarse_core, "source_shape": list(source.shape), "tasks_total": tasks_total,
-            }
+            request = resume_.make_request(maps, source, fields, bundles, samples=samples, seed=seed, tile=tile,
+                                           halo=halo_asked, halo_mode=halo, batch_size=batch_size, precision=precision,
+                                           pixel_size=pixel_size, variable=variable, dataset=dataset,
+                                           split_level=split_level, coarse_core=coarse_core, tasks_total=tasks_total)
             create_store(out, ds, run, chunks, request=request)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.

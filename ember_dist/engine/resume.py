@@ -17,10 +17,12 @@ Examples
 """
 from __future__ import annotations
 
+import os
+
 from ember_dist.errors import alternatives, spell, spell_or
 from ember_dist.io.store import read_request
 
-__all__ = ["OPTIONS", "differences", "options_from_store", "short"]
+__all__ = ["OPTIONS", "differences", "options_from_store", "make_request", "check_models", "refuse", "short"]
 
 #: Options of ``enrich_box`` recorded in the store and taken from it on resume (``maps`` and ``model``
 #: are handled apart: a path may move, a model is compared by its weights).
@@ -120,6 +122,25 @@ def options_from_store(out, given):
     if opts.get("model") is None:
         opts["model"] = {f: (m["path"] if _exists(m["path"]) else m["name"]) for f, m in rec["model"].items()}
     return opts, rec
+
+
+def _json(v):
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+def make_request(maps, source, fields, bundles, *, tasks_total, halo_mode, **options):
+    """What to record in a new store: the user's options (after defaults), models, input and task count."""
+    from pathlib import Path
+
+    req = {k: _json(v) for k, v in options.items()}
+    req.update({
+        "maps": str(Path(maps).absolute()) if isinstance(maps, (str, os.PathLike)) else None,
+        "maps_description": source.description, "fields": list(fields),
+        "model": {f: {"name": b.name, "path": str(b.path), "weights_sha256": b.weights_sha256}
+                  for f, b in bundles.items()},
+        "halo_mode": _json(halo_mode), "source_shape": list(source.shape), "tasks_total": int(tasks_total),
+    })
+    return req
 
 
 def _exists(path):
