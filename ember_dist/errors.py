@@ -26,7 +26,7 @@ import contextlib
 import contextvars
 from dataclasses import dataclass
 
-__all__ = ["Flag", "spell", "spell_or", "command_spelling", "in_command", "alternatives"]
+__all__ = ["Flag", "spell", "spell_or", "option", "command_spelling", "in_command", "alternatives"]
 
 _FLAGS = contextvars.ContextVar("ember_dist_command_flags", default=None)
 
@@ -75,6 +75,19 @@ def spell_or(name, value=Ellipsis, fallback=""):
     """:func:`spell`, or ``fallback`` when the running command has no flag for ``name``."""
     s = spell(name, value)
     return fallback if s is None else s
+
+
+def option(name, python=None):
+    """The bare name of parameter ``name``: ``--pixel`` in a command, else ``python`` (default ``name``).
+
+    >>> option("align", "align=")
+    'align='
+    """
+    flags = _FLAGS.get()
+    if flags is None:
+        return name if python is None else python
+    flag = flags.get(name)
+    return flag.option if flag is not None else (name if python is None else python)
 
 
 def alternatives(*options):

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from ember_dist.errors import spell_or
+from ember_dist.errors import option, spell_or
 
 __all__ = ["GridSpec", "grid_size", "slab_edges", "projection_axes", "coerce_axes"]
 
@@ -74,8 +74,8 @@ def grid_size(box_size, pixel, align=128):
     if n == 0:
         raise ValueError(
             f"box_size/pixel = {ratio:.6g} pixels is below the alignment factor {align}, so no aligned grid "
-            f"fits; pass a smaller {spell_or('pixel', Ellipsis, 'pixel')} (at most {box_size / align:.6g} ckpc/h) "
-            f"or a smaller {spell_or('align', Ellipsis, 'align=')}."
+            f"fits; pass a smaller {option('pixel')} (at most {box_size / align:.6g} ckpc/h) or a smaller "
+            f"{option('align', 'align=')}."
         )
     actual = box_size / n
     return GridSpec(n=n, pixel_size=actual, pixel_size_requested=float(pixel), deviation=actual / pixel - 1.0, align=align)

@@ -18,7 +18,8 @@ def coerce_fields(fields):
         fields = [fields]
     fields = list(fields)
     if not fields or len(set(fields)) != len(fields):
-        raise ValueError(f"fields must be a non-empty list of distinct names such as {spell_or('fields', ['gas', 'hi'])}. "
+        raise ValueError("fields must be a non-empty list of distinct names such as "
+                         f"{spell_or('fields', ['gas', 'hi'])}. "
                          f"Received: {spell_or('fields', fields)}.")
     return fields
 

@@ -116,7 +116,8 @@ def options_from_store(out, given):
         if rec.get("maps") is None:
             raise ValueError(
                 f"{str(out)!r} was written from in-memory maps ({rec.get('maps_description')}), which the store "
-                f"cannot reopen; pass the same maps again to resume ({spell_or('maps', Ellipsis, 'the MAPS argument')})."
+                "cannot reopen; pass the same maps again to resume "
+                f"({spell_or('maps', Ellipsis, 'the MAPS argument')})."
             )
         opts["maps"] = rec["maps"]
     if opts.get("model") is None:

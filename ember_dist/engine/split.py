@@ -52,7 +52,8 @@ from ember_dist.io.common import read_wrapped_lead
 from ember_dist.io.store import done_markers, mark_done, write_core
 from ember_dist.model.geometry import deep_halo, level_width, pair_geometry
 
-__all__ = ["SplitPlan", "plan_split", "run_split", "stage_jobs", "count_tasks", "default_split_level", "DEFAULT_COARSE_CORE"]
+__all__ = ["SplitPlan", "plan_split", "run_split", "stage_jobs", "count_tasks", "default_split_level",
+           "DEFAULT_COARSE_CORE"]
 
 #: First split level per preset, chosen by measurement (bench/engine.py).
 _DEFAULT_SPLIT = {"fiducial": 3, "small": 2, "tiny": 1}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ember_dist.errors import spell_or
+from ember_dist.errors import option, spell_or
 from ember_dist.io.store import check_complete
 
 __all__ = ["MapInput", "as_map", "is_dask", "lead_reduce", "finalize", "PARAM_UNITS", "DIMS"]
@@ -162,14 +162,14 @@ def as_map(data, dims=None, field=None, square=True, **params):
                 names = list(data.data_vars)
                 if len(names) != 1:
                     raise ValueError(
-                        f"the Dataset holds variables {names!r}; pass {spell_or('field', Ellipsis, 'field=')} to "
+                        f"the Dataset holds variables {names!r}; pass {option('field', 'field=')} to "
                         "pick one"
                     )
                 field = names[0]
             if field not in data:
                 raise KeyError(
                     f"field {field!r} is not in the Dataset (it has {list(data.data_vars)!r}); "
-                    f"pass {spell_or('field', Ellipsis, 'field=')} with one of those"
+                    f"pass {option('field', 'field=')} with one of those"
                 )
             check_complete(data.attrs, "the Dataset")  # unwritten tiles read as NaN
             attrs.update({k: v for k, v in data.attrs.items() if k in PARAM_UNITS})

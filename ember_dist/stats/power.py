@@ -26,7 +26,7 @@ import logging
 import numpy as np
 import xarray as xr
 
-from ember_dist.errors import spell_or
+from ember_dist.errors import option, spell_or
 
 from ._common import finalize, as_map, is_dask, lead_reduce
 
@@ -99,14 +99,14 @@ def resolve_rechunk_method(method, nbytes, scratch_dir=None):
     except OSError as e:
         if method == "disk":
             raise FileNotFoundError(f"scratch_dir {root!r} of the 'disk' transposition is not usable ({e}); "
-                                    f"pass {spell_or('scratch_dir', Ellipsis, 'scratch_dir=')} an existing directory "
+                                    f"pass {option('scratch_dir', 'scratch_dir=')} an existing directory "
                                     "every worker can write") from None
         free = 0
     room = free >= 1.1 * nbytes
     if method == "disk":
         if not room:
             raise OSError(f"the 'disk' transposition needs {nbytes / 2**30:.2f} GiB of scratch space but "
-                          f"{root!r} has {free / 2**30:.2f} GiB free; pass {spell_or('scratch_dir', Ellipsis, 'scratch_dir=')} "
+                          f"{root!r} has {free / 2**30:.2f} GiB free; pass {option('scratch_dir', 'scratch_dir=')} "
                           f"a larger disk or {spell_or('rechunk_method', 'p2p')}")
         return "disk"
     hosts = _worker_hosts()
@@ -352,7 +352,7 @@ def _open_checked(path, offset, count):
         raise RuntimeError(
             f"scratch file {path!r} on {socket.gethostname()} lacks data that other tasks reported written "
             f"({int(flags.sum())} of {count} parts): the 'disk' transposition needs a scratch_dir that every "
-            f"worker shares; pass {spell_or('scratch_dir', Ellipsis, 'scratch_dir=')} a shared filesystem path, or "
+            f"worker shares; pass {option('scratch_dir', 'scratch_dir=')} a shared filesystem path, or "
             f"{spell_or('rechunk_method', 'p2p')}")
     return fd
 
