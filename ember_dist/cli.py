@@ -91,6 +91,8 @@ def _interrupted(out):
 
     out = Path(out).absolute()
     if not (out / ".ember" / "run.json").is_file():
+        if out.exists():
+            return f"ember-dist enrich: interrupted while creating {out}; start again with --overwrite."
         return "ember-dist enrich: interrupted before any tile was written; nothing to resume."
     done, total = count_done(out)
     of = f" of {total}" if total else ""
@@ -268,20 +270,25 @@ def main(argv=None):
         import distributed  # noqa: F401
 
         logging.getLogger("distributed").setLevel(logging.WARNING)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _quiet_interrupt)
     try:
         with command_spelling(command_flags(parser.commands[args.command])):
             rc = args.func(args)
     except (ValueError, FileExistsError, FileNotFoundError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, KeyError) and " " not in str(msg):
+            raise  # a bare missing key is a bug, not a message for the user
         print(f"ember-dist {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ember-dist {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
-        if signal.getsignal(signal.SIGINT) is _quiet_interrupt:
+        if main_thread and signal.getsignal(signal.SIGINT) is _quiet_interrupt:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     return rc if isinstance(rc, int) else 0
 
