@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
-__all__ = ["main", "build_parser", "HelpFormatter"]
+__all__ = ["main", "build_parser", "HelpFormatter", "command_flags"]
 
 DESCRIPTION = ("Paint baryon fields (gas, HI) onto dark-matter maps with EMBER generators on Dask: "
                "mock snapshots, deposit them to maps, enrich, statistics, plots, training and evaluation. "
@@ -37,39 +38,104 @@ _PLUGINS = [
 
 def _levels(s):
     """``"3"`` -> 3, ``"3,5"`` -> (3, 5)."""
-    parts = tuple(int(p) for p in s.split(","))
+    try:
+        parts = tuple(int(p) for p in s.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a split level; use a level such as 3, or increasing "
+                                         "levels such as 3,5") from None
     return parts[0] if len(parts) == 1 else parts
 
 
+HALO_MODES = ("fastest", "exact", "split", "auto")
+
+
 def _halo(s):
-    if s in ("exact", "auto", "split", "fastest"):
+    """``--halo``: a mode, ``px`` or ``before,after`` px."""
+    if s in HALO_MODES:
         return s
-    parts = [int(p) for p in s.split(",")]
+    try:
+        parts = [int(p) for p in s.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"{s!r} is not a halo; use one of {', '.join(HALO_MODES)}, a number of "
+                                         "pixels (e.g. 768) or before,after pixels (e.g. 768,896)")
     return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _pixel_size(s):
+    """``--pixel-size``: ckpc/h, or ``model`` (assume the model's training pixel size)."""
+    if s == "model":
+        return s
+    try:
+        return float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a pixel size; give the maps' pixel side in ckpc/h "
+                                         "(e.g. 3.66), or 'model' to assume the model's training pixel size") from None
+
+
+def _enrich_options(args):
+    """``enrich_box`` keywords from the parsed ``enrich`` flags (None: not given)."""
+    model = args.model.split(",") if args.model and "," in args.model else args.model
+    return dict(maps=args.maps, fields=args.field, model=model, out=args.out, samples=args.samples, seed=args.seed,
+                tile=args.tile, halo=args.halo, overwrite=args.overwrite, resume=args.resume,
+                batch_size=args.batch_size, precision=args.precision, pixel_size=args.pixel_size,
+                pixel_tolerance=args.pixel_tolerance, variable=args.variable, progress=not args.quiet,
+                split_level=args.split_level, coarse_core=args.coarse_core)
+
+
+def _interrupted(out):
+    """The one line printed when ``enrich`` is interrupted: what is done, and the command that finishes it."""
+    from pathlib import Path
+
+    from ember_dist.io.store import count_done, resume_command
+
+    out = Path(out).absolute()
+    if not (out / ".ember" / "run.json").is_file():
+        if out.exists():
+            return f"ember-dist enrich: interrupted while creating {out}; start again with --overwrite."
+        return "ember-dist enrich: interrupted before any tile was written; nothing to resume."
+    done, total = count_done(out)
+    of = f" of {total}" if total else ""
+    return f"ember-dist enrich: interrupted, {done}{of} tasks done; finish the run with: {resume_command(out)}"
 
 
 def _enrich(args):
     from ember_dist.engine.enrich import enrich_box
 
+    opts = _enrich_options(args)
     client = None
     if args.scheduler or args.workers:
-        from ember_dist.cluster import connect
+        from pathlib import Path
 
+        from ember_dist.cluster import connect
+        from ember_dist.io.store import check_output
+
+        out = Path(args.out).absolute()
+        check_output(out, None, overwrite=args.overwrite, resume=args.resume)  # refuse before starting workers
+        if args.resume:
+            from ember_dist.engine.resume import options_from_store
+
+            options_from_store(out, opts)
         client = connect(args.scheduler or "local", **({"n_workers": args.workers} if args.workers else {}))
-    model = args.model
-    if model and len(args.field) > 1:
-        model = dict(zip(args.field, model.split(","))) if "," in model else model
     try:
-        ds = enrich_box(args.maps, fields=args.field, model=model, out=args.out, samples=args.samples,
-                        seed=args.seed, tile=args.tile, halo=args.halo, client=client, overwrite=args.overwrite,
-                        resume=args.resume, batch_size=args.batch_size, precision=args.precision,
-                        pixel_size=args.pixel_size, variable=args.variable, progress=not args.quiet,
-                        split_level=args.split_level, coarse_core=args.coarse_core)
+        ds = enrich_box(client=client, **opts)
+    except KeyboardInterrupt:
+        if client is not None:
+            from ember_dist.cluster import close
+
+            close(client, quiet=True)
+            client = None
+        print(_interrupted(args.out), file=sys.stderr, flush=True)
+        return 130
     finally:
         if client is not None:
-            client.close()
+            from ember_dist.cluster import close
+
+            close(client)
     print(f"wrote {args.out}: " + ", ".join(f"{v}{tuple(ds[v].shape)} by model {ds[v].attrs.get('model', '?')}"
                                             for v in ds.data_vars))
+    return 0
 
 
 def _models(args):
@@ -89,6 +155,41 @@ def _demo(args):
              overwrite=args.overwrite, progress=not args.quiet)
 
 
+#: Library parameters whose flag has another name (parameter -> argparse dest of that flag).
+_PARAM_DEST = {"fields": "field", "n_neighbours": "neighbours", "rechunk_method": "rechunk", "n_workers": "workers",
+               "factor": "downsample"}
+
+
+def command_flags(parser):
+    """``{parameter name: Flag}`` for the options of one subcommand's ``parser``.
+
+    Library errors spell their fix through :func:`ember_dist.errors.spell`; while a command runs
+    they name these flags (``--box-size 100``) instead of Python keywords (``box_size=100``).
+    """
+    from ember_dist.errors import Flag
+
+    flags = {}
+    for a in parser._actions:
+        if not a.option_strings or a.dest == "help":
+            continue
+        opt = max(a.option_strings, key=len)
+        switch = a.nargs == 0
+        flags[a.dest] = Flag(opt, switch=switch, sep=" " if a.nargs in ("+", "*") else ",",
+                             metavar=a.metavar or a.dest.upper())
+    for param, dest in _PARAM_DEST.items():
+        if dest in flags:
+            flags.setdefault(param, flags[dest])
+    return flags
+
+
+def _quiet_interrupt(signum, frame):
+    """SIGINT during a command: silence Dask's shutdown logs (cancelled tasks, closed comms), then interrupt."""
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    raise KeyboardInterrupt
+
+
 def build_parser():
     from ember_dist import __version__
 
@@ -96,17 +197,20 @@ def build_parser():
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     p.add_argument("--version", action="version", version=f"ember-dist {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    p.commands = sub.choices  # name -> subparser (flags for error messages)
     fmt = HelpFormatter
 
     e = sub.add_parser("enrich", formatter_class=fmt,
                        help="paint baryon fields onto dark-matter maps (tiles on a Dask cluster, zarr output)")
-    e.add_argument("maps", help="dark-matter maps: .npy, file.h5[:dataset], or a zarr store (variable dm)")
-    e.add_argument("--field", nargs="+", default=["gas"], help="output fields, e.g. gas hi")
+    e.add_argument("maps", nargs="?", default=None,
+                   help="dark-matter maps: .npy, file.h5[:dataset], or a zarr store (variable dm); "
+                        "with --resume, default: the input the store was written from")
+    e.add_argument("--field", nargs="+", default=None, help="output fields, e.g. gas hi (default gas)")
     e.add_argument("--model", help="bundle name or path (default: bundled model per field); "
-                                     "several fields: comma-separated in --field order")
+                                     "several fields: comma-separated in --field order, e.g. a,b")
     e.add_argument("--out", required=True, help="output zarr store")
-    e.add_argument("--samples", type=int, default=1, help="realisations (seeds seed..seed+N-1)")
-    e.add_argument("--seed", type=int, default=0, help="noise seed of the first realisation")
+    e.add_argument("--samples", type=int, default=None, help="realisations (seeds seed..seed+N-1; default 1)")
+    e.add_argument("--seed", type=int, default=None, help="noise seed of the first realisation (default 0)")
     e.add_argument("--tile", type=int, default=None, help="tile core size, px (default: config, 2048)")
     e.add_argument("--halo", type=_halo, default=None,
                    help="fastest | exact | split | auto | px | before,after px (default: config, fastest = split or "
@@ -117,10 +221,16 @@ def build_parser():
                                                                  "the first split level (default 512)")
     e.add_argument("--batch-size", type=int, default=None, help="tiles per generator call")
     e.add_argument("--precision", choices=["float32", "bfloat16"], default=None)
-    e.add_argument("--pixel-size", type=float, default=None, help="input pixel size, ckpc/h, if not recorded")
+    e.add_argument("--pixel-size", type=_pixel_size, default=None,
+                   help="input pixel size, ckpc/h; required when the input does not record it (.npy, bare HDF5); "
+                        "'model' assumes the model's training pixel size")
+    e.add_argument("--pixel-tolerance", type=float, default=None,
+                   help="allowed relative mismatch between input and training pixel sizes (default: config, 0.05)")
     e.add_argument("--variable", default=None, help="variable of a zarr input (default dm)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing output store")
-    e.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    e.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run in --out; options left out are taken from the store, options "
+                        "given must match it")
     e.add_argument("--workers", type=int, default=None, help="local Dask worker processes")
     e.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://host:port)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -151,19 +261,37 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    from ember_dist.errors import command_spelling
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     if not args.verbose:  # distributed sets its loggers to INFO when imported: import it, then quiet it
         import distributed  # noqa: F401
 
         logging.getLogger("distributed").setLevel(logging.WARNING)
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _quiet_interrupt)
     try:
-        args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        print(f"ember-dist {args.command}: error: {exc}", file=sys.stderr)
+        with command_spelling(command_flags(parser.commands[args.command])):
+            rc = args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, KeyError) and " " not in str(msg):
+            raise  # a bare missing key is a bug, not a message for the user
+        print(f"ember-dist {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print(f"ember-dist {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread and signal.getsignal(signal.SIGINT) is _quiet_interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from ember_dist import config
+from ember_dist.processes import check_main_guard, sigint_ignored  # noqa: F401 (check_main_guard: public here too)
 
 __all__ = ["connect", "close", "load_profile", "make_jobqueue_cluster", "profile_names", "gpu_env"]
 
@@ -339,10 +340,12 @@ def connect(profile=None, **overrides):
     on a network nobody else can reach, since anyone who can connect runs code as you.
     """
     profile = config.get("cluster.profile", profile)
-    if profile == "local":
-        return _local(**overrides)
-    if profile == "cuda":
-        return _cuda(**overrides)
+    if profile in ("local", "cuda"):
+        check_main_guard(f"connect({profile!r})")
+        with sigint_ignored(), warnings.catch_warnings():
+            # "Port 8787 is already in use ... on port N instead": the picked port is in client.dashboard_link
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            return _local(**overrides) if profile == "local" else _cuda(**overrides)
     if "://" in str(profile):
         from distributed import Client
 
@@ -352,9 +355,25 @@ def connect(profile=None, **overrides):
     return _jobqueue(profile, **overrides)
 
 
-def close(client):
-    """Close ``client`` and the cluster it belongs to (if it started one)."""
+def _quiet_logs():
+    import logging
+
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def close(client, quiet=False):
+    """Close ``client`` and the cluster it belongs to (if it started one).
+
+    ``quiet``: first silence the workers' logs, so that stopping a cluster whose tasks still run
+    (after Ctrl-C) does not print a warning per cancelled task.
+    """
     cluster = getattr(client, "cluster", None)
+    if quiet and cluster is not None:
+        try:
+            client.run(_quiet_logs, wait=True)
+        except Exception:  # noqa: BLE001 - a dead worker has no logs to silence
+            pass
     client.close()
     if cluster is not None:
         cluster.close()

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember_dist.errors import spell_or
+
 __all__ = ["downsample_indices", "downsample"]
 
 
@@ -38,10 +40,12 @@ def downsample_indices(n_total, factor, seed=0):
     ndarray of int64, sorted
     """
     if int(factor) != factor or factor < 1:
-        raise ValueError(f"factor={factor!r} must be an integer >= 1 (e.g. 64 keeps one particle in 64, 4^3).")
+        raise ValueError(f"{spell_or('factor', factor)} must be an integer >= 1 (e.g. 64 keeps one particle in 64, "
+                         "4^3).")
     keep = int(n_total) // int(factor)
     if keep < 1:
-        raise ValueError(f"factor={factor!r} keeps no particle of {n_total}; pass factor <= {n_total}.")
+        raise ValueError(f"{spell_or('factor', factor)} keeps no particle of {n_total}; pass "
+                         f"{spell_or('factor', n_total)} or less.")
     if factor == 1:
         return np.arange(int(n_total), dtype=np.int64)
     rng = np.random.default_rng(seed)

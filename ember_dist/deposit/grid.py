@@ -17,6 +17,8 @@ import dataclasses
 
 import numpy as np
 
+from ember_dist.errors import option, spell_or
+
 __all__ = ["GridSpec", "grid_size", "slab_edges", "projection_axes", "coerce_axes"]
 
 _AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
@@ -61,16 +63,19 @@ def grid_size(box_size, pixel, align=128):
     GridSpec
     """
     if not (np.isfinite(pixel) and pixel > 0):
-        raise ValueError(f"pixel={pixel!r} must be a positive pixel size in ckpc/h, e.g. pixel=3.66.")
+        raise ValueError(f"{spell_or('pixel', pixel)} must be a positive pixel size in ckpc/h, e.g. "
+                         f"{spell_or('pixel', 3.66)}.")
     if int(align) != align or align < 1:
-        raise ValueError(f"align={align!r} must be a positive integer (the model's alignment factor, e.g. 128).")
+        raise ValueError(f"{spell_or('align', align)} must be a positive integer (the model's alignment factor, "
+                         "e.g. 128).")
     align = int(align)
     ratio = box_size / pixel
     n = int(round(ratio / align)) * align
     if n == 0:
         raise ValueError(
             f"box_size/pixel = {ratio:.6g} pixels is below the alignment factor {align}, so no aligned grid "
-            f"fits; pass a smaller pixel (at most {box_size / align:.6g} ckpc/h) or a smaller align=."
+            f"fits; pass a smaller {option('pixel')} (at most {box_size / align:.6g} ckpc/h) or a smaller "
+            f"{option('align', 'align=')}."
         )
     actual = box_size / n
     return GridSpec(n=n, pixel_size=actual, pixel_size_requested=float(pixel), deviation=actual / pixel - 1.0, align=align)

@@ -32,16 +32,18 @@ import dask.array as da
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ember_dist.errors import spell_or
+
 __all__ = ["smoothing_lengths", "smoothing_lengths_distributed", "initial_ghost_width"]
 
 
 def _validate(n_total, box_size, n_neighbours):
     if int(n_neighbours) != n_neighbours or n_neighbours < 1:
-        raise ValueError(f"n_neighbours={n_neighbours!r} must be a positive integer (EMBER uses 80).")
+        raise ValueError(f"{spell_or('n_neighbours', n_neighbours)} must be a positive integer (EMBER uses 80).")
     if n_total <= n_neighbours:
         raise ValueError(
-            f"{n_total} particles cannot have a {n_neighbours}-th neighbour; pass n_neighbours <= "
-            f"{n_total - 1} or use more particles (a smaller downsample factor)."
+            f"{n_total} particles cannot have a {n_neighbours}-th neighbour; pass "
+            f"{spell_or('n_neighbours', n_total - 1)} or less, or use more particles (a smaller downsample factor)."
         )
     if not box_size > 0:
         raise ValueError(f"box_size={box_size!r} must be positive, ckpc/h.")

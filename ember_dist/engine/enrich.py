@@ -27,50 +27,22 @@ import numpy as np
 import ember_dist
 from ember_dist import config
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
+from ember_dist.engine import resume as resume_
+from ember_dist.engine.arguments import coerce_fields, resolve_models
 from ember_dist.engine.plan import TilePlan, coerce_halo
-from ember_dist.engine.split import plan_split, run_split
-from ember_dist.engine.validate import check_pixel_size, check_scans, scan_map, source_checksum
+from ember_dist.engine.progress import RunProgress
+from ember_dist.engine.split import count_tasks, plan_split, run_split
+from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, scan_map,
+                                       source_checksum)
 from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
-from ember_dist.io.store import check_output, create_store, done_markers, finalize_store
-from ember_dist.model.bundle import BundleError, default_model_name, load_model
+from ember_dist.errors import spell_or
+from ember_dist.io.store import check_output, count_done, create_store, done_markers, finalize_store
 from ember_dist.model.regions import tile_compute
 
 __all__ = ["enrich_box", "resolve_halo"]
 
 log = logging.getLogger("ember_dist")
-
-
-def _coerce_fields(fields):
-    if isinstance(fields, str):
-        fields = [fields]
-    fields = list(fields)
-    if not fields or len(set(fields)) != len(fields):
-        raise ValueError(f"fields must be a non-empty list of distinct names such as ['gas', 'hi']. Received: fields={fields!r}.")
-    return fields
-
-
-def _resolve_models(fields, model):
-    if model is None or isinstance(model, (str, os.PathLike)) or hasattr(model, "meta"):
-        if model is not None and len(fields) > 1:
-            raise ValueError(
-                f"one model was given for fields {fields!r}; pass a dict such as model={{'gas': ..., 'hi': ...}} "
-                "or leave model out to use the bundled defaults."
-            )
-        model = {f: model for f in fields}
-    missing = [f for f in fields if f not in model]
-    if missing:
-        raise ValueError(f"model dict has no entry for fields {missing!r}. Received keys: {sorted(model)!r}.")
-    bundles = {}
-    for f in fields:
-        b = load_model(model[f] if model[f] is not None else default_model_name(f))
-        if b.field != f:
-            raise BundleError(
-                f"model {b.name!r} predicts field {b.field!r}, not {f!r}. Pass a {f} model, e.g. "
-                f"model={default_model_name(f)!r} if that default exists, or fields=[{b.field!r}]."
-            )
-        bundles[f] = b
-    return bundles
 
 
 def resolve_halo(bundle, halo):
@@ -176,18 +148,8 @@ def _bf16_note(cpuinfo=None):
             "emulated; on such a CPU bench/engine.py measured no speed-up over float32 (GPU workers are unaffected)")
 
 
-def _progress(futures, enabled, desc):
-    from distributed import as_completed
-
-    it = as_completed(futures)
-    if not enabled:
-        return it
-    from tqdm.auto import tqdm
-
-    return tqdm(it, total=len(futures), desc=desc, unit="task", file=sys.stderr, smoothing=0.05)
-
-
-def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order):
+def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
+               progress_fn):
     """Submit the single-stage tile batches that are not done yet; wait with progress."""
     naxis, nslab = source.shape[:2]
     tasks = []
@@ -208,16 +170,25 @@ def _run_plain(client, source, out, bundles, plans, samples, seed, precision, ba
             norm_in=b.input_norm, norm_out=b.output_norm, batch_size=batch_size,
             key=f"enrich-{key}-{token}", pure=False, retries=1,
         ))
-    for fut in _progress(futures, progress, f"enrich {'+'.join(bundles)}"):
+    for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
         fut.result()
     return len(futures)
 
 
-def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1, seed=0, tile=None, halo=None,
+def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=None, seed=None, tile=None, halo=None,
                client=None, overwrite=False, resume=False, batch_size=None, precision=None, pixel_size=None,
                pixel_tolerance=None, variable=None, dataset=None, attrs=None, progress=None, order=None,
                split_level=None, coarse_core=None):
     """Enrich dark-matter maps with baryon fields and write a zarr store.
+
+    With no ``client``, an embedded LocalCluster starts whose worker processes re-import the
+    calling script, so a script must call ``enrich_box`` under ``if __name__ == "__main__":``
+    (an unguarded call fails at once with that advice)::
+
+        import ember_dist as ed
+
+        if __name__ == "__main__":
+            ds = ed.enrich_box("dm_maps.zarr", fields=["gas"], out="enriched.zarr")
 
     Parameters
     ----------
@@ -225,10 +196,12 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         Dark-matter mass maps (Msun/h per pixel) with dims from ``(axis, slab, y, x)``:
         a ``.npy`` file, an HDF5 file (``"maps.h5:dm"``), a zarr store (variable ``dm``),
         or an in-memory array.  Sides must be multiples of the model's alignment factor.
+        With ``resume=True`` it may be left out (the store records the input path).
     fields : str or list of str, default ("gas",)
         Output fields, e.g. ``["gas", "hi"]``.
-    model : str, Path or dict, optional
-        Bundle name or path (or ``{field: model}``); default: the bundled model of each field.
+    model : str, Path, dict or sequence, optional
+        Bundle name or path, ``{field: model}``, or one model per field in ``fields`` order;
+        default: the bundled model of each field.
     out : str or Path, default "enriched.zarr"
         Output zarr store.
     samples : int, default 1
@@ -247,11 +220,14 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         Default: an embedded LocalCluster (``ember_dist.cluster.connect("local")``), closed at the end.
     overwrite, resume : bool, default False
         Replace an existing store, or finish an interrupted run (only missing tiles are computed).
+        On resume, every option left out (``None``) is taken from the store, and the options given
+        are checked against it before any work starts.
     batch_size : int, default from config (1)
         Tiles per generator call (fixed, so results never depend on it being reached).
     precision : {"float32", "bfloat16"}, default "float32"
-    pixel_size : float, ckpc/h, optional
-        For inputs that do not record it (``.npy``, bare arrays).
+    pixel_size : float, ckpc/h, or "model", optional
+        Required for inputs that do not record it (``.npy``, bare arrays, HDF5 datasets without a
+        ``pixel_size`` attr); ``"model"`` assumes the model's training pixel size.
     pixel_tolerance : float, default 0.05
         Allowed relative mismatch between input and training pixel sizes.
     variable, dataset : str, optional
@@ -274,29 +250,52 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         The store opened lazily, one variable per field, dims ``(sample, axis, slab, y, x)``.
     """
     t_start = time.perf_counter()
-    fields = _coerce_fields(fields)
-    samples, seed = int(samples), int(seed)
+    own_client = client is None
+    if own_client:  # its workers re-import the calling script: refuse an unguarded one before any work
+        from ember_dist.processes import check_main_guard
+
+        check_main_guard("enrich_box")
+    out = Path(out).absolute()
+    check_output(out, None, overwrite=overwrite, resume=resume)  # fail fast, before reading anything
+    recorded = None
+    if resume:  # options not given come from the store; those given must match it
+        given = dict(maps=maps, fields=fields, model=model, samples=samples, seed=seed, tile=tile, halo=halo,
+                     batch_size=batch_size, precision=precision, pixel_size=pixel_size, variable=variable,
+                     dataset=dataset, split_level=split_level, coarse_core=coarse_core)
+        opts, recorded = resume_.options_from_store(out, given)
+        (maps, fields, model, samples, seed, tile, halo, batch_size, precision, pixel_size, variable, dataset,
+         split_level, coarse_core) = (opts[k] for k in given)
+    if maps is None:
+        raise ValueError(f"no input maps were given; pass the dark-matter maps "
+                         f"({spell_or('maps', Ellipsis, 'the MAPS argument')}).")
+    fields = coerce_fields(("gas",) if fields is None else fields)
+    samples, seed = int(1 if samples is None else samples), int(0 if seed is None else seed)
     if samples < 1:
-        raise ValueError(f"samples must be >= 1. Received: samples={samples!r}.")
-    bundles = _resolve_models(fields, model)
+        raise ValueError(f"samples must be >= 1. Received: {spell_or('samples', samples)}.")
+    bundles = resolve_models(fields, model)
+    if recorded is not None and (problems := resume_.check_models(recorded, bundles)):
+        raise resume_.refuse(out, problems)
     tile = int(config.get("engine.tile", tile))
     halo = config.get("engine.halo", halo)
+    halo_asked = list(halo) if isinstance(halo, (list, tuple)) else halo
     batch_size = int(config.get("engine.batch-size", batch_size))
     precision = config.get("engine.precision", precision)
     if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be 'float32' or 'bfloat16'. Received: precision={precision!r}.")
+        raise ValueError(f"precision must be 'float32' or 'bfloat16'. Received: {spell_or('precision', precision)}.")
     if precision == "bfloat16" and (note := _bf16_note()):
         log.warning(note)
     pixel_tolerance = float(config.get("engine.pixel-tolerance", pixel_tolerance))
     progress = bool(config.get("engine.progress", progress))
-    out = Path(out).absolute()
-    check_output(out, None, overwrite=overwrite, resume=resume)  # fail fast, before reading anything
+    model_px = isinstance(pixel_size, str) and pixel_size == "model"
 
     staging = Path(tempfile.mkdtemp(prefix=".ember-staging-", dir=out.parent))
-    own_client = client is None
     try:
-        source = open_maps(maps, staging_dir=staging, variable=variable, dataset=dataset, pixel_size=pixel_size)
+        source = open_maps(maps, staging_dir=staging, variable=variable, dataset=dataset,
+                           pixel_size=None if model_px else pixel_size)
         naxis, nslab, ny, nx = source.shape
+        if recorded is not None and list(source.shape) != list(recorded.get("source_shape", source.shape)):
+            raise resume_.refuse(out, [f"the input maps {source.description} have shape {source.shape}, the store's "
+                                       f"input had {tuple(recorded['source_shape'])}"])
         if halo == "fastest":
             halo = fastest_exact_mode((ny, nx), tile, bundles, split_level, coarse_core)
             log.info("halo='fastest': %s (exact output for less compute)", halo)
@@ -307,10 +306,14 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
         for f, b in bundles.items():
             check_pixel_size(source.pixel_size, b.pixel_size, pixel_tolerance, b.name)
-        if source.pixel_size is None:
-            log.warning("input %s records no pixel size; assuming the model's training pixel size %g ckpc/h "
-                        "(pass pixel_size=... to state it)", source.description, bundles[fields[0]].pixel_size)
+        if not model_px:
+            check_pixel_recorded(source.pixel_size, source.description, bundles[fields[0]].pixel_size)
         px = source.pixel_size or bundles[fields[0]].pixel_size
+        if halo == "split":
+            tasks_total = sum(count_tasks(plans[f], b.preset, samples, naxis, nslab, batch_size)
+                              for f, b in bundles.items())
+        else:
+            tasks_total = sum(len(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)) for f in fields)
 
         if own_client:
             from ember_dist.cluster import connect
@@ -340,26 +343,36 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         mode = check_output(out, run, overwrite=overwrite, resume=resume)
         if mode == "create":
             ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px)
-            create_store(out, ds, run, chunks)
+            request = resume_.make_request(maps, source, fields, bundles, samples=samples, seed=seed, tile=tile,
+                                           halo=halo_asked, halo_mode=halo, batch_size=batch_size, precision=precision,
+                                           pixel_size=pixel_size, variable=variable, dataset=dataset,
+                                           split_level=split_level, coarse_core=coarse_core, tasks_total=tasks_total)
+            create_store(out, ds, run, chunks, request=request)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.
         from ember_dist.engine.model_cache import ModelCache
 
         client.register_plugin(ModelCache([(str(b.path), b.weights_sha256, precision) for b in bundles.values()]))
         token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
-        if halo == "split":
-            n_tasks = 0
-            for f, b in bundles.items():
-                n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plans[f], samples=samples,
-                                     seed=seed, precision=precision, batch_size=batch_size, token=token,
-                                     progress=progress, progress_fn=_progress)
-        else:
-            n_tasks = _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token,
-                                 progress, order)
+        bar = RunProgress(tasks_total, count_done(out)[0], progress, f"enrich {'+'.join(fields)}",
+                          stages=sum(len(p.stages()) for p in plans.values()) if halo == "split" else 1)
+        try:
+            if halo == "split":
+                n_tasks = 0
+                for f, b in bundles.items():
+                    n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plans[f],
+                                         samples=samples, seed=seed, precision=precision, batch_size=batch_size,
+                                         token=token, progress=progress, progress_fn=bar.stage)
+            else:
+                n_tasks = _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token,
+                                     progress, order, bar.stage)
+        finally:
+            bar.close()
         expected = {f: len(make_batches(make_jobs(out_plans[f], samples, naxis, nslab), batch_size)) for f in fields}
         missing = {f: expected[f] - sum(1 for k in done_markers(out, f) if k.count("-") == 1) for f in fields}
         if any(missing.values()):
-            raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with resume=True.")
+            raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with "
+                               f"{spell_or('resume', True, 'resume')}.")
 
         # 3. Provenance, then consolidate.
         p0 = out_plans[fields[0]]
@@ -382,6 +395,13 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
         })
         finalize_store(out, attrs_out)
         log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
+    except KeyboardInterrupt:
+        if own_client and client is not None:  # stop the workers without a warning per cancelled task
+            from ember_dist.cluster import close
+
+            close(client, quiet=True)
+            client = None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if own_client and client is not None:

@@ -31,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ember_dist.errors import spell_or
+
 __all__ = ["Tile", "TilePlan", "coerce_halo", "nearest_multiple"]
 
 
@@ -67,7 +69,8 @@ def coerce_halo(halo):
         return int(b), int(a)
     except (TypeError, ValueError):
         raise ValueError(
-            f"halo must be 'exact', 'auto', an int or (before, after) in pixels. Received: halo={halo!r}."
+            f"halo must be 'fastest', 'exact', 'split', 'auto', an int or (before, after) in pixels. "
+            f"Received: {spell_or('halo', halo)}."
         ) from None
 
 
@@ -111,15 +114,16 @@ class TilePlan:
         for c in (cy, cx):
             if c <= 0 or c % a:
                 raise ValueError(
-                    f"tile={c} is not a multiple of the model's alignment factor {a}; pass tile={nearest_multiple(c, a)}."
+                    f"{spell_or('tile', c)} is not a multiple of the model's alignment factor {a}; pass "
+                    f"{spell_or('tile', nearest_multiple(c, a))}."
                 )
         hb, ha = coerce_halo(halo)
         for h in (hb, ha):
             if h < 0 or h % ha_grid:
                 g = ha_grid
                 raise ValueError(
-                    f"halo={(hb, ha)!r} is not a non-negative multiple of the model's alignment factor {g}; "
-                    f"pass halo=({-(-hb // g) * g}, {-(-ha // g) * g}) or halo='exact'."
+                    f"{spell_or('halo', (hb, ha))} is not a non-negative multiple of the model's alignment factor "
+                    f"{g}; pass {spell_or('halo', (-(-hb // g) * g, -(-ha // g) * g))} or {spell_or('halo', 'exact')}."
                 )
         # A core larger than the map is the whole map.
         return cls((ny, nx), (min(cy, ny), min(cx, nx)), (hb, ha), a)

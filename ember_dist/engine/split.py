@@ -47,11 +47,13 @@ from ember_dist.engine.graph import make_batches
 from ember_dist.engine.model_cache import get_stage_model
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.worker import NETWORK_LOCK, Job, noise_inputs, predict_batch
+from ember_dist.errors import spell_or
 from ember_dist.io.common import read_wrapped_lead
 from ember_dist.io.store import done_markers, mark_done, write_core
 from ember_dist.model.geometry import deep_halo, level_width, pair_geometry
 
-__all__ = ["SplitPlan", "plan_split", "run_split", "default_split_level", "DEFAULT_COARSE_CORE"]
+__all__ = ["SplitPlan", "plan_split", "run_split", "stage_jobs", "count_tasks", "default_split_level",
+           "DEFAULT_COARSE_CORE"]
 
 #: First split level per preset, chosen by measurement (bench/engine.py).
 _DEFAULT_SPLIT = {"fiducial": 3, "small": 2, "tiny": 1}
@@ -150,10 +152,10 @@ def _coerce_levels(split, preset):
             levels = tuple(int(s) for s in split)
         except (TypeError, ValueError):
             raise ValueError(f"split_level must be an int or a sequence of increasing ints. "
-                             f"Received: split_level={split!r}.") from None
+                             f"Received: {spell_or('split_level', split)}.") from None
     if not levels or any(b <= a for a, b in zip(levels, levels[1:])) or not all(1 <= s <= L - 2 for s in levels):
         raise ValueError(f"split levels must increase and lie in 1..{L - 2} for preset {preset.name!r}. "
-                         f"Received: split_level={split!r}.")
+                         f"Received: {spell_or('split_level', split)}.")
     return levels
 
 
@@ -191,7 +193,8 @@ def plan_split(shape, core, preset, split=None, coarse_core=None):
     levels = (default_split_level(preset),) if split is None else _coerce_levels(split, preset)
     cc = DEFAULT_COARSE_CORE if coarse_core is None else int(coarse_core)
     if cc <= 0:
-        raise ValueError(f"coarse_core must be a positive number of pixels. Received: coarse_core={coarse_core!r}.")
+        raise ValueError(f"coarse_core must be a positive number of pixels. Received: "
+                         f"{spell_or('coarse_core', coarse_core)}.")
     budget = cc * cc * level_width(preset, levels[0])
 
     def at(lev):
@@ -349,6 +352,21 @@ def _create_intermediates(tmp, sp, preset, naxis, nslab, samples_b):
                               compressors=None)
 
 
+def stage_jobs(sp, preset, samples, naxis, nslab):
+    """``(stage, jobs)`` in run order: every tile job of each stage of ``sp``."""
+    samples_b = samples if preset.noise else 1
+    maps = [(a, s) for a in range(naxis) for s in range(nslab)]
+    for stage, plan in sp.stages().items():
+        # A stages are noise-free (one pass whatever the realisations); C1 writes every realisation.
+        reals = 1 if stage[0] == "A" else samples if stage == "C1" else samples_b
+        yield stage, [Job(k, a, s, t) for k in range(reals) for a, s in maps for t in plan.tiles()]
+
+
+def count_tasks(sp, preset, samples, naxis, nslab, batch_size):
+    """Number of tasks (batches) of all stages of ``sp``."""
+    return sum(-(-len(jobs) // batch_size) for _, jobs in stage_jobs(sp, preset, samples, naxis, nslab))
+
+
 def run_split(client, *, source, out, field, bundle, sp, samples, seed, precision, batch_size, token, progress,
               progress_fn):
     """Run the stages for one field; returns the number of tasks run."""
@@ -362,12 +380,8 @@ def run_split(client, *, source, out, field, bundle, sp, samples, seed, precisio
                   sha256=bundle.weights_sha256, precision=precision, sp=sp, preset=preset, seed=seed,
                   norm_in=bundle.input_norm, norm_out=bundle.output_norm, batch_size=batch_size,
                   samples_b=samples_b)
-    maps = [(a, s) for a in range(naxis) for s in range(nslab)]
     n = 0
-    for stage, plan in sp.stages().items():
-        # A stages are noise-free (one pass whatever the realisations); C1 writes every realisation.
-        reals = 1 if stage[0] == "A" else samples if stage == "C1" else samples_b
-        jobs = [Job(k, a, s, t) for k in range(reals) for a, s in maps for t in plan.tiles()]
+    for stage, jobs in stage_jobs(sp, preset, samples, naxis, nslab):
         done = done_markers(out, field)
         futures = []
         for i, batch in enumerate(make_batches(jobs, batch_size)):

@@ -14,7 +14,9 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["scan_map", "check_scans", "check_pixel_size", "source_checksum"]
+from ember_dist.errors import spell_or
+
+__all__ = ["scan_map", "check_scans", "check_pixel_size", "check_pixel_recorded", "source_checksum"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -135,6 +137,24 @@ def check_pixel_size(pixel_size, model_pixel_size, tolerance, model_name):
             f"input pixel size {pixel_size:g} ckpc/h differs from model {model_name!r}'s training pixel size "
             f"{model_pixel_size:g} ckpc/h by {100 * dev:.1f}% (tolerance {100 * tolerance:.1f}%); the generator "
             "learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... "
-            f"--pixel {model_pixel_size:g}`, or pass pixel_tolerance={math.ceil(dev * 10) / 10 + 0.1:g} to accept "
-            "the mismatch."
+            f"--pixel {model_pixel_size:g}`, or pass {spell_or('pixel_tolerance', math.ceil(dev * 10) / 10 + 0.1)} to "
+            "accept the mismatch."
         )
+
+
+def check_pixel_recorded(pixel_size, description, model_pixel_size):
+    """Raise when the input records no pixel size (``.npy``, bare arrays): the user must state it.
+
+    >>> check_pixel_recorded(3.66, "npy:m.npy", 3.66)
+    >>> check_pixel_recorded(None, "npy:m.npy", 3.66)
+    Traceback (most recent call last):
+    ...
+    ValueError: input npy:m.npy records no pixel size; pass the maps' pixel side in ckpc/h (pixel_size=3.66 if they match the model), or pixel_size='model' to assume the model's training pixel size 3.66 ckpc/h.
+    """
+    if pixel_size is not None:
+        return
+    raise ValueError(
+        f"input {description} records no pixel size; pass the maps' pixel side in ckpc/h "
+        f"({spell_or('pixel_size', model_pixel_size)} if they match the model), or {spell_or('pixel_size', 'model')} "
+        f"to assume the model's training pixel size {model_pixel_size:g} ckpc/h."
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ember_dist.io.common import MapSource, _Expand
+from ember_dist.errors import in_command, spell, spell_or
 from ember_dist.io.conventions import AXES
 
 __all__ = ["NpySource", "Hdf5Source", "ZarrSource", "SOURCES"]
@@ -34,6 +35,17 @@ def _leading(ndim, path):
 def _shape4(shape, has_axis, has_slab):
     it = iter(shape[:-2])
     return tuple(next(it) if h else 1 for h in (has_axis, has_slab)) + tuple(shape[-2:])
+
+
+def _snapshot_message(path):
+    """The error for a particle snapshot given where maps are expected: deposit it first."""
+    if in_command():
+        fix = (f"run `ember-dist deposit {path} --out maps.zarr --pixel 3.66` first (pixel size in ckpc/h), then "
+               "enrich maps.zarr")
+    else:
+        fix = (f"deposit it first, e.g. ember_dist.deposit_snapshot({path!r}, 'maps.zarr', pixel=3.66) "
+               "(pixel size in ckpc/h), then enrich 'maps.zarr'")
+    return f"{path} is a particle snapshot (it has a Header and PartType groups), not dark-matter maps; {fix}."
 
 
 class NpySource(MapSource):
@@ -69,6 +81,8 @@ class Hdf5Source(MapSource):
             path, dataset = path.rsplit(":", 1)
         self.path = path
         with h5py.File(path, "r") as f:
+            if dataset is None and ("Header" in f or any(k.startswith("PartType") for k in f)):
+                raise ValueError(_snapshot_message(path))
             if dataset is None:
                 names = [k for k in f if isinstance(f[k], h5py.Dataset)]
                 if "dm" in names:
@@ -76,9 +90,10 @@ class Hdf5Source(MapSource):
                 elif len(names) == 1:
                     dataset = names[0]
                 else:
+                    by_name = spell("dataset")
                     raise ValueError(
                         f"{path}: cannot tell which dataset holds the dark-matter maps (found {names!r}). "
-                        "Pass dataset=... or 'file.h5:<dataset>'."
+                        f"Pass {by_name + ' or ' if by_name else ''}'{path}:<dataset>'."
                     )
             if dataset not in f:
                 raise ValueError(f"{path}: no dataset {dataset!r}. Available: {list(f)!r}.")
@@ -120,7 +135,7 @@ class ZarrSource(MapSource):
             if len(cands) != 1 and "dm" not in ds.data_vars:
                 raise ValueError(
                     f"{self.path}: cannot tell which variable holds the dark-matter maps (found "
-                    f"{list(ds.data_vars)!r}). Pass variable=..."
+                    f"{list(ds.data_vars)!r}). Pass {spell_or('variable', Ellipsis, 'variable=...')}."
                 )
             variable = cands[0]
         if variable not in ds.data_vars:

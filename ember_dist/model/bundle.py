@@ -24,6 +24,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ember_dist.errors import spell_or
 from ember_dist.io.checksum import files_sha256
 from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import Preset
@@ -92,7 +93,8 @@ def default_model_name(field):
     except KeyError:
         raise BundleError(
             f"no default model for field={field!r}; defaults exist for {sorted(DEFAULT_MODELS)}. "
-            f"Pass model=<bundle name or path>; available bundles: {available_models()}."
+            f"Pass {spell_or('model', Ellipsis, 'model=...')} (a bundle name or path); available bundles: "
+            f"{available_models()}."
         ) from None
 
 
@@ -224,7 +226,7 @@ def load_model(model):
         if str(model) not in found:
             raise BundleError(
                 f"unknown model {str(model)!r}; available models: {sorted(found)}. "
-                "Pass one of them, or a bundle directory path, as model=..."
+                f"Pass one of them, or a bundle directory path, as {spell_or('model', Ellipsis, 'model=...')}"
             )
         p = found[str(model)]
     return ModelBundle(p.resolve(), _verify(p))

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ember_dist.errors import option, spell_or
+from ember_dist.io.store import check_complete
+
 __all__ = ["MapInput", "as_map", "is_dask", "lead_reduce", "finalize", "PARAM_UNITS", "DIMS"]
 
 #: Dimension order of an ember_dist store.
@@ -109,7 +112,7 @@ class MapInput:
         unit = f" (in {unit})" if unit else ""
         raise ValueError(
             f"{needed_by} needs {name!r}{unit} but the input carries no such attr; "
-            f"pass {name}=... or an xarray input whose attrs hold {name!r}"
+            f"pass {spell_or(name, Ellipsis, name + '=...')} or an xarray input whose attrs hold {name!r}"
         )
 
     def lead_coords(self):
@@ -159,14 +162,16 @@ def as_map(data, dims=None, field=None, square=True, **params):
                 names = list(data.data_vars)
                 if len(names) != 1:
                     raise ValueError(
-                        f"the Dataset holds variables {names!r}; pass field= to pick one"
+                        f"the Dataset holds variables {names!r}; pass {option('field', 'field=')} to "
+                        "pick one"
                     )
                 field = names[0]
             if field not in data:
                 raise KeyError(
                     f"field {field!r} is not in the Dataset (it has {list(data.data_vars)!r}); "
-                    "pass field= with one of those"
+                    f"pass {option('field', 'field=')} with one of those"
                 )
+            check_complete(data.attrs, "the Dataset")  # unwritten tiles read as NaN
             attrs.update({k: v for k, v in data.attrs.items() if k in PARAM_UNITS})
             data = data[field]
         if "y" not in data.dims or "x" not in data.dims:
@@ -174,6 +179,7 @@ def as_map(data, dims=None, field=None, square=True, **params):
                 f"an xarray map needs dims 'y' and 'x', got {data.dims!r}; "
                 "rename them with .rename(...)"
             )
+        check_complete(data.attrs, f"variable {data.name!r}")
         lead = [d for d in data.dims if d not in ("y", "x")]
         data = data.transpose(*lead, "y", "x")
         attrs.update({k: v for k, v in data.attrs.items() if k in PARAM_UNITS})

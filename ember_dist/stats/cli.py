@@ -29,6 +29,7 @@ import os
 import xarray as xr
 
 from ember_dist.cli import HelpFormatter
+from ember_dist.io.store import check_complete
 from ember_dist.io.zarr_meta import consolidate_quietly
 
 from .figures import make_plots, statistic_figure
@@ -180,6 +181,9 @@ def run_stats(args):
         if path and not os.path.exists(path):
             raise FileNotFoundError(f"no store at {path!r}; pass the path of a zarr store written by "
                                     "`ember-dist enrich` or `ember-dist deposit`")
+    for path in (args.store, args.truth):  # a store an enrich run is still writing (or left unfinished)
+        if path:
+            check_complete(xr.open_zarr(path, consolidated=False).attrs, repr(path), out=os.path.abspath(path))
     client = _client(args)
     kw = dict(halos=args.halos, rechunk_method=None if args.rechunk == "dask" else args.rechunk,
               scratch_dir=args.scratch_dir, **_params(args))

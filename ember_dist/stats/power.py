@@ -26,6 +26,8 @@ import logging
 import numpy as np
 import xarray as xr
 
+from ember_dist.errors import option, spell_or
+
 from ._common import finalize, as_map, is_dask, lead_reduce
 
 __all__ = ["power_spectrum", "cross_power_spectrum", "fft2_half", "resolve_rechunk_method", "WINDOW_ORDER"]
@@ -97,14 +99,15 @@ def resolve_rechunk_method(method, nbytes, scratch_dir=None):
     except OSError as e:
         if method == "disk":
             raise FileNotFoundError(f"scratch_dir {root!r} of the 'disk' transposition is not usable ({e}); "
-                                    "pass scratch_dir= an existing directory every worker can write") from None
+                                    f"pass {option('scratch_dir', 'scratch_dir=')} an existing directory "
+                                    "every worker can write") from None
         free = 0
     room = free >= 1.1 * nbytes
     if method == "disk":
         if not room:
             raise OSError(f"the 'disk' transposition needs {nbytes / 2**30:.2f} GiB of scratch space but "
-                          f"{root!r} has {free / 2**30:.2f} GiB free; pass scratch_dir= a larger disk or "
-                          "rechunk_method='p2p'")
+                          f"{root!r} has {free / 2**30:.2f} GiB free; pass {option('scratch_dir', 'scratch_dir=')} "
+                          f"a larger disk or {spell_or('rechunk_method', 'p2p')}")
         return "disk"
     hosts = _worker_hosts()
     local = hosts is None or (len(hosts) == 1 and _is_this_machine(next(iter(hosts))))
@@ -349,7 +352,8 @@ def _open_checked(path, offset, count):
         raise RuntimeError(
             f"scratch file {path!r} on {socket.gethostname()} lacks data that other tasks reported written "
             f"({int(flags.sum())} of {count} parts): the 'disk' transposition needs a scratch_dir that every "
-            "worker shares; pass scratch_dir= a shared filesystem path, or rechunk_method='p2p'")
+            f"worker shares; pass {option('scratch_dir', 'scratch_dir=')} a shared filesystem path, or "
+            f"{spell_or('rechunk_method', 'p2p')}")
     return fd
 
 
