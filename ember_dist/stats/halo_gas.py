@@ -49,7 +49,7 @@ def with_r200c(catalogue, redshift, omega_m, omega_l):
     return cat
 
 
-def halo_gas(maps, catalogue, fields, **params):
+def halo_gas(maps, catalogue, fields, radius_factor=1.0, **params):
     """Mass of each field inside every halo's projected R200c aperture (lazy for Dask maps).
 
     Parameters
@@ -59,6 +59,8 @@ def halo_gas(maps, catalogue, fields, **params):
     catalogue : xarray.Dataset
         Halo catalogue with ``x, y, z, mass`` (and ``r_vir``, replaced here by R200c).
     fields : sequence of str
+    radius_factor : float, default 1.0
+        Aperture radius in units of R200c.
     **params
         Overrides of the maps' attrs (``redshift``, ``omega_m``, ``omega_l``, ``box_size``, ...).
 
@@ -70,7 +72,11 @@ def halo_gas(maps, catalogue, fields, **params):
     """
     attrs = dict(maps.attrs, **params)
     cat = with_r200c(catalogue, attrs["redshift"], attrs["omega_m"], attrs["omega_l"])
-    return halo_masses(maps, cat, fields=list(fields), **params)
+    out = halo_masses(maps, cat, fields=list(fields), radius_factor=radius_factor, **params)
+    pixel = float(out.attrs.get("pixel_size", attrs.get("pixel_size", np.nan)))
+    out["aperture_below_pixel"] = ("halo", cat["r_vir"].values * radius_factor < 0.5 * pixel,
+                                   {"long_name": "aperture radius below half a pixel: no pixel centre may fall inside"})
+    return out
 
 
 def gas_fraction_bins(halos, field="gas", edges=None, bins=6):
