@@ -185,7 +185,7 @@ def run_pipeline(pipeline, overwrite=False, progress=True, until=None, client=No
             output = os.path.join(out, OUTPUTS[stage.name])
             rec, started = records.get(stage.name), records.started(stage.name)
             action, why = _decide(rec, started, key, os.path.exists(output), stage)
-            actions[stage.name] = {"skip": "skipped", "run": "ran"}.get(action, action)
+            actions[stage.name] = {"skip": "skipped", "run": "ran", "resume": "resumed"}[action]
             if why is None:
                 why = explain_change(rec, stage.settings, inputs) if rec is not None else "not run yet"
             head = f"[{i}/{len(stages)}] {stage.name}"

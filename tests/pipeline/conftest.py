@@ -60,13 +60,13 @@ def workspace(toy, name):
 
 
 @pytest.fixture(scope="session")
-def reference(toy):
-    """One uninterrupted run: (folder, PipelineResult, seconds)."""
+def reference(toy, client):
+    """One uninterrupted run on the session's LocalCluster: (folder, PipelineResult, seconds)."""
     from ember_dist.pipeline import run_pipeline
 
     d = workspace(toy, "reference")
     t0 = time.perf_counter()
-    res = run_pipeline(write_pipeline(d), progress=False)
+    res = run_pipeline(write_pipeline(d), progress=False, client=client)
     return d, res, time.perf_counter() - t0
 
 
