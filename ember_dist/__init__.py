@@ -36,6 +36,7 @@ _LAZY = {
     "make_mock_suite": "ember_dist.mock.suite",
     "open_snapshot": "ember_dist.io.snapshot",
     "connect": "ember_dist.cluster",
+    "run_pipeline": "ember_dist.pipeline",
     **{name: "ember_dist.stats" for name in ("total_mass", "pixel_pdf", "power_spectrum", "cross_power_spectrum",
                                              "bispectrum", "cddf", "halo_masses")},
 }

@@ -33,6 +33,7 @@ _PLUGINS = [
     ("ember_dist.stats.cli", "add_plot_parser"),
     ("ember_dist.train.cli", "add_train_parser"),
     ("ember_dist.train.cli", "add_evaluate_parser"),
+    ("ember_dist.pipeline.cli", "add_run_parser"),
 ]
 
 

@@ -26,7 +26,12 @@ __all__ = ["cddf", "absorption_distance", "column_density_per_mass",
 
 
 def absorption_distance(depth, redshift):
-    """Absorption distance dX = (H0 / c) (1 + z)^2 dL of a sightline.
+    """Absorption distance dX = (H0 / c) (1 + z)^2 dL of a sightline of comoving length dL.
+
+    From X(z) = int (1 + z)^2 H0 / H(z) dz (Bahcall & Peebles 1969) and dL = c dz / H(z) (comoving):
+    dX = (H0 / c) (1 + z)^2 dL = (H0 / c) (1 + z)^3 dl_proper.  H(z) cancels, so over a slab thin
+    against the Hubble scale the cosmology enters only through h, which cancels too when dL is in
+    ckpc/h and H0 = 100 h km/s/Mpc: dX = 100 / c[km/s] (1 + z)^2 dL[cMpc/h].
 
     Parameters
     ----------

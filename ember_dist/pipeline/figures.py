@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The report's figures (matplotlib, Agg, PNG): maps, statistics against truth and observations, haloes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ember_dist.stats.plots import save_figure, stats_panel
+
+__all__ = ["maps_figure", "statistic_figure", "cddf_figure", "halo_figure"]
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def maps_figure(rows, path, pixel_size):
+    """One row per field: ``rows`` = [(field, {"truth": 2D, "prediction": 2D, ...}), ...], log colour per row."""
+    plt = _plt()
+    ncol = max(len(p) for _, p in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.2 * ncol, 3.0 * len(rows)), squeeze=False)
+    for r, (field, panels) in enumerate(rows):
+        vals = np.concatenate([np.ravel(m) for m in panels.values()])
+        pos = vals[vals > 0]
+        lo, hi = (np.percentile(pos, 1), pos.max()) if pos.size else (1e-3, 1.0)
+        for c in range(ncol):
+            ax = axes[r][c]
+            ax.set_xticks([]), ax.set_yticks([])
+            if c >= len(panels):
+                ax.axis("off")
+                continue
+            title, m = list(panels.items())[c]
+            n = m.shape[-1]
+            im = ax.imshow(np.log10(np.maximum(m, lo)), origin="lower", vmin=np.log10(lo), vmax=np.log10(hi),
+                           cmap="inferno", extent=(0, n * pixel_size / 1000, 0, n * pixel_size / 1000))
+            ax.set_title(f"{field}: {title}", fontsize=9)
+        fig.colorbar(im, ax=list(axes[r]), shrink=0.8, label=f"log10 {field} [Msun/h / px]")
+    fig.suptitle(f"first projection, first slab ({pixel_size:.4g} ckpc/h pixels; axes in cMpc/h)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def statistic_figure(x, samples, truth, path, xlabel, ylabel, title):
+    """A statistic: prediction median and 16-84% band over realisations, truth, fractional error."""
+    fig = stats_panel(np.asarray(x), truth=None if truth is None else np.asarray(truth), samples=np.asarray(samples),
+                      xlabel=xlabel, ylabel=ylabel, logx=True, logy=True, title=title)
+    return save_figure(fig, path)
+
+
+def cddf_figure(n, samples, truth, path, redshift):
+    """The HI CDDF with the Prochaska 2014 spline and the Noterdaeme 2012 DLA bins drawn on it."""
+    from ember_dist.stats.observations import noterdaeme2012_cddf, prochaska2014_log_f
+
+    fig = stats_panel(np.asarray(n), truth=None if truth is None else np.asarray(truth), samples=np.asarray(samples),
+                      xlabel="N_HI [cm^-2]", ylabel="f(N_HI, X) [cm^2]", logx=True, logy=True,
+                      title=f"HI column density distribution, z = {redshift:g}")
+    ax = fig.axes[0]
+    logn = np.linspace(max(12.0, np.log10(n[0])), min(22.0, np.log10(n[-1])), 200)
+    ax.plot(10**logn, 10 ** prochaska2014_log_f(logn), color="tab:green", lw=1.2, ls="--",
+            label="Prochaska+2014 (z~2.5, spline)")
+    t = noterdaeme2012_cddf()
+    x = 10 ** t["log10_N_HI"].values
+    y = 10 ** t["log10_f"].values
+    e = t["err_log10_f"].values
+    ax.errorbar(x, y, yerr=[y - 10 ** (np.log10(y) - e), 10 ** (np.log10(y) + e) - y], fmt="^", ms=3,
+                color="tab:purple", label="Noterdaeme+2012 (DR9, <z>=2.5)")
+    ax.legend(fontsize=7, loc="lower left")
+    return save_figure(fig, path)
+
+
+def halo_figure(h, fields, path, omega_b_over_m):
+    """Field mass inside R200c against halo mass (per field), and the mean gas fraction per mass bin."""
+    plt = _plt()
+    nf = len(fields)
+    fig, axes = plt.subplots(1, nf + 1, figsize=(4.2 * (nf + 1), 3.6), squeeze=False)
+    mh = np.asarray(h["halo_mass"])
+    for ax, f in zip(axes[0], fields):
+        if f"truth_mass_{f}" in h:
+            ax.scatter(mh, h[f"truth_mass_{f}"], s=6, color="k", label="truth (hydro)")
+        if f"pred_mass_{f}" in h:
+            q = np.asarray(h[f"pred_mass_{f}"])
+            ax.errorbar(mh, q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="o", ms=3, color="tab:red", alpha=0.7,
+                        label="enriched (median, 16-84%)")
+        ax.set_xscale("log"), ax.set_yscale("log")
+        ax.set_xlabel("halo mass [Msun/h]"), ax.set_ylabel(f"{f} mass in R200c (projected) [Msun/h]")
+        ax.legend(fontsize=7)
+    ax = axes[0][nf]
+    edges = np.asarray(h.get("mass_bin_edges", [1, 10]))
+    centre = np.sqrt(edges[:-1] * edges[1:])
+    if "truth_fraction_gas" in h:
+        ax.plot(centre, h["truth_fraction_gas"], "ks-", ms=4, label="truth (hydro)")
+    if "pred_fraction_gas" in h:
+        q = np.asarray(h["pred_fraction_gas"])
+        ax.plot(centre, q[1], "o-", color="tab:red", ms=4, label="enriched (median)")
+        ax.fill_between(centre, q[0], q[2], color="tab:red", alpha=0.25, label="16-84% over realisations")
+    ax.axhline(omega_b_over_m, color="tab:blue", ls=":", label="Omega_b / Omega_m")
+    ax.set_xscale("log"), ax.set_xlabel("halo mass [Msun/h]"), ax.set_ylabel("mean M_gas(<R200c) / M_halo")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def relpath(path, start):
+    return os.path.relpath(path, start)
