@@ -27,6 +27,7 @@ statistics) and prints the model's prediction beside the measured wall time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -122,34 +123,39 @@ def deposit_parallelism(quick):
 
 # --- enrich ----------------------------------------------------------------------------------------
 
-class StageMeter:
-    """Worker plugin: (key, event, time, process CPU s, VmHWM GB) at each task start and end; VmHWM is
-    reset at the first task of each split stage, so a stage's last end holds the stage's peak."""
+def _stage_meter():
+    from distributed import WorkerPlugin
 
-    name = "ember-stage-meter"
+    class StageMeter(WorkerPlugin):
+        """Worker plugin: (key, event, time, process CPU s, VmHWM GB) at each task start and end; VmHWM is
+        reset at the first task of each split stage, so a stage's last end holds the stage's peak."""
 
-    def setup(self, worker):
-        self.rec, self.stage = [], None
+        name = "ember-stage-meter"
 
-    @staticmethod
-    def _stage(key):
-        k = str(key)
-        return k.split("-split", 1)[1].split("-", 1)[0] if "-split" in k else None
+        def setup(self, worker):
+            self.rec, self.stage = [], None
 
-    def transition(self, key, start, finish, **kw):
-        st = self._stage(key)
-        if st is None:
-            return
-        t = os.times()
-        if finish == "executing":
-            if st != self.stage:
-                self.stage = st
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")
-            self.rec.append((st, "start", time.time(), t.user + t.system, 0.0))
-        elif start == "executing":
-            hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:")) / 2**20
-            self.rec.append((st, "end", time.time(), t.user + t.system, hwm))
+        @staticmethod
+        def _stage(key):
+            k = str(key)
+            return k.split("-split", 1)[1].split("-", 1)[0] if "-split" in k else None
+
+        def transition(self, key, start, finish, **kw):
+            st = self._stage(key)
+            if st is None:
+                return
+            t = os.times()
+            if finish == "executing":
+                if st != self.stage:
+                    self.stage = st
+                    with open("/proc/self/clear_refs", "w") as f:
+                        f.write("5")
+                self.rec.append((st, "start", time.time(), t.user + t.system, 0.0))
+            elif start == "executing":
+                hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:")) / 2**20
+                self.rec.append((st, "end", time.time(), t.user + t.system, hwm))
+
+    return StageMeter()
 
 
 def _stage_figures(rec):
@@ -184,11 +190,11 @@ def measure_enrich(quick, tmp):
     macs, paid = stage_macs(b.preset, sp.levels), sp.stage_compute(b.preset)
     client = connect("local", n_workers=1, dashboard_address=":0")
     try:
-        client.register_plugin(StageMeter())
+        client.register_plugin(_stage_meter())
         kw = dict(model=b.path, tile=1024, client=client, progress=False, overwrite=True, pixel_size=3.66,
                   halo="split", split_level=levels, samples=samples, seed=3)
         runs = []
-        for i in range(2 if quick else 3):  # run 0: warm-up (builds and compiles every stage model)
+        for i in range(3):  # run 0: warm-up (builds and compiles every stage model)
             client.run(lambda dask_worker: dask_worker.plugins["ember-stage-meter"].setup(dask_worker))
             _, wall, _, load = _timed(lambda: ed.enrich_box(str(src), out=tmp / f"e{i}.zarr", **kw))
             rec = client.run(lambda dask_worker: dask_worker.plugins["ember-stage-meter"].rec)
@@ -266,15 +272,28 @@ def _noop(i):
     return i
 
 
+def _proc_cpu():
+    t = os.times()
+    return t.user + t.system
+
+
 def measure_scheduler(n_tasks):
+    """Seconds per task of a no-op graph on a LocalCluster (scheduler in this process): the wall time and
+    the CPU seconds of this process (client + scheduler) and of the worker.  On a dedicated scheduler
+    the serial cost per task is the CPU figure; under a shared machine's load the wall figure mostly
+    measures this process's share of the CPU."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=None) as lc, Client(lc) as client:
         client.gather(client.map(_noop, range(1000), pure=False))  # warm-up
+        w0 = sum(client.run(_proc_cpu).values())
         _, wall, cpu_s, load = _timed(lambda: client.gather(client.map(_noop, range(n_tasks), pure=False)))
-    _say(f"scheduler: {n_tasks:,} no-op tasks in {wall:.2f} s ({wall / n_tasks * 1e6:.0f} us per task; "
-         f"client + scheduler CPU {cpu_s:.2f} s), load {load}")
-    return wall / n_tasks
+        wcpu = sum(client.run(_proc_cpu).values()) - w0
+    _say(f"scheduler: {n_tasks:,} no-op tasks in {wall:.2f} s wall ({wall / n_tasks * 1e6:.0f} us per task); "
+         f"client + scheduler CPU {cpu_s / n_tasks * 1e6:.0f} us per task, worker CPU {wcpu / n_tasks * 1e6:.0f} us "
+         f"per task; load {load}")
+    return dict(sched_wall_s_per_task=wall / n_tasks, sched_cpu_s_per_task=cpu_s / n_tasks,
+                worker_cpu_s_per_task=wcpu / n_tasks, sched_tasks=n_tasks, sched_load=load)
 
 
 # --- model output ----------------------------------------------------------------------------------
@@ -294,9 +313,10 @@ def predictions(rates, job=None):
                          deposit_bound=r["deposit"]["bound"], peak_gb_per_worker=r["peak_gb_per_worker"],
                          workers_per_node=r["workers_per_node"], cpu_s=r["cpu_s"]))
     for g in (1, 8, 64):
-        for prec in ("tf32", "bfloat16"):
-            r = cost.predict_gpu(job, rates, cost.A100, g, prec)
-            rows.append(dict(kind=f"gpu {prec}", count=g, wall_s=r["wall_s"], deposit_s=r["deposit_wall_s"],
+        for prec, threads in (("tf32", 1), ("bfloat16", 1), ("tf32", 8)):
+            gpu = dataclasses.replace(cost.A100, host_threads=threads)
+            r = cost.predict_gpu(job, rates, gpu, g, prec)
+            rows.append(dict(kind=f"A100 {prec}, {threads} thread{'s' if threads > 1 else ''}", count=g, wall_s=r["wall_s"], deposit_s=r["deposit_wall_s"],
                              enrich_s=r["enrich_wall_s"], stats_s=r["stats_wall_s"],
                              bounds=",".join(sorted({s["bound"] for s in r["stages"]}))))
     return job, rows
@@ -329,12 +349,12 @@ def run_check(rates, tmp, quick):
     from ember_dist.model.testing import random_bundle
     from ember_dist.stats import cddf, pixel_pdf, power_spectrum
 
-    preset = "small" if quick else "fiducial"
+    preset, levels = ("small", (1, 2, 3)) if quick else ("fiducial", (3, 5, 6))  # the measured chain
     n_px, n_part, slabs, samples = 1024, 32, 4, 2
     box = n_px * 3.66
     b = random_bundle(tmp / "bundle", preset, "gas", noise=True, initializer="he_normal")
     exe = [sys.executable, "-m", "ember_dist.cli"]
-    subprocess.run(exe + ["mock", "suite", str(tmp / "suite"), "--n", str(n_part), "--box-size", str(box), "--seed", "0"],
+    subprocess.run(exe + ["mock", str(tmp / "suite"), "--n", str(n_part), "--box-size", str(box), "--seed", "0"],
                    check=True, capture_output=True)
     snap = next((tmp / "suite" / "dmo").glob("*.hdf5"))
     times = {}
@@ -345,7 +365,7 @@ def run_check(rates, tmp, quick):
     client = connect("local", n_workers=1, dashboard_address=":0")
     try:
         _, times["enrich"], _, le = _timed(lambda: ed.enrich_box(str(tmp / "maps.zarr"), out=tmp / "enriched.zarr",
-                                                                 model=b.path, tile=1024, halo="split", samples=samples,
+                                                                 model=b.path, tile=1024, halo="split", samples=samples, split_level=levels,
                                                                  seed=1, client=client, progress=False))
     finally:
         c = client.cluster
@@ -357,7 +377,7 @@ def run_check(rates, tmp, quick):
     _, times["stats"], _, ls = _timed(lambda: dask.compute(power_spectrum(g, box_size=box), pixel_pdf(g),
                                                            cddf(g, **geom), scheduler="threads"))
     job = cost.Job(n_px=n_px, axes=1, slabs=slabs, samples=samples, particles=n_part**3, box_size=box,
-                   preset=preset, statistics=("power", "pdf", "cddf"))
+                   preset=preset, split_level=levels, statistics=("power", "pdf", "cddf"))
     pred = cost.this_machine(job, rates)
     total = sum(times.values())
     _say(f"\ncheck: {n_part}^3 DM particles, {n_px}^2 px, 1 axis x {slabs} slabs, {preset} network, "
@@ -393,7 +413,7 @@ def main(argv=None):
             dep = measure_deposit(args.quick)
             dep_wpc = deposit_parallelism(args.quick)
             st = measure_stats(args.quick)
-            sched = measure_scheduler(args.tasks or (20_000 if args.quick else 100_000))
+            sched = measure_scheduler(args.tasks or (5_000 if args.quick else 100_000))
             (tmp / "e").mkdir()
             en = measure_enrich(args.quick, tmp / "e")
             rates = cost.Rates(cpu_model=cpu_model, cores=os.cpu_count(), **dep,
@@ -401,11 +421,11 @@ def main(argv=None):
                                network_cpu_s_per_gmac=en["network_cpu_s_per_gmac"], stage_peak_gb=en["stage_peak_gb"],
                                scan_cpu_s_per_mpx=en["scan_cpu_s_per_mpx"],
                                stats_cpu_s_per_mpx=st["stats_cpu_s_per_mpx"], stats_ref_px=st["stats_ref_px"],
-                               stats_peak_gb=st["stats_peak_gb"], sched_s_per_task=sched,
+                               stats_peak_gb=st["stats_peak_gb"], sched_s_per_task=sched["sched_cpu_s_per_task"],
                                wall_per_cpu={"deposit": dep_wpc, "enrich": en["wall_per_cpu"],
                                              "stats": st["stats_wall_per_cpu"]},
                                enrich_fixed_s=en["enrich_fixed_s"])
-            out = {"rates": rates.to_dict(), "enrich": en, "measured_at": datetime.now(timezone.utc).isoformat(),
+            out = {"rates": rates.to_dict(), "enrich": en, "scheduler": sched, "stats": st, "measured_at": datetime.now(timezone.utc).isoformat(),
                    "quick": args.quick}
         rates = cost.Rates.from_dict(out["rates"])
         _say("\n| stage | CPU s per output Mpx | CPU s per GMAC paid | peak RSS / worker |")

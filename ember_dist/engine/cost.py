@@ -148,6 +148,7 @@ class GPU:
     host_cores: int = 16
     host_memory_gb: float = 128.0
     io_gb_s: float = 2.0
+    host_threads: int = 1  # Dask threads per GPU worker (the cuda profile's default: 1)
 
 
 #: NVIDIA A100 SXM4 80 GB datasheet: FP32 19.5, TF32 156, BF16 312 dense TFLOPS; 2,039 GB/s.
@@ -345,8 +346,9 @@ def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
         spg = sum(per_level.get(lv, 0.0) * t_lev[lv] for lv in levs) / m if m else t_lev[0]
         gpu_s = s["gmac_per_task"] * spg
         host_s = s["gmac_per_task"] * max(0.0, rates.stage_cpu_s_per_gmac[s["stage"]] - rates.network_cpu_s_per_gmac)
-        wall, bound = _stage_wall(s["tasks"], max(gpu_s, host_s), gpus, rates.sched_s_per_task, s["bytes"], io)
-        if bound == "compute" and host_s > gpu_s:
+        t_task = gpu_s + host_s if gpu.host_threads <= 1 else max(gpu_s, host_s / (gpu.host_threads - 1))
+        wall, bound = _stage_wall(s["tasks"], t_task, gpus, rates.sched_s_per_task, s["bytes"], io)
+        if bound == "compute" and host_s > gpu_s:  # the host's share of the task is the larger
             bound = "host"
         res["stages"].append(dict(stage=s["stage"], tasks=s["tasks"], gpu_s_per_task=gpu_s, host_s_per_task=host_s,
                                   wall_s=wall, bound=bound))
