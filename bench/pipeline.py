@@ -169,7 +169,7 @@ def _stage_figures(rec):
     return out
 
 
-def measure_enrich(quick, tmp):
+def measure_enrich(quick, tmp, size=None, runs=3):
     import ember_dist as ed
     from ember_dist.cluster import connect
     from ember_dist.demo import lognormal_map
@@ -179,7 +179,8 @@ def measure_enrich(quick, tmp):
     from ember_dist.model.testing import random_bundle
     import xarray as xr
 
-    preset, size, levels = ("small", 1024, (1, 2, 3)) if quick else ("fiducial", 4096, (3, 5, 6))
+    preset, default, levels = ("small", 1024, (1, 2, 3)) if quick else ("fiducial", 4096, (3, 5, 6))
+    size = size or default
     samples = 2
     b = random_bundle(tmp / "bundle", preset, "gas", noise=True, initializer="he_normal")
     dm = lognormal_map(size, seed=1)
@@ -194,7 +195,7 @@ def measure_enrich(quick, tmp):
         kw = dict(model=b.path, tile=1024, client=client, progress=False, overwrite=True, pixel_size=3.66,
                   halo="split", split_level=levels, samples=samples, seed=3)
         runs = []
-        for i in range(3):  # run 0: warm-up (builds and compiles every stage model)
+        for i in range(runs):  # run 0: warm-up (builds and compiles every stage model)
             client.run(lambda dask_worker: dask_worker.plugins["ember-stage-meter"].setup(dask_worker))
             _, wall, _, load = _timed(lambda: ed.enrich_box(str(src), out=tmp / f"e{i}.zarr", **kw))
             rec = client.run(lambda dask_worker: dask_worker.plugins["ember-stage-meter"].rec)
@@ -226,7 +227,7 @@ def measure_enrich(quick, tmp):
     res["scan_cpu_s_per_mpx"] = outside / res["wall_per_cpu"] / mpx
     res["enrich_fixed_s"] = sum(res["stage_first_s"].values())
     # The network alone: one whole-map call in this process (after a warm-up call of the same shape).
-    n = 1024 if quick else 2048
+    n = min(size, 1024 if quick else 2048)
     m = b.build()
     dmn = lognormal_map(n, seed=2)
     predict_whole(b, dmn, seed=0, halo=(0, 0), model=m)
@@ -399,6 +400,8 @@ def main(argv=None):
     ap.add_argument("--rates", default=None, help="use these measured rates (a --json file) instead of measuring")
     ap.add_argument("--check", action="store_true", help="run a small job end to end against the model")
     ap.add_argument("--predict", action="store_true", help="only print the predictions of --rates")
+    ap.add_argument("--size", type=int, default=None, help="enrich map side, px (default 4096, quick 1024)")
+    ap.add_argument("--runs", type=int, default=3, help="enrich runs, the first a warm-up (default 3)")
     ap.add_argument("--tasks", type=int, default=None, help="no-op tasks for the scheduler (default 1e5, quick 2e4)")
     args = ap.parse_args(argv)
     cpu_model = _cpu_model()
@@ -415,7 +418,7 @@ def main(argv=None):
             st = measure_stats(args.quick)
             sched = measure_scheduler(args.tasks or (5_000 if args.quick else 100_000))
             (tmp / "e").mkdir()
-            en = measure_enrich(args.quick, tmp / "e")
+            en = measure_enrich(args.quick, tmp / "e", args.size, args.runs)
             rates = cost.Rates(cpu_model=cpu_model, cores=os.cpu_count(), **dep,
                                stage_cpu_s_per_gmac=en["stage_cpu_s_per_gmac"],
                                network_cpu_s_per_gmac=en["network_cpu_s_per_gmac"], stage_peak_gb=en["stage_peak_gb"],
