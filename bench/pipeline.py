@@ -75,7 +75,7 @@ def measure_deposit(quick):
     from ember_dist.deposit.smoothing import smoothing_lengths
     from ember_dist.mock.suite import mock_particles
 
-    box, n = 15000.0, (32 if quick else 64)
+    box, n = 15000.0, 32  # the rate per kernel evaluation, not the particle count, is what is kept
     pos = mock_particles(n=n, box_size=box, seed=0)["dmo"][1]["Coordinates"]
     deposit_slab(np.zeros((1, 2)), np.ones(1), np.ones(1), 8, 1.0)  # compile numba first
     h, wall, cpu_s, load = _timed(lambda: smoothing_lengths(pos, box, 80))
@@ -84,7 +84,7 @@ def measure_deposit(quick):
     spacing = box / n
     q = np.quantile(h / spacing, (np.arange(64) + 0.5) / 64)
     rates, walls = [], []
-    for g in ((256, 512) if quick else (512, 1024)):
+    for g in (256, 512):
         pix = box / g
         evals = sum(cost.kernel_evaluations(2 * x / pix) for x in h)
         _, wall, cpu_s, load = _timed(lambda: deposit_slab(pos[:, :2], h, np.ones(len(pos)), g, pix))
@@ -169,7 +169,7 @@ def _stage_figures(rec):
     return out
 
 
-def measure_enrich(quick, tmp, size=None, runs=3):
+def measure_enrich(quick, tmp, size=None, n_runs=3):
     import ember_dist as ed
     from ember_dist.cluster import connect
     from ember_dist.demo import lognormal_map
@@ -195,7 +195,7 @@ def measure_enrich(quick, tmp, size=None, runs=3):
         kw = dict(model=b.path, tile=1024, client=client, progress=False, overwrite=True, pixel_size=3.66,
                   halo="split", split_level=levels, samples=samples, seed=3)
         runs = []
-        for i in range(runs):  # run 0: warm-up (builds and compiles every stage model)
+        for i in range(n_runs):  # run 0: warm-up (builds and compiles every stage model)
             client.run(lambda dask_worker: dask_worker.plugins["ember-stage-meter"].setup(dask_worker))
             _, wall, _, load = _timed(lambda: ed.enrich_box(str(src), out=tmp / f"e{i}.zarr", **kw))
             rec = client.run(lambda dask_worker: dask_worker.plugins["ember-stage-meter"].rec)
