@@ -1,0 +1,373 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Cost model of a whole job (deposit -> split enrichment -> statistics) from measured per-unit figures.
+
+The unit costs (:class:`Rates`) are measured on one machine by ``bench/pipeline.py``: CPU seconds
+(core-seconds, so the figures hold under a shared machine's load) per SPH smoothing length, per
+kernel evaluation of the deposit, per megapixel of map bookkeeping, per paid multiply-add of every
+split stage, per megapixel of each statistic, and the scheduler's seconds per task.  The job's work
+comes from the same planners the engine runs (:func:`~ember_dist.engine.split.plan_split`,
+:meth:`~ember_dist.engine.split.SplitPlan.stage_compute`, :func:`~ember_dist.model.geometry.stage_macs`),
+so a change of tile plan changes the prediction.
+
+Wall time on a cluster (:func:`predict_cpu`, :func:`predict_gpu`) puts each stage's tasks on the
+cluster's task slots in waves, behind the stage barrier the engine has, and takes the largest of:
+
+* compute: ``ceil(tasks / slots) x seconds per task`` (a node's cores shared by its workers; as many
+  workers per node as the measured peak memory per worker allows);
+* the scheduler: ``tasks x seconds per task`` of the one Dask scheduler (serial);
+* I/O: the stage's bytes read and written over the shared file system's bandwidth.
+
+GPU stage times are estimates: the paid multiply-adds of each stage over a roofline of the named GPU's
+datasheet throughput and memory bandwidth, per network level, times an efficiency (:class:`GPU`).
+
+Examples
+--------
+>>> job = Job(n_px=2048, axes=1, slabs=1, samples=1, particles=0, statistics=())
+>>> [s["stage"] for s in stage_work(job)]
+['A1', 'B', 'C1']
+>>> paper_job().n_px, paper_job().maps
+(27008, 30)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Rates", "Job", "CPUNode", "GPU", "A100", "H100", "paper_job", "stage_work", "deposit_work",
+           "kernel_evaluations", "predict_cpu", "predict_gpu", "this_machine"]
+
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Per-unit costs measured on one machine (``bench/pipeline.py``); every ``*_cpu_s*`` is CPU seconds.
+
+    stage_cpu_s_per_gmac : {stage: s}
+        CPU seconds per 1e9 paid multiply-adds of each split stage (``A1``, ``A2``, ..., ``B``, ``C1``),
+        everything the stage's tasks do included (reads, noise, network, writes).
+    network_cpu_s_per_gmac : float
+        The network alone (one whole-map call): the rest of a stage's time is host work (I/O, noise).
+    stage_peak_gb : {stage: GB}
+        Peak RSS of a worker while it runs that stage's tasks.
+    stats_cpu_s_per_mpx : {statistic: s}
+        Per megapixel of one map, measured on ``stats_ref_px`` ^ 2 maps; FFT statistics scale with log N.
+    wall_per_cpu : {phase: ratio}
+        Wall seconds per CPU second of each phase during the measurement, for predictions on the
+        measuring machine itself (its load included).
+    """
+
+    cpu_model: str
+    cores: int
+    smooth_cpu_s_per_particle: float
+    deposit_cpu_s_per_eval: float
+    map_cpu_s_per_mpx: float
+    h_over_spacing: tuple
+    stage_cpu_s_per_gmac: dict
+    network_cpu_s_per_gmac: float
+    stage_peak_gb: dict
+    scan_cpu_s_per_mpx: float
+    stats_cpu_s_per_mpx: dict
+    stats_ref_px: int
+    stats_peak_gb: float
+    sched_s_per_task: float
+    wall_per_cpu: dict = field(default_factory=dict)
+    enrich_fixed_s: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d["h_over_spacing"] = tuple(d["h_over_spacing"])
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: a periodic box of ``particles`` dark-matter particles deposited on ``n_px`` ^ 2 maps
+    (``axes`` x ``slabs``), enriched (``fields`` fields, ``samples`` realisations, split inference with
+    ``core``-px tiles), then ``statistics`` of every enriched map."""
+
+    n_px: int
+    axes: int = 3
+    slabs: int = 10
+    samples: int = 4
+    fields: int = 1
+    particles: int = 1024**3
+    box_size: float = 100_000.0  # ckpc/h
+    core: int = 1024
+    preset: str = "fiducial"
+    split_level: tuple | None = None
+    statistics: tuple = ("power", "pdf", "cddf")
+    chunk_size: int = 1 << 20  # particles per deposit task
+
+    @property
+    def maps(self):
+        return self.axes * self.slabs
+
+    @property
+    def mpx(self):
+        """Megapixels of one map."""
+        return self.n_px**2 / 1e6
+
+
+def paper_job(particles=1024**3, samples=4, fields=1):
+    """The paper's case: a 100 Mpc/h box, 27,000^2 px slabs rounded to the alignment (128: 27,008 px,
+    3.703 ckpc/h), 3 axes x 10 slabs, the fiducial network, 4 realisations.  ``particles`` (not fixed by
+    the paper's case) defaults to 1024^3."""
+    from ember_dist.model.presets import get_preset
+
+    a = get_preset("fiducial").alignment
+    return Job(n_px=round(27000 / a) * a, particles=particles, samples=samples, fields=fields)
+
+
+@dataclass(frozen=True)
+class CPUNode:
+    """A CPU node: ``cores`` at the measured machine's per-core speed, ``memory_gb`` for workers,
+    ``io_gb_s`` its share of the file system, ``net_gb_s`` its network."""
+
+    name: str = "2 x 32-core x86 (AVX-512), 256 GB, 100 Gb/s"
+    cores: int = 64
+    memory_gb: float = 256.0
+    io_gb_s: float = 2.0
+    net_gb_s: float = 12.5
+
+
+@dataclass(frozen=True)
+class GPU:
+    """A GPU from its datasheet (dense TFLOPS per precision, memory bandwidth), an efficiency (fraction
+    of the roofline reached by the convolutions), and the host cores and memory beside each GPU."""
+
+    name: str
+    tflops: dict
+    mem_tb_s: float
+    memory_gb: float
+    efficiency: float = 0.4
+    host_cores: int = 16
+    host_memory_gb: float = 128.0
+    io_gb_s: float = 2.0
+    host_threads: int = 1  # Dask threads per GPU worker (the cuda profile's default: 1)
+
+
+#: NVIDIA A100 SXM4 80 GB datasheet: FP32 19.5, TF32 156, BF16 312 dense TFLOPS; 2,039 GB/s.
+A100 = GPU("NVIDIA A100 SXM4 80GB", {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0}, 2.039, 80.0)
+#: NVIDIA H100 SXM5 80 GB datasheet: FP32 67, TF32 494.7, BF16 989.4 dense TFLOPS; 3,350 GB/s.
+H100 = GPU("NVIDIA H100 SXM5 80GB", {"float32": 67.0, "tf32": 494.7, "bfloat16": 989.4}, 3.35, 80.0)
+
+
+# --- work of a job ---------------------------------------------------------------------------------
+
+def stage_work(job):
+    """Per split stage of one field's enrichment: tasks, paid multiply-adds, bytes read and written,
+    in the order the stages run (each one behind a barrier over all maps and realisations)."""
+    from ember_dist.engine.split import plan_split
+    from ember_dist.model.geometry import _input_channels, stage_macs
+    from ember_dist.model.presets import get_preset
+
+    p = get_preset(job.preset)
+    sp = plan_split((job.n_px, job.n_px), job.core, p, job.split_level)
+    macs, paid = stage_macs(p, sp.levels), sp.stage_compute(p)
+    chain = (0,) + sp.levels
+    n0 = job.n_px**2
+    out = []
+    for k, plan in sp.stages().items():
+        reals = 1 if k[0] == "A" else (job.samples if p.noise or k == "C1" else 1)
+        n_maps = job.maps * reals * job.fields
+        tiles = plan.grid[0] * plan.grid[1]
+        canvas = plan.canvas[0] * plan.canvas[1]
+        if k == "B":
+            lev = sp.levels[-1]
+            read = tiles * canvas * p.filters[lev] * 4
+            write = (n0 // 4**lev) * p.filters[lev + 1] * 4
+        else:
+            i = int(k[1:])
+            a, b = chain[i - 1], chain[i]
+            read = tiles * canvas * _input_channels(p, a) * 4
+            if k[0] == "A":
+                write = (n0 // 4**b) * p.filters[b] * 4
+            else:
+                read += tiles * canvas // 4 ** (b - a) * p.filters[b + 1] * 4
+                write = n0 * 4 if a == 0 else (n0 // 4**a) * p.filters[a + 1] * 4
+        gmac = macs[k] * paid[k] * n0 * n_maps / 1e9
+        out.append(dict(stage=k, tasks=tiles * n_maps, maps=n_maps, gmac=gmac, gmac_per_task=gmac / (tiles * n_maps),
+                        bytes=(read + write) * n_maps, paid=paid[k], macs_per_px=macs[k], levels=list(sp.levels),
+                        periodic=sp.periodic))
+    return out
+
+
+def kernel_evaluations(support_px):
+    """Kernel samples the deposit evaluates for a particle of support radius ``2 h`` = ``support_px``
+    pixels (the rule of :func:`ember_dist.deposit.kernel.deposit_slab`): the ``(2H + 1)^2`` pixels of
+    its bounding box, ``s x s`` samples each (``s = ceil(4 / H)`` clipped to 1..4), or 64 samples for
+    kernels under a pixel.
+
+    >>> kernel_evaluations(10.0), kernel_evaluations(2.0), kernel_evaluations(0.5)
+    (441.0, 100.0, 68.0)
+    """
+    H = float(support_px)
+    box = (2 * H + 1) ** 2
+    if H < 1:
+        return 64.0 + box
+    s = min(4, max(1, math.ceil(4 / H)))
+    return box * s * s
+
+
+def deposit_work(job, rates):
+    """Deposit of a dark-matter-only snapshot: smoothing lengths once, every particle projected once per
+    axis, and one float64 map per (particle chunk, axis, slab) task that the tree sum adds up."""
+    spacing = job.box_size / job.particles ** (1 / 3)
+    pixel = job.box_size / job.n_px
+    q = rates.h_over_spacing
+    evals = sum(kernel_evaluations(2 * h * spacing / pixel) for h in q) / len(q)
+    chunks = math.ceil(job.particles / job.chunk_size)
+    tasks = chunks * job.axes * job.slabs
+    return dict(particles=job.particles, evals_per_particle=evals, support_px_median=2 * q[len(q) // 2] * spacing / pixel,
+                smooth_cpu_s=job.particles * rates.smooth_cpu_s_per_particle,
+                kernel_cpu_s=job.particles * job.axes * evals * rates.deposit_cpu_s_per_eval,
+                map_cpu_s=tasks * job.mpx * rates.map_cpu_s_per_mpx, tasks=tasks,
+                map_gb=8 * job.n_px**2 / GB)
+
+
+def _stats_cpu_s(job, rates):
+    """Statistics of every enriched map; FFT-based ones scale with N log N."""
+    n_maps = job.maps * job.samples * job.fields
+    out = {}
+    for s in job.statistics:
+        r = rates.stats_cpu_s_per_mpx[s]
+        if s in ("power", "bispectrum"):
+            r *= math.log(job.n_px) / math.log(rates.stats_ref_px)
+        out[s] = r * job.mpx * n_maps
+    return out
+
+
+# --- wall time on a cluster ------------------------------------------------------------------------
+
+def _stage_wall(tasks, task_s, slots, sched_s, io_bytes, io_gb_s):
+    waves = math.ceil(tasks / slots)
+    terms = {"compute": waves * task_s, "scheduler": tasks * sched_s + task_s, "io": io_bytes / (io_gb_s * GB)}
+    bound = max(terms, key=terms.get)
+    return terms[bound], bound
+
+
+def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
+    """Predicted wall time (s) and memory of ``job`` on ``nodes`` CPU nodes.
+
+    Workers per node: as many as the node's memory holds at the measured peak per worker (at most one
+    per core); each gets ``cores / workers`` cores, and a task's CPU seconds shrink by that many cores
+    (the per-core speed of the measuring machine).  The file system delivers ``min(nodes x
+    node.io_gb_s, fs_gb_s)``.  Returns per-phase walls with the term that bounds each stage.
+    """
+    io = min(nodes * node.io_gb_s, fs_gb_s)
+    sched = rates.sched_s_per_task
+    peak = max(rates.stage_peak_gb.values())
+    w = max(1, min(node.cores, int(node.memory_gb // peak)))
+    cpw = node.cores / w
+    slots = nodes * w
+    res = {"nodes": nodes, "node": node.name, "workers_per_node": w, "cores_per_worker": cpw, "stages": []}
+    # Deposit: smoothing on every core; the kernel tasks each hold float64 maps (their own and, in the
+    # tree sum, two more), so memory bounds the tasks per node; maps travel between nodes in the sum.
+    d = deposit_work(job, rates)
+    w_dep = max(1, min(node.cores, int(node.memory_gb // (3 * d["map_gb"]))))
+    t_smooth = d["smooth_cpu_s"] / (nodes * node.cores)
+    per_task = (d["kernel_cpu_s"] + d["map_cpu_s"]) / d["tasks"]
+    t_dep, dep_bound = _stage_wall(d["tasks"], per_task, nodes * w_dep, sched, 0, io)
+    net = d["tasks"] * d["map_gb"] * GB * (1 - 1 / nodes) / (nodes * node.net_gb_s * GB) if nodes > 1 else 0.0
+    if net > t_dep:
+        t_dep, dep_bound = net, "network"
+    res["deposit"] = dict(d, wall_s=t_smooth + t_dep, smooth_wall_s=t_smooth, bound=dep_bound,
+                          tasks_per_node=w_dep, peak_gb_per_task=3 * d["map_gb"])
+    # Enrichment: the validation scan and other work outside the stage tasks (per input Mpx, spread
+    # over the cluster's cores, at least one map's worth), then the stages one after the other.
+    scan_cpu = rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
+    enrich = max(scan_cpu / (nodes * node.cores), rates.scan_cpu_s_per_mpx * job.mpx) + rates.enrich_fixed_s
+    for s in stage_work(job):
+        task_cpu = s["gmac_per_task"] * rates.stage_cpu_s_per_gmac[s["stage"]]
+        wall, bound = _stage_wall(s["tasks"], task_cpu / cpw, slots, sched, s["bytes"], io)
+        res["stages"].append(dict(s, task_cpu_s=task_cpu, wall_s=wall, bound=bound, cpu_s=task_cpu * s["tasks"]))
+        enrich += wall
+    st = _stats_cpu_s(job, rates)
+    t_stats = sum(st.values()) / (nodes * node.cores)
+    res.update(enrich_wall_s=enrich, stats_wall_s=t_stats, stats_cpu_s=st, wall_s=t_smooth + t_dep + enrich + t_stats,
+               peak_gb_per_worker=peak, cpu_s=d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"]
+               + scan_cpu + sum(x["cpu_s"] for x in res["stages"]) + sum(st.values()))
+    return res
+
+
+def _level_of_stage(stage, levels, n_levels):
+    chain = (0,) + tuple(levels)
+    if stage == "B":
+        return range(levels[-1], n_levels)
+    i = int(stage[1:])
+    return range(chain[i - 1], chain[i] + (1 if stage[0] == "A" else 0))
+
+
+def gpu_seconds_per_gmac(preset, gpu, precision="tf32"):
+    """GPU seconds per 1e9 multiply-adds of each network level (dict), from a roofline: a 3x3
+    convolution with C channels moves ~2C values per pixel for 9C^2 multiply-adds, so its intensity is
+    2.25 C FLOP per byte in float32 (4.5 C in bfloat16); divided by ``gpu.efficiency``."""
+    from ember_dist.model.presets import get_preset
+
+    p = get_preset(preset)
+    peak = gpu.tflops[precision] * 1e12
+    bytes_per = 2 if precision == "bfloat16" else 4
+    out = {}
+    for lev in range(p.levels):
+        c = p.filters[lev]
+        intensity = 2 * 9 * c * c / (2 * c * bytes_per)
+        flops = min(peak, intensity * gpu.mem_tb_s * 1e12)
+        out[lev] = 2e9 / flops / gpu.efficiency
+    return out
+
+
+def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
+    """Predicted wall time (s) of ``job`` on ``gpus`` GPUs (an ESTIMATE from datasheet throughput).
+
+    Network time per stage: its paid multiply-adds over :func:`gpu_seconds_per_gmac`, weighted over
+    the stage's levels.  Host work per task (reads, noise, writes: the measured stage CPU seconds less
+    the network's) runs on one host core beside the GPU's next call, so a task takes the larger of
+    the two.  Deposit and statistics run on the host cores (``gpu.host_cores`` per GPU).
+    """
+    from ember_dist.model.geometry import cost
+    from ember_dist.model.presets import get_preset
+
+    p = get_preset(job.preset)
+    per_level = cost(p).per_level
+    t_lev = gpu_seconds_per_gmac(p, gpu, precision)
+    node = CPUNode(f"host of one {gpu.name}", gpu.host_cores, gpu.host_memory_gb, gpu.io_gb_s)
+    host = predict_cpu(job, rates, node, gpus, fs_gb_s)
+    io = min(gpus * gpu.io_gb_s, fs_gb_s)
+    res = {"gpus": gpus, "gpu": gpu.name, "precision": precision, "efficiency": gpu.efficiency, "stages": []}
+    enrich = host["enrich_wall_s"] - sum(s["wall_s"] for s in host["stages"])  # scan and fixed costs
+    for s in stage_work(job):
+        levs = list(_level_of_stage(s["stage"], s["levels"], p.levels))
+        m = sum(per_level.get(lv, 0.0) for lv in levs)
+        spg = sum(per_level.get(lv, 0.0) * t_lev[lv] for lv in levs) / m if m else t_lev[0]
+        gpu_s = s["gmac_per_task"] * spg
+        host_s = s["gmac_per_task"] * max(0.0, rates.stage_cpu_s_per_gmac[s["stage"]] - rates.network_cpu_s_per_gmac)
+        t_task = gpu_s + host_s if gpu.host_threads <= 1 else max(gpu_s, host_s / (gpu.host_threads - 1))
+        wall, bound = _stage_wall(s["tasks"], t_task, gpus, rates.sched_s_per_task, s["bytes"], io)
+        if bound == "compute" and host_s > gpu_s:  # the host's share of the task is the larger
+            bound = "host"
+        res["stages"].append(dict(stage=s["stage"], tasks=s["tasks"], gpu_s_per_task=gpu_s, host_s_per_task=host_s,
+                                  wall_s=wall, bound=bound))
+        enrich += wall
+    res.update(deposit_wall_s=host["deposit"]["wall_s"], enrich_wall_s=enrich, stats_wall_s=host["stats_wall_s"],
+               wall_s=host["deposit"]["wall_s"] + enrich + host["stats_wall_s"])
+    return res
+
+
+def this_machine(job, rates):
+    """Wall time of ``job`` on the measuring machine at the load it had while measuring: the CPU seconds
+    of each phase times that phase's measured wall seconds per CPU second."""
+    node = CPUNode("the measuring machine", rates.cores, 1e9, 1e9)
+    r = predict_cpu(job, rates, node, 1)
+    wpc = rates.wall_per_cpu
+    d = r["deposit"]
+    dep_cpu = d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"]
+    enr_cpu = sum(s["cpu_s"] for s in r["stages"]) + rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
+    st_cpu = sum(r["stats_cpu_s"].values())
+    phases = {"deposit": dep_cpu * wpc["deposit"], "enrich": enr_cpu * wpc["enrich"] + rates.enrich_fixed_s,
+              "stats": st_cpu * wpc["stats"]}
+    return dict(phases, wall_s=sum(phases.values()), cpu_s={"deposit": dep_cpu, "enrich": enr_cpu, "stats": st_cpu})

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The cost model's arithmetic on hand-computed cases (no measurement, milliseconds)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ember_dist.engine import cost
+from ember_dist.engine.split import plan_split
+from ember_dist.model.presets import get_preset
+
+STAGES = ("A1", "A2", "A3", "B", "C3", "C2", "C1")
+
+
+def rates(**kw):
+    base = dict(cpu_model="test", cores=2, smooth_cpu_s_per_particle=0.0, deposit_cpu_s_per_eval=0.0,
+                map_cpu_s_per_mpx=0.0, h_over_spacing=(1.0,), stage_cpu_s_per_gmac={k: 1.0 for k in STAGES},
+                network_cpu_s_per_gmac=0.5, stage_peak_gb={k: 1.0 for k in STAGES}, scan_cpu_s_per_mpx=0.0,
+                stats_cpu_s_per_mpx={"power": 0.0, "pdf": 0.0, "cddf": 0.0}, stats_ref_px=4096,
+                stats_peak_gb=0.3, sched_s_per_task=0.0, wall_per_cpu={"deposit": 1.0, "enrich": 1.0, "stats": 1.0})
+    base.update(kw)
+    return cost.Rates(**base)
+
+
+JOB = cost.Job(n_px=4096, axes=1, slabs=1, samples=2, particles=1000, box_size=1000.0)
+
+
+def test_stage_work_counts_tasks_and_paid_macs():
+    p = get_preset("fiducial")
+    paid = plan_split((4096, 4096), 1024, p).stage_compute(p)
+    w = {s["stage"]: s for s in cost.stage_work(JOB)}
+    assert list(w) == ["A1", "B", "C1"]
+    # 4 x 4 tiles of 1024 px; A once per map, B (whole 512^2 coarse map) and C1 once per realisation.
+    assert (w["A1"]["tasks"], w["B"]["tasks"], w["C1"]["tasks"]) == (16, 2, 32)
+    assert w["C1"]["gmac"] == pytest.approx(27864 * paid["C1"] * 4096**2 * 2 / 1e9)
+    assert w["B"]["gmac"] == pytest.approx(29520 * 1.0 * 4096**2 * 2 / 1e9)
+    # C1 writes the float32 output and reads its 1096^2 input window and the h3 window (128 channels, /8).
+    assert w["C1"]["bytes"] == 2 * (16 * 1096**2 * 4 + 16 * (1096**2 // 64) * 128 * 4 + 4096**2 * 4)
+
+
+def test_cpu_waves_memory_and_scheduler():
+    w = {s["stage"]: s for s in cost.stage_work(JOB)}
+    node = cost.CPUNode("4 cores", cores=4, memory_gb=100.0, io_gb_s=1e6)
+    r = cost.predict_cpu(JOB, rates(), node, nodes=1, fs_gb_s=1e9)
+    st = {s["stage"]: s for s in r["stages"]}
+    assert r["workers_per_node"] == 4 and r["cores_per_worker"] == 1
+    # 16 A1 tasks on 4 one-core workers: 4 waves of one task's CPU seconds (1 s per GMAC).
+    assert st["A1"]["wall_s"] == pytest.approx(4 * w["A1"]["gmac"] / 16)
+    assert st["C1"]["wall_s"] == pytest.approx(8 * w["C1"]["gmac"] / 32)
+    assert st["B"]["wall_s"] == pytest.approx(w["B"]["gmac"] / 2)
+    # Memory for 2 workers only (1 GB peak each): 2 cores per worker, 8 waves of half a task's CPU time.
+    r2 = cost.predict_cpu(JOB, rates(), cost.CPUNode("small", 4, 2.5, 1e6), nodes=1, fs_gb_s=1e9)
+    a1 = next(s for s in r2["stages"] if s["stage"] == "A1")
+    assert r2["workers_per_node"] == 2 and a1["wall_s"] == pytest.approx(8 * (w["A1"]["gmac"] / 16) / 2)
+    # A scheduler at 10 s per task (C1: 32 tasks of ~30 CPU s) bounds C1 at tasks x 10 s + one task.
+    r3 = cost.predict_cpu(JOB, rates(sched_s_per_task=10.0), node, nodes=1, fs_gb_s=1e9)
+    c1 = next(s for s in r3["stages"] if s["stage"] == "C1")
+    assert c1["bound"] == "scheduler" and c1["wall_s"] == pytest.approx(320 + w["C1"]["gmac"] / 32)
+
+
+def test_deposit_work_by_hand():
+    # 1000 particles in a 1000 ckpc/h box: spacing 100; 128 px: pixel 7.8125; h = spacing, so the
+    # support 2h is 25.6 px and the bounding box (2 x 25.6 + 1)^2 = 2724.84 pixel centres.
+    job = cost.Job(n_px=128, axes=3, slabs=2, samples=1, particles=1000, box_size=1000.0)
+    d = cost.deposit_work(job, rates(deposit_cpu_s_per_eval=1e-8, smooth_cpu_s_per_particle=1e-5,
+                                     map_cpu_s_per_mpx=0.01))
+    assert d["evals_per_particle"] == pytest.approx(52.2**2)
+    assert d["kernel_cpu_s"] == pytest.approx(1000 * 3 * 52.2**2 * 1e-8)
+    assert d["smooth_cpu_s"] == pytest.approx(1e-2)
+    assert d["tasks"] == 6 and d["map_cpu_s"] == pytest.approx(6 * 0.01 * 128**2 / 1e6)
+
+
+def test_gpu_roofline_by_hand():
+    t = cost.gpu_seconds_per_gmac("fiducial", cost.A100, "tf32")
+    # level 0: 8 channels, 2.25 x 8 = 18 FLOP/B x 2.039 TB/s = 36.7 TFLOPS (memory bound), at 40 %.
+    assert t[0] == pytest.approx(2e9 / (18 * 2.039e12) / 0.4)
+    # level 7: 512 channels, compute bound at the TF32 peak.
+    assert t[7] == pytest.approx(2e9 / 156e12 / 0.4)
+
+
+def test_paper_job_is_aligned_and_uses_the_deep_chain():
+    job = cost.paper_job()
+    assert job.n_px == 27008 and job.n_px % 128 == 0 and job.maps == 30
+    w = {s["stage"]: s for s in cost.stage_work(job)}
+    assert list(w) == list(STAGES)
+    assert w["C1"]["tasks"] == 27 * 27 * 30 * 4 and w["A1"]["tasks"] == 27 * 27 * 30
+    assert w["B"]["tasks"] == 4 * 30 * 4 and not w["B"]["periodic"]
+    assert math.isclose(sum(s["gmac"] for s in w.values() if s["stage"][0] != "A") / (57687.65625 * 27008**2 * 120 / 1e9),
+                        1.0, rel_tol=0.25)
