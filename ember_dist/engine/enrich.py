@@ -26,6 +26,7 @@ import numpy as np
 
 import ember_dist
 from ember_dist import config
+from ember_dist.engine.faults import kill_worker_at
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.split import plan_split, run_split
@@ -380,6 +381,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "created": utc_now(),
             "status": "complete",
         })
+        kill_worker_at(client, "consolidate")  # tests only (EMBER_DIST_FAULT_DIR): a worker dies meanwhile
         finalize_store(out, attrs_out)
         log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
     finally:

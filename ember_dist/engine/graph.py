@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from ember_dist.engine.faults import fault_point
 from ember_dist.engine.model_cache import get_model
 from ember_dist.engine.worker import Job, crop_core, predict_batch, tile_inputs
 from ember_dist.io.store import mark_done, write_core
@@ -51,6 +52,7 @@ def run_batch(key, batch, *, source, out, field, bundle_path, sha256, precision,
         p = p[:j.tile.ny, :j.tile.nx] if unpadded else crop_core(p, plan, j.tile)
         core = norm_out.inverse(p).astype("float32")
         write_core(out, field, (j.sample, j.axis, j.slab), j.tile.y0, j.tile.x0, core)
+    fault_point("tile")  # tests only: die with the cores written and the batch not yet marked done
     mark_done(out, field, key)
     return {"key": key, "tiles": len(batch), "read_s": t1 - t0, "predict_s": t2 - t1,
             "write_s": time.perf_counter() - t2}

@@ -12,6 +12,8 @@ import threading
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ember_dist.engine.faults import fault_point
+
 __all__ = ["ModelCache", "get_model", "PLUGIN_NAME"]
 
 PLUGIN_NAME = "ember-model-cache"
@@ -132,6 +134,7 @@ class ModelCache(WorkerPlugin):
         # blocks the worker's event loop that long misses heartbeats and gets the worker restarted.
         import asyncio
 
+        fault_point("plugin")
         loop = asyncio.get_running_loop()
         for m in self.models:
             await loop.run_in_executor(None, get_model, *m)

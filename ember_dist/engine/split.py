@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ember_dist.engine.faults import fault_point
 from ember_dist.engine.graph import make_batches
 from ember_dist.engine.model_cache import get_stage_model
 from ember_dist.engine.plan import TilePlan, coerce_halo
@@ -319,6 +320,7 @@ def _run_stage(stage, key, batch, *, source, out, field, tmp, bundle_path, sha25
                            norm_out.inverse(core[..., 0]).astype(np.float32))
             else:
                 ha[j.sample, j.axis, j.slab, t.y0:t.y0 + t.ny, t.x0:t.x0 + t.nx] = core
+    fault_point(stage)  # tests only: die with the stage's outputs written and the task not yet marked done
     mark_done(out, field, key)
     return {"key": key, "tiles": len(batch)}
 

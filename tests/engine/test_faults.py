@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A worker SIGKILLed in any phase of a run costs recomputation, not the run, and not a bit.
+
+Each test arms one phase (:mod:`ember_dist.engine.faults`): the first worker that reaches that
+phase kills itself from inside the task or plugin hook, exactly once, and the run must finish on
+the 2-worker cluster with the bits of an unkilled run.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ember_dist as ed
+from ember_dist.demo import lognormal_map
+from ember_dist.engine.faults import FAULT_DIR_ENV, arm, fired
+
+
+@pytest.fixture(scope="module")
+def fault_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def fclient(fault_dir):
+    """Two one-thread workers that read the fault directory (only armed phases kill)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=":0",
+                           env={"TF_NUM_INTRAOP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                                "KERAS_BACKEND": "tensorflow", FAULT_DIR_ENV: str(fault_dir)})
+    c = Client(cluster, timeout="60s")
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def maps(tmp_path_factory):
+    p = tmp_path_factory.mktemp("in") / "m.npy"
+    np.save(p, np.stack([lognormal_map(96, seed=20 + s)[:88, :72] for s in range(2)]))
+    return p
+
+
+def _run(maps, bundle, out, client, halo):
+    return ed.enrich_box(str(maps), model=bundle.path, out=out, samples=2, seed=5, tile=32, halo=halo,
+                         client=client, progress=False, pixel_size=3.66)
+
+
+@pytest.fixture(scope="module")
+def references(maps, bundles, fclient, tmp_path_factory):
+    d = tmp_path_factory.mktemp("ref")
+    return {h: _run(maps, bundles["wgan"], d / f"{h}.zarr", fclient, h)["gas"].values for h in ("exact", "split")}
+
+
+@pytest.mark.parametrize("phase,halo", [("scan", "exact"), ("plugin", "exact"), ("tile", "exact"),
+                                        ("A1", "split"), ("B", "split"), ("C1", "split"),
+                                        ("consolidate", "exact")])
+def test_worker_killed_in_phase_leaves_the_same_bits(maps, bundles, fclient, fault_dir, references, tmp_path,
+                                                     phase, halo):
+    fclient.wait_for_workers(2, timeout=60)
+    arm(fault_dir, phase)
+    got = _run(maps, bundles["wgan"], tmp_path / "o.zarr", fclient, halo)["gas"].values
+    assert len(fired(fault_dir, phase)) == 1, "no worker died: the test did not exercise the fault"
+    assert np.array_equal(got, references[halo])
+    fclient.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
