@@ -211,6 +211,7 @@ def _run_plain(client, source, out, bundles, plans, samples, seed, precision, ba
         ))
     for fut in _progress(futures, progress, f"enrich {'+'.join(bundles)}"):
         fut.result()
+        fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
     return len(futures)
 
 
@@ -326,6 +327,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
                                    key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
                      for a in range(naxis) for s in range(nslab)]
         scans = client.gather(scan_futs)
+        del scan_futs  # released: a worker lost later must not make the scheduler scan its maps again
         check_scans(scans, source.axes, source.description)
         checksum = source_checksum(scans)
         # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
@@ -344,9 +346,9 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             create_store(out, ds, run, chunks)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.
-        from ember_dist.engine.model_cache import ModelCache
+        from ember_dist.engine.model_cache import register_models
 
-        client.register_plugin(ModelCache([(str(b.path), b.weights_sha256, precision) for b in bundles.values()]))
+        register_models(client, [(str(b.path), b.weights_sha256, precision) for b in bundles.values()])
         token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
         if halo == "split":
             n_tasks = 0

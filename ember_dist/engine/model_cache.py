@@ -7,14 +7,18 @@ since plugins are re-run), so tile tasks only look the model up.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ember_dist.engine.faults import fault_point
 
-__all__ = ["ModelCache", "get_model", "PLUGIN_NAME"]
+__all__ = ["ModelCache", "get_model", "register_models", "PLUGIN_NAME"]
+
+log = logging.getLogger("ember_dist")
 
 PLUGIN_NAME = "ember-model-cache"
 _CACHE = {}
@@ -138,3 +142,28 @@ class ModelCache(WorkerPlugin):
         loop = asyncio.get_running_loop()
         for m in self.models:
             await loop.run_in_executor(None, get_model, *m)
+
+
+def register_models(client, models, attempts=3):
+    """Register :class:`ModelCache` for ``models`` on every current and future worker, surviving lost workers.
+
+    The scheduler stores the plugin before it broadcasts it, so a worker that joins or restarts later
+    gets it when it registers; a worker that dies while setting it up fails the broadcast with a
+    ``CommClosedError`` (issue 16: a worker SIGKILLed during registration failed the whole run).  The
+    broadcast is retried on the workers still alive; if workers keep dying it gives up with a warning,
+    since tasks load models on demand (:func:`get_model`) and the plugin only loads them ahead of time.
+    A plugin whose setup raises (a changed bundle, say) still raises here.
+    """
+    from distributed.comm.core import CommClosedError
+
+    plugin = ModelCache(models)
+    for i in range(attempts):
+        try:
+            client.register_plugin(plugin)
+            return True
+        except CommClosedError as e:
+            log.info("a worker was lost while loading the models (%s); registering again", e)
+            time.sleep(0.2 * (i + 1))
+    log.warning("workers kept dying while the models were being loaded (%d attempts); tasks load them on demand",
+                attempts)
+    return False

@@ -381,6 +381,7 @@ def run_split(client, *, source, out, field, bundle, sp, samples, seed, precisio
                                          key=f"enrich-{field}-split{stage}-{i:07d}-{token}"))
         for fut in progress_fn(futures, progress, f"enrich {field} stage {stage}"):
             fut.result()
+            fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
         n += len(futures)
     shutil.rmtree(tmp, ignore_errors=True)
     return n

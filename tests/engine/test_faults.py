@@ -7,8 +7,11 @@ the 2-worker cluster with the bits of an unkilled run.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
+from distributed import get_task_stream
 
 import ember_dist as ed
 from ember_dist.demo import lognormal_map
@@ -57,10 +60,15 @@ def references(maps, bundles, fclient, tmp_path_factory):
                                         ("A1", "split"), ("B", "split"), ("C1", "split"),
                                         ("consolidate", "exact")])
 def test_worker_killed_in_phase_leaves_the_same_bits(maps, bundles, fclient, fault_dir, references, tmp_path,
-                                                     phase, halo):
+                                                     phase, halo, monkeypatch):
+    monkeypatch.setenv(FAULT_DIR_ENV, str(fault_dir))  # consolidation runs in this process
     fclient.wait_for_workers(2, timeout=60)
     arm(fault_dir, phase)
-    got = _run(maps, bundles["wgan"], tmp_path / "o.zarr", fclient, halo)["gas"].values
+    with get_task_stream(fclient) as ts:
+        got = _run(maps, bundles["wgan"], tmp_path / "o.zarr", fclient, halo)["gas"].values
     assert len(fired(fault_dir, phase)) == 1, "no worker died: the test did not exercise the fault"
     assert np.array_equal(got, references[halo])
+    # Only the task in flight on the killed worker ran again: finished ones were not recomputed.
+    runs = Counter(t["key"] for t in ts.data if str(t["key"]).startswith(("enrich-", "ember-scan-")))
+    assert runs and max(runs.values()) == 1, [k for k, n in runs.items() if n > 1]
     fclient.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
