@@ -234,7 +234,8 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
     out : str or Path, default "enriched.zarr"
         Output zarr store.
     samples : int, default 1
-        Realisations; realisation ``i`` uses noise seed ``seed + i`` (same seed, same bits).
+        Realisations; realisation ``i`` uses noise seed ``seed + i`` (same seed, same bits, whatever the
+        cluster's layout; the layout is recorded in the ``worker_layout`` attr).
     seed : int, default 0
     tile : int, px, default from config (2048)
         Tile core size (multiple of the alignment factor; capped at the map size).
@@ -346,9 +347,10 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             create_store(out, ds, run, chunks)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.
-        from ember_dist.engine.model_cache import register_models
+        from ember_dist.engine.model_cache import register_models, worker_layout
 
         register_models(client, [(str(b.path), b.weights_sha256, precision) for b in bundles.values()])
+        layout = worker_layout(client)  # provenance only: the bits do not depend on it
         token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
         if halo == "split":
             n_tasks = 0
@@ -379,6 +381,7 @@ def enrich_box(maps, fields=("gas",), model=None, out="enriched.zarr", samples=1
             "redundant_compute_factor": _compute_paid(plans[fields[0]], bundles[fields[0]].preset, halo == "split"),
             "precision": precision,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "worker_layout": layout,
             "ember_dist_version": ember_dist.__version__,
             "created": utc_now(),
             "status": "complete",

@@ -16,7 +16,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from ember_dist.engine.faults import fault_point
 
-__all__ = ["ModelCache", "get_model", "register_models", "PLUGIN_NAME"]
+__all__ = ["ModelCache", "get_model", "register_models", "runtime_threads", "worker_layout", "PLUGIN_NAME"]
 
 log = logging.getLogger("ember_dist")
 
@@ -67,6 +67,12 @@ def _configure_threads():
         for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
             os.environ.setdefault(var, n)
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+def runtime_threads():
+    """Intra-op threads this worker's deep-learning runtime was given (None: the runtime's default)."""
+    n = os.environ.get("TF_NUM_INTRAOP_THREADS") or os.environ.get("EMBER_DIST_THREADS")
+    return int(n) if n else None
 
 
 def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage, halos=None):
@@ -167,3 +173,19 @@ def register_models(client, models, attempts=3):
     log.warning("workers kept dying while the models were being loaded (%d attempts); tasks load them on demand",
                 attempts)
     return False
+
+
+def worker_layout(client):
+    """The cluster's layout as JSON for the provenance: workers, Dask threads and runtime threads of each.
+
+    Results do not depend on it (tests/engine/test_layout.py: one worker of two threads and two of one
+    give the same bits); it is recorded so that a claim of equal bits can be checked against it.  Workers
+    lost while it is asked are left out.
+    """
+    import json
+
+    nthreads = {a: w.get("nthreads") for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+    runtime = client.run(runtime_threads, on_error="ignore")
+    return json.dumps({"workers": len(nthreads), "threads_per_worker": sorted(nthreads.values()),
+                       "runtime_threads_per_worker": sorted((v for v in runtime.values() if v is not None))},
+                      sort_keys=True)
