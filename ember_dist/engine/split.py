@@ -49,7 +49,7 @@ from ember_dist.engine.model_cache import get_stage_model
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.worker import NETWORK_LOCK, Job, noise_inputs, predict_batch
 from ember_dist.io.common import read_wrapped_lead
-from ember_dist.io.store import done_markers, mark_done, write_core
+from ember_dist.io.store import done_markers, is_done, mark_done, write_core
 from ember_dist.model.geometry import deep_halo, level_width, pair_geometry
 
 __all__ = ["SplitPlan", "plan_split", "run_split", "default_split_level", "DEFAULT_COARSE_CORE"]
@@ -249,7 +249,10 @@ def _stage_task(stage, key, batch, **kw):
     """One batch of tiles of one stage.  Tiles of the level-0 stages (A1, C1) read one-channel windows and
     overlap their reads, noise and writes with another task's network call; tasks of the coarse stages
     read feature windows of tens of channels (and zarr decodes whole chunks of them), so they run alone
-    in the worker: with two overlapping, peak RSS at 16384^2 (fiducial, core 1024) rose 0.46 GB."""
+    in the worker: with two overlapping, peak RSS at 16384^2 (fiducial, core 1024) rose 0.46 GB.
+    A task already marked done (rerun by Dask after its worker died) returns at once."""
+    if is_done(kw["out"], kw["field"], key):
+        return {"key": key, "tiles": 0, "skipped": True}
     if stage in ("A1", "C1"):
         return _run_stage(stage, key, batch, **kw)
     with NETWORK_LOCK:
