@@ -26,6 +26,7 @@ import numpy as np
 
 import ember_dist
 from ember_dist import config
+from ember_dist.engine.faults import kill_worker_at
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine import resume as resume_
 from ember_dist.engine.arguments import coerce_fields, resolve_models
@@ -172,6 +173,7 @@ def _run_plain(client, source, out, bundles, plans, samples, seed, precision, ba
         ))
     for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
         fut.result()
+        fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
     return len(futures)
 
 
@@ -205,7 +207,8 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     out : str or Path, default "enriched.zarr"
         Output zarr store.
     samples : int, default 1
-        Realisations; realisation ``i`` uses noise seed ``seed + i`` (same seed, same bits).
+        Realisations; realisation ``i`` uses noise seed ``seed + i`` (same seed, same bits, whatever the
+        cluster's layout; the layout is recorded in the ``worker_layout`` attr).
     seed : int, default 0
     tile : int, px, default from config (2048)
         Tile core size (multiple of the alignment factor; capped at the map size).
@@ -328,6 +331,7 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
                                    key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
                      for a in range(naxis) for s in range(nslab)]
         scans = client.gather(scan_futs)
+        del scan_futs  # released: a worker lost later must not make the scheduler scan its maps again
         check_scans(scans, source.axes, source.description)
         checksum = source_checksum(scans)
         # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
@@ -350,9 +354,10 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
             create_store(out, ds, run, chunks, request=request)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.
-        from ember_dist.engine.model_cache import ModelCache
+        from ember_dist.engine.model_cache import register_models, worker_layout
 
-        client.register_plugin(ModelCache([(str(b.path), b.weights_sha256, precision) for b in bundles.values()]))
+        register_models(client, [(str(b.path), b.weights_sha256, precision) for b in bundles.values()])
+        layout = worker_layout(client)  # provenance only: the bits do not depend on it
         token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
         bar = RunProgress(tasks_total, count_done(out)[0], progress, f"enrich {'+'.join(fields)}",
                           stages=sum(len(p.stages()) for p in plans.values()) if halo == "split" else 1)
@@ -389,10 +394,12 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
             "redundant_compute_factor": _compute_paid(plans[fields[0]], bundles[fields[0]].preset, halo == "split"),
             "precision": precision,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "worker_layout": layout,
             "ember_dist_version": ember_dist.__version__,
             "created": utc_now(),
             "status": "complete",
         })
+        kill_worker_at(client, "consolidate")  # tests only (EMBER_DIST_FAULT_DIR): a worker dies meanwhile
         finalize_store(out, attrs_out)
         log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
     except KeyboardInterrupt:

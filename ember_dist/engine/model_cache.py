@@ -7,12 +7,18 @@ since plugins are re-run), so tile tasks only look the model up.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-__all__ = ["ModelCache", "get_model", "PLUGIN_NAME"]
+from ember_dist.engine.faults import fault_point
+
+__all__ = ["ModelCache", "get_model", "register_models", "runtime_threads", "worker_layout", "PLUGIN_NAME"]
+
+log = logging.getLogger("ember_dist")
 
 PLUGIN_NAME = "ember-model-cache"
 _CACHE = {}
@@ -61,6 +67,12 @@ def _configure_threads():
         for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
             os.environ.setdefault(var, n)
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+def runtime_threads():
+    """Intra-op threads this worker's deep-learning runtime was given (None: the runtime's default)."""
+    n = os.environ.get("TF_NUM_INTRAOP_THREADS") or os.environ.get("EMBER_DIST_THREADS")
+    return int(n) if n else None
 
 
 def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage, halos=None):
@@ -132,6 +144,48 @@ class ModelCache(WorkerPlugin):
         # blocks the worker's event loop that long misses heartbeats and gets the worker restarted.
         import asyncio
 
+        fault_point("plugin")
         loop = asyncio.get_running_loop()
         for m in self.models:
             await loop.run_in_executor(None, get_model, *m)
+
+
+def register_models(client, models, attempts=3):
+    """Register :class:`ModelCache` for ``models`` on every current and future worker, surviving lost workers.
+
+    The scheduler stores the plugin before it broadcasts it, so a worker that joins or restarts later
+    gets it when it registers; a worker that dies while setting it up fails the broadcast with a
+    ``CommClosedError`` (issue 16: a worker SIGKILLed during registration failed the whole run).  The
+    broadcast is retried on the workers still alive; if workers keep dying it gives up with a warning,
+    since tasks load models on demand (:func:`get_model`) and the plugin only loads them ahead of time.
+    A plugin whose setup raises (a changed bundle, say) still raises here.
+    """
+    from distributed.comm.core import CommClosedError
+
+    plugin = ModelCache(models)
+    for i in range(attempts):
+        try:
+            client.register_plugin(plugin)
+            return True
+        except CommClosedError as e:
+            log.info("a worker was lost while loading the models (%s); registering again", e)
+            time.sleep(0.2 * (i + 1))
+    log.warning("workers kept dying while the models were being loaded (%d attempts); tasks load them on demand",
+                attempts)
+    return False
+
+
+def worker_layout(client):
+    """The cluster's layout as JSON for the provenance: workers, Dask threads and runtime threads of each.
+
+    Results do not depend on it (tests/engine/test_layout.py: one worker of two threads and two of one
+    give the same bits); it is recorded so that a claim of equal bits can be checked against it.  Workers
+    lost while it is asked are left out.
+    """
+    import json
+
+    nthreads = {a: w.get("nthreads") for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+    runtime = client.run(runtime_threads, on_error="ignore")
+    return json.dumps({"workers": len(nthreads), "threads_per_worker": sorted(nthreads.values()),
+                       "runtime_threads_per_worker": sorted((v for v in runtime.values() if v is not None))},
+                      sort_keys=True)

@@ -43,13 +43,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ember_dist.engine.faults import fault_point
 from ember_dist.engine.graph import make_batches
 from ember_dist.engine.model_cache import get_stage_model
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.worker import NETWORK_LOCK, Job, noise_inputs, predict_batch
 from ember_dist.errors import spell_or
 from ember_dist.io.common import read_wrapped_lead
-from ember_dist.io.store import done_markers, mark_done, write_core
+from ember_dist.io.store import done_markers, is_done, mark_done, write_core
 from ember_dist.model.geometry import deep_halo, level_width, pair_geometry
 
 __all__ = ["SplitPlan", "plan_split", "run_split", "stage_jobs", "count_tasks", "default_split_level",
@@ -251,7 +252,10 @@ def _stage_task(stage, key, batch, **kw):
     """One batch of tiles of one stage.  Tiles of the level-0 stages (A1, C1) read one-channel windows and
     overlap their reads, noise and writes with another task's network call; tasks of the coarse stages
     read feature windows of tens of channels (and zarr decodes whole chunks of them), so they run alone
-    in the worker: with two overlapping, peak RSS at 16384^2 (fiducial, core 1024) rose 0.46 GB."""
+    in the worker: with two overlapping, peak RSS at 16384^2 (fiducial, core 1024) rose 0.46 GB.
+    A task already marked done (rerun by Dask after its worker died) returns at once."""
+    if is_done(kw["out"], kw["field"], key):
+        return {"key": key, "tiles": 0, "skipped": True}
     if stage in ("A1", "C1"):
         return _run_stage(stage, key, batch, **kw)
     with NETWORK_LOCK:
@@ -322,6 +326,7 @@ def _run_stage(stage, key, batch, *, source, out, field, tmp, bundle_path, sha25
                            norm_out.inverse(core[..., 0]).astype(np.float32))
             else:
                 ha[j.sample, j.axis, j.slab, t.y0:t.y0 + t.ny, t.x0:t.x0 + t.nx] = core
+    fault_point(stage)  # tests only: die with the stage's outputs written and the task not yet marked done
     mark_done(out, field, key)
     return {"key": key, "tiles": len(batch)}
 
@@ -393,6 +398,7 @@ def run_split(client, *, source, out, field, bundle, sp, samples, seed, precisio
                                          key=f"enrich-{field}-split{stage}-{i:07d}-{token}"))
         for fut in progress_fn(futures, progress, f"enrich {field} stage {stage}"):
             fut.result()
+            fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
         n += len(futures)
     shutil.rmtree(tmp, ignore_errors=True)
     return n

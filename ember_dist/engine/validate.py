@@ -48,8 +48,10 @@ def scan_map(source, a, s, band=1024, fill_cache=False):
     :func:`~ember_dist.io.common.chunk_cache` is left there, keyed by its sha256, so tiles run on this
     worker do not decode it again.
     """
+    from ember_dist.engine.faults import fault_point
     from ember_dist.io.common import chunk_cache, chunk_key
 
+    fault_point("scan")
     ny, nx = source.shape[2:]
     # Bands never straddle a row of storage chunks, and a band inside a chunk row would decode that row's
     # chunks once per band (4x for the engine's 512-row bands at 4096^2 with 2048-px chunks), so a shorter

@@ -34,7 +34,7 @@ import numpy as np
 from ember_dist.errors import alternatives, in_command, spell, spell_or
 from ember_dist.io.zarr_meta import consolidate_quietly
 
-__all__ = ["check_output", "create_store", "write_core", "mark_done", "done_markers", "finalize_store",
+__all__ = ["check_output", "create_store", "write_core", "mark_done", "is_done", "done_markers", "finalize_store",
            "read_request", "resume_command", "check_complete", "count_done", "INCOMPLETE"]
 
 _META_DIR = ".ember"
@@ -178,6 +178,11 @@ def mark_done(out, field, key):
     """Create the done marker of task ``key`` (after its writes returned)."""
     p = Path(out) / _META_DIR / "done" / field / key
     p.touch()
+
+
+def is_done(out, field, key):
+    """Whether task ``key`` of ``field`` has its done marker (a task run again after it finished does nothing)."""
+    return key in done_markers(out, field)
 
 
 def done_markers(out, field):
