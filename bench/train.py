@@ -16,6 +16,12 @@ replicas (:mod:`ember_dist.train.distribute`; ``batch`` is the global batch): th
 first GPUs, or, on a machine without GPUs, logical CPU devices that share the
 cores (which measures the plumbing's cost, not a speed-up).  Prints one JSON
 line per configuration.
+
+``--compare`` (WGAN only) builds two trainers with the same seed in one process, the separate
+compiled steps (``fused=False``, the reference) and the fused iteration (``fused=True``), runs
+them in alternating blocks of 2 iterations and prints medians of wall and process CPU time per
+iteration, their ratios, the largest weight difference between the two after the same
+iterations (round-off), and the process's peak RSS.
 """
 from __future__ import annotations
 
@@ -40,6 +46,8 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=32, help="mock particles per side")
     ap.add_argument("--grid", type=int, default=128, help="map side, px")
     ap.add_argument("--devices", type=int, nargs="+", default=[1], help="replica counts to run side by side")
+    ap.add_argument("--compare", action="store_true", help="WGAN: separate steps vs fused iteration, alternating")
+    ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of --compare")
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -68,6 +76,8 @@ def main(argv=None):
     names = [d.name for d in tf.config.list_logical_devices(kind_of)]
     if max(args.devices) > len(names):
         raise SystemExit(f"--devices {max(args.devices)}: only {len(names)} {kind_of} devices ({names})")
+    if args.compare:
+        return compare(args, maps, root)
     for preset, kind, n in [(p, k, n) for p in args.presets for k in args.kinds for n in args.devices]:
         p = get_preset(preset).with_noise(kind == "wgan")
         s, info = TileSampler.from_store(maps, "gas", tile=args.tile, batch=args.batch,
@@ -88,6 +98,54 @@ def main(argv=None):
             "first_step_s": round(wall - t.timed_seconds, 2), "generator_params": count_params(t.g),
             "critic_params": c, "device": device, "backend": keras.backend.backend(),
             "replicas": t.parallel.n, "replica_devices": t.parallel.devices,
+        }), flush=True)
+
+
+def compare(args, maps, root):
+    import resource
+
+    import numpy as np
+
+    from ember_dist.model.presets import get_preset
+    from ember_dist.train.loop import TrainConfig, Trainer
+    from ember_dist.train.sampler import TileSampler
+
+    for preset in args.presets:
+        p = get_preset(preset)
+        s, info = TileSampler.from_store(maps, "gas", tile=args.tile, batch=args.batch, noise_levels=p.levels - 1,
+                                         seed=0)
+        tr, first = {}, {}
+        for mode, fused in (("separate", False), ("fused", True)):
+            cfg = TrainConfig(kind="wgan", field="gas", preset=preset, steps=10**6, batch=args.batch, tile=args.tile,
+                              n_critic=args.n_critic, checkpoint_every=10**9, log_every=10**9, sample_every=0,
+                              score_maps=0, tensorboard=False, diagnostics=False, devices=None, fused=fused)
+            tr[mode] = Trainer(cfg, s, os.path.join(root, f"cmp-{preset}-{mode}"), info)
+            t0 = time.perf_counter()
+            tr[mode].train_step()
+            first[mode] = time.perf_counter() - t0
+        wall = {m: [] for m in tr}
+        cpu = {m: [] for m in tr}
+        for _ in range(args.rounds):
+            for m, t in tr.items():
+                for _ in range(2):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    t.train_step()
+                    wall[m].append(time.perf_counter() - t0)
+                    cpu[m].append(time.process_time() - c0)
+        w = lambda t: [np.asarray(v) for v in t.g.weights + t.c.weights]  # noqa: E731
+        diff = max(float(np.max(np.abs(a - b))) for a, b in zip(w(tr["separate"]), w(tr["fused"])))
+        med = {m: (float(np.median(wall[m])), float(np.median(cpu[m]))) for m in tr}
+        print(json.dumps({
+            "preset": preset, "batch": args.batch, "tile": args.tile, "n_critic": args.n_critic,
+            "iterations_each": len(wall["fused"]) + 1,
+            **{f"{m}_wall_ms": round(1e3 * med[m][0], 1) for m in tr},
+            **{f"{m}_cpu_ms": round(1e3 * med[m][1], 1) for m in tr},
+            **{f"{m}_first_step_s": round(first[m], 1) for m in tr},
+            "speedup_wall": round(med["separate"][0] / med["fused"][0], 3),
+            "speedup_cpu": round(med["separate"][1] / med["fused"][1], 3),
+            "max_weight_diff": diff, "peak_rss_gb_process": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+            "load_avg_1min": round(os.getloadavg()[0], 1),
         }), flush=True)
 
 

@@ -39,12 +39,16 @@ class Preset:
         ``False`` gives the deterministic U-Net.
     negative_slope : float
         LeakyReLU slope.
+    noise_per_channel : bool
+        One noise strength per feature channel of each injection (StyleGAN) instead of one per
+        level (the paper).  Recorded in bundles so loading rebuilds the same weights.
     """
 
     name: str
     filters: tuple
     noise: bool = True
     negative_slope: float = 0.2
+    noise_per_channel: bool = False
 
     @property
     def levels(self):
@@ -56,7 +60,10 @@ class Preset:
         return 2 ** (self.levels - 1)
 
     def with_noise(self, noise):
-        return Preset(self.name, tuple(self.filters), bool(noise), self.negative_slope)
+        return Preset(self.name, tuple(self.filters), bool(noise), self.negative_slope, self.noise_per_channel)
+
+    def with_noise_per_channel(self, per_channel):
+        return Preset(self.name, tuple(self.filters), self.noise, self.negative_slope, bool(per_channel))
 
     def to_dict(self):
         d = asdict(self)
@@ -65,7 +72,8 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["name"], tuple(int(f) for f in d["filters"]), bool(d["noise"]), float(d["negative_slope"]))
+        return cls(d["name"], tuple(int(f) for f in d["filters"]), bool(d["noise"]), float(d["negative_slope"]),
+                   bool(d.get("noise_per_channel", False)))  # absent from bundles written before it existed
 
 
 PRESETS = {

@@ -29,7 +29,7 @@ def random_bundle(path, preset="tiny", field="gas", noise=True, noise_strength=0
     if noise:
         for layer in g.layers:
             if type(layer).__name__ == "NoiseInjection":
-                layer.strength.assign(np.float32(noise_strength))
+                layer.strength.assign(np.full(layer.strength.shape, noise_strength, np.float32))
     return save_bundle(
         g, path, name=f"random-{p.name}-{field}", field=field, kind="wgan" if noise else "unet", preset=p,
         input_norm=Normalization.for_field("dm"), output_norm=Normalization.for_field(field),

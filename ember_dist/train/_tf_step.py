@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from ember_dist.train import losses as L
 
-__all__ = ["input_gradients", "gradient_penalty", "StepFunctions"]
+__all__ = ["input_gradients", "gradient_penalty", "r1_penalty", "StepFunctions"]
 
 
 def input_gradients(critic, inputs, wrt):
@@ -41,6 +41,11 @@ def gradient_penalty(critic, real, fake, eps, wrt):
     return L.gradient_penalty_from_grads(input_gradients(critic, xhat, wrt))
 
 
+def r1_penalty(critic, real, wrt):
+    """R1 penalty ``mean_i ||grad D(real_i)||^2`` over the inputs named in ``wrt`` (conditioning held fixed)."""
+    return L.r1_penalty_from_grads(input_gradients(critic, real, wrt))
+
+
 def _by_level(outputs, levels):
     return dict(zip(levels, outputs))
 
@@ -49,11 +54,19 @@ class StepFunctions:
     """Compiled train steps for one generator (and critic)."""
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
-                 data_range=1.0, jit=True, parallel=None):
+                 data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
+                 noise_variables=()):
         self.g, self.c = generator, critic
         self.w, self.levels = weights, list(levels)
         self.g_opt, self.c_opt = g_opt, c_opt
         self.gp_weight = float(gp_weight)
+        if penalty not in L.PENALTIES:
+            raise ValueError(f"penalty must be one of {L.PENALTIES}. Received: penalty={penalty!r}.")
+        self.penalty = penalty
+        # noise strengths with their own optimizer (learning rate); None: one optimizer for all
+        self.noise_opt = noise_opt
+        self.noise_all_ids = {id(v) for v in noise_variables}
+        self.noise_ids = self.noise_all_ids if noise_opt is not None else set()
         self.data_range = float(data_range)
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
@@ -65,6 +78,12 @@ class StepFunctions:
         self.unet_step = parallel.compile(self._unet_step, jit)
         self.critic_step = parallel.compile(self._critic_step, jit)
         self.generator_step = parallel.compile(self._generator_step, jit)
+        if critic is not None:
+            self.generator_diagnostics = parallel.compile(self._generator_diagnostics, jit)
+        self.n_critic = int(n_critic)
+        if critic is not None:
+            self._iteration = {g: parallel.compile(lambda *a, g=g: self._wgan_iteration(*a, train_generator=g), jit)
+                               for g in (True, False)}
 
     def _perceptual(self, target, outputs):
         return L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range)
@@ -74,9 +93,19 @@ class StepFunctions:
             outs = self.g(inputs, training=True)
             loss, d, m = self._perceptual(target, outs)
             scaled = loss * self.loss_scale
-        grads = tape.gradient(scaled, self.g.trainable_variables)
-        self.g_opt.apply_gradients(zip(grads, self.g.trainable_variables))
+        self._apply_generator(tape.gradient(scaled, self.g.trainable_variables))
         return {"loss": loss, "dssim": d, "msle": m}
+
+    def _apply_generator(self, grads):
+        """Generator update; the noise strengths by their own optimizer when there is one."""
+        tv = self.g.trainable_variables
+        if self.noise_opt is None:
+            self.g_opt.apply_gradients(zip(grads, tv))
+            return
+        main = [(g, v) for g, v in zip(grads, tv) if id(v) not in self.noise_ids]
+        noise = [(g, v) for g, v in zip(grads, tv) if id(v) in self.noise_ids]
+        self.g_opt.apply_gradients(main)
+        self.noise_opt.apply_gradients(noise)
 
     def _real_fake(self, inputs, target, outs):
         dm = inputs["dm"]
@@ -88,15 +117,20 @@ class StepFunctions:
                 fake[f"scale_l{lev}"] = o
         return real, fake
 
-    def _critic_step(self, inputs, target, eps):
-        outs = self.g(inputs, training=False)
+    def _critic_step(self, inputs, target, eps, outs=None):
+        if outs is None:
+            outs = self.g(inputs, training=False)
         real, fake = self._real_fake(inputs, target, outs)
         with tf.GradientTape() as tape:
             d_real = self.c(real, training=True)
             d_fake = self.c(fake, training=True)
             w = L.critic_wasserstein(d_real, d_fake)
-            gp = gradient_penalty(self.c, real, fake, eps, self.wrt)
-            loss = w + self.gp_weight * gp
+            if self.penalty == "r1":
+                gp = r1_penalty(self.c, real, self.wrt)
+                loss = w + 0.5 * self.gp_weight * gp
+            else:
+                gp = gradient_penalty(self.c, real, fake, eps, self.wrt)
+                loss = w + self.gp_weight * gp
             scaled = loss * self.loss_scale
         grads = tape.gradient(scaled, self.c.trainable_variables)
         self.c_opt.apply_gradients(zip(grads, self.c.trainable_variables))
@@ -110,9 +144,74 @@ class StepFunctions:
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
             scaled = loss * self.loss_scale
-        grads = tape.gradient(scaled, self.g.trainable_variables)
-        self.g_opt.apply_gradients(zip(grads, self.g.trainable_variables))
+        self._apply_generator(tape.gradient(scaled, self.g.trainable_variables))
         return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv}
+
+    def _generator_diagnostics(self, inputs, target):
+        """Gradient norms of the perceptual and the (gamma-weighted) adversarial terms on the generator.
+
+        ``grad_perceptual`` / ``grad_adversarial``: over all generator weights; ``grad_noise_perceptual``
+        / ``grad_noise_adversarial``: over the noise strengths only; ``noise_push_perceptual`` /
+        ``noise_push_adversarial``: ``-sum sign(w) dL/dw`` over the strengths ``w``, the rate at which
+        gradient descent on that term alone grows ``|w|`` (> 0: the term asks for more noise).  No update.
+        """
+        tv = self.g.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            outs = self.g(inputs, training=True)
+            p, _, _ = self._perceptual(target, outs)
+            _, fake = self._real_fake(inputs, target, outs)
+            adv = self.w.gamma * L.generator_adversarial(self.c(fake, training=True))
+        gp_, ga_ = tape.gradient(p, tv), tape.gradient(adv, tv)
+        del tape
+
+        def norm(gs, keep):
+            sq = [tf.reduce_sum(tf.square(g)) for g, v in zip(gs, tv) if g is not None and keep(v)]
+            return tf.sqrt(tf.add_n(sq)) if sq else tf.constant(0.0)
+
+        def push(gs):
+            d = [-tf.reduce_sum(tf.sign(v) * g) for g, v in zip(gs, tv) if g is not None and is_noise(v)]
+            return tf.add_n(d) if d else tf.constant(0.0)
+
+        is_noise = lambda v: id(v) in self.noise_all_ids  # noqa: E731
+        return {"grad_perceptual": norm(gp_, lambda v: True), "grad_adversarial": norm(ga_, lambda v: True),
+                "grad_noise_perceptual": norm(gp_, is_noise), "grad_noise_adversarial": norm(ga_, is_noise),
+                "noise_push_perceptual": push(gp_), "noise_push_adversarial": push(ga_)}
+
+
+    def wgan_iteration(self, critic_batches, generator_batch=None):
+        """One WGAN iteration in one compiled call: ``len(critic_batches)`` critic updates, then one
+        generator update on ``generator_batch`` (none when it is ``None``, e.g. during a critic warm-up).
+
+        ``critic_batches`` is a list of ``(inputs, target, eps)``.  The generator does not change
+        during the critic updates, so its outputs for all of them come from one forward pass over
+        the stacked batches (per-sample the same network; only the round-off of a larger
+        convolution batch may differ).  Returns the metrics of the last critic update and of the
+        generator update.
+        """
+        import numpy as np
+
+        if len(critic_batches) != self.n_critic:
+            raise ValueError(f"wgan_iteration takes n_critic={self.n_critic} critic batches; got {len(critic_batches)}.")
+        stack = lambda *a: np.concatenate(a, axis=0)  # noqa: E731
+        xc = {k: stack(*[b[0][k] for b in critic_batches]) for k in critic_batches[0][0]}
+        yc = stack(*[b[1] for b in critic_batches])
+        ec = stack(*[b[2] for b in critic_batches])
+        if generator_batch is None:
+            return self._iteration[False](xc, yc, ec)
+        return self._iteration[True](xc, yc, ec, *generator_batch)
+
+    def _wgan_iteration(self, xc, yc, ec, xg=None, yg=None, train_generator=True):
+        n = self.n_critic
+        rows = int(yc.shape[0]) // n  # samples per critic batch on this replica
+        part = lambda a, r: a[r * rows:(r + 1) * rows]  # noqa: E731
+        outs = self.g(xc, training=False)
+        m = {}
+        for r in range(n):
+            m = self._critic_step({k: part(v, r) for k, v in xc.items()}, part(yc, r), part(ec, r),
+                                  [part(o, r) for o in outs])
+        if train_generator:
+            m = {**m, **self._generator_step(xg, yg)}
+        return m
 
 
 class ScalarWriter:

@@ -48,7 +48,8 @@ def _train(args):
               log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
-              devices=args.devices, mbstd_group=args.mbstd_group,
+              devices=args.devices, mbstd_group=args.mbstd_group, penalty=args.penalty, gp_weight=args.penalty_weight,
+              noise_per_channel=args.noise_per_channel, noise_lr=args.noise_lr, fused=args.fused,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
@@ -83,6 +84,16 @@ def add_train_parser(subparsers):
     p.add_argument("--critic-warmup", type=int, default=0, help="first iterations that train only the critic (wgan)")
     p.add_argument("--noise-init", type=float, default=0.0, help="initial noise-injection strength (wgan; paper: 0)")
     p.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step (wgan)")
+    p.add_argument("--penalty", default="gp", choices=["gp", "r1"], help="critic regulariser (wgan): the paper's "
+                   "two-sided gradient penalty at interpolates, or R1 on real samples")
+    p.add_argument("--penalty-weight", type=float, default=10.0, help="weight of --penalty (gp: lambda; r1: gamma, "
+                   "the term is gamma/2 * mean ||grad D(real)||^2)")
+    p.add_argument("--noise-per-channel", action="store_true", help="one noise strength per feature channel "
+                   "(StyleGAN) instead of one per level (wgan)")
+    p.add_argument("--noise-lr", type=float, default=None, help="initial learning rate of the noise strengths "
+                   "(own Adam, same decay; default: --lr)")
+    p.add_argument("--fused", action="store_true", help="one compiled call per WGAN iteration instead of one per "
+                   "critic/generator update (same updates to round-off; longer compilation)")
     p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")
     p.add_argument("--beta", type=float, default=None, help="MSLE weight (default: the paper's)")
     p.add_argument("--gamma", type=float, default=None, help="adversarial weight (default: the paper's)")

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ember_dist.model.presets import get_preset
-from ember_dist.train.losses import GP_WEIGHT, LossWeights, loss_weights, output_levels
+from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights, output_levels
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
 
@@ -122,6 +122,25 @@ class TrainConfig:
         Samples per minibatch-standard-deviation group of the critic; default the batch on one
         device (``batch / replicas``).  A run on ``n`` devices equals the one-device run with
         ``mbstd_group = batch / n``.
+    fused : bool
+        Run a whole WGAN iteration (``n_critic`` critic updates and the generator update) as one
+        compiled call (one host round trip instead of ``n_critic + 1``; the generator outputs of
+        the critic batches in one forward pass); the same updates to round-off.  Off by default: on
+        the 2-core CPU it gained nothing measurable and compiles 2-4x longer (bench/README.md).
+    penalty : {"gp", "r1"}
+        Critic regulariser: the paper's two-sided gradient penalty at interpolates (weight
+        ``gp_weight``), or R1 on real samples, ``(gp_weight / 2) * mean ||grad D(real)||^2``.
+    noise_per_channel : bool
+        One noise strength per feature channel (StyleGAN) instead of one per level (WGAN).
+    noise_lr : float, optional
+        Initial learning rate of the noise strengths (own Adam optimizer, same decay); default: they
+        are trained with the generator's ``lr``.
+    diagnostics : bool
+        At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
+        channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
+        (:meth:`~ember_dist.train._tf_step.StepFunctions._generator_diagnostics`); at every
+        checkpoint write P(k) of the scored predictions and their truth to ``<work>/pk.csv``; at the
+        end draw ``<work>/diagnostics.png`` (:mod:`ember_dist.train.diagnostics`).
     """
 
     kind: str = "unet"
@@ -147,6 +166,11 @@ class TrainConfig:
     prefetch: int = 2
     seed: int = 0
     jit: bool = True
+    fused: bool = False
+    penalty: str = "gp"
+    noise_per_channel: bool = False
+    noise_lr: float | None = None
+    diagnostics: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
     critic_warmup: int = 0
@@ -165,6 +189,10 @@ class TrainConfig:
                              f"{p.name!r} (it halves the map once more than the generator).")
         if self.steps < 1 or self.batch < 1:
             raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {list(PENALTIES)} (--penalty). Received: penalty={self.penalty!r}.")
+        if self.noise_lr is not None and not self.noise_lr > 0:
+            raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")
         if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):
             raise ValueError(f"mbstd_group={self.mbstd_group} must divide batch={self.batch}.")
 
@@ -203,6 +231,7 @@ class Trainer:
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
         self.work = Path(work_dir)
         self.preset = get_preset(config.preset).with_noise(config.kind == "wgan")
+        self.preset = self.preset.with_noise_per_channel(config.kind == "wgan" and config.noise_per_channel)
         if sampler.noise_levels != (self.preset.levels - 1 if self.preset.noise else 0):
             raise ValueError(f"sampler draws {sampler.noise_levels} noise maps; the {config.kind} generator of "
                              f"preset {self.preset.name!r} needs {self.preset.levels - 1 if self.preset.noise else 0}.")
@@ -221,13 +250,23 @@ class Trainer:
             self.init_info = self._warm_start(config.init_from) if config.init_from else None
             if self.preset.noise and config.noise_init:
                 for s in self.noise_layers():
-                    s.strength.assign(float(config.noise_init))
+                    s.strength.assign(np.full(s.strength.shape, config.noise_init, np.float32))
             sched = keras.optimizers.schedules.PolynomialDecay
             self.g_opt = keras.optimizers.Adam(
                 sched(config.lr, max(1, config.steps - (config.critic_warmup if config.kind == "wgan" else 0)),
                       config.lr * config.end_lr_factor, power=config.power),
                 beta_1=0.0, beta_2=0.99)
-            self.g_opt.build(self.g.trainable_variables)
+            noise_vars = [l.strength for l in self.noise_layers()]
+            self.n_opt = None
+            if config.kind == "wgan" and config.noise_lr is not None:
+                self.n_opt = keras.optimizers.Adam(
+                    sched(config.noise_lr, max(1, config.steps - config.critic_warmup),
+                          config.noise_lr * config.end_lr_factor, power=config.power), beta_1=0.0, beta_2=0.99)
+                self.n_opt.build(noise_vars)
+                ids = {id(v) for v in noise_vars}
+                self.g_opt.build([v for v in self.g.trainable_variables if id(v) not in ids])
+            else:
+                self.g_opt.build(self.g.trainable_variables)
             self.c_opt = None
             if self.c is not None:
                 self.c_opt = keras.optimizers.Adam(
@@ -236,7 +275,9 @@ class Trainer:
                 self.c_opt.build(self.c.trainable_variables)
         self.levels = output_levels(self.preset.levels)
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
-                                   config.gp_weight, config.data_range, jit=config.jit, parallel=self.parallel)
+                                   config.gp_weight, config.data_range, jit=config.jit, parallel=self.parallel,
+                                   n_critic=config.n_critic, penalty=config.penalty, noise_opt=self.n_opt,
+                                   noise_variables=noise_vars)
         self.step = 0
         self._pool, self._ahead = None, {}
         self._tb = None
@@ -271,7 +312,11 @@ class Trainer:
         copied = 0
         for layer in src.layers:
             if layer.weights:
-                self.g.get_layer(layer.name).set_weights(layer.get_weights())
+                dst = self.g.get_layer(layer.name)
+                ws = layer.get_weights()
+                if hasattr(dst, "per_channel"):  # noise strengths: one per level <-> one per channel
+                    ws = [np.full(dst.strength.shape, float(np.mean(ws[0])), np.float32)]
+                dst.set_weights(ws)
                 copied += 1
         return {"bundle": b.name, "weights_sha256": b.weights_sha256, "kind": b.meta.get("kind"),
                 "layers_copied": copied}
@@ -285,11 +330,23 @@ class Trainer:
 
     def noise_strengths(self):
         """``{layer name: strength}`` of the WGAN generator's noise injections."""
-        return {l.name: float(np.asarray(l.strength)) for l in self.noise_layers()}
+        return {l.name: (float(np.asarray(l.strength)) if not l.per_channel
+                         else [float(v) for v in np.asarray(l.strength)]) for l in self.noise_layers()}
+
+    def noise_levels(self):
+        """``{"noise_l{l}": RMS of the strengths of level l}`` (the value itself when one per level)."""
+        out = {}
+        for l in self.noise_layers():
+            w = np.asarray(l.strength, np.float64)
+            lev = l.name.split("_")[0].replace("dec", "")  # dec{l}_noise
+            out[f"noise_l{lev}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
+        return out
 
     # -- state -------------------------------------------------------------------------------------
     def _variables(self):
         groups = {"g": self.g.weights, "go": self.g_opt.variables}
+        if self.n_opt is not None:
+            groups["no"] = self.n_opt.variables
         if self.c is not None:
             groups.update(c=self.c.weights, co=self.c_opt.variables)
         return groups
@@ -308,7 +365,7 @@ class Trainer:
         tmp = ck / (name + ".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, ck / (name + ".npz"))
-        score = self.score()
+        score = self.score(record=True)
         state = {"step": self.step, "seed": self.cfg.seed, "score": score,
                  "next_batch": self.step * self.batches_per_step(),
                  "config": self.cfg.to_dict(), "metrics": self.last_metrics,
@@ -345,7 +402,7 @@ class Trainer:
             return None
         state = json.loads(path.with_suffix("").with_suffix(".json").read_text())
         free = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
-                "tensorboard", "score_maps", "jit", "devices", "mbstd_group")  # trajectory-neutral (the
+                "tensorboard", "score_maps", "jit", "fused", "devices", "mbstd_group")  # trajectory-neutral (the
                 # critic groups, which are not, are compared below)
         saved = {k: v for k, v in state["config"].items() if k not in free}
         now = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
@@ -374,7 +431,11 @@ class Trainer:
         """One iteration at ``self.step``; returns the metrics as floats."""
         j = self.step * self.batches_per_step()
         m = {}
-        if self.cfg.kind == "wgan":
+        if self.cfg.kind == "wgan" and self.cfg.fused:
+            cb = [self._batch(j + r, True) for r in range(self.cfg.n_critic)]
+            gb = self._batch(j + self.cfg.n_critic, False) if self.step >= self.cfg.critic_warmup else None
+            m.update({k: float(v) for k, v in self.steps.wgan_iteration(cb, gb).items()})
+        elif self.cfg.kind == "wgan":
             for r in range(self.cfg.n_critic):
                 x, y, eps = self._batch(j + r, True)
                 m.update({k: float(v) for k, v in self.steps.critic_step(x, y, eps).items()})
@@ -387,6 +448,19 @@ class Trainer:
         self.step += 1
         m["lr"] = float(np.asarray(self.g_opt.learning_rate))
         return m
+
+    def diagnostics(self):
+        """Logged diagnostics of the WGAN (``{}`` for the U-Net or with ``diagnostics`` off).
+
+        Noise strength per level (:meth:`noise_levels`) and the generator's gradient norms of the
+        perceptual and adversarial terms on a fixed batch never used for training.
+        """
+        if not self.cfg.diagnostics or self.c is None:
+            return {}
+        if getattr(self, "_diag_batch", None) is None:
+            self._diag_batch = self.sampler.batch(2**40 + 1)
+        g = self.steps.generator_diagnostics(*self._diag_batch)
+        return {**self.noise_levels(), **{k: float(v) for k, v in g.items()}}
 
     def _batch(self, j, eps):
         """Batch ``j`` (pure function of (seed, j)), built ahead by a thread when ``prefetch`` > 0."""
@@ -406,11 +480,12 @@ class Trainer:
         out = self._ahead.pop(j).result()
         return out if eps or len(out) == 2 else out[:2]
 
-    def score(self):
+    def score(self, record=False):
         """Checkpoint score of whole-map predictions of the first ``score_maps`` training maps.
 
         :func:`prediction_score` (lower is better) averaged over the maps (noise seed 0); ``nan``
-        when disabled or undefined (e.g. an empty prediction).
+        when disabled or undefined (e.g. an empty prediction).  With ``record`` (and
+        ``diagnostics``) the P(k) of each prediction and its truth go to ``<work>/pk.csv``.
         """
         from types import SimpleNamespace
 
@@ -426,12 +501,39 @@ class Trainer:
         if getattr(self, "_infer", None) is None:
             self._infer = inference_model(self.g)
         model = self._infer
-        errs = []
+        errs, rows = [], []
         for i in range(n):
             dm = self.info["input_norm"].inverse(self.sampler.inputs[i])
             truth = self.info["output_norm"].inverse(self.sampler.targets[i])
-            errs.append(prediction_score(truth, predict_whole(fake, dm, seed=0, slab=i, model=model)))
+            pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
+            errs.append(prediction_score(truth, pred))
+            if record and self.cfg.diagnostics:
+                rows += self._pk_rows(i, truth, pred)
+        if rows:
+            self._write_pk(rows)
         return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
+
+    def _pk_rows(self, i, truth, pred):
+        from ember_dist.stats.power import power_spectrum
+
+        px = float(self.info.get("pixel_size") or 1.0)
+        n = truth.shape[-1]
+        st = power_spectrum(np.asarray(truth, np.float64), box_size=n * px)
+        sp = power_spectrum(np.asarray(pred, np.float64), box_size=n * px)
+        return [{"step": self.step, "map": i, "k": float(k), "power_true": float(a), "power_pred": float(b)}
+                for k, a, b in zip(np.asarray(st["k"]), np.asarray(st["power"]), np.asarray(sp["power"]))]
+
+    def _write_pk(self, rows):
+        """Append P(k) rows to ``pk.csv`` (rows of this step and later, from before a resume, are replaced)."""
+        path = self.work / "pk.csv"
+        old = []
+        if path.is_file():
+            with open(path, newline="") as f:
+                old = [r for r in csv.DictReader(f) if int(r["step"]) < self.step]
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(old + rows)
 
     def rescore(self):
         """Score every kept checkpoint again with :meth:`score` and point ``best`` at the lowest.
@@ -531,6 +633,7 @@ class Trainer:
             first = False
             self.last_metrics = m
             if self.step % self.cfg.log_every == 0 or self.step == stop:
+                m = {**m, **self.diagnostics()}
                 self._log({"step": self.step, "wall_s": round(self.train_seconds, 3), **m})
                 if self.cfg.tensorboard:
                     if self._tb is None:
@@ -546,6 +649,10 @@ class Trainer:
                 self.checkpoint()
         self.checkpoint()
         self.close()
+        if self.cfg.diagnostics:
+            from ember_dist.train.diagnostics import plot_diagnostics
+
+            plot_diagnostics(self.work)
         return self.last_metrics
 
     def close(self):
@@ -605,8 +712,9 @@ class Trainer:
             "steps_requested": cfg.steps,
             "batch": cfg.batch,
             "tile": cfg.tile,
-            "loss": ("alpha*sum_scales DSSIM + beta*sum_scales MSLE" + (" + gamma*adversarial (WGAN-GP, "
-                     f"gradient penalty {cfg.gp_weight:g}, {cfg.n_critic} critic steps per generator step)"
+            "loss": ("alpha*sum_scales DSSIM + beta*sum_scales MSLE" + (" + gamma*adversarial (WGAN, "
+                     + ("R1 penalty gamma " if cfg.penalty == "r1" else "gradient penalty ")
+                     + f"{cfg.gp_weight:g}, {cfg.n_critic} critic steps per generator step)"
                      if cfg.kind == "wgan" else "")),
             "loss_weights": cfg.loss_weights.to_dict(),
             "optimizer": (f"Adam(beta1=0, beta2=0.99), polynomial decay power {cfg.power:g} from lr={cfg.lr:g}"
@@ -617,6 +725,12 @@ class Trainer:
             "noise_init": cfg.noise_init if cfg.kind == "wgan" else None,
             "critic_warmup": cfg.critic_warmup if cfg.kind == "wgan" else None,
             "noise_strengths": self.noise_strengths() or None,
+            "noise_per_channel": cfg.noise_per_channel if cfg.kind == "wgan" else None,
+            "noise_lr": (cfg.noise_lr if cfg.noise_lr is not None else cfg.lr) if cfg.kind == "wgan" else None,
+            "critic_penalty": ({"gp": f"two-sided gradient penalty at interpolates, weight {cfg.gp_weight:g}",
+                                "r1": f"R1 on real samples, (gamma/2) mean ||grad D(real)||^2 with gamma = "
+                                      f"{cfg.gp_weight:g}"}[cfg.penalty] if cfg.kind == "wgan" else None),
+            "fused_iteration": cfg.fused if cfg.kind == "wgan" else None,
             "checkpoint": chosen,
             "final_metrics": self.last_metrics,
             "train_seconds": round(self.train_seconds, 1),

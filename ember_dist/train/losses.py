@@ -24,7 +24,8 @@ scaled in proportion, at level ``l`` (:func:`ssim_window`); ``valid`` padding,
 ``perceptual = alpha * sum_l DSSIM_l + beta * sum_l MSLE_l`` (equal weight per scale);
 U-Net loss = perceptual; generator loss = perceptual + gamma * adversarial with
 adversarial = ``-mean(D(fake))``; critic loss = ``mean(D(fake)) - mean(D(real)) +
-10 * GP`` with the two-sided penalty ``GP = mean((||grad D(x_hat)|| - 1)^2)``.
+10 * GP`` with the two-sided penalty ``GP = mean((||grad D(x_hat)|| - 1)^2)``, or (option
+``penalty="r1"``) ``+ (10 / 2) * R1`` with ``R1 = mean(||grad D(x_real)||^2)``.
 The input gradient of the critic needs a backend (``train/_tf_step.py``);
 :func:`gradient_penalty_from_grads` turns those gradients into the penalty.
 
@@ -46,10 +47,14 @@ from keras import ops
 
 __all__ = ["LossWeights", "LOSS_WEIGHTS", "loss_weights", "output_levels", "downsample", "ssim_window",
            "ssim", "dssim", "msle", "multiscale_terms", "perceptual_loss", "critic_wasserstein",
-           "gradient_penalty_from_grads", "generator_adversarial", "GP_WEIGHT"]
+           "gradient_penalty_from_grads", "r1_penalty_from_grads", "generator_adversarial", "GP_WEIGHT", "PENALTIES"]
 
 #: Weight of the gradient penalty in the critic loss (Gulrajani et al. 2017; the paper).
 GP_WEIGHT = 10.0
+
+#: Critic regularisers: ``"gp"`` the two-sided penalty at interpolates (the paper), ``"r1"`` the
+#: zero-centred penalty on real samples (Mescheder et al. 2018; StyleGAN2).
+PENALTIES = ("gp", "r1")
 
 
 @dataclass(frozen=True)
@@ -220,3 +225,17 @@ def gradient_penalty_from_grads(grads):
         sq = sq + ops.sum(ops.square(ops.reshape(g, (ops.shape(g)[0], -1))), axis=1)
     norm = ops.sqrt(sq + 1e-12)
     return ops.mean(ops.square(norm - 1.0))
+
+
+def r1_penalty_from_grads(grads):
+    """R1 penalty ``mean_i ||g_i||^2`` of the critic's gradients at *real* samples (norm over all inputs).
+
+    The critic loss adds ``(weight / 2) * R1`` (Mescheder et al. 2018, with ``gamma = weight``).
+    """
+    if not isinstance(grads, (list, tuple)):
+        grads = [grads]
+    sq = 0.0
+    for g in grads:
+        g = ops.cast(g, "float32")
+        sq = sq + ops.sum(ops.square(ops.reshape(g, (ops.shape(g)[0], -1))), axis=1)
+    return ops.mean(sq)

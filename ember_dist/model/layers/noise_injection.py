@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""``NoiseInjection``: ``f' = f + w * eta`` with one trainable scalar ``w``."""
+"""``NoiseInjection``: ``f' = f + w * eta`` with one trainable scalar ``w`` (or one per channel)."""
 from __future__ import annotations
 
 import keras
@@ -18,6 +18,8 @@ class NoiseInjection(keras.layers.Layer):
 
     Args:
         initial_strength: float, initial value of ``w`` (the paper uses 0).
+        per_channel: bool, one strength per feature channel, shape ``(C,)`` (StyleGAN's
+            per-channel scaling), instead of one scalar.
 
     Notes
     -----
@@ -25,16 +27,19 @@ class NoiseInjection(keras.layers.Layer):
     ``(batch, H, W, 1)``.  Output shape: ``(batch, H, W, C)``.
     """
 
-    def __init__(self, initial_strength=0.0, **kwargs):
+    def __init__(self, initial_strength=0.0, per_channel=False, **kwargs):
         super().__init__(**kwargs)
         self.initial_strength = float(initial_strength)
+        self.per_channel = bool(per_channel)
 
     def build(self, input_shape):
         feat, eta = input_shape
         if eta[-1] not in (1, None):
             raise ValueError(f"noise input must have 1 channel. Received: eta shape={eta!r}.")
+        if self.per_channel and feat[-1] is None:
+            raise ValueError(f"per-channel noise strengths need a known channel count. Received: {feat!r}.")
         self.strength = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(self.initial_strength), name="strength"
+            shape=(int(feat[-1]),) if self.per_channel else (), initializer=keras.initializers.Constant(self.initial_strength), name="strength"
         )
 
     def call(self, inputs):
@@ -45,4 +50,4 @@ class NoiseInjection(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "initial_strength": self.initial_strength}
+        return {**super().get_config(), "initial_strength": self.initial_strength, "per_channel": self.per_channel}
