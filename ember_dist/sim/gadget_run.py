@@ -196,6 +196,20 @@ def run_gadget(folder, exe, *, ntasks=2, nice=10, progress=None, resume=True, lo
     return state
 
 
+def _raise_on_sigterm():
+    """While Gadget-2 runs, SIGTERM (a batch system's time limit, ``kill``) stops it too: Gadget-2 runs
+    in its own session, so without this it would outlive us.  Returns the previous handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
 def _attempt(folder, exe, state, ntasks, nice, progress, restart, log):
     """One Gadget-2 process: from the ICs (outputs cleared) or from the restart files."""
     outdir = folder / "output"
@@ -214,6 +228,7 @@ def _attempt(folder, exe, state, ntasks, nice, progress, restart, log):
         logf.write(f"\n==== {' '.join(cmd)}\n")
         proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=_mpi_env(), start_new_session=True)
+        old_term = _raise_on_sigterm()
         try:
             for line in proc.stdout:
                 logf.write(line)
@@ -231,6 +246,9 @@ def _attempt(folder, exe, state, ntasks, nice, progress, restart, log):
             attempt["interrupted"] = True
             _write_state(folder, state)
             raise
+        finally:
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
     attempt["wall_s"] = round(time.perf_counter() - t0, 1)
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # mpirun reaps the tasks: their CPU time rolls up
     attempt["cpu_s"] = round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1)
