@@ -58,7 +58,10 @@ def estimate_cost(n, box_size, z_end, *, hydro=True, z_init=49.0, pmgrid=None, n
     particles = (2 if hydro else 1) * int(n) ** 3
     spacing = box_size / n
     growth = math.log((1 + z_init) / (1 + z_end)) / math.log(50.0 / 3.0)
-    steps = STEPS_REF * growth**1.5 * math.sqrt(SPACING_REF / spacing)
+    if hydro:  # SPH (Courant) steps: 903 at 469 ckpc/h spacing (notes), 1053-1085 at 200 (suite boxes s0, s5)
+        steps = STEPS_REF * growth**1.5 * (SPACING_REF / spacing) ** 0.2
+    else:  # gravity alone stays on the largest step, MaxSizeTimestep 0.025 in ln a (128 steps z = 49 -> 2)
+        steps = 1.15 * math.log((1 + z_init) / (1 + z_end)) / 0.025
     cpu = CPU_PER_PARTICLE_STEP["hydro" if hydro else "dmo"] * particles * steps
     pm = pmgrid or 2 * n
     mem = BYTES_PER_PARTICLE * particles + BYTES_PER_PM_CELL * pm**3 + (250 << 20) * ntasks
