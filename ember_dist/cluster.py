@@ -181,11 +181,12 @@ def _deploy_dirs():
 
 
 def profile_names():
-    """Names of the jobqueue profiles found in the deploy directories (``*.yaml``)."""
+    """Names of the jobqueue profiles found in the deploy directories (``*.yaml``; the example
+    pipelines ``pipeline-*.yaml`` beside them are ``ember-dist run`` files, not cluster profiles)."""
     names = set()
     for d in _deploy_dirs():
         if d.is_dir():
-            names.update(p.stem for p in d.glob("*.yaml"))
+            names.update(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("pipeline-"))
     return sorted(names)
 
 
@@ -204,7 +205,7 @@ def _find_profile(profile):
             raise FileNotFoundError(f"cluster profile file {str(p)!r} does not exist; copy one from deploy/ and edit it.")
         return p
     for d in _deploy_dirs():
-        if (d / f"{profile}.yaml").is_file():
+        if (d / f"{profile}.yaml").is_file() and str(profile) in profile_names():
             return d / f"{profile}.yaml"
     raise _unknown(profile)
 

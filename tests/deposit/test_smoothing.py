@@ -46,7 +46,7 @@ def test_distributed_with_client():
 
 def test_errors_name_the_fix():
     pos = np.random.default_rng(0).uniform(0, 1, (10, 3))
-    with pytest.raises(ValueError, match="n_neighbours <= 9"):
+    with pytest.raises(ValueError, match="n_neighbours=9 or less"):
         smoothing_lengths(pos, 1.0, n_neighbours=10)
     with pytest.raises(ValueError, match="positive integer"):
         smoothing_lengths_distributed(pos, 1.0, n_neighbours=0)
