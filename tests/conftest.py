@@ -46,3 +46,36 @@ def client2():
     yield c
     c.close()
     c.cluster.close()
+
+
+def _browser():
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium: found on PATH, else installed with apt-get (root), else the test skips saying why."""
+    import shutil
+    import subprocess
+
+    exe = _browser()
+    if exe:
+        return exe
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("this browser test needs Debian's chromium, or root and apt-get to install it")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-y", "-q", "--no-install-recommends", "install", "chromium"]
+    if subprocess.run(apt, env=env, capture_output=True, timeout=900).returncode != 0:
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "-q", "update"], env=env, capture_output=True,
+                       timeout=900)
+        r = subprocess.run(apt, env=env, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, f"apt-get could not install chromium: {r.stderr[-2000:]}"
+    exe = _browser()
+    assert exe, "apt-get installed chromium but no chromium executable is on PATH"
+    return exe
+

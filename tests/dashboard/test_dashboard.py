@@ -27,32 +27,6 @@ from .cdp import Browser
 PNG = Path(os.environ.get("EMBER_DASHBOARD_PNG", Path(__file__).resolve().parents[2] / "build" / "dashboard.png"))
 
 
-def _browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    exe = _browser()
-    if exe:
-        return exe
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("dashboard test needs Debian's chromium, or root and apt-get to install it")
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-y", "-q", "--no-install-recommends", "install", "chromium"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(apt, env=env, capture_output=True, timeout=600).returncode != 0:
-        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "-q", "update"], env=env, capture_output=True,
-                       timeout=600)
-        r = subprocess.run(apt, env=env, capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr[-2000:]
-    exe = _browser()
-    assert exe, "apt-get installed chromium but no chromium executable is on PATH"
-    return exe
-
-
 #: The page's Bokeh documents have arrived and rendered their roots.
 READY = "typeof Bokeh !== 'undefined' && Bokeh.documents.length > 0 && Bokeh.documents.every(d => d.roots().length > 0)"
 #: Keys of the Task Stream plot's data source, read from the page itself.

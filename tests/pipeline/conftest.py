@@ -70,29 +70,3 @@ def reference(toy, client):
     return d, res, time.perf_counter() - t0
 
 
-def _browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's chromium: found on PATH, else installed with apt-get (root), else the test is skipped."""
-    exe = _browser()
-    if exe:
-        return exe
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("the report check needs Debian's chromium, or root and apt-get to install it")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-y", "-q", "--no-install-recommends", "install", "chromium"]
-    if subprocess.run(apt, env=env, capture_output=True, timeout=900).returncode != 0:
-        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "-q", "update"], env=env, capture_output=True,
-                       timeout=900)
-        r = subprocess.run(apt, env=env, capture_output=True, text=True, timeout=900)
-        if r.returncode != 0:
-            pytest.skip(f"apt-get could not install chromium: {r.stderr[-500:]}")
-    exe = _browser()
-    assert exe, "apt-get installed chromium but no chromium executable is on PATH"
-    return exe
