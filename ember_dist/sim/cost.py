@@ -21,7 +21,7 @@ import os
 __all__ = ["estimate_cost", "check_affordable", "CostError", "available_memory_bytes"]
 
 #: CPU seconds per particle per global step (hydro: gravity + SPH; DM only: gravity).
-CPU_PER_PARTICLE_STEP = {"hydro": 1.0e-5, "dmo": 4.0e-6}
+CPU_PER_PARTICLE_STEP = {"hydro": 1.25e-5, "dmo": 1.2e-5}  # bench/simulate.py, idle machine, 2026-12-02
 #: Global steps from z = 49 to z = 2 at a mean inter-particle spacing of 470 ckpc/h, softening 1/30 of it.
 STEPS_REF = 900.0
 SPACING_REF = 470.0
@@ -59,7 +59,9 @@ def estimate_cost(n, box_size, z_end, *, hydro=True, z_init=49.0, pmgrid=None, n
     spacing = box_size / n
     growth = math.log((1 + z_init) / (1 + z_end)) / math.log(50.0 / 3.0)
     if hydro:  # SPH (Courant) steps: 903 at 469 ckpc/h spacing (notes), 1053-1085 at 200 (suite boxes s0, s5)
-        steps = STEPS_REF * growth**1.5 * (SPACING_REF / spacing) ** 0.2
+        # most steps come late, as haloes collapse: 354-382 steps to z = 3 (2x16^3, 2x24^3 in 8 Mpc/h) but
+        # 1053-1085 to z = 2 (2x40^3): the steep power of the ln-a span fits both
+        steps = STEPS_REF * growth**8 * (SPACING_REF / spacing) ** 0.2
     else:  # gravity alone stays on the largest step, MaxSizeTimestep 0.025 in ln a (128 steps z = 49 -> 2)
         steps = 1.15 * math.log((1 + z_init) / (1 + z_end)) / 0.025
     cpu = CPU_PER_PARTICLE_STEP["hydro" if hydro else "dmo"] * particles * steps
