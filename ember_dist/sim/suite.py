@@ -31,7 +31,7 @@ from ember_dist.sim.gadget_build import ensure_gadget2
 from ember_dist.sim.gadget_run import finished_snapshots, run_gadget, write_parameter_file
 from ember_dist.sim.linear import suite_cosmology
 
-__all__ = ["simulate", "SimulationError", "ASSUMPTIONS"]
+__all__ = ["simulate", "SimulationError", "ASSUMPTIONS", "finish_snapshot", "snapshot_halos"]
 
 ASSUMPTIONS = (
     "Gadget-2 (Springel 2005) TreePM gravity + entropy-conserving SPH, adiabatic: no radiative cooling, "
@@ -223,39 +223,50 @@ def _initial_conditions(out, runs, n, box_size, seed, z_init, cosmo, order, meta
     _save(meta_path, meta)
 
 
-def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log):
+def finish_snapshot(src, dst, *, run, redshift, parameters, cosmo, hi=True, lya_sightlines=500, **extra_meta):
+    """Write the suite's snapshot ``dst`` from Gadget-2's ``src``: completed header, the run's metadata and,
+    for a hydro run with ``hi``, the HI fields with Gamma_HI calibrated to the observed mean flux.
+
+    Returns the HI post-processing record (``None`` when no HI was computed).
+    """
     from ember_dist.sim.snapshots import finalize_snapshot
 
+    info = {"run": run, "redshift": redshift, "assumptions": ASSUMPTIONS, "parameters": parameters, **extra_meta}
+    fields = None
+    if run == "hydro" and hi:
+        from ember_dist.sim.lya import calibrated_hi_fields
+
+        fields, info["postprocess"] = calibrated_hi_fields(src, redshift=redshift, omega_b=cosmo["omega_b"],
+                                                           n_sightlines=lya_sightlines)
+    finalize_snapshot(src, dst, omega_b=cosmo["omega_b"], meta=info, gas_fields=fields)
+    return info.get("postprocess")
+
+
+def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log):
     for r in runs:
         for i, (src, z) in enumerate(zip(finished_snapshots(out / r / "gadget"), zs)):
             dst = out / r / f"snap_{i:03d}.hdf5"
             if not dst.exists():
                 t0 = time.perf_counter()
-                info = {"run": r, "redshift": z, "assumptions": ASSUMPTIONS, "parameters": meta["parameters"]}
-                if r == "hydro" and postprocess:
-                    from ember_dist.sim.lya import calibrated_hi_fields
-
-                    fields, hi_meta = calibrated_hi_fields(src, redshift=z, omega_b=cosmo["omega_b"],
-                                                           n_sightlines=lya_sightlines)
-                    log(f"HI at z = {z:g}: Gamma_HI x {hi_meta['gamma_calibration']['gamma_scale']:.3f} gives mean "
-                        f"Lyman-alpha flux {hi_meta['gamma_calibration']['flux_calibrated']:.3f} (observed "
-                        f"{hi_meta['gamma_calibration']['target_flux']:.3f})")
-                    info["postprocess"] = hi_meta
-                    finalize_snapshot(src, dst, omega_b=cosmo["omega_b"], meta=info, gas_fields=fields)
-                else:
-                    finalize_snapshot(src, dst, omega_b=cosmo["omega_b"], meta=info)
+                hi_meta = finish_snapshot(src, dst, run=r, redshift=z, parameters=meta["parameters"], cosmo=cosmo,
+                                          hi=postprocess, lya_sightlines=lya_sightlines)
+                if hi_meta:
+                    cal = hi_meta["gamma_calibration"]
+                    log(f"HI at z = {z:g}: Gamma_HI x {cal['gamma_scale']:.3f} gives mean Lyman-alpha flux "
+                        f"{cal['flux_calibrated']:.3f} (observed {cal['target_flux']:.3f})")
                 meta["timings"][f"finalize_{r}_{i:03d}_s"] = round(time.perf_counter() - t0, 1)
                 log(f"wrote {dst}")
             cat = out / r / f"fof_{i:03d}.h5"
             if postprocess and not cat.exists():
                 t0 = time.perf_counter()
-                _halos(dst, cat, z, cosmo, r)
+                snapshot_halos(dst, cat, z, cosmo, r)
                 meta["timings"][f"halos_{r}_{i:03d}_s"] = round(time.perf_counter() - t0, 1)
                 log(f"wrote {cat}")
         _save(meta_path, meta)
 
 
-def _halos(snap, cat_path, z, cosmo, run):
+def snapshot_halos(snap, cat_path, z, cosmo, run):
+    """FoF + M200c catalogue of a finished snapshot, written to ``cat_path`` (:mod:`ember_dist.sim.halos`)."""
     from ember_dist.io.snapshot import open_snapshot
     from ember_dist.sim.halos import halo_catalogue_of, write_catalogue
 

@@ -211,19 +211,24 @@ def generator_adversarial(d_fake):
     return -ops.mean(d_fake)
 
 
-def gradient_penalty_from_grads(grads):
-    """Two-sided penalty ``mean_i((||g_i|| - 1)^2)`` with the norm over all inputs of sample ``i``.
-
-    ``grads`` is a list of gradients of the critic output with respect to each interpolated input
-    (full-resolution map and every scale), each of shape ``(batch, ...)``.
-    """
+def _per_sample_sq_norm(grads):
+    """``sum over every input and pixel of g^2`` per sample, float32; ``grads`` a tensor or a list of them."""
     if not isinstance(grads, (list, tuple)):
         grads = [grads]
     sq = 0.0
     for g in grads:
         g = ops.cast(g, "float32")
         sq = sq + ops.sum(ops.square(ops.reshape(g, (ops.shape(g)[0], -1))), axis=1)
-    norm = ops.sqrt(sq + 1e-12)
+    return sq
+
+
+def gradient_penalty_from_grads(grads):
+    """Two-sided penalty ``mean_i((||g_i|| - 1)^2)`` with the norm over all inputs of sample ``i``.
+
+    ``grads`` is a list of gradients of the critic output with respect to each interpolated input
+    (full-resolution map and every scale), each of shape ``(batch, ...)``.
+    """
+    norm = ops.sqrt(_per_sample_sq_norm(grads) + 1e-12)
     return ops.mean(ops.square(norm - 1.0))
 
 
@@ -232,10 +237,4 @@ def r1_penalty_from_grads(grads):
 
     The critic loss adds ``(weight / 2) * R1`` (Mescheder et al. 2018, with ``gamma = weight``).
     """
-    if not isinstance(grads, (list, tuple)):
-        grads = [grads]
-    sq = 0.0
-    for g in grads:
-        g = ops.cast(g, "float32")
-        sq = sq + ops.sum(ops.square(ops.reshape(g, (ops.shape(g)[0], -1))), axis=1)
-    return ops.mean(sq)
+    return ops.mean(_per_sample_sq_norm(grads))

@@ -88,9 +88,7 @@ def complete_in_work(snaps, work, lya_sightlines=500, log=print):
     and point the entry there (``"completed_in_work": True``).  The suite folder is not written.
     """
     from ember_dist.sim.linear import suite_cosmology
-    from ember_dist.sim.lya import calibrated_hi_fields
-    from ember_dist.sim.snapshots import finalize_snapshot
-    from ember_dist.sim.suite import ASSUMPTIONS, _halos
+    from ember_dist.sim.suite import finish_snapshot, snapshot_halos
 
     cosmo = suite_cosmology()
     out = []
@@ -103,17 +101,14 @@ def complete_in_work(snaps, work, lya_sightlines=500, log=print):
         dst = Path(work) / s["box"] / s["run"] / f"snap_{s['index']:03d}.hdf5"
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.exists():
-            info = {"run": s["run"], "redshift": z, "assumptions": ASSUMPTIONS, "parameters": s["params"],
-                    "completed_by": "ember_dist.sim.validation (raw Gadget-2 output finished in the report's work folder)"}
-            fields = None
-            if s["run"] == "hydro":
-                fields, info["postprocess"] = calibrated_hi_fields(s["path"], redshift=z, omega_b=cosmo["omega_b"],
-                                                                   n_sightlines=lya_sightlines)
-            finalize_snapshot(s["path"], dst, omega_b=cosmo["omega_b"], meta=info, gas_fields=fields)
+            finish_snapshot(s["path"], dst, run=s["run"], redshift=z, parameters=s["params"], cosmo=cosmo,
+                            lya_sightlines=lya_sightlines,
+                            completed_by="ember_dist.sim.validation (raw Gadget-2 output finished in the report's "
+                                         "work folder)")
             log(f"  finished {s['box']}/{s['run']} snapshot {s['index']} in {dst.parent}")
         cat = dst.with_name(f"fof_{s['index']:03d}.h5")
         if s["fof"] is None and not cat.exists():
-            _halos(dst, cat, z, cosmo, s["run"])
+            snapshot_halos(dst, cat, z, cosmo, s["run"])
         s.update(path=dst, fof=s["fof"] or cat, raw=False, completed_in_work=True)
         out.append(s)
     return out
