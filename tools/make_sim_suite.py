@@ -97,7 +97,7 @@ def _stack(stores, seeds, target):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
-    p.add_argument("--only", nargs="*", help="names of boxes to run (box_s<seed>, app)")
+    p.add_argument("--only", nargs="*", help="names of boxes to run, in this order (box_s<seed>, app)")
     p.add_argument("--nice", type=int, default=10)
     p.add_argument("--until", choices=["runs"], help="stop after the Gadget-2 runs of each box")
     p.add_argument("--maps", action="store_true", help="only deposit the finished boxes into maps (no runs)")
@@ -110,9 +110,12 @@ def main(argv=None):
         for k in range(len(SUITE["redshifts"])):
             make_maps(out, k)
         return 0
-    for name, kw in boxes():
-        if args.only and name not in args.only:
-            continue
+    todo = dict(boxes())
+    unknown = sorted(set(args.only or ()) - set(todo))
+    if unknown:
+        p.error(f"--only: no box named {', '.join(unknown)} (the recipe's boxes: {', '.join(todo)})")
+    for name in args.only or todo:  # in the order given
+        kw = todo[name]
         t0 = time.perf_counter()
         folder = out / name
         meta = simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until,

@@ -1,9 +1,16 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Regenerate the shipped small-preset EMBER bundles trained on the mock suite (issue 7, item 6).
+"""Regenerate the shipped EMBER bundles: ``--data suite`` (the Gadget-2 suite, the defaults) or ``toy``.
 
-    python tools/train_shipped_models.py --work /tmp/ember-train            # data, every model, evaluation
-    python tools/train_shipped_models.py --work /tmp/ember-train --only small-gas-unet small-hi-unet
-    python tools/train_shipped_models.py --work /tmp/ember-train --ship     # then copy into ember_dist/bundles
+    python tools/train_shipped_models.py --data suite --work /tmp/ember-suite   # suite maps, every model, evaluation
+    python tools/train_shipped_models.py --data suite --work W --only suite-hi-unet suite-hi-wgan
+    python tools/train_shipped_models.py --data suite --work W --ship           # then copy into ember_dist/bundles
+    python tools/train_shipped_models.py --work /tmp/ember-train                # the TOY bundles (tests, demo of
+                                                                                # the machinery)
+
+``--data suite`` reads the maps of ``tools/make_sim_suite.py SUITE --maps`` (default ``sim_suite``):
+training on ``maps/train_z1.zarr`` (z = 2, every training seed, projections x, y and z), held out
+``maps/test_z1.zarr`` (the test seed, never used in training, all projections); MR8 models take
+``*_mr8.zarr`` (1 dark-matter particle in 8 kept, masses x8).  The steps below for the toy data:
 
 Run it with ``nice -n 15`` on a shared machine.  Steps (each skipped when its output exists, so an
 interrupted run continues; training resumes from its last checkpoint):
@@ -60,6 +67,63 @@ RECIPES = {
 COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--sample-every", "500", "--log-every", "50",
           "--seed", "0"]
 
+# The Gadget-2 suite (2026-12-03): the U-Net as above; the WGAN fine-tunes it with one noise strength per
+# feature channel (StyleGAN-style) on their own, faster learning rate, so that Adam can move them in 1500
+# steps (the toy WGANs' scalar strengths went 0.020 -> 0.018 in 3000 steps at the generator's 5e-5).
+_SUITE_WGAN = dict(_WGAN, steps=1500, critic_warmup=200, noise_per_channel=True, noise_lr=1e-3)
+SUITE_RECIPES = {}
+for _f in ("gas", "hi"):
+    for _inp, _sfx in (("HR", ""), ("MR8", "-mr8")):
+        SUITE_RECIPES[f"suite-{_f}-unet{_sfx}"] = dict(field=_f, input=_inp, **_UNET)
+        SUITE_RECIPES[f"suite-{_f}-wgan{_sfx}"] = dict(field=_f, input=_inp, init_from=f"suite-{_f}-unet{_sfx}",
+                                                       **_SUITE_WGAN)
+
+
+class Data:
+    """Where one data set's maps are: training store, held-out store, input stores per resolution."""
+
+    def __init__(self, kind, work, suite=None):
+        self.kind, self.work = kind, Path(work)
+        if kind == "toy":
+            self.recipes = RECIPES
+            self.train = self.held_out = self.work / "hr.zarr"
+            self.inputs = {"HR": self.work / "hr.zarr", "MR": self.work / "mr.zarr"}
+            self.held_out_inputs = self.inputs
+            self.train_axes, self.held_out_axes = ("x", "y"), ("z",)
+            self.held_out_text = "z projection of the training suite (8 slabs), never seen in training"
+        else:
+            maps = Path(suite) / "maps"
+            self.recipes = SUITE_RECIPES
+            self.train, self.held_out = maps / "train_z1.zarr", maps / "test_z1.zarr"
+            self.inputs = {"HR": self.train, "MR8": maps / "train_z1_mr8.zarr"}
+            self.held_out_inputs = {"HR": self.held_out, "MR8": maps / "test_z1_mr8.zarr"}
+            self.train_axes = self.held_out_axes = ("x", "y", "z")
+            self.held_out_text = None  # filled from the store's seeds by data_text()
+
+    def data_text(self, recipe):
+        if self.kind == "toy":
+            return TOY_DATA_TEXT + ("; input: dark matter with 1 particle in 64 kept (masses x64)"
+                                    if recipe["input"] == "MR" else "; input: full-resolution dark matter of the "
+                                    "hydro run")
+        import xarray as xr
+
+        a = xr.open_zarr(str(self.train), consolidated=False).attrs
+        t = xr.open_zarr(str(self.held_out), consolidated=False).attrs
+        return (f"Gadget-2 suite (ember_dist.sim.recipe SUITE: 2x40^3 particles, 8000 ckpc/h, adiabatic SPH, "
+                f"HI post-processed with Gamma_HI calibrated to the observed mean Lya flux) at z = 2, training seeds "
+                f"{a.get('seeds')}, deposited on 256^2 maps of 31.25 ckpc/h, 4 slabs of 2000 ckpc/h per axis, "
+                f"projections x, y, z; held out: seed(s) {t.get('seeds')}"
+                + ("; input: dark matter of the hydro run with 1 particle in 8 kept (masses x8)"
+                   if recipe["input"] == "MR8" else "; input: full-resolution dark matter of the hydro run"))
+
+    def held_out_description(self):
+        if self.held_out_text:
+            return self.held_out_text
+        import xarray as xr
+
+        seeds = xr.open_zarr(str(self.held_out), consolidated=False).attrs.get("seeds")
+        return f"suite seed(s) {seeds} (test split, never used in training), z = 2, projections x, y, z"
+
 
 def make_data(work):
     from ember_dist.deposit.api import deposit_snapshot
@@ -82,30 +146,35 @@ def _complete(store):
     return is_complete(store)
 
 
-def train_args(name, work):
-    """The ``ember-dist train`` arguments of recipe ``name``."""
-    r = RECIPES[name]
-    a = ["train", "--maps", str(work / "hr.zarr"), "--field", r["field"], "--kind", r["kind"],
+def train_args(name, data, work=None):
+    """The ``ember-dist train`` arguments of recipe ``name`` (``work`` replaces the work folder, for the record)."""
+    r = data.recipes[name]
+    w = Path(work) if work is not None else data.work
+    a = ["train", "--maps", str(data.train), "--field", r["field"], "--kind", r["kind"],
          "--steps", str(r["steps"]), "--lr", str(r["lr"]), "--end-lr-factor", str(r["end_lr_factor"]),
-         "--checkpoint-every", str(r["checkpoint_every"]), "--out", str(work / "models" / name), "--name", name,
-         *COMMON]
-    if r["input"] == "MR":
-        a += ["--input-maps", str(work / "mr.zarr")]
+         "--checkpoint-every", str(r["checkpoint_every"]), "--out", str(w / "models" / name), "--name", name,
+         "--axes", *data.train_axes, *COMMON]
+    if r["input"] != "HR":
+        a += ["--input-maps", str(data.inputs[r["input"]])]
     if r["kind"] == "wgan":
         a += ["--critic-lr", str(r["critic_lr"]), "--n-critic", str(r["n_critic"]),
               "--noise-init", str(r["noise_init"]), "--critic-warmup", str(r["critic_warmup"])]
+        if r.get("noise_per_channel"):
+            a += ["--noise-per-channel"]
+        if r.get("noise_lr"):
+            a += ["--noise-lr", str(r["noise_lr"])]
     if r.get("init_from"):
-        a += ["--init-from", str(work / "models" / r["init_from"])]
+        a += ["--init-from", str(w / "models" / r["init_from"])]
     return a
 
 
-def train(name, work):
+def train(name, data):
     from ember_dist.cli import main
 
-    if (work / "models" / name / "bundle.json").is_file():
+    if (data.work / "models" / name / "bundle.json").is_file():
         print(f"{name}: bundle exists, skipped", flush=True)
         return
-    args = train_args(name, work)
+    args = train_args(name, data)
     print("ember-dist " + " ".join(args), flush=True)
     t0 = time.time()
     rc = main(args)
@@ -114,47 +183,48 @@ def train(name, work):
     print(f"{name}: {time.time() - t0:.0f} s wall", flush=True)
 
 
-DATA_TEXT = (
+TOY_DATA_TEXT = (
     "TOY mock suite (ember_dist.mock.make_mock_suite n=128, seed=0, box 15000 ckpc/h, z=2: Zel'dovich dark "
     "matter, pressure-smoothed gas with a seeded random displacement, self-shielding HI recipe; not a "
     "hydrodynamical simulation), deposited on 256^2 maps (58.59 ckpc/h pixels), 8 slabs of 1875 ckpc/h per "
     "axis; trained on the x and y projections (16 maps), z held out")
 
 
-def describe(name, work):
+def describe(name, data):
     """Record the data and the exact command in the bundle's training metadata."""
     from ember_dist.model.bundle import load_model, update_meta
 
-    b = load_model(work / "models" / name)
-    r = RECIPES[name]
+    b = load_model(data.work / "models" / name)
     t = dict(b.meta["training"])
-    t["data"] = DATA_TEXT + ("; input: dark matter with 1 particle in 64 kept (masses x64)" if r["input"] == "MR"
-                             else "; input: full-resolution dark matter of the hydro run")
-    t["recipe"] = f"python tools/train_shipped_models.py --work WORK --only {name}"
-    t["command"] = "ember-dist " + " ".join(train_args(name, Path("WORK")))
+    t["data"] = data.data_text(data.recipes[name])
+    t["recipe"] = (f"python tools/train_shipped_models.py --data {data.kind}"
+                   + (" --suite SUITE" if data.kind == "suite" else "") + f" --work WORK --only {name}")
+    t["command"] = "ember-dist " + " ".join(train_args(name, data, Path("WORK")))
     update_meta(b, training=t)
 
 
-def evaluate(names, work, realisations=8):
-    """Evaluate ``names`` per field on the held-out z projection; store the errors in each bundle."""
+def evaluate(names, data, realisations=8):
+    """Evaluate ``names`` per field on the held-out maps; store the errors in each bundle."""
     from ember_dist.model.bundle import load_model, update_meta
     from ember_dist.train.evaluate import evaluate_models
 
+    work = data.work
     for field in ("gas", "hi"):
-        group = [n for n in names if RECIPES[n]["field"] == field and (work / "models" / n).is_dir()]
+        group = [n for n in names if data.recipes[n]["field"] == field and (work / "models" / n).is_dir()]
         if not group:
             continue
         for n in group:
-            describe(n, work)
-        ins = [str(work / ("mr.zarr" if RECIPES[n]["input"] == "MR" else "hr.zarr")) for n in group]
+            describe(n, data)
+        ins = [str(data.held_out_inputs[data.recipes[n]["input"]]) for n in group]
         out = work / f"eval-{field}"
-        rows = evaluate_models([str(work / "models" / n) for n in group], str(work / "hr.zarr"), out,
-                               input_maps=ins, realisations=realisations, overwrite=True)
+        rows = evaluate_models([str(work / "models" / n) for n in group], str(data.held_out), out,
+                               input_maps=ins, axes=data.held_out_axes, realisations=realisations,
+                               overwrite=True)
         print((out / "table.md").read_text(), flush=True)
         reps = {r["model"]: r for r in json.loads((out / "report.json").read_text())["models"]}
         for n, row in zip(group, rows):
             r = reps[n]
-            ev = {"held_out": "z projection of the training suite (8 slabs), never seen in training",
+            ev = {"held_out": data.held_out_description(),
                   "realisations": r["realisations"], "table": row,
                   "power_k": r["power_k"], "power_frac_error_median": r["power_frac_error_median"]}
             if "cddf_frac_error" in r:
@@ -177,19 +247,34 @@ def ship(names, work):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, help="work directory (data, checkpoints, bundles, reports)")
-    ap.add_argument("--only", nargs="+", default=None, choices=list(RECIPES), help="models to train (default all)")
+    ap.add_argument("--data", choices=["toy", "suite"], default="toy",
+                    help="training data: the Gadget-2 suite's maps or the toy mock suite (default)")
+    ap.add_argument("--suite", default=str(ROOT / "sim_suite"),
+                    help="--data suite: the folder of tools/make_sim_suite.py (maps/ inside)")
+    ap.add_argument("--only", nargs="+", default=None, help="models to train (default all of --data)")
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--realisations", type=int, default=8, help="WGAN realisations per held-out map")
     ap.add_argument("--ship", action="store_true", help="copy the bundles into ember_dist/bundles")
     args = ap.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    names = args.only or list(RECIPES)
-    make_data(work)
+    data = Data(args.data, work, args.suite)
+    unknown = sorted(set(args.only or ()) - set(data.recipes))
+    if unknown:
+        ap.error(f"--only: no {args.data} recipe named {', '.join(unknown)} (choose from {', '.join(data.recipes)})")
+    names = args.only or list(data.recipes)
+    if args.data == "toy":
+        make_data(work)
+    else:
+        missing = [str(p) for p in (data.train, data.held_out, *data.inputs.values(), *data.held_out_inputs.values())
+                   if not _complete(p)]
+        if missing:
+            ap.error(f"--data suite: maps missing or incomplete: {', '.join(missing)}; "
+                     f"run `python tools/make_sim_suite.py {args.suite} --maps` first")
     for n in names:
-        train(n, work)
+        train(n, data)
     if not args.no_eval:
-        evaluate(names, work, args.realisations)
+        evaluate(names, data, args.realisations)
     if args.ship:
         ship(names, work)
     return 0
