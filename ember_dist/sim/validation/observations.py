@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Published observations the suite is compared with, shipped in ``data/`` with their citations.
 
-* ``prochaska14_fN_z2.4.csv``: f(N_HI, X) at z = 2.4 of Prochaska et al. (2014, MNRAS 438, 476),
-  the authors' spline as tabulated in their package pyigm.
+* f(N_HI, X) at z ~ 2.5 of Prochaska et al. (2014, MNRAS 438, 476): the one copy in
+  :mod:`ember_dist.stats.observations` (``stats/data/prochaska2014_cddf.csv``), sampled here.
 * ``becker13_mean_flux.csv``: Lyman-alpha mean transmitted flux, Becker et al. (2013, MNRAS 430,
   2067) Table 2, 2.15 <= z <= 4.85.
 * The Faucher-Giguère et al. (2008, ApJ 681, 831) power law that the suite's Gamma_HI is calibrated
@@ -25,7 +25,7 @@ import numpy as np
 __all__ = ["prochaska14_cddf", "becker13_mean_flux", "DATA_DIR"]
 
 DATA_DIR = Path(__file__).with_name("data")
-PROCHASKA14 = "Prochaska et al. (2014), MNRAS 438, 476: f(N_HI, X) at z = 2.4 (spline of the paper, via pyigm)"
+PROCHASKA14 = "Prochaska et al. (2014), MNRAS 438, 476: f(N_HI, X) at z ~ 2.5 (the paper's spline model, Table 2)"
 BECKER13 = "Becker et al. (2013), MNRAS 430, 2067, Table 2 (linear interpolation in z)"
 FG08 = "Faucher-Giguère et al. (2008), ApJ 681, 831: tau_eff = 0.0018 (1+z)^3.92 (ember_dist.sim.lya)"
 
@@ -39,9 +39,15 @@ def _csv(name):
 
 
 def prochaska14_cddf():
-    """``(log10 N_HI, log10 f)`` of Prochaska et al. (2014) at z = 2.4, N in cm^-2, f in cm^2 (per dN dX)."""
-    t = _csv("prochaska14_fN_z2.4.csv")
-    return t[:, 0].copy(), t[:, 1].copy()
+    """``(log10 N_HI, log10 f)`` of Prochaska et al. (2014) at z ~ 2.5, N in cm^-2, f in cm^2 (per dN dX).
+
+    The one shipped copy of the model, :func:`ember_dist.stats.observations.prochaska2014_log_f` (the
+    paper's spline through its eight pivots), sampled every 0.05 dex over its range 12 <= log N <= 22.
+    """
+    from ember_dist.stats.observations import prochaska2014_log_f
+
+    ln = np.round(np.arange(12.0, 22.0 + 1e-9, 0.05), 2)
+    return ln, np.asarray(prochaska2014_log_f(ln), float)
 
 
 def becker13_mean_flux(z):
