@@ -15,6 +15,7 @@ projections, per output redshift index K:
 """
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ def boxes():
     seeds = SUITE["seeds"]
     order = [seeds["train"][0], *seeds["test"], *seeds["train"][1:], *seeds["validation"]]
     for s in order:
-        yield f"box_s{s}", dict(n=SUITE["n"], box_size=SUITE["box_size"], redshifts=SUITE["redshifts"], seed=s)
+        yield f"box_s{s}", dict(n=SUITE["n"], box_size=SUITE["box_size"], redshifts=SUITE["redshifts"], seed=s,
+                                gamma_scale=SUITE["gamma_hi_scale"])
     app = dict(APPLICATION)
     yield "app", dict(n=app["n"], box_size=app["box_size"], redshifts=app["redshifts"], seed=app["seed"],
                       dm_only=True)
@@ -36,10 +38,32 @@ def boxes():
 MAP_PIXEL, MAP_SLABS, MAP_ALIGN = 31.25, 4, 16
 
 
-def _complete(store):
+def _complete(store, source=None):
+    """``store`` is whole and, with ``source``, was deposited from that very file (its sha256)."""
     from ember_dist.deposit.store import is_complete
 
-    return is_complete(store)
+    if not is_complete(store):
+        return False
+    if source is None:
+        return True
+    import xarray as xr
+
+    from ember_dist.io.checksum import files_sha256
+
+    return xr.open_zarr(str(store), consolidated=False).attrs.get("source_sha256") == files_sha256(source)
+
+
+def refresh_suite_hi(out):
+    """Give every finished suite box the recipe's one UV background (``SUITE["gamma_hi_scale"]``)."""
+    from ember_dist.sim.suite import refresh_hi
+
+    for name, kw in boxes():
+        if name == "app":
+            continue
+        for i, g in enumerate(kw["gamma_scale"]):
+            snap = out / name / "hydro" / f"snap_{i:03d}.hdf5"
+            if snap.exists():
+                refresh_hi(snap, g, log=lambda m: print(m, file=sys.stderr, flush=True))
 
 
 def make_maps(out, z_index):
@@ -60,7 +84,7 @@ def make_maps(out, z_index):
         if name != "app":
             jobs += [(Path(f"{stem}_mr{k}.zarr"), dict(fields=("dm",), downsample=k, seed=k)) for k in (8, 64)]
         for store, kw_dep in jobs:
-            if not _complete(store):
+            if not _complete(store, snap):
                 print(f"maps: depositing {snap} -> {store}", file=sys.stderr, flush=True)
                 deposit_snapshot(snap, store, **common, **kw_dep)
         if name != "app":
@@ -76,21 +100,34 @@ def _stack(stores, seeds, target):
     import numpy as np
     import xarray as xr
 
-    if _complete(target) and xr.open_zarr(str(target), consolidated=False).attrs.get("seeds") == list(seeds):
-        return
     parts = [xr.open_zarr(s, consolidated=False) for s in stores]
+    sources = [p.attrs.get("source_sha256") for p in parts]
+    if _complete(target):
+        done = xr.open_zarr(str(target), consolidated=False).attrs
+        if done.get("seeds") == list(seeds) and done.get("source_sha256s") == sources:
+            return
     ds = xr.concat(parts, dim="slab", combine_attrs="override")
     ds = ds.assign_coords(slab=np.arange(ds.sizes["slab"]))
-    ds.attrs.update(seeds=list(seeds), boxes=[str(s) for s in stores],
+    ds.attrs.update(seeds=list(seeds), boxes=[str(s) for s in stores], source_sha256s=sources,
                     slab_box_seed=[int(s) for s in seeds for _ in range(parts[0].sizes["slab"])])
     for v in ds.data_vars.values():
         v.encoding.pop("chunks", None)
         v.encoding.pop("preferred_chunks", None)
     ds.attrs.pop("complete", None)  # set only once every chunk is written
-    ds.to_zarr(target, mode="w", consolidated=False)
+    tmp, old = target.with_name(target.name + ".tmp"), target.with_name(target.name + ".old")
+    for p in (tmp, old):
+        if p.exists():
+            shutil.rmtree(p)
+    ds.to_zarr(tmp, mode="w", consolidated=False)
     import zarr
 
-    zarr.open_group(str(target), mode="r+").attrs["complete"] = True
+    zarr.open_group(str(tmp), mode="r+").attrs["complete"] = True
+    # swapped in by renames: a trainer reading the previous store never sees a half-written one
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
     print(f"maps: {target} <- seeds {list(seeds)}", file=sys.stderr)
 
 
@@ -107,6 +144,7 @@ def main(argv=None):
     summary = {"recipe": {"suite": {**SUITE, "seeds": {k: list(v) for k, v in SUITE["seeds"].items()}},
                           "application": APPLICATION}, "boxes": {}}
     if args.maps:
+        refresh_suite_hi(out)
         for k in range(len(SUITE["redshifts"])):
             make_maps(out, k)
         return 0

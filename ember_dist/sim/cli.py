@@ -46,6 +46,9 @@ def add_simulate_parser(subparsers):
     p.add_argument("--resume", action="store_true", help="continue the run in OUT")
     p.add_argument("--overwrite", action="store_true", help="delete OUT and start again")
     p.add_argument("--no-postprocess", action="store_true", help="skip the HI post-processing and halo catalogues")
+    p.add_argument("--gamma-scale", type=float, nargs="+", metavar="S",
+                   help="Gamma_HI scale per output redshift, used as given (one UV background for a suite of boxes); "
+                        "default: each snapshot calibrated to the observed mean Lyman-alpha flux on its own")
     p.set_defaults(func=run_simulate)
     return p
 
@@ -62,7 +65,7 @@ def run_simulate(args):
                         z_init=args.z_init, dm_only=args.dm_only, ntasks=args.ntasks, pmgrid=args.pmgrid,
                         lpt_order=1 if args.zeldovich else 2, resume=args.resume, overwrite=args.overwrite,
                         force=args.force, max_hours=args.max_hours, postprocess=not args.no_postprocess,
-                        restart_every=args.restart_every,
+                        restart_every=args.restart_every, gamma_scale=args.gamma_scale,
                         log=lambda m: print(m, file=sys.stderr))
     except (CostError, GadgetBuildError, GadgetRunError) as exc:
         print(f"ember-dist simulate: error: {exc}", file=sys.stderr)

@@ -146,7 +146,8 @@ def tau_scale_for_flux(tau, target):
     return float(optimize.brentq(lambda s: mean_flux(tau, s) - target, 1e-6, 1e6, xtol=1e-10, rtol=1e-10))
 
 
-def calibrated_hi_fields(path, *, redshift, omega_b, target=None, n_sightlines=500, seed=0, **hi_kwargs):
+def calibrated_hi_fields(path, *, redshift, omega_b, target=None, gamma_scale=None, n_sightlines=500, seed=0,
+                         **hi_kwargs):
     """HI post-processing of a raw Gadget-2 snapshot with Gamma_HI scaled to the observed mean flux.
 
     Standard practice for simulations without radiative transfer: the UV background's amplitude is
@@ -155,6 +156,10 @@ def calibrated_hi_fields(path, *, redshift, omega_b, target=None, n_sightlines=5
     The post-processing is run once with the tabulated rate, ``A`` solves ``<exp(-A tau)> = target``,
     then it is run again with ``gamma_scale = 1/A`` (optically thin scaling) and the achieved flux is
     measured.
+
+    With ``gamma_scale`` given, that scale is used as it is (a suite calibrated once, on its training
+    boxes: one UV background for every box, whose mean flux then scatters with cosmic variance) and the
+    flux it gives is measured and recorded.
 
     Returns
     -------
@@ -181,12 +186,16 @@ def calibrated_hi_fields(path, *, redshift, omega_b, target=None, n_sightlines=5
                 n_sightlines=n_sightlines, seed=seed)
         return tau
 
-    fields, _ = postprocess_fields(path, redshift=redshift, omega_b=omega_b, **hi_kwargs)
-    tau = flux_of(fields)
-    scale = 1.0 / tau_scale_for_flux(tau, target)
+    if gamma_scale is None:
+        fields, _ = postprocess_fields(path, redshift=redshift, omega_b=omega_b, **hi_kwargs)
+        tau = flux_of(fields)
+        scale, mode, uncal = 1.0 / tau_scale_for_flux(tau, target), "this snapshot", mean_flux(tau)
+    else:
+        scale, mode, uncal = float(gamma_scale), "fixed (given)", None
     fields, record = postprocess_fields(path, redshift=redshift, omega_b=omega_b, gamma_scale=scale, **hi_kwargs)
     record["gamma_calibration"] = {
-        "target_flux": target, "target_source": "Faucher-Giguere et al. (2008) tau_eff = 0.0018 (1+z)^3.92",
-        "flux_uncalibrated": mean_flux(tau), "gamma_scale": scale, "flux_calibrated": mean_flux(flux_of(fields)),
+        "mode": mode, "target_flux": target,
+        "target_source": "Faucher-Giguere et al. (2008) tau_eff = 0.0018 (1+z)^3.92",
+        "flux_uncalibrated": uncal, "gamma_scale": scale, "flux_calibrated": mean_flux(flux_of(fields)),
         "n_sightlines": int(n_sightlines), "sightline_seed": int(seed)}
     return fields, record

@@ -103,7 +103,7 @@ class _Progress:
 def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init=49.0, dm_only=False,
              ntasks=2, pmgrid=None, lpt_order=2, resume=False, overwrite=False, force=False, max_hours=2.0,
              nice=10, progress=True, postprocess=True, until=None, restart_every=120.0, lya_sightlines=500,
-             log=print):
+             gamma_scale=None, log=print):
     """Run one paired box (or a DMO box) and write snapshots and halo catalogues under ``out``.
 
     Parameters
@@ -134,6 +134,11 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
         Temperature floor and HI of the hydro snapshots (:mod:`ember_dist.sim.hi`) and halo catalogues.
     lya_sightlines : int, default: 500
         Sightlines of the mean-flux calibration of Gamma_HI (:func:`ember_dist.sim.lya.calibrated_hi_fields`).
+    gamma_scale : sequence of float, optional
+        One Gamma_HI scale per output redshift, used as given (a suite calibrated once on its training
+        boxes, e.g. ``recipe.SUITE["gamma_hi_scale"]``).  Default: each snapshot is calibrated to the
+        observed mean flux on its own, which in a small box absorbs its cosmic variance into the UV
+        background (boxes of one suite then differ in HI per unit density by ~20%).
     restart_every : float, s, default: 120
         Seconds between Gadget-2's restart files (what a killed run loses at most).
     until : {None, "runs"}
@@ -145,6 +150,11 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
         The contents of ``simulation.json``.
     """
     zs = _validate(out, n, box_size, redshifts, z_init, resume, overwrite)
+    if gamma_scale is not None:
+        gamma_scale = [float(g) for g in gamma_scale]
+        if len(gamma_scale) != len(zs) or not all(g > 0 for g in gamma_scale):
+            raise SimulationError(f"--gamma-scale: give one positive Gamma_HI scale per redshift ({len(zs)} for "
+                                  f"--redshifts {' '.join(f'{z:g}' for z in zs)}); got {gamma_scale}")
     out = Path(out).resolve()
     cosmo = suite_cosmology()
     params = _params(n, box_size, zs, seed, z_init, dm_only, lpt_order)
@@ -193,7 +203,7 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
             _save(meta_path, meta)
     if until == "runs":
         return meta
-    _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log)
+    _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log, gamma_scale)
     meta["complete"] = True
     meta["finished"] = utc_now()
     _save(meta_path, meta)
@@ -223,9 +233,11 @@ def _initial_conditions(out, runs, n, box_size, seed, z_init, cosmo, order, meta
     _save(meta_path, meta)
 
 
-def finish_snapshot(src, dst, *, run, redshift, parameters, cosmo, hi=True, lya_sightlines=500, **extra_meta):
+def finish_snapshot(src, dst, *, run, redshift, parameters, cosmo, hi=True, lya_sightlines=500, gamma_scale=None,
+                    **extra_meta):
     """Write the suite's snapshot ``dst`` from Gadget-2's ``src``: completed header, the run's metadata and,
-    for a hydro run with ``hi``, the HI fields with Gamma_HI calibrated to the observed mean flux.
+    for a hydro run with ``hi``, the HI fields with Gamma_HI calibrated to the observed mean flux (or scaled
+    by ``gamma_scale`` when given: see :func:`ember_dist.sim.lya.calibrated_hi_fields`).
 
     Returns the HI post-processing record (``None`` when no HI was computed).
     """
@@ -237,19 +249,50 @@ def finish_snapshot(src, dst, *, run, redshift, parameters, cosmo, hi=True, lya_
         from ember_dist.sim.lya import calibrated_hi_fields
 
         fields, info["postprocess"] = calibrated_hi_fields(src, redshift=redshift, omega_b=cosmo["omega_b"],
-                                                           n_sightlines=lya_sightlines)
+                                                           n_sightlines=lya_sightlines, gamma_scale=gamma_scale)
     finalize_snapshot(src, dst, omega_b=cosmo["omega_b"], meta=info, gas_fields=fields)
     return info.get("postprocess")
 
 
-def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log):
+def refresh_hi(snap, gamma_scale, *, lya_sightlines=500, log=print):
+    """Recompute the HI of a finished hydro snapshot with the fixed Gamma_HI scale ``gamma_scale``.
+
+    The post-processing reads only what Gadget-2 wrote (``Density``, ``InternalEnergy``, ...), so a
+    finished snapshot can be post-processed again; the file is rewritten whole (``.tmp``, then renamed)
+    with the new ``Temperature``, ``NeutralHydrogenAbundance``, ``ElectronAbundance`` and record.
+    Nothing is done when the snapshot already holds that scale.  Returns the new record (or None).
+    """
+    from ember_dist.sim.lya import calibrated_hi_fields
+    import h5py
+
+    from ember_dist.sim.snapshots import finalize_snapshot
+
+    snap = Path(snap)
+    with h5py.File(snap, "r") as f:
+        info = {k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v) for k, v in f["EmberSim"].attrs.items()}
+        omega_b = float(f["Header"].attrs["OmegaBaryon"])
+    old = info.get("postprocess", {}).get("gamma_calibration", {})
+    if abs(old.get("gamma_scale", 0.0) / float(gamma_scale) - 1.0) < 1e-9 and old.get("mode") != "this snapshot":
+        return None
+    fields, info["postprocess"] = calibrated_hi_fields(snap, redshift=float(info["redshift"]), omega_b=omega_b,
+                                                       n_sightlines=lya_sightlines, gamma_scale=gamma_scale)
+    info["postprocess"]["gamma_calibration"]["previous_gamma_scale"] = old.get("gamma_scale")
+    finalize_snapshot(snap, snap, omega_b=omega_b, meta=info, gas_fields=fields)
+    cal = info["postprocess"]["gamma_calibration"]
+    log(f"{snap}: HI again with Gamma_HI x {cal['gamma_scale']:.4f} (was x {old.get('gamma_scale', float('nan')):.4f}): "
+        f"mean Lyman-alpha flux {cal['flux_calibrated']:.3f} (observed {cal['target_flux']:.3f})")
+    return info["postprocess"]
+
+
+def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log, gamma_scale=None):
     for r in runs:
         for i, (src, z) in enumerate(zip(finished_snapshots(out / r / "gadget"), zs)):
             dst = out / r / f"snap_{i:03d}.hdf5"
             if not dst.exists():
                 t0 = time.perf_counter()
                 hi_meta = finish_snapshot(src, dst, run=r, redshift=z, parameters=meta["parameters"], cosmo=cosmo,
-                                          hi=postprocess, lya_sightlines=lya_sightlines)
+                                          hi=postprocess, lya_sightlines=lya_sightlines,
+                                          gamma_scale=None if gamma_scale is None else gamma_scale[i])
                 if hi_meta:
                     cal = hi_meta["gamma_calibration"]
                     log(f"HI at z = {z:g}: Gamma_HI x {cal['gamma_scale']:.3f} gives mean Lyman-alpha flux "

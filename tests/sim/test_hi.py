@@ -261,3 +261,53 @@ def test_bad_input_fails_before_writing(tmp_path):
     with pytest.raises(ValueError, match="dark-matter-only snapshot has no gas"):
         hi.postprocess_snapshot(src, out)
     assert not os.path.exists(out) and not os.path.exists(out + ".tmp")
+
+
+# ---------------------------------------------------------------- one UV background for a suite
+def test_fixed_gamma_scale_and_refresh_of_a_finished_snapshot(tmp_path):
+    """finish_snapshot calibrates Gamma_HI on the snapshot; a suite-wide scale reprocesses it exactly."""
+    import json
+
+    from ember_dist.sim import lya
+    from ember_dist.sim.suite import finish_snapshot, refresh_hi
+
+    src = _write_gadget2(str(tmp_path / "snap_000.hdf5"))
+    cosmo = {"omega_b": OB}
+    rec = finish_snapshot(src, tmp_path / "own.hdf5", run="hydro", redshift=Z, parameters={}, cosmo=cosmo,
+                          lya_sightlines=40)
+    cal = rec["gamma_calibration"]
+    g0 = cal["gamma_scale"]
+    target = lya.observed_mean_flux(Z)
+    # one optically-thin rescaling: closer to the target (this toy gas is mostly dense, self-shielded)
+    assert cal["mode"] == "this snapshot" and cal["target_flux"] == target
+    assert abs(cal["flux_calibrated"] - target) < abs(cal["flux_uncalibrated"] - target)
+    # the same scale given: the same fields (to float32 round-off)
+    finish_snapshot(src, tmp_path / "given.hdf5", run="hydro", redshift=Z, parameters={}, cosmo=cosmo,
+                    lya_sightlines=40, gamma_scale=g0)
+    with h5py.File(tmp_path / "own.hdf5") as a, h5py.File(tmp_path / "given.hdf5") as b:
+        np.testing.assert_allclose(b["PartType0/NeutralHydrogenAbundance"][...],
+                                   a["PartType0/NeutralHydrogenAbundance"][...], rtol=1e-6)
+        x0 = a["PartType0/NeutralHydrogenAbundance"][...].astype(np.float64)
+        assert json.loads(b["EmberSim"].attrs["postprocess"])["gamma_calibration"]["mode"] == "fixed (given)"
+    # twice the photo-ionisation rate: optically thin, photo-ionised gas has half the neutral fraction
+    out = refresh_hi(tmp_path / "own.hdf5", 2 * g0, lya_sightlines=40, log=lambda m: None)
+    assert out["gamma_calibration"]["previous_gamma_scale"] == pytest.approx(g0)
+    assert out["gamma_calibration"]["flux_calibrated"] > cal["flux_calibrated"]
+    with h5py.File(tmp_path / "own.hdf5") as f:
+        x1 = f["PartType0/NeutralHydrogenAbundance"][...].astype(np.float64)
+        rho = f["PartType0/Density"][...].astype(np.float64) * 1e10 / (OB * RHO_CRIT)
+        t = f["PartType0/Temperature"][...].astype(np.float64)
+    thin = (x0 < 1e-4) & (rho < 10) & (t < 3e4)  # photo-ionised, no self-shielding, collisions negligible
+    assert thin.sum() > 50
+    np.testing.assert_allclose(x1[thin] / x0[thin], 0.5, rtol=0.01)
+    sha = hashlib.sha256(open(tmp_path / "own.hdf5", "rb").read()).hexdigest()
+    assert refresh_hi(tmp_path / "own.hdf5", 2 * g0, log=lambda m: None) is None  # already at that scale
+    assert hashlib.sha256(open(tmp_path / "own.hdf5", "rb").read()).hexdigest() == sha
+
+
+def test_gamma_scale_needs_one_value_per_redshift(tmp_path):
+    from ember_dist.sim.suite import SimulationError, simulate
+
+    with pytest.raises(SimulationError, match=r"--gamma-scale: give one positive Gamma_HI scale per redshift \(2 for"):
+        simulate(tmp_path / "run", n=8, redshifts=(3.0, 2.0), gamma_scale=[1.5])
+    assert not (tmp_path / "run").exists()
