@@ -4,12 +4,13 @@
 One box (2 x 40^3 particles, 8 Mpc/h, z = 49 -> 3, 2) was chosen so that a hydro run and its
 dark-matter-only twin finish in about 15 minutes on 2 cores (bench/README.md "Simulation");
 seeds are independent realisations, and the test seed is never used in training.  The
-application box is dark-matter only, 50 Mpc/h (half the paper's box) with 125^3 particles: a mean
-spacing of 400 ckpc/h, twice the suite's, so its particles carry 8x the mass of the suite's dark-matter
-particles -- the input the MR8 models (1 particle in 8 of the suite) learn from.  Estimated 25 min on 2
-idle cores (sim.cost); the cost model says 160^3 (64 Mpc/h) would fill the issue's hour, but that hour is shared
-with the models' training on this 2-core machine, and 1600^2-pixel slabs at the suite's 31.25 ckpc/h
-pixels already make the enrichment the largest job here.
+application box is dark-matter only, 32 Mpc/h with 80^3 particles: a mean spacing of 400 ckpc/h, twice
+the suite's, so its particles carry 8x the mass of the suite's dark-matter particles -- the input the MR8
+models (1 particle in 8 of the suite) learn from -- and its slabs are 1024^2 pixels of the suite's 31.25
+ckpc/h.  Estimated 6 min on 2 idle cores (sim.cost).  The issue asks for the largest box that runs in
+about an hour on 2 cores: by the same estimate that is 160^3 in 64 Mpc/h (a 125^3, 50 Mpc/h run was
+started on 2026-12-03 but, sharing the 2 cores with the models' training, was on course for ~2 h and was
+stopped); enlarge ``APPLICATION`` when the machine is free for it.
 
 ``python tools/make_sim_suite.py OUT`` runs it (resumable: rerun the same command).
 """
@@ -27,7 +28,7 @@ SUITE = {
     "seeds": {"train": (0, 1, 2, 3), "validation": (4,), "test": (5,)},
     "gamma_hi_scale": (1.3573342271482123, 1.9018333354450045),
 }
-APPLICATION = {"n": 125, "box_size": 50000.0, "redshifts": (3.0, 2.0), "seed": 1000, "dm_only": True}
+APPLICATION = {"n": 80, "box_size": 32000.0, "redshifts": (3.0, 2.0), "seed": 1000, "dm_only": True}
 
 
 def split_of(seed):

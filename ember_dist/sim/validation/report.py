@@ -167,7 +167,7 @@ def _md_power(rs):
           + "), so its non-linear power is expected to fall below halofit even when the code is right. The growth line is the check that does not depend on the box size: where "
           "Delta^2_lin << 1 a correct run grows its modes as linear theory; where Delta^2_lin approaches 1 (the lowest "
           "bins of these boxes already do) deviations of that order are non-linear physics, and a single small box "
-          "cannot tell them from an integration error; the application box (25 Mpc/h, lowest k 0.25 h/Mpc) can.", "",
+          "cannot tell them from an integration error; a larger box (the application box, dark matter only) can.", "",
           "Per-bin values (k, P_sim/P_halofit, cosmic-variance error of the mean; * = judged):", ""]
     for r in rs:
         rows = [f"{k:.2f}: {q:.3f} +- {c:.3f}{' *' if jj else ''}" for k, q, c, jj, ir in
