@@ -58,9 +58,11 @@ def _probe(tmp_path, body):
 
 
 def _run(tmp_path, code, **env):
+    """Run ``code`` in a fresh interpreter (generous timeout: importing TensorFlow at low priority on a busy
+    machine has taken over 300 s)."""
     root = str(Path(ember_dist.__file__).resolve().parents[1])  # this checkout's ember_dist
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), root]), **env}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1200)
 
 
 _FAKE_IMPORT = """
