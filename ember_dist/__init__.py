@@ -20,7 +20,8 @@ import warnings
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 
 # TensorFlow's C++ INFO/WARNING lines (CPU feature notes) stay off the terminal unless the user asks for them.
-# (TensorFlow 2.21's absl lines, "oneDNN custom operations are on", ignore this variable.)
+# (TensorFlow 2.21's absl start-up lines, "oneDNN custom operations are on", ignore this variable; they are
+# filtered by ember_dist.model.runtime.quiet_import, through which ember_dist imports Keras and TensorFlow.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"

@@ -8,21 +8,14 @@ import logging
 import signal
 import sys
 
+from ember_dist.help_format import HelpFormatter
+
 __all__ = ["main", "build_parser", "HelpFormatter", "command_flags"]
 
 DESCRIPTION = ("Paint baryon fields (gas, HI) onto dark-matter maps with EMBER generators on Dask: "
                "mock snapshots, deposit them to maps, enrich, statistics, plots, training and evaluation. "
                "'ember-dist COMMAND --help' describes each command.")
 
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default unless it is ``None``/``False`` or its help already says it."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.default in (None, False) or "default" in text:
-            return text
-        return super()._get_help_string(action)
 
 # Subcommands contributed by other subpackages: (module, function adding the parser).
 _PLUGINS = [

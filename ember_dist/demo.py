@@ -1,39 +1,24 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A seeded lognormal dark-matter map set for demos and tests, and ``run_demo``.
 
-Until the mock simulation suite is used, the demo input is a lognormal field
-whose Gaussian parent has a power-law spectrum ``P(k) ~ k**-2.2`` with a cutoff
-at a few pixels (a projected-density look), scaled to a mean mass per pixel.
-It is a toy stand-in, labelled as such in its attrs.
+Until the mock simulation suite is used, the demo input is a set of lognormal
+fields (:func:`ember_dist.mock.maps.lognormal_map`, re-exported here), scaled to
+a mean mass per pixel.  It is a toy stand-in, labelled as such in its attrs.
 
 Examples
 --------
->>> m = lognormal_map(64, seed=1, mean=1e7)
->>> m.shape, m.dtype, bool(abs(m.mean() / 1e7 - 1) < 1e-5)
-((64, 64), dtype('float32'), True)
+>>> ds = make_demo_maps(n=64, nslab=1)
+>>> ds["dm"].shape, ds["dm"].attrs["units"]
+((1, 1, 64, 64), 'Msun/h')
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ember_dist.io.conventions import PLANCK15, map_coords, utc_now
+from ember_dist.mock.maps import lognormal_map
 
 __all__ = ["lognormal_map", "make_demo_maps", "run_demo"]
-
-
-def lognormal_map(n, seed=0, mean=1e7, slope=-2.2, sigma=1.3, cutoff=3.0):
-    """A periodic lognormal map of ``n x n`` pixels with mean ``mean`` (Msun/h per pixel), float32."""
-    rng = np.random.default_rng(seed)
-    ky = np.fft.fftfreq(n)[:, None]
-    kx = np.fft.rfftfreq(n)[None, :]
-    k = np.hypot(ky, kx) * n  # in units of the fundamental mode
-    amp = np.zeros_like(k)
-    nz = k > 0
-    amp[nz] = k[nz] ** (slope / 2) * np.exp(-(k[nz] / (n / cutoff)) ** 2)
-    g = np.fft.irfft2(amp * (rng.normal(size=k.shape) + 1j * rng.normal(size=k.shape)), s=(n, n))
-    g *= sigma / g.std()
-    m = np.exp(g)
-    return (m * (mean / m.mean())).astype(np.float32)
 
 
 def make_demo_maps(n=512, nslab=2, axes=("x",), seed=0, pixel_size=3.66, mean=1e7):
@@ -44,7 +29,7 @@ def make_demo_maps(n=512, nslab=2, axes=("x",), seed=0, pixel_size=3.66, mean=1e
                      for a in range(len(axes))])
     attrs = {"box_size": n * pixel_size, "redshift": 2.0, **PLANCK15, "pixel_size": pixel_size,
              "slab_depth": 1500.0, "created": utc_now(),
-             "source": f"ember_dist.demo.lognormal_map (TOY lognormal field, seed {seed}; not a simulation)"}
+             "source": f"ember_dist.mock.maps.lognormal_map (TOY lognormal field, seed {seed}; not a simulation)"}
     ds = xr.Dataset({"dm": (("axis", "slab", "y", "x"), data,
                             {"units": "Msun/h", "long_name": "dark-matter mass per pixel (toy lognormal)"})},
                     coords=map_coords(n, n, pixel_size, axes=axes, nslab=nslab), attrs=attrs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember_dist.engine.reference import predict_tiled, predict_whole
+from ember_dist.mock.maps import lognormal_map
 
 __all__ = ["measure_seam_errors"]
 
@@ -26,8 +27,6 @@ def measure_seam_errors(bundle, size=None, core=None, seed=0, model=None, dm=Non
         Test map (Msun/h per pixel); default: a seeded lognormal field around the
         input normalisation scale.
     """
-    from ember_dist.demo import lognormal_map
-
     a = bundle.alignment
     hb, ha = bundle.exact_halo
     size = size or max(4 * a, -(-2 * (hb + ha) // a) * a)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ember_dist.cli import HelpFormatter
+from ember_dist.help_format import HelpFormatter
 
 __all__ = ["add_mock_parser", "run_mock"]
 

@@ -19,11 +19,12 @@ Examples
 """
 from __future__ import annotations
 
-import keras
-
 from ember_dist.model.graph import unet_graph
 from ember_dist.model.layers import NoiseInjection
 from ember_dist.model.presets import get_preset
+from ember_dist.model.runtime import import_keras
+
+keras = import_keras()
 
 __all__ = ["build_generator", "inference_model", "noise_input_names", "count_params", "chain_models",
            "unpadded_network"]

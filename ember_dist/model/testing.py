@@ -6,6 +6,7 @@ import numpy as np
 
 from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import get_preset
+from ember_dist.model.runtime import import_keras
 
 __all__ = ["random_bundle"]
 
@@ -18,7 +19,7 @@ def random_bundle(path, preset="tiny", field="gas", noise=True, noise_strength=0
     to 0, which would hide any noise bug).  The metadata says plainly that the
     weights are random.
     """
-    import keras
+    keras = import_keras()
 
     from ember_dist.model.bundle import save_bundle
     from ember_dist.model.generator import build_generator

@@ -2,7 +2,7 @@
 """The ``ember-dist run`` subcommand (wired by :mod:`ember_dist.cli`)."""
 from __future__ import annotations
 
-from ember_dist.cli import HelpFormatter
+from ember_dist.help_format import HelpFormatter
 
 __all__ = ["add_run_parser", "run_command"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from ember_dist.cli import HelpFormatter
+from ember_dist.help_format import HelpFormatter
 
 __all__ = ["add_simulate_parser", "run_simulate"]
 

@@ -28,7 +28,7 @@ import os
 
 import xarray as xr
 
-from ember_dist.cli import HelpFormatter
+from ember_dist.help_format import HelpFormatter
 from ember_dist.io.store import check_complete
 from ember_dist.io.zarr_meta import consolidate_quietly
 

@@ -9,10 +9,11 @@ state and its inputs.
 """
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
-
+from ember_dist.model.runtime import import_keras, import_tensorflow
 from ember_dist.train import losses as L
+
+keras = import_keras()
+tf = import_tensorflow()
 
 __all__ = ["input_gradients", "gradient_penalty", "r1_penalty", "StepFunctions"]
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ember_dist.cli import HelpFormatter
+from ember_dist.help_format import HelpFormatter
 
 __all__ = ["add_train_parser", "add_evaluate_parser"]
 

@@ -28,10 +28,11 @@ Examples
 """
 from __future__ import annotations
 
-import keras
-
 from ember_dist.model.presets import get_preset
+from ember_dist.model.runtime import import_keras
 from ember_dist.train.layers import MinibatchStdDev
+
+keras = import_keras()
 
 __all__ = ["build_critic", "critic_inputs", "scale_names"]
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 
+from ember_dist.model.runtime import import_tensorflow
+
 __all__ = ["resolve_devices", "DataParallel", "logical_cpu_devices"]
 
 
 def _gpus():
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     return [d.name for d in tf.config.list_logical_devices("GPU")]
 
@@ -55,7 +57,7 @@ def resolve_devices(devices):
     names = [d.strip() for d in (devices.split(",") if isinstance(devices, str) else devices) if d.strip()]
     if not names:
         return None
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     known = [tf.DeviceSpec.from_string(d.name) for d in tf.config.list_logical_devices()]
     for n in names:
@@ -80,7 +82,7 @@ def _strategy(devices):
     same keys as the first, and TensorFlow then matches them against the first one's (``Shape
     mismatch in the collective instance``): several runs in one session (a notebook) share one.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     if devices not in _STRATEGIES:
         _STRATEGIES[devices] = (tf.distribute.OneDeviceStrategy(devices[0]) if len(devices) == 1
@@ -112,7 +114,7 @@ class DataParallel:
         """Per-replica values of nested batch structures (axis 0 split strided over the replicas)."""
         if self.strategy is None:
             return args
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         n = self.n
 
@@ -127,7 +129,7 @@ class DataParallel:
 
         With ``jit`` the step is a ``tf.function``; the split of the batch happens outside it.
         """
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         if self.strategy is None:
             if jit:
@@ -155,7 +157,7 @@ def logical_cpu_devices(n):
 
     For testing and benchmarking data parallelism without GPUs; returns their names.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])

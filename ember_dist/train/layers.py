@@ -2,8 +2,10 @@
 """Critic-only layers (minibatch statistics never enter the generator)."""
 from __future__ import annotations
 
-import keras
-from keras import ops
+from ember_dist.model.runtime import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 __all__ = ["MinibatchStdDev"]
 

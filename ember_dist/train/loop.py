@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ember_dist.model.presets import get_preset
+from ember_dist.model.runtime import import_keras
 from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights, output_levels
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
@@ -207,7 +208,7 @@ class TrainConfig:
 
 
 def _require_tf():
-    import keras
+    keras = import_keras()
 
     if keras.backend.backend() != "tensorflow":
         raise NotImplementedError(
@@ -221,7 +222,7 @@ class Trainer:
 
     def __init__(self, config, sampler, work_dir, info=None):
         _require_tf()
-        import keras
+        keras = import_keras()
 
         from ember_dist.model.generator import build_generator
         from ember_dist.train._tf_step import StepFunctions
@@ -356,7 +357,7 @@ class Trainer:
 
     def checkpoint(self):
         """Write the checkpoint of the current step; returns its path."""
-        import keras
+        keras = import_keras()
 
         ck = self.work / "checkpoints"
         name = f"ckpt-{self.step:08d}"
@@ -677,7 +678,7 @@ class Trainer:
         With ``use_best`` the generator weights of the best-scoring checkpoint (:meth:`score`) are
         exported when one exists; otherwise those of the last step.
         """
-        import keras
+        keras = import_keras()
 
         from ember_dist.engine.seams import measure_seam_errors
         from ember_dist.model.bundle import save_bundle, update_meta

@@ -43,7 +43,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from keras import ops
+
+from ember_dist.model.runtime import import_keras
+
+ops = import_keras().ops
 
 __all__ = ["LossWeights", "LOSS_WEIGHTS", "loss_weights", "output_levels", "downsample", "ssim_window",
            "ssim", "dssim", "msle", "multiscale_terms", "perceptual_loss", "critic_wasserstein",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember_dist.model.normalization import Normalization
+from ember_dist.model.runtime import import_keras
 
 __all__ = ["TileSampler", "TileDataset", "open_maps", "augment"]
 
@@ -149,7 +150,7 @@ class TileSampler:
 
 
 def _pydataset_base():
-    import keras
+    keras = import_keras()
 
     return keras.utils.PyDataset
 

@@ -2,8 +2,10 @@
 """``NoiseInjection``: ``f' = f + w * eta`` with one trainable scalar ``w`` (or one per channel)."""
 from __future__ import annotations
 
-import keras
-from keras import ops
+from ember_dist.model.runtime import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 __all__ = ["NoiseInjection"]
 

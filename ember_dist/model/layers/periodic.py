@@ -11,8 +11,10 @@ kernel and bias (shared, not copied) without further padding.
 """
 from __future__ import annotations
 
-import keras
-from keras import ops
+from ember_dist.model.runtime import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 __all__ = ["PeriodicConv", "ValidConv"]
 
