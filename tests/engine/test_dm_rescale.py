@@ -99,3 +99,12 @@ def test_store_written_unscaled_refuses_a_rescaled_resume(inputs, hydro_bundle, 
     with pytest.raises(ValueError, match=r"input dark matter would be multiplied by 0.843 for gas .* but the "
                                          r"store's was left unscaled; pass dm_rescale=False"):
         ed.enrich_box(out=out, resume=True, client=client, progress=False)
+
+
+def test_in_memory_dataset_keeps_what_its_dark_matter_is(inputs, tmp_path):
+    """An xarray Dataset opened from a deposit (not its path) still tells enrich_box its dm_mass_fraction."""
+    from ember_dist.io.api import open_maps
+
+    src = open_maps(xr.open_zarr(inputs[0], consolidated=False), staging_dir=tmp_path)
+    assert src.attrs["dm_mass_fraction"] == 1.0 and src.attrs["dm_source"] == "dark-matter-only"
+    assert "dm_mass_fraction" not in open_maps(inputs[1]).attrs
