@@ -128,10 +128,10 @@ def _describe(key, old, new):
     if key == "dm_scale":
         def said(v):
             return ("left unscaled" if not v else "multiplied by "
-                    + ", ".join(f"{x:.4g} for {f}" for f, x in sorted(v.items())))
+                    + ", ".join(f"{x:.4g} for {f}" for f, x in sorted(v.items())) + " (model / input dm_mass_fraction)")
         fix = spell_or("dm_rescale", False, "")
-        return (f"the input dark matter would be {said(new)} (model / input dm_mass_fraction), but the store's was "
-                f"{said(old)}" + (f"; pass {fix} to resume a store written unscaled" if not old and fix else ""))
+        return (f"the input dark matter would be {said(new)}, but the store's was {said(old)}"
+                + (f"; pass {fix} to resume a store written unscaled" if not old and fix else ""))
     name = _RUN_KEYS.get(key)
     if name is None:
         return f"{key} is {new!r}, the store's is {old!r}"

@@ -96,8 +96,8 @@ def test_store_written_unscaled_refuses_a_rescaled_resume(inputs, hydro_bundle, 
     rec = read_request(out)
     del rec["dm_rescale"]  # as a store written before dm_rescale was recorded
     req.write_text(json.dumps(rec))
-    with pytest.raises(ValueError, match=r"input dark matter would be multiplied by 0.843 for gas .* but the "
-                                         r"store's was left unscaled; pass dm_rescale=False"):
+    with pytest.raises(ValueError, match=r"input dark matter would be multiplied by 0.843 for gas \(model / input "
+                                         r"dm_mass_fraction\), but the store's was left unscaled; pass dm_rescale=False"):
         ed.enrich_box(out=out, resume=True, client=client, progress=False)
 
 
