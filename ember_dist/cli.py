@@ -75,7 +75,7 @@ def _enrich_options(args):
                 tile=args.tile, halo=args.halo, overwrite=args.overwrite, resume=args.resume,
                 batch_size=args.batch_size, precision=args.precision, pixel_size=args.pixel_size,
                 pixel_tolerance=args.pixel_tolerance, variable=args.variable, progress=not args.quiet,
-                split_level=args.split_level, coarse_core=args.coarse_core)
+                split_level=args.split_level, coarse_core=args.coarse_core, dm_rescale=args.dm_rescale)
 
 
 def _interrupted(out):
@@ -221,6 +221,10 @@ def build_parser():
     e.add_argument("--pixel-tolerance", type=float, default=None,
                    help="allowed relative mismatch between input and training pixel sizes (default: config, 0.05)")
     e.add_argument("--variable", default=None, help="variable of a zarr input (default dm)")
+    e.add_argument("--no-dm-rescale", dest="dm_rescale", action="store_const", const=False, default=None,
+                   help="feed the maps as they are, even where their dm_mass_fraction (1 for a dark-matter-only "
+                        "deposit) differs from the model's (~0.843 for hydro dark matter) by more than 1%%; by "
+                        "default the input is multiplied by model/input fraction, said in one line and recorded")
     e.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     e.add_argument("--resume", action="store_true",
                    help="finish an interrupted run in --out; options left out are taken from the store, options "

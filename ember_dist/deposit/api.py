@@ -15,6 +15,14 @@ Steps (each distributed with Dask):
 A particle belongs to the slab that holds its centre along the projection
 axis, and all of its projected kernel goes to that slab's map; so each map
 holds exactly the mass of the particles whose centres lie in the slab.
+
+The store records what its dark matter is (:func:`dm_mass_fraction`): ``dm_source``
+(``"hydro"`` when the snapshot has gas particles, else ``"dark-matter-only"``) and, when
+``dm`` is deposited, ``dm_mass_fraction`` = total PartType1 mass / (Omega_m x RHO_CRIT x
+box_size^3), summed over every particle read (all files; before any ``downsample``
+rescaling, which conserves it): ~1 - Omega_b/Omega_m (0.843 for Planck 2015) for a hydro
+run's dark matter, ~1 for a dark-matter-only run.  Enrichment compares it with the
+fraction a model was trained on (:mod:`ember_dist.engine.enrich`).
 """
 from __future__ import annotations
 
@@ -31,10 +39,10 @@ from ember_dist.deposit.grid import coerce_axes, grid_size, projection_axes, sla
 from ember_dist.deposit.kernel import deposit_slab, kernel_table
 from ember_dist.deposit.smoothing import smoothing_lengths_distributed
 from ember_dist.deposit.store import check_target, create_template, mark_complete, write_slab
-from ember_dist.io.conventions import X_H, utc_now  # HI = gas mass x X_H x neutral fraction
+from ember_dist.io.conventions import RHO_CRIT, X_H, utc_now  # HI = gas mass x X_H x neutral fraction
 from ember_dist.io.snapshot import open_snapshot
 
-__all__ = ["deposit_snapshot", "FIELDS", "X_H"]
+__all__ = ["deposit_snapshot", "dm_mass_fraction", "FIELDS", "X_H"]
 
 #: Fields and the particle type they come from.
 FIELDS = {"dm": 1, "gas": 0, "hi": 0}
@@ -45,6 +53,41 @@ _KERNEL_TEXT = {
     "wendland_c2_2d": "2D Wendland C2 (Dehnen & Aly 2012, as in swiftsimio), support 2h, sampled within pixels, "
     "normalised so each particle deposits its mass",
 }
+
+
+#: What the ``dm_mass_fraction`` attr means (recorded beside it).
+DM_FRACTION_NOTE = ("total mass of the deposited PartType1 (dark-matter) particles, all files, before any "
+                    "downsample rescaling, / (omega_m * RHO_CRIT * box_size^3): ~1 - omega_b/omega_m for the dark "
+                    "matter of a hydrodynamical run, ~1 for a dark-matter-only run")
+
+
+def dm_mass_fraction(total_mass, omega_m, box_size):
+    """Fraction of the cosmic matter density that dark-matter particles of total mass ``total_mass`` carry.
+
+    Parameters
+    ----------
+    total_mass : float, Msun/h
+        Sum of the dark-matter particle masses over the whole box.
+    omega_m : float
+    box_size : float, ckpc/h
+
+    Returns
+    -------
+    float
+        ``total_mass / (omega_m * RHO_CRIT * box_size**3)``; NaN when ``omega_m`` or ``box_size`` is not positive.
+
+    Examples
+    --------
+    >>> from ember_dist.io.conventions import RHO_CRIT
+    >>> om, ob, box = 0.3089, 0.0486, 8000.0
+    >>> round(dm_mass_fraction((om - ob) * RHO_CRIT * box**3, om, box), 6)  # a hydro run's dark matter
+    0.842668
+    >>> dm_mass_fraction(om * RHO_CRIT * box**3, om, box)  # a dark-matter-only run
+    1.0
+    """
+    if not (omega_m > 0 and box_size > 0):
+        return float("nan")
+    return float(total_mass) / (float(omega_m) * RHO_CRIT * float(box_size) ** 3)
 
 
 def _version():
@@ -120,22 +163,37 @@ def _tree_sum(items):
     return items[0]
 
 
+def _chunk_total(*chunks):
+    """float64 sum of mass chunks (the particles' total mass, Msun/h)."""
+    return float(sum(np.sum(c, dtype=np.float64) for c in chunks))
+
+
 def _species(snap, ptype, downsample, seed):
+    """Lazy positions, masses, HI fractions (gas) and the mass scale of one species.
+
+    Also returns the total mass of *all* the species' particles (Msun/h): a float when
+    ``downsample`` already computed it, else a delayed sum over the mass chunks, which shares
+    their reads with the deposit tasks when computed with them.
+    """
     pos = snap.positions(ptype)
     mass = snap.masses(ptype)
     extra = snap.field(ptype, "NeutralHydrogenAbundance") if (ptype == 0 and snap.has(0, "NeutralHydrogenAbundance")) else None
     scale = 1.0
+    total = None
     if downsample and downsample > 1:
         idx = downsample_indices(pos.shape[0], downsample, seed)
         kept = mass[idx]
         total, kept_total = dask.compute(mass.sum(), kept.sum())
         scale = float(total / kept_total)
+        total = float(total)  # before the rescaling (which conserves it)
         pos, mass = pos[idx], kept * scale
         extra = extra[idx] if extra is not None else None
     mass = mass.rechunk((pos.chunks[0],))
     if extra is not None:
         extra = extra.rechunk((pos.chunks[0],))
-    return pos, mass, extra, scale
+    if total is None:
+        total = dask.delayed(_chunk_total, pure=True)(*mass.to_delayed().ravel())
+    return pos, mass, extra, scale, total
 
 
 def deposit_snapshot(
@@ -201,7 +259,14 @@ def deposit_snapshot(
     -------
     xarray.Dataset
         The store, opened lazily: variables per field, float32 Msun/h per
-        pixel, dims (axis, slab, y, x).
+        pixel, dims (axis, slab, y, x).  Its attrs include ``dm_source``
+        (``"hydro"`` when the snapshot has gas particles, else
+        ``"dark-matter-only"``) and, when ``dm`` is deposited,
+        ``dm_total_mass`` (Msun/h, every dark-matter particle of every file)
+        and ``dm_mass_fraction`` = ``dm_total_mass / (omega_m * RHO_CRIT *
+        box_size**3)``: ~0.843 for a hydro run with Planck 2015 baryons, ~1
+        for a dark-matter-only run.  ``enrich_box`` rescales inputs whose
+        fraction differs from the model's training maps.
     """
     out = os.fspath(out)
     fields = _coerce_fields(fields)
@@ -235,17 +300,18 @@ def deposit_snapshot(
         slab_assignment="by particle centre along the projection axis",
         hydrogen_mass_fraction=X_H,
         fields=list(fields),
+        dm_source="hydro" if snap.count(0) > 0 else "dark-matter-only",
         package="ember_dist",
         package_version=_version(),
         created=utc_now(),
         complete=False,
     )
 
-    species = {}
+    species, totals = {}, {}
     for f in fields:
         t = FIELDS[f]
         if t not in species:
-            pos, mass, xhi, scale = _species(snap, t, downsample, seed)
+            pos, mass, xhi, scale, totals[t] = _species(snap, t, downsample, seed)
             hsml = smoothing_lengths_distributed(pos, box, n_neighbours, client=client)
             species[t] = (pos, mass, xhi, scale, da.from_array(hsml, chunks=(pos.chunks[0],)))
             attrs[f"mass_scale_parttype{t}"] = scale
@@ -264,28 +330,39 @@ def deposit_snapshot(
                     for p, hh, ww in zip(pc, hc, wc)
                 ]
                 writes.append(dask.delayed(write_slab)(out, f, ai, s, _tree_sum(parts)))
-    _run(writes, client, progress)
-    mark_complete(out)
+    # The dark-matter total is summed in the same graph as the maps: its mass chunks are read once for both.
+    dm_total = totals.get(FIELDS["dm"]) if "dm" in fields else None
+    extra = [dm_total] if dm_total is not None and not isinstance(dm_total, float) else []
+    done = _run(writes, client, progress, extra=extra)
+    final = {}
+    if dm_total is not None:
+        dm_total = float(done[0]) if extra else dm_total
+        final.update(dm_total_mass=dm_total, dm_mass_fraction=dm_mass_fraction(dm_total, snap.header.omega_m, box),
+                     dm_mass_fraction_note=DM_FRACTION_NOTE)
+    mark_complete(out, **final)
     return xr.open_zarr(out, consolidated=False)
 
 
-def _run(tasks, client, progress):
+def _run(tasks, client, progress, extra=()):
+    """Compute the slab ``tasks`` (with a progress bar of them) and ``extra`` in one graph; returns extra's results."""
+    extra = list(extra)
     if client is not None:
         from distributed import as_completed
 
-        futures = client.compute(tasks)
-        it = as_completed(futures)
+        futures = client.compute(list(tasks) + extra)
+        it = as_completed(futures[:len(tasks)])
         if progress:
             from tqdm.auto import tqdm
 
-            it = tqdm(it, total=len(futures), desc="slab maps", unit="map")
+            it = tqdm(it, total=len(tasks), desc="slab maps", unit="map")
         for fut in it:
             fut.result()  # raise the first task error here
-        return
+        return [f.result() for f in futures[len(tasks):]]
     if progress:
         from dask.diagnostics import ProgressBar
 
         with ProgressBar():
-            dask.compute(*tasks, scheduler="threads")
+            res = dask.compute(*tasks, *extra, scheduler="threads")
     else:
-        dask.compute(*tasks, scheduler="threads")
+        res = dask.compute(*tasks, *extra, scheduler="threads")
+    return list(res[len(tasks):])

@@ -80,5 +80,7 @@ def run_deposit(args):
         f"wrote {args.out}: fields {list(ds.data_vars)}, {ds.sizes['axis']} axes x {ds.sizes['slab']} slabs of "
         f"{ds.sizes['y']}x{ds.sizes['x']} px, pixel {a['pixel_size']:.6g} ckpc/h "
         f"(requested {a['pixel_size_requested']:g}, deviation {a['pixel_size_deviation']:+.3e})"
+        + (f"; {a['dm_source']} run, its dark matter carries {a['dm_mass_fraction']:.1%} of Omega_m"
+           if "dm_mass_fraction" in a else "")
     )
     return 0

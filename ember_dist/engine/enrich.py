@@ -8,6 +8,16 @@ fixed batch of halo-padded tiles and shows progress.  Planning lives in
 :mod:`~ember_dist.engine.plan`, per-tile work in
 :mod:`~ember_dist.engine.worker`, Dask wiring in :mod:`~ember_dist.engine.graph`
 and storage in :mod:`ember_dist.io`.
+
+Input dark matter of another kind than the model's: a dark-matter-only run's particles carry all of
+Omega_m, a hydro run's only Omega_m - Omega_b, so DMO maps are ~1.19x heavier than the hydro dark
+matter a model learned from.  When the input maps and the bundle both record ``dm_mass_fraction``
+(:mod:`ember_dist.deposit.api`) and they differ by more than
+:data:`~ember_dist.engine.validate.DM_FRACTION_TOLERANCE`, the input is multiplied by
+``model fraction / input fraction`` before the generator, in every path that reads input windows
+(:class:`~ember_dist.model.normalization.ScaledInput` replaces the bundle's input normalisation),
+so the output is bit for bit that of an unscaled run on the scaled maps; one line says so and the
+output's attrs record it.  ``dm_rescale=False`` turns it off.
 """
 from __future__ import annotations
 
@@ -33,12 +43,13 @@ from ember_dist.engine.arguments import coerce_fields, resolve_models
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
-from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, scan_map,
-                                       source_checksum)
+from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, dm_fraction,
+                                       dm_input_scale, dm_scale_message, scan_map, source_checksum)
 from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
 from ember_dist.errors import spell_or
 from ember_dist.io.store import check_output, count_done, create_store, done_markers, finalize_store
+from ember_dist.model.normalization import ScaledInput
 from ember_dist.model.regions import tile_compute
 
 __all__ = ["enrich_box", "resolve_halo"]
@@ -85,7 +96,7 @@ def _compute_paid(plan, preset, split):
                        **{k: round(v, 4) for k, v in plan.stage_compute(preset).items()}})
 
 
-def _template(source, fields, bundles, samples, seed, plan, pixel_size):
+def _template(source, fields, bundles, samples, seed, plan, pixel_size, dm_scales=None):
     import dask.array as da
     import xarray as xr
 
@@ -104,8 +115,40 @@ def _template(source, fields, bundles, samples, seed, plan, pixel_size):
             "model": b.name,
             "model_weights_sha256": b.weights_sha256,
             "model_kind": b.meta.get("kind", ""),
+            "dm_input_scale": float((dm_scales or {}).get(f, 1.0)),  # input dm multiplied by it before the generator
         })
     return xr.Dataset(data_vars, coords=coords), chunks
+
+
+def _dm_scales(source, bundles, dm_rescale):
+    """``({field: factor}, [message lines], provenance attrs)``: the input rescaling per field.
+
+    A field is rescaled when its bundle and the input both record ``dm_mass_fraction`` and they differ
+    by more than 1% (:func:`~ember_dist.engine.validate.dm_input_scale`) and ``dm_rescale``; a line
+    is written for every such field (also when ``dm_rescale`` is off: it then says the input is not
+    scaled).  Where either side does not record it, nothing is done or said.
+    """
+    fi = dm_fraction(source.attrs.get("dm_mass_fraction"))
+    src_kind = source.attrs.get("dm_source")
+    scales, lines = {}, []
+    for f, b in bundles.items():
+        factor = dm_input_scale(fi, b.dm_mass_fraction)
+        if factor is None:
+            continue
+        lines.append(dm_scale_message(fi, src_kind, b.name, b.dm_mass_fraction, b.dm_source, factor, dm_rescale))
+        if dm_rescale:
+            scales[f] = factor
+    attrs = {
+        "dm_rescale": bool(dm_rescale),
+        "dm_input_scale": json.dumps({f: scales.get(f, 1.0) for f in bundles}),
+        "dm_input_scale_note": "; ".join(lines) if lines else (
+            "input not rescaled: its dm_mass_fraction and the model's agree within 1%, or one of them is not "
+            "recorded"),
+        "source_dm_mass_fraction": fi,
+        "source_dm_source": src_kind,
+        "model_dm_mass_fraction": json.dumps({f: b.dm_mass_fraction for f, b in bundles.items()}),
+    }
+    return scales, lines, attrs
 
 
 def _dataset_attrs(source, pixel_size, extra_attrs):
@@ -150,8 +193,11 @@ def _bf16_note(cpuinfo=None):
 
 
 def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
-               progress_fn):
-    """Submit the single-stage tile batches that are not done yet; wait with progress."""
+               progress_fn, norms_in):
+    """Submit the single-stage tile batches that are not done yet; wait with progress.
+
+    ``norms_in``: the input normalisation per field (the bundle's, or it applied to the rescaled input).
+    """
     naxis, nslab = source.shape[:2]
     tasks = []
     for f in bundles:
@@ -168,7 +214,7 @@ def _run_plain(client, source, out, bundles, plans, samples, seed, precision, ba
         futures.append(client.submit(
             run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
             sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
-            norm_in=b.input_norm, norm_out=b.output_norm, batch_size=batch_size,
+            norm_in=norms_in[f], norm_out=b.output_norm, batch_size=batch_size,
             key=f"enrich-{key}-{token}", pure=False, retries=1,
         ))
     for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
@@ -180,7 +226,7 @@ def _run_plain(client, source, out, bundles, plans, samples, seed, precision, ba
 def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=None, seed=None, tile=None, halo=None,
                client=None, overwrite=False, resume=False, batch_size=None, precision=None, pixel_size=None,
                pixel_tolerance=None, variable=None, dataset=None, attrs=None, progress=None, order=None,
-               split_level=None, coarse_core=None):
+               split_level=None, coarse_core=None, dm_rescale=None):
     """Enrich dark-matter maps with baryon fields and write a zarr store.
 
     With no ``client``, an embedded LocalCluster starts whose worker processes re-import the
@@ -246,6 +292,17 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         levels added until the coarsest map fits one coarse tile).
     coarse_core : int, px at the first split level, optional
         Core of the coarse-stage tiles, which also bounds their memory (default 512).
+    dm_rescale : bool, default True (config ``engine.dm-rescale``)
+        Where the input maps and a field's bundle both record ``dm_mass_fraction`` (the share of
+        Omega_m their dark matter carries: ~1 for a dark-matter-only run, ~0.843 for a hydro run's
+        dark matter with Planck 2015 baryons) and the two differ by more than 1%, multiply the input
+        maps by ``bundle fraction / input fraction`` (rounded to float32) before that field's
+        generator, in the tiled and the split paths alike, so the output equals a run on the
+        scaled maps; one line on stderr says so, and the store records it (``dm_rescale``,
+        ``dm_input_scale`` per field, ``dm_input_scale_note``; variable attr ``dm_input_scale``).
+        False (``--no-dm-rescale``) feeds the maps as they are, and says what was not done.  Where
+        either side does not record the fraction (``.npy`` inputs, older deposits, older bundles),
+        nothing is done or said.
 
     Returns
     -------
@@ -264,10 +321,10 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     if resume:  # options not given come from the store; those given must match it
         given = dict(maps=maps, fields=fields, model=model, samples=samples, seed=seed, tile=tile, halo=halo,
                      batch_size=batch_size, precision=precision, pixel_size=pixel_size, variable=variable,
-                     dataset=dataset, split_level=split_level, coarse_core=coarse_core)
+                     dataset=dataset, split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale)
         opts, recorded = resume_.options_from_store(out, given)
         (maps, fields, model, samples, seed, tile, halo, batch_size, precision, pixel_size, variable, dataset,
-         split_level, coarse_core) = (opts[k] for k in given)
+         split_level, coarse_core, dm_rescale) = (opts[k] for k in given)
     if maps is None:
         raise ValueError(f"no input maps were given; pass the dark-matter maps "
                          f"({spell_or('maps', Ellipsis, 'the MAPS argument')}).")
@@ -289,6 +346,7 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         log.warning(note)
     pixel_tolerance = float(config.get("engine.pixel-tolerance", pixel_tolerance))
     progress = bool(config.get("engine.progress", progress))
+    dm_rescale = bool(config.get("engine.dm-rescale", dm_rescale))
     model_px = isinstance(pixel_size, str) and pixel_size == "model"
 
     staging = Path(tempfile.mkdtemp(prefix=".ember-staging-", dir=out.parent))
@@ -312,6 +370,11 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         if not model_px:
             check_pixel_recorded(source.pixel_size, source.description, bundles[fields[0]].pixel_size)
         px = source.pixel_size or bundles[fields[0]].pixel_size
+        dm_scales, dm_lines, dm_attrs = _dm_scales(source, bundles, dm_rescale)
+        for line in dm_lines:
+            print(f"ember_dist: {line}", file=sys.stderr, flush=True)
+        norms_in = {f: ScaledInput(b.input_norm, dm_scales[f]) if f in dm_scales else b.input_norm
+                    for f, b in bundles.items()}
         if halo == "split":
             tasks_total = sum(count_tasks(plans[f], b.preset, samples, naxis, nslab, batch_size)
                               for f, b in bundles.items())
@@ -344,13 +407,16 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
             "plans": {f: p.to_dict() for f, p in plans.items()},
             "source_sha256": checksum, "source_shape": list(source.shape),
         }
+        if dm_scales:  # only then: stores written unscaled (and before this option existed) resume unchanged
+            run["dm_scale"] = {f: float(v) for f, v in dm_scales.items()}
         mode = check_output(out, run, overwrite=overwrite, resume=resume)
         if mode == "create":
-            ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px)
+            ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px, dm_scales)
             request = resume_.make_request(maps, source, fields, bundles, samples=samples, seed=seed, tile=tile,
                                            halo=halo_asked, halo_mode=halo, batch_size=batch_size, precision=precision,
                                            pixel_size=pixel_size, variable=variable, dataset=dataset,
-                                           split_level=split_level, coarse_core=coarse_core, tasks_total=tasks_total)
+                                           split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale,
+                                           tasks_total=tasks_total)
             create_store(out, ds, run, chunks, request=request)
 
         # 2. Load models once per worker, then submit the tile batches not yet done.
@@ -367,10 +433,10 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
                 for f, b in bundles.items():
                     n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plans[f],
                                          samples=samples, seed=seed, precision=precision, batch_size=batch_size,
-                                         token=token, progress=progress, progress_fn=bar.stage)
+                                         token=token, progress=progress, progress_fn=bar.stage, norm_in=norms_in[f])
             else:
                 n_tasks = _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token,
-                                     progress, order, bar.stage)
+                                     progress, order, bar.stage, norms_in)
         finally:
             bar.close()
         expected = {f: len(make_batches(make_jobs(out_plans[f], samples, naxis, nslab), batch_size)) for f in fields}
@@ -398,6 +464,7 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
             "ember_dist_version": ember_dist.__version__,
             "created": utc_now(),
             "status": "complete",
+            **dm_attrs,
         })
         kill_worker_at(client, "consolidate")  # tests only (EMBER_DIST_FAULT_DIR): a worker dies meanwhile
         finalize_store(out, attrs_out)

@@ -14,12 +14,14 @@ Examples
 []
 >>> differences(rec, {"seed": 5, "tile": 64})
 ['seed=5 (the store was written with seed=3)', 'tile=64 (the store was written with tile=32)']
+>>> differences({"dm_rescale": True}, {"dm_rescale": False})
+['dm_rescale=False (the store was written with dm_rescale=True)']
 """
 from __future__ import annotations
 
 import os
 
-from ember_dist.errors import alternatives, spell, spell_or
+from ember_dist.errors import alternatives, in_command, spell, spell_or
 from ember_dist.io.store import read_request
 
 __all__ = ["OPTIONS", "differences", "options_from_store", "make_request", "check_models", "refuse", "short"]
@@ -27,7 +29,7 @@ __all__ = ["OPTIONS", "differences", "options_from_store", "make_request", "chec
 #: Options of ``enrich_box`` recorded in the store and taken from it on resume (``maps`` and ``model``
 #: are handled apart: a path may move, a model is compared by its weights).
 OPTIONS = ("fields", "samples", "seed", "tile", "halo", "batch_size", "precision", "pixel_size", "variable",
-           "dataset", "split_level", "coarse_core")
+           "dataset", "split_level", "coarse_core", "dm_rescale")
 
 
 def short(sha):
@@ -58,7 +60,10 @@ def differences(recorded, given):
             g = [g] if isinstance(g, str) else list(g)
             same = g == list(r)
         if not same:
-            out.append(f"{spell_or(name, g, repr(g))} (the store was written with {spell_or(name, r, repr(r))})")
+            was = spell_or(name, r, repr(r))
+            if name == "dm_rescale" and r and in_command():  # the flag (--no-dm-rescale) only switches it off
+                was = "the input dark matter rescaled where needed (no --no-dm-rescale)"
+            out.append(f"{spell_or(name, g, repr(g))} (the store was written with {was})")
     return out
 
 

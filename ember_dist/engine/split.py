@@ -373,8 +373,12 @@ def count_tasks(sp, preset, samples, naxis, nslab, batch_size):
 
 
 def run_split(client, *, source, out, field, bundle, sp, samples, seed, precision, batch_size, token, progress,
-              progress_fn):
-    """Run the stages for one field; returns the number of tasks run."""
+              progress_fn, norm_in=None):
+    """Run the stages for one field; returns the number of tasks run.
+
+    ``norm_in``: the input normalisation of the level-0 windows (default the bundle's; enrichment passes a
+    :class:`~ember_dist.model.normalization.ScaledInput` when it rescales the input dark matter).
+    """
     out = Path(out)
     tmp = out / ".ember" / f"split-{field}"
     naxis, nslab = source.shape[:2]
@@ -383,7 +387,8 @@ def run_split(client, *, source, out, field, bundle, sp, samples, seed, precisio
     _create_intermediates(tmp, sp, preset, naxis, nslab, samples_b)
     common = dict(source=source, out=str(out), field=field, tmp=tmp, bundle_path=str(bundle.path),
                   sha256=bundle.weights_sha256, precision=precision, sp=sp, preset=preset, seed=seed,
-                  norm_in=bundle.input_norm, norm_out=bundle.output_norm, batch_size=batch_size,
+                  norm_in=bundle.input_norm if norm_in is None else norm_in, norm_out=bundle.output_norm,
+                  batch_size=batch_size,
                   samples_b=samples_b)
     n = 0
     for stage, jobs in stage_jobs(sp, preset, samples, naxis, nslab):

@@ -5,6 +5,8 @@
 the map) and returns counts of NaN, Inf and negative pixels with the first
 offender, the total mass (float64) and a sha256 of the float32 bytes.
 :func:`check_scans` turns the scans into one error naming slab, pixel and fix.
+:func:`check_pixel_size` compares the input's pixel with the model's training pixel, and
+:func:`dm_input_scale` the share of Omega_m their dark matter carries (``dm_mass_fraction``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ import numpy as np
 
 from ember_dist.errors import spell_or
 
-__all__ = ["scan_map", "check_scans", "check_pixel_size", "check_pixel_recorded", "source_checksum"]
+__all__ = ["scan_map", "check_scans", "check_pixel_size", "check_pixel_recorded", "source_checksum",
+           "dm_fraction", "dm_input_scale", "dm_scale_message", "DM_FRACTION_TOLERANCE"]
+
+#: Relative difference between the input's and the model's ``dm_mass_fraction`` above which the input is rescaled.
+DM_FRACTION_TOLERANCE = 0.01
 
 
 @numba.njit(cache=True, nogil=True)
@@ -160,3 +166,60 @@ def check_pixel_recorded(pixel_size, description, model_pixel_size):
         f"({spell_or('pixel_size', model_pixel_size)} if they match the model), or {spell_or('pixel_size', 'model')} "
         f"to assume the model's training pixel size {model_pixel_size:g} ckpc/h."
     )
+
+
+def dm_fraction(v):
+    """A recorded ``dm_mass_fraction`` as a float, or None when absent or not a positive finite number.
+
+    >>> dm_fraction(0.843), dm_fraction(None), dm_fraction("n/a"), dm_fraction(float("nan"))
+    (0.843, None, None, None)
+    """
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def dm_input_scale(input_fraction, model_fraction, tolerance=DM_FRACTION_TOLERANCE):
+    """Factor to multiply the input dark-matter maps by before the generator, or None (leave them).
+
+    ``dm_mass_fraction`` (recorded by :func:`~ember_dist.deposit.api.deposit_snapshot`) is the share
+    of Omega_m the dark-matter particles carry: ~1 - Omega_b/Omega_m for a hydro run, ~1 for a
+    dark-matter-only run, whose maps are then 1/(1 - Omega_b/Omega_m) heavier than the hydro dark
+    matter a model was trained on.  The factor is ``model_fraction / input_fraction`` when both are
+    known and differ by more than ``tolerance`` (relative); otherwise None.
+
+    >>> dm_input_scale(1.0, 0.843)
+    0.843
+    >>> dm_input_scale(0.8427, 0.8430) is None, dm_input_scale(None, 0.843) is None
+    (True, True)
+    """
+    fi, fm = dm_fraction(input_fraction), dm_fraction(model_fraction)
+    if fi is None or fm is None or abs(fm / fi - 1.0) <= tolerance:
+        return None
+    return fm / fi
+
+
+def _kind(source):
+    if source == "dark-matter-only":
+        return "a dark-matter-only run"
+    if source == "hydro":
+        return "a hydro run's dark matter"
+    return "dark matter"
+
+
+def dm_scale_message(input_fraction, input_source, model_name, model_fraction, model_source, factor, applied=True):
+    """The one line enrichment prints when the input's ``dm_mass_fraction`` differs from the model's.
+
+    >>> dm_scale_message(1.0, "dark-matter-only", "x", 0.843, "hydro", 0.843)
+    "input is a dark-matter-only run (dm carries 100.0% of Omega_m); model 'x' learned from a hydro run's dark matter (84.3%): input scaled by 0.843"
+    >>> dm_scale_message(1.0, None, "x", 0.843, None, 0.843, applied=False)
+    "input is dark matter (dm carries 100.0% of Omega_m); model 'x' learned from dark matter (84.3%): input NOT scaled (dm_rescale=False; scaling would multiply it by 0.843)"
+    """
+    head = (f"input is {_kind(input_source)} (dm carries {input_fraction:.1%} of Omega_m); model "
+            f"{model_name!r} learned from {_kind(model_source)} ({model_fraction:.1%})")
+    if applied:
+        return f"{head}: input scaled by {factor:.4g}"
+    return (f"{head}: input NOT scaled ({spell_or('dm_rescale', False, '--no-dm-rescale')}; scaling would multiply "
+            f"it by {factor:.4g})")

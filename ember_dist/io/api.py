@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ember_dist.io.common import MapSource
-from ember_dist.io.conventions import AXES, DATASET_ATTRS, MAP_DIMS
+from ember_dist.io.conventions import AXES, DATASET_ATTRS, DM_ATTRS, MAP_DIMS
 from ember_dist.io.formats import SOURCES, ZarrSource
 
 __all__ = ["open_maps", "as_dataarray"]
@@ -96,8 +96,9 @@ def open_maps(obj, staging_dir=None, variable=None, dataset=None, pixel_size=Non
     for d in ("y", "x"):
         ds[d].encoding.clear() if d in ds.coords else None
     ds.to_zarr(str(staging), mode="w", consolidated=False)
-    # Geometry the array itself carries (a DataArray's attrs) counts as recorded; pixel_size= wins.
-    known = {k: v for k, v in da.attrs.items() if k in DATASET_ATTRS and v is not None}
+    # Geometry the array itself carries (a DataArray's attrs) counts as recorded; pixel_size= wins. So does what
+    # its dark matter is (dm_mass_fraction, dm_source: enrich_box compares them with the model's).
+    known = {k: v for k, v in da.attrs.items() if (k in DATASET_ATTRS or k in DM_ATTRS) and v is not None}
     src = ZarrSource(staging, variable="dm", attrs={**known, **attrs})
     src.description = f"memory:{type(obj).__name__}{tuple(da.shape)}"
     if "axis" not in da.coords:

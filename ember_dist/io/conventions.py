@@ -40,6 +40,7 @@ __all__ = [
     "RHO_CRIT",
     "GADGET_UNITS",
     "LYA_SIGMA_V",
+    "DM_ATTRS",
 ]
 
 #: Dimension order of an enriched store.
@@ -60,6 +61,12 @@ DATASET_ATTRS = {
     "pixel_size": "ckpc/h",
     "slab_depth": "ckpc/h",
 }
+
+#: What a dark-matter map store says about its dark matter (written by ``deposit_snapshot``, kept by
+#: ``open_maps``): ``dm_mass_fraction`` = total dark-matter particle mass / (omega_m * RHO_CRIT *
+#: box_size^3), ~1 - omega_b/omega_m for a hydro run, ~1 for a dark-matter-only run; ``dm_source`` =
+#: ``"hydro"`` or ``"dark-matter-only"``.  Not every store has them (``.npy``, older deposits).
+DM_ATTRS = ("dm_mass_fraction", "dm_source")
 
 FIELD_LONG_NAMES = {
     "dm": "dark-matter mass per pixel",

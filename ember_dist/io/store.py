@@ -46,7 +46,7 @@ INCOMPLETE = "incomplete"
 
 #: What a run parameter in run.json is called where the user sets it.
 _RUN_KEYS = {"fields": "fields", "models": "model", "samples": "samples", "seed": "seed", "precision": "precision",
-             "batch_size": "batch_size", "plans": "tile, halo, split_level or coarse_core"}
+             "batch_size": "batch_size", "plans": "tile, halo, split_level or coarse_core", "dm_scale": "dm_rescale"}
 
 
 def resume_command(out):
@@ -125,6 +125,13 @@ def _describe(key, old, new):
                                                  f"{_short((old or {}).get(f))}" for f in fields) + ")"
     if key == "plans":
         return f"the tile plan differs (set by {_RUN_KEYS[key]})"
+    if key == "dm_scale":
+        def said(v):
+            return ("left unscaled" if not v else "multiplied by "
+                    + ", ".join(f"{x:.4g} for {f}" for f, x in sorted(v.items())) + " (model / input dm_mass_fraction)")
+        fix = spell_or("dm_rescale", False, "")
+        return (f"the input dark matter would be {said(new)}, but the store's was {said(old)}"
+                + (f"; pass {fix} to resume a store written unscaled" if not old and fix else ""))
     name = _RUN_KEYS.get(key)
     if name is None:
         return f"{key} is {new!r}, the store's is {old!r}"

@@ -19,6 +19,7 @@ bundles shipped in ``ember_dist/bundles``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -150,6 +151,26 @@ class ModelBundle:
         return float(self.meta["training"]["pixel_size"])
 
     @property
+    def dm_mass_fraction(self):
+        """Share of Omega_m carried by the dark matter of the training input maps, or None.
+
+        Recorded from the training input store's ``dm_mass_fraction`` attr (~0.843 for a hydro
+        run's dark matter, ~1 for a dark-matter-only run); None for bundles trained before it was
+        recorded, or on stores that lack it.
+        """
+        v = self.meta.get("training", {}).get("dm_mass_fraction")
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return None
+        return v if math.isfinite(v) and v > 0 else None
+
+    @property
+    def dm_source(self):
+        """``"hydro"`` or ``"dark-matter-only"``: what the training input's dark matter came from, or None."""
+        return self.meta.get("training", {}).get("dm_source")
+
+    @property
     def exact_halo(self):
         return tuple(self.meta["receptive_field"]["exact_halo"])
 
@@ -247,6 +268,8 @@ def save_bundle(generator, path, *, name, field, kind, preset, input_norm, outpu
     input_norm, output_norm : Normalization
     training : dict
         Must hold ``pixel_size`` (ckpc/h) and ``input_resolution``; say honestly what it was trained on.
+        ``dm_mass_fraction`` (the training input store's attr: share of Omega_m its dark matter carries)
+        lets enrichment rescale inputs of another kind (:attr:`ModelBundle.dm_mass_fraction`).
     seam_error : list of dict, optional
         ``[{"halo": [before, after], "max_rel_error": e}, ...]`` measured for this bundle.
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Normalization", "PAPER_NORMALIZATION"]
+__all__ = ["Normalization", "ScaledInput", "scale_map", "PAPER_NORMALIZATION"]
 
 #: Paper parameters (Bernardini et al. 2022, Table 2): x0 in Msun.
 PAPER_NORMALIZATION = {
@@ -105,3 +105,64 @@ class Normalization:
     @classmethod
     def from_dict(cls, d):
         return cls(**{k: d[k] for k in ("k", "x0", "q", "x0_unit", "hubble")})
+
+
+def scale_map(x, factor):
+    """``x * factor`` computed in float64 and rounded to float32 (the dtype of the maps).
+
+    The one definition of how enrichment rescales an input dark-matter map
+    (:class:`ScaledInput`): the result is what a map store holding the scaled maps would give.
+
+    >>> scale_map(np.array([1e7], np.float32), 0.843)
+    array([8.43e+06], dtype=float32)
+    """
+    return (np.asarray(x, dtype=np.float64) * float(factor)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ScaledInput:
+    """An input normalisation applied to the map scaled by ``factor``: ``norm.forward(scale_map(x, factor))``.
+
+    Enrichment uses it where the input dark matter carries another share of Omega_m than the
+    model's training input (a dark-matter-only run fed to a model trained on a hydro run's dark
+    matter: ``factor`` = 0.843 for Planck 2015).  Since the map is scaled before it is normalised,
+    and rounded to float32 like a stored map, a run with it gives bit for bit the output of a run
+    on the scaled maps.  Hashable (the input chunk cache keys on it) and picklable.
+
+    Parameters
+    ----------
+    norm : Normalization
+        The bundle's input normalisation.
+    factor : float
+        Multiplies the input map (Msun/h per pixel) before ``norm``.
+
+    Examples
+    --------
+    >>> n = Normalization.for_field("dm")
+    >>> s = ScaledInput(n, 0.5)
+    >>> x = np.array([0.0, 2e7, 4e7], np.float32)
+    >>> bool(np.array_equal(s.forward(x), n.forward(x / 2)))
+    True
+    >>> bool(np.allclose(s.inverse(s.forward(x)), x, rtol=1e-12))
+    True
+    """
+
+    norm: Normalization
+    factor: float
+
+    def __post_init__(self):
+        if not np.isfinite(self.factor) or self.factor <= 0:
+            raise ValueError(f"`factor` must be a positive finite number. Received: factor={self.factor!r}.")
+
+    @property
+    def x0_map_units(self):
+        """The threshold of ``norm`` in units of the *unscaled* input map, Msun/h."""
+        return self.norm.x0_map_units / self.factor
+
+    def forward(self, x):
+        """Normalise the map scaled by ``factor`` (float32-rounded first, as a stored map); float64."""
+        return self.norm.forward(scale_map(x, self.factor))
+
+    def inverse(self, y):
+        """The unscaled map (float64): ``norm.inverse(y) / factor``."""
+        return self.norm.inverse(y) / self.factor

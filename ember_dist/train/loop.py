@@ -675,6 +675,10 @@ class Trainer:
                      use_best=True):
         """Save the generator as a bundle with honest training metadata and its measured seam-error table.
 
+        The training metadata records the input store's ``dm_mass_fraction`` and ``dm_source`` (None
+        where that store lacks them), which :func:`~ember_dist.engine.enrich.enrich_box` compares with
+        the maps it enriches.
+
         With ``use_best`` the generator weights of the best-scoring checkpoint (:meth:`score`) are
         exported when one exists; otherwise those of the last step.
         """
@@ -703,6 +707,10 @@ class Trainer:
             "data": info.get("data", "maps: " + str(info.get("maps", "?")) + "; input maps: "
                              + str(info.get("input_maps", "?"))),
             "input_variable": info.get("input_var"),
+            # Share of Omega_m the input dark matter carries (input store's attr; None: not recorded there):
+            # ~0.843 for a hydro run's dark matter. enrich_box rescales inputs that differ from it.
+            "dm_mass_fraction": info.get("dm_mass_fraction"),
+            "dm_source": info.get("dm_source"),
             "projections": info.get("axes"),
             "n_maps": info.get("n_maps"),
             "map_shape": info.get("map_shape"),

@@ -51,6 +51,15 @@ def open_maps(path, var, axes=("x", "y")):
     return arr.reshape((-1,) + arr.shape[-2:]), dict(ds.attrs)
 
 
+def _fraction(v):
+    """A store's ``dm_mass_fraction`` attr as a float, or None when absent or not a positive number."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) and v > 0 else None
+
+
 def augment(tile, k, flip):
     """Rotate by ``k`` x 90 degrees, then flip left-right when ``flip``; works on (..., y, x)."""
     t = np.rot90(tile, k, axes=(-2, -1))
@@ -103,7 +112,9 @@ class TileSampler:
 
         ``maps`` holds the target ``field``; ``input_maps`` (default ``maps``) holds ``input_var``.
         Normalisations default to the paper's for the input variable and ``field`` with the store's ``hubble``.
-        Returns ``(sampler, info)`` with ``info`` = normalisations, pixel size and provenance.
+        Returns ``(sampler, info)`` with ``info`` = normalisations, pixel size and provenance, including the
+        input store's ``dm_mass_fraction`` and ``dm_source`` attrs (None where the store lacks them: stores
+        deposited before they were recorded).
         """
         tgt, attrs = open_maps(maps, field, axes)
         src, in_attrs = open_maps(input_maps or maps, input_var, axes)
@@ -118,7 +129,9 @@ class TileSampler:
         info = {"input_norm": input_norm, "output_norm": output_norm, "pixel_size": float(attrs.get("pixel_size", 0)),
                 "hubble": h, "axes": list(axes), "n_maps": int(src.shape[0]), "map_shape": list(src.shape[1:]),
                 "downsample": int(in_attrs.get("downsample", 1)), "input_var": input_var, "field": field,
-                "maps": str(maps), "input_maps": str(input_maps or maps)}
+                "maps": str(maps), "input_maps": str(input_maps or maps),
+                "dm_mass_fraction": _fraction(in_attrs.get("dm_mass_fraction")),
+                "dm_source": in_attrs.get("dm_source")}
         return s, info
 
     def rng(self, i):

@@ -46,6 +46,9 @@ def test_layout_and_attrs(maps):
     assert ds.attrs["slab_depth"] == BOX / 2 and ds.attrs["pixel_size"] == BOX / 64
     assert ds.attrs["complete"] is True and ds.attrs["redshift"] == 2.0
     assert len(ds.attrs["source_sha256"]) == 64 and ds.attrs["pixel_size_deviation"] == pytest.approx(0.0, abs=1e-15)
+    # per-particle Masses in two files: the mock's hydro dark matter carries Omega_m - Omega_b of the matter
+    om, ob = ds.attrs["omega_m"], ds.attrs["omega_b"]
+    assert ds.attrs["dm_source"] == "hydro" and ds.attrs["dm_mass_fraction"] == pytest.approx(1 - ob / om, rel=1e-9)
     np.testing.assert_allclose(ds.x.values, (np.arange(64) + 0.5) * PIXEL)
 
 
@@ -100,6 +103,7 @@ def test_downsample_and_client_path(suite, tmp_path):
         ds = deposit_snapshot(suite["dmo"], tmp_path / "ds.zarr", downsample=8, axes=("z",), client=client, **KW)
         assert abs(ds.dm.sum(dtype=np.float64).values / total - 1) < 1e-6
         assert ds.attrs["downsample"] == 8 and ds.attrs["mass_scale_parttype1"] == pytest.approx(8.0)
+        assert ds.attrs["dm_source"] == "dark-matter-only" and ds.attrs["dm_mass_fraction"] == pytest.approx(1.0, rel=1e-9)
         again = deposit_snapshot(suite["dmo"], tmp_path / "ds.zarr", downsample=8, axes=("z",), overwrite=True, **KW)
     np.testing.assert_array_equal(again.dm.values, ds.dm.values)
 

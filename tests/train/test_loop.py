@@ -166,7 +166,12 @@ def test_cli_train_writes_bundle_that_loads_and_predicts(maps, trained):
     assert t["checkpoint"].startswith(f"step {t['exported_step']}: lowest score")
     assert b.meta["seam_error"] and b.meta["seam_error"][-1]["max_rel_error"] < 1e-5
     assert b.output_norm.hubble == pytest.approx(0.6774)
-    dm_z = xr.open_zarr(str(maps), consolidated=False)["dm"].sel(axis="z").isel(slab=0).values
+    ds = xr.open_zarr(str(maps), consolidated=False)
+    # the training input store's share of Omega_m in dark matter (mock hydro run: 1 - Omega_b/Omega_m) is recorded
+    fb = ds.attrs["omega_b"] / ds.attrs["omega_m"]
+    assert t["dm_mass_fraction"] == pytest.approx(1 - fb, rel=1e-9) and t["dm_source"] == "hydro"
+    assert b.dm_mass_fraction == t["dm_mass_fraction"] and b.dm_source == "hydro"
+    dm_z = ds["dm"].sel(axis="z").isel(slab=0).values
     pred = predict_whole(b, dm_z)
     assert pred.shape == (64, 64) and np.isfinite(pred).all() and pred.min() >= 0
     assert (root / "tiny-gas-unet.work" / "checkpoints" / "ckpt-00000003.npz").is_file()
@@ -228,6 +233,7 @@ def test_sampler_downsampled_input_store(maps):
     s_hr, _ = _sampler(maps)
     s_lo, info = TileSampler.from_store(maps, "hi", input_maps=lo, tile=32, batch=2, seed=0)
     assert info["downsample"] == 8 and info["input_maps"] == str(lo) and info["field"] == "hi"
+    assert info["dm_mass_fraction"] == pytest.approx(0.8427, abs=1e-3) and info["dm_source"] == "hydro"  # Planck 15
     assert info["output_norm"].k == pytest.approx(0.9)  # the paper's HI normalisation
     assert s_lo.inputs.shape == s_hr.inputs.shape and not np.array_equal(s_lo.inputs, s_hr.inputs)
     # the input mass is conserved by the downsampling (masses scaled up), per projection
