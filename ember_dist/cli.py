@@ -140,13 +140,14 @@ def _enrich(args):
 
 
 def _models(args):
-    from ember_dist.model.bundle import available_models, load_model
+    from ember_dist.model.bundle import available_models, load_model, models_table
 
     names = available_models()
     if not names:
         print("no model bundles found")
-    for n in names:
-        print(load_model(n).describe())
+        return
+    for line in models_table([load_model(n) for n in names]):
+        print(line)
 
 
 def _demo(args):
@@ -274,7 +275,8 @@ def build_parser():
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_demo)
 
-    m = sub.add_parser("models", help="list model bundles (name, field, kind, input resolution)")
+    m = sub.add_parser("models", help="list model bundles (name, field, kind, input resolution, pixel size, "
+                                      "held-out errors)")
     m.set_defaults(func=_models)
 
     for mod, fn in _PLUGINS:
