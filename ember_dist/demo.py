@@ -134,8 +134,11 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
 
     Examples
     --------
-    >>> choose_models(("gas", "hi"), available=["suite-gas-wgan", "suite-hi-unet"])
-    ({'gas': 'suite-gas-wgan', 'hi': 'suite-hi-unet'}, ['suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)'])
+    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-wgan", "suite-hi-unet"])
+    >>> chosen
+    {'gas': 'suite-gas-wgan', 'hi': 'suite-hi-unet'}
+    >>> print(*notes)
+    suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)
     """
     if available is None:
         from ember_dist.model.bundle import available_models
@@ -383,12 +386,20 @@ def run_demo(out_dir="ember_demo", *, toy=False, fields=("gas", "hi"), models=No
     if toy or not chosen:
         return _run_toy(out_dir, n, nslab, fields, tile or 256, workers, seed, overwrite, progress, client)
 
+    from ember_dist.errors import spell_or
+
     t0 = time.perf_counter()
     tile = int(tile or DEMO_TILE)
     maps = suite_demo_maps(slabs)
+    bundles = {f: load_model(m) for f, m in chosen.items()}
+    align = max(b.alignment for b in bundles.values())  # checked before anything is written
+    if int(samples) < 1:
+        raise ValueError(f"samples must be at least 1. Received: {spell_or('samples', samples)}.")
+    if tile < align or tile % align:
+        raise ValueError(f"the tile core must be a positive multiple of the models' alignment, {align} px, e.g. "
+                         f"{spell_or('tile', max(align, tile - tile % align))}. Received: {spell_or('tile', tile)}.")
     out_dir.mkdir(parents=True, exist_ok=True)
     maps.to_zarr(maps_path, mode="w" if overwrite else "w-")
-    bundles = {f: load_model(m) for f, m in chosen.items()}
     if samples > 1 and not any(b.preset.noise for b in bundles.values()):
         print(f"ember_dist demo: {', '.join(b.name for b in bundles.values())} take(s) no noise (U-Net): one "
               f"realisation instead of {samples} identical ones", flush=True)

@@ -133,7 +133,8 @@ def _fake_bundle(root, name, evaluation=None):
     if evaluation is not None:
         meta["evaluation"] = evaluation
     (d / "bundle.json").write_text(json.dumps(meta))
-    (d / "bundle.json.sha256").write_text(hashlib.sha256((d / "bundle.json").read_bytes()).hexdigest() + "  bundle.json\n")
+    digest = hashlib.sha256((d / "bundle.json").read_bytes()).hexdigest()
+    (d / "bundle.json.sha256").write_text(digest + "  bundle.json\n")
 
 
 def test_models_table_lists_held_out_errors(tmp_path, monkeypatch, capsys):
