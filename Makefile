@@ -1,5 +1,5 @@
 # ember_dist: two commands do all set-up on a fresh machine.
-#   make demo   -> virtual environment, then the demo (toy maps, bundled models, LocalCluster, zarr + PNG)
+#   make demo   -> virtual environment, then the demo (held-out suite maps, suite models, LocalCluster, zarr + PNG)
 #   make test   -> virtual environment, then the whole test suite (what CI runs)
 PY ?= python3
 VENV ?= .venv

@@ -31,7 +31,7 @@ from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import Preset
 
 __all__ = ["ModelBundle", "load_model", "available_models", "save_bundle", "default_model_name",
-           "BundleError", "BundleExistsError", "check_bundle_path", "BUNDLE_FORMAT"]
+           "BundleError", "BundleExistsError", "check_bundle_path", "models_table", "BUNDLE_FORMAT"]
 
 BUNDLE_FORMAT = "ember_dist.bundle/1"
 _WEIGHTS = "generator.weights.h5"
@@ -39,6 +39,11 @@ _META = "bundle.json"
 
 #: Default shipped bundle per output field.
 DEFAULT_MODELS = {"gas": "small-gas-toy", "hi": "small-hi-toy"}
+
+#: Rows of the ``evaluation["table"]`` metadata (written by ``ember_dist.train.evaluate`` through
+#: ``tools/train_shipped_models.py``) that ``ember-dist models`` lists.
+EVAL_MASS_KEY = "total mass error (median)"
+EVAL_POWER_KEY = "mean abs P(k) error, k <= k_Nyq/2"
 
 
 class BundleError(ValueError):
@@ -190,10 +195,65 @@ class ModelBundle:
         g.load_weights(str(self.weights_path))
         return inference_model(g)
 
+    def held_out_errors(self):
+        """The bundle's recorded held-out errors (``evaluation`` metadata); None where absent.
+
+        Returns
+        -------
+        dict
+            ``mass_error`` (median total-mass fractional error), ``power_error`` (mean |P(k)
+            fractional error| for k <= k_Nyquist / 2), ``held_out`` (what it was evaluated on),
+            ``maps_x_realisations``.
+        """
+        ev = self.meta.get("evaluation") or {}
+        table = ev.get("table") or {}
+
+        def num(v):
+            return float(v) if isinstance(v, (int, float)) else None
+
+        return {"mass_error": num(table.get(EVAL_MASS_KEY)), "power_error": num(table.get(EVAL_POWER_KEY)),
+                "held_out": ev.get("held_out"), "maps_x_realisations": table.get("maps x realisations")}
+
     def describe(self):
         t = self.meta.get("training", {})
         return (f"{self.name}\tfield={self.field}\tkind={self.meta.get('kind')}\t"
                 f"input={t.get('input_resolution', '?')}\tpixel={self.pixel_size:g} ckpc/h")
+
+
+def _input_label(text):
+    """Short input resolution: ``HR``, ``MR 1/64`` (from the training description)."""
+    import re
+
+    text = str(text or "?")
+    if "downsampled" in text:
+        m = re.search(r"1/(\d+)", text)
+        return f"MR 1/{m.group(1)}" if m else "MR"
+    return text.split(" (")[0]
+
+
+def models_table(bundles):
+    """Lines of ``ember-dist models``: one row per bundle, columns aligned, ``-`` where a value is absent.
+
+    Columns: name, field, kind, input resolution, training pixel size (ckpc/h), and from the
+    bundle's ``evaluation`` metadata the held-out median total-mass error, the mean |P(k) error|
+    for k <= k_Nyquist / 2, and what the errors were measured on.
+    """
+    def pct(v, signed):
+        return "-" if v is None else f"{v:+.1%}" if signed else f"{v:.1%}"
+
+    header = ("name", "field", "kind", "input", "pixel [ckpc/h]", "held-out mass error",
+              "mean |P(k) error| k<=k_Nyq/2", "held out on (maps x realisations)")
+    rows = []
+    for b in bundles:
+        e = b.held_out_errors()
+        on = e["held_out"] or "-"
+        if e["held_out"] and e["maps_x_realisations"]:
+            on += f" ({e['maps_x_realisations']})"
+        rows.append((b.name, b.field, str(b.meta.get("kind", "?")),
+                     _input_label(b.meta.get("training", {}).get("input_resolution")), f"{b.pixel_size:.4g}",
+                     pct(e["mass_error"], True), pct(e["power_error"], False), on))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [header, *rows]]
 
 
 def _verify(path):
