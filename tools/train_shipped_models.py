@@ -200,7 +200,32 @@ def describe(name, data):
     t["recipe"] = (f"python tools/train_shipped_models.py --data {data.kind}"
                    + (" --suite SUITE" if data.kind == "suite" else "") + f" --work WORK --only {name}")
     t["command"] = "ember-dist " + " ".join(train_args(name, data, Path("WORK")))
+    t.update({k: v for k, v in _input_dark_matter(data.inputs[data.recipes[name]["input"]]).items() if t.get(k) is None})
     update_meta(b, training=t)
+
+
+def _input_dark_matter(store):
+    """``dm_mass_fraction``, ``dm_source``, ``dm_particle_mass`` of a training input store, from its attrs or,
+    for stores deposited before deposits recorded them, from the header of the snapshot it was deposited from
+    (what enrichment's input rescaling and the pipeline's ``input_resolution: auto`` compare with)."""
+    import h5py
+    import xarray as xr
+
+    from ember_dist.io.conventions import RHO_CRIT
+
+    a = xr.open_zarr(str(store), consolidated=False).attrs
+    out = {k: a[k] for k in ("dm_mass_fraction", "dm_source", "dm_particle_mass") if k in a}
+    if len(out) < 3 and Path(str(a.get("source", ""))).is_file():
+        with h5py.File(a["source"], "r") as f:
+            h = f["Header"].attrs
+            m_dm = float(h["MassTable"][1]) * 1e10  # Msun/h
+            n_dm = int(h["NumPart_Total"][1])
+            hydro = int(h["NumPart_Total"][0]) > 0
+            total = float(h["Omega0"]) * RHO_CRIT * float(h["BoxSize"]) ** 3
+        out.setdefault("dm_mass_fraction", m_dm * n_dm / total)
+        out.setdefault("dm_source", "hydro" if hydro else "dark-matter-only")
+        out.setdefault("dm_particle_mass", m_dm * int(a.get("downsample", 1)))
+    return out
 
 
 def evaluate(names, data, realisations=8):
