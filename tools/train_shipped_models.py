@@ -200,6 +200,14 @@ def describe(name, data):
     t["recipe"] = (f"python tools/train_shipped_models.py --data {data.kind}"
                    + (" --suite SUITE" if data.kind == "suite" else "") + f" --work WORK --only {name}")
     t["command"] = "ember-dist " + " ".join(train_args(name, data, Path("WORK")))
+    if not t.get("dm_particle_mass"):  # bundles trained before training recorded it: from the input store
+        import xarray as xr
+
+        from ember_dist.deposit.resolution import store_dm_mass
+
+        dm = store_dm_mass(xr.open_zarr(str(data.inputs[data.recipes[name]["input"]]), consolidated=False).attrs)
+        if dm is not None:
+            t.update(dm.attrs())
     update_meta(b, training=t)
 
 
