@@ -206,8 +206,9 @@ def describe(name, data):
         from ember_dist.deposit.resolution import store_dm_mass
 
         dm = store_dm_mass(xr.open_zarr(str(data.inputs[data.recipes[name]["input"]]), consolidated=False).attrs)
-        if dm is not None:
-            t.update(dm.attrs())
+        for k, v in (dm.attrs() if dm is not None else {}).items():
+            if not t.get(k):
+                t[k] = v
     update_meta(b, training=t)
 
 
