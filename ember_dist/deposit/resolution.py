@@ -36,7 +36,7 @@ import numpy as np
 from ember_dist.deposit.api import dm_mass_fraction
 
 __all__ = ["ParticleMass", "dm_mass_fraction", "snapshot_dm_mass", "store_dm_mass", "bundle_dm_mass",
-           "matching_factor", "ATTRS"]
+           "training_input_store", "matching_factor", "ATTRS"]
 
 #: Deposit attrs (and bundle ``training`` keys) that hold the dark-matter particle mass.
 ATTRS = ("dm_particle_mass", "dm_mass_fraction")
@@ -48,6 +48,7 @@ class ParticleMass:
 
     particle_mass: float
     mass_fraction: float
+    source: str = ""  # where the numbers come from, in words (for the log)
 
     @property
     def equivalent(self):
@@ -101,11 +102,44 @@ def store_dm_mass(attrs):
         return None
 
 
+def training_input_store(bundle):
+    """The training input store a bundle names (``--input-maps``, else ``--maps`` of its recorded command;
+    else ``input maps:`` of its data text), or None."""
+    import re
+    import shlex
+
+    t = bundle.meta.get("training", {})
+    try:
+        words = shlex.split(str(t.get("command") or ""))
+    except ValueError:
+        words = []
+    for flag in ("--input-maps", "--maps"):
+        if flag in words[:-1]:
+            return words[words.index(flag) + 1]
+    m = re.search(r"input maps: ([^;\s]+)", str(t.get("data") or ""))
+    return m.group(1) if m else None
+
+
 def bundle_dm_mass(bundle):
-    """:class:`ParticleMass` of the dark matter a bundle was trained on (its ``training`` metadata), or None."""
+    """:class:`ParticleMass` of the dark matter a bundle was trained on, or None.
+
+    From its ``training`` metadata (``dm_particle_mass``, ``dm_mass_fraction``); for bundles trained
+    before training recorded them, from the attrs of the training input store the bundle names
+    (:func:`training_input_store`) while that store is on this machine.
+    """
     t = bundle.meta.get("training", {})
     if all(t.get(k) for k in ATTRS):
-        return ParticleMass(float(t["dm_particle_mass"]), float(t["dm_mass_fraction"]))
+        return ParticleMass(float(t["dm_particle_mass"]), float(t["dm_mass_fraction"]), "the bundle's training metadata")
+    store = training_input_store(bundle)
+    if store and os.path.isdir(store):
+        try:
+            import xarray as xr
+
+            m = store_dm_mass(xr.open_zarr(store, consolidated=False).attrs)
+        except Exception:  # noqa: BLE001 - not a readable store: the bundle does not say
+            return None
+        if m is not None:
+            return ParticleMass(m.particle_mass, m.mass_fraction, f"its training input {store} (named by the bundle)")
     return None
 
 

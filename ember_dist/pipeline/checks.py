@@ -112,6 +112,9 @@ def _resolution(want, factor, bundles, model_dm, snap_dm, basis):
                  f"fraction of Omega_m the dark matter carries, "
                  f"{' / '.join(sorted({f'{m.mass_fraction:.3g}' for m in masses.values()}))} in the training run, "
                  f"{snap_dm.mass_fraction:.3g} here)")
+        read = sorted({m.source for m in masses.values() if m.source != "the bundle's training metadata"})
+        if read:
+            text += f"; the models' mass read from {' and '.join(read)}"
         ratio = max(m.equivalent for m in masses.values()) / snap_dm.equivalent
         if abs(ratio / factor - 1) > 0.1:
             text += (f"; the mass ratio {ratio:.3g} is not a whole number"

@@ -145,8 +145,19 @@ def test_auto_downsampling_from_particle_masses(suite_models, tmp_path):
     with pytest.raises(PipelineError, match="8 keeps 1 particle in 8, but model 'random-tiny-gas' .* 1 in 1 matches"):
         resolve(s)
 
-    # bundles without a training particle mass keep the old rule: the downsampling their input_resolution names
-    _set_training(suite_models, input_resolution="downsampled dark matter (1/8 of the particles)")
+    # bundles trained before training recorded the mass: read from the training input store their command names
+    _set_training(suite_models, input_resolution="downsampled dark matter (1/8 of the particles)",
+                  command=f"ember-dist train --maps {tmp_path / 'hr.zarr'} --field gas --input-maps {mr8} --seed 0")
+    spec, _ = resolve(_spec(tmp_path, heavy, suite_models))
+    assert spec["derived"]["downsample"] == 1
+    assert f"the models' mass read from its training input {mr8} (named by the bundle)" in spec["derived"]["resolution"][
+        "text"]
+    spec, _ = resolve(_spec(tmp_path, HYDRO0, suite_models))
+    assert spec["derived"]["downsample"] == 8
+
+    # bundles that neither record the mass nor name a store here keep the old rule: what their input_resolution names
+    _set_training(suite_models, input_resolution="downsampled dark matter (1/8 of the particles)",
+                  command="ember-dist train --maps WORK/hr.zarr --input-maps WORK/mr8.zarr")
     spec, _ = resolve(_spec(tmp_path, heavy, suite_models))
     assert spec["derived"]["downsample"] == 8
     assert "their bundles record no training particle mass" in spec["derived"]["resolution"]["text"]
