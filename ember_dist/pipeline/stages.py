@@ -136,11 +136,13 @@ def build_stages(spec, bundles, keys):
     stages = []
     if inp["snapshot"]:
         s = _deposit_settings(spec, ("dm",), spec["derived"]["downsample"])
-        res = spec["derived"].get("resolution") or {}
         stages.append(Stage("deposit", s, {"snapshot": fingerprint(inp["snapshot"])},
                             _deposit("deposit", inp["snapshot"], s),
-                            describe=f"deposit dark matter onto {len(s['axes'])} x {s['slabs']} slabs: "
-                                     + res.get("text", f"1 particle in {s['downsample']}")))
+                            describe=f"deposit dark matter (1 particle in {s['downsample']}, chosen as the "
+                                     f"'dark-matter input' line says) onto {len(s['axes'])} x {s['slabs']} slabs"
+                                     if spec["derived"].get("resolution") else
+                                     f"deposit dark matter (1 particle in {s['downsample']}) onto "
+                                     f"{len(s['axes'])} x {s['slabs']} slabs"))
     if inp["truth"]:
         s = _deposit_settings(spec, [f for f in fields if f in ("gas", "hi")], 1)
         stages.append(Stage("truth", s, {"snapshot": fingerprint(inp["truth"])}, _deposit("truth", inp["truth"], s),
