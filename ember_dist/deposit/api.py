@@ -266,7 +266,10 @@ def deposit_snapshot(
         and ``dm_mass_fraction`` = ``dm_total_mass / (omega_m * RHO_CRIT *
         box_size**3)``: ~0.843 for a hydro run with Planck 2015 baryons, ~1
         for a dark-matter-only run.  ``enrich_box`` rescales inputs whose
-        fraction differs from the model's training maps.
+        fraction differs from the model's training maps.  With ``dm``, also
+        ``dm_particle_mass`` (Msun/h, after downsampling): with the fraction,
+        the particle spacing a model's input had
+        (:mod:`ember_dist.deposit.resolution`).
     """
     out = os.fspath(out)
     fields = _coerce_fields(fields)
@@ -338,7 +341,9 @@ def deposit_snapshot(
     if dm_total is not None:
         dm_total = float(done[0]) if extra else dm_total
         final.update(dm_total_mass=dm_total, dm_mass_fraction=dm_mass_fraction(dm_total, snap.header.omega_m, box),
-                     dm_mass_fraction_note=DM_FRACTION_NOTE)
+                     dm_mass_fraction_note=DM_FRACTION_NOTE,
+                     # the mass of one deposited particle: the spacing a model's input had, with the fraction
+                     dm_particle_mass=dm_total / (snap.count(1) // int(downsample or 1)))
     mark_complete(out, **final)
     return xr.open_zarr(out, consolidated=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .schema import PipelineError
 
-__all__ = ["resolve", "check_output_folder", "downsample_of_bundle"]
+__all__ = ["resolve", "check_output_folder", "downsample_of_bundle", "reference_label", "REFERENCE_DZ"]
 
 _MR = 64  # EMBER's MR input: one dark-matter particle in 4^3
 
@@ -22,7 +22,8 @@ _MR = 64  # EMBER's MR input: one dark-matter particle in 4^3
 def _where(spec, *path):
     line = spec.get("_marks", {}).get(tuple(path) + ("<value>",)) or spec.get("_marks", {}).get(tuple(path))
     src = os.path.basename(spec.get("_file", "pipeline.yaml"))
-    return f"{src}, line {line}: {'.'.join(path)}" if line else f"{src}: {'.'.join(path)}"
+    name = ".".join(map(str, path))
+    return f"{src}, line {line}: {name}" if line else f"{src}: {name}"
 
 
 def _path(spec, value):
@@ -43,24 +44,90 @@ def downsample_of_bundle(bundle):
     return None
 
 
-def _downsample(spec, bundles, errors):
+def _mass_dict(m):
+    return None if m is None else {"particle_mass": m.particle_mass, "mass_fraction": m.mass_fraction,
+                                   "equivalent": m.equivalent}
+
+
+def _downsample(spec, bundles, errors, snap_dm):
+    """(factor, resolution): the particle downsampling and what it was chosen from, said in words.
+
+    Per model the factor that gives this snapshot's dark matter the model's training particles:
+    ``round(model / snapshot)`` of the spacing-equivalent particle masses
+    (:mod:`ember_dist.deposit.resolution`) where the bundle records its training particle mass and the
+    input is a snapshot; otherwise the downsampling its ``input_resolution`` names (1/64 -> 64).
+    """
+    from ember_dist.deposit.resolution import bundle_dm_mass, matching_factor
+
     want = spec["deposit"]["input_resolution"]
-    trained = {f: downsample_of_bundle(b) for f, b in bundles.items()}
-    known = {v for v in trained.values() if v is not None}
+    model_dm = {f: bundle_dm_mass(b) for f, b in bundles.items()}
+    expected, basis = {}, {}
+    for f, b in bundles.items():
+        if model_dm[f] is not None and snap_dm is not None:
+            expected[f], basis[f] = matching_factor(model_dm[f].equivalent, snap_dm.equivalent), "mass"
+        elif downsample_of_bundle(b) is not None:
+            expected[f], basis[f] = downsample_of_bundle(b), "bundle"
     if want == "auto":
+        known = set(expected.values())
         if len(known) > 1:
-            errors.append(f"{_where(spec, 'deposit', 'input_resolution')}: the models were trained on different "
-                          f"inputs ({trained}); use models of one input resolution or set input_resolution")
-            return 1
-        return known.pop() if known else 1
-    factor = {"HR": 1, "MR": _MR}.get(want, want)
-    bad = {f: v for f, v in trained.items() if v is not None and v != factor}
-    if bad:
-        f, v = next(iter(bad.items()))
-        errors.append(f"{_where(spec, 'deposit', 'input_resolution')}: {want!r} keeps 1 particle in {factor}, but model "
-                      f"{bundles[f].name!r} ({f}) was trained on 1 in {v} ({'HR' if v == 1 else 'MR' if v == _MR else v}); "
-                      "set input_resolution: auto or pick models trained on this input")
-    return int(factor)
+            errors.append(f"{_where(spec, 'deposit', 'input_resolution')}: the models need different inputs "
+                          f"({', '.join(f'{bundles[f].name}: 1 particle in {v}' for f, v in expected.items())}); "
+                          "use models trained on one input resolution or set input_resolution")
+            return 1, None
+        factor = known.pop() if known else 1
+    else:
+        factor = int({"HR": 1, "MR": _MR}.get(want, want))
+        bad = {f: v for f, v in expected.items() if v != factor}
+        if bad:
+            f, v = next(iter(bad.items()))
+            if basis[f] == "mass":
+                errors.append(f"{_where(spec, 'deposit', 'input_resolution')}: {want!r} keeps 1 particle in {factor}, "
+                              f"but model {bundles[f].name!r} ({f}) was trained on dark-matter particles of "
+                              f"{model_dm[f].text()} and this snapshot's are {snap_dm.text()}: 1 in {v} matches them; "
+                              "set input_resolution: auto or pick models trained on this input")
+            else:
+                errors.append(f"{_where(spec, 'deposit', 'input_resolution')}: {want!r} keeps 1 particle in {factor}, "
+                              f"but model {bundles[f].name!r} ({f}) was trained on 1 in {v} "
+                              f"({'HR' if v == 1 else 'MR' if v == _MR else v}); set input_resolution: auto or pick "
+                              "models trained on this input")
+    return factor, _resolution(want, factor, bundles, model_dm, snap_dm, basis)
+
+
+def _resolution(want, factor, bundles, model_dm, snap_dm, basis):
+    """The downsampling choice for the stage log and the report (dict with ``text``)."""
+    masses = {f: m for f, m in model_dm.items() if m is not None}
+    if want != "auto":
+        how = f"deposit.input_resolution: {want}"
+    elif "mass" in basis.values():
+        how = "auto, from the particle masses"
+    elif basis:
+        how = "auto, as the models were trained: their bundles record no training particle mass"
+    else:
+        how = "auto: the models record neither their input resolution nor its particle mass, so every particle is kept"
+    text = f"input 1 particle in {factor} ({how})"
+    if masses and snap_dm is not None:
+        eq = sorted({f"{m.equivalent:.4g}" for m in masses.values()})
+        text += (f"; model{'s' if len(masses) > 1 else ''} trained on particles of {' / '.join(eq)} Msun/h; "
+                 f"snapshot's are {snap_dm.equivalent:.4g} Msun/h (spacing-equivalent masses: particle mass / the "
+                 f"fraction of Omega_m the dark matter carries, "
+                 f"{' / '.join(sorted({f'{m.mass_fraction:.3g}' for m in masses.values()}))} in the training run, "
+                 f"{snap_dm.mass_fraction:.3g} here)")
+        read = sorted({m.source for m in masses.values() if m.source != "the bundle's training metadata"})
+        if read:
+            text += f"; the models' mass read from {' and '.join(read)}"
+        ratio = max(m.equivalent for m in masses.values()) / snap_dm.equivalent
+        if abs(ratio / factor - 1) > 0.1:
+            text += (f"; the mass ratio {ratio:.3g} is not a whole number"
+                     + (f": the snapshot's particles are {1 / ratio:.3g}x heavier than the models' input, so they "
+                        "see coarser dark matter than they learned from" if ratio < 0.75 else
+                        f", {factor} is the nearest"))
+    elif snap_dm is not None:
+        text += f"; the snapshot's dark-matter particles are {snap_dm.text()}"
+    trained = {bundles[f].name: bundles[f].meta.get("training", {}).get("input_resolution") for f in bundles}
+    return {"factor": factor, "setting": want, "basis": sorted(set(basis.values())), "text": text,
+            "snapshot_dm": _mass_dict(snap_dm), "models_dm": {bundles[f].name: _mass_dict(m) for f, m in model_dm.items()},
+            "models_input_resolution": trained,
+            "deposited_equivalent_mass": None if snap_dm is None else snap_dm.equivalent * factor}
 
 
 def resolve(spec):
@@ -101,7 +168,18 @@ def resolve(spec):
         if b.field != field:
             errors.append(f"{_where(spec, 'enrich', 'models', field)}: model {b.name!r} paints {b.field!r}, not {field!r}")
         bundles[field] = b
-    derived = {"downsample": _downsample(spec, bundles, errors) if bundles else 1}
+    snap_dm = None
+    if inp["snapshot"] and _exists(inp["snapshot"]):
+        try:
+            from ember_dist.deposit.resolution import snapshot_dm_mass
+
+            snap_dm = snapshot_dm_mass(inp["snapshot"])
+        except Exception:  # noqa: BLE001 - an unreadable snapshot is reported by _snapshot_problems below
+            snap_dm = None
+    derived = {"downsample": 1, "resolution": None}
+    if bundles:
+        derived["downsample"], res = _downsample(spec, bundles, errors, snap_dm)
+        derived["resolution"] = res if inp["snapshot"] else None  # maps: no particles are deposited
     pixels = {round(b.pixel_size, 6) for b in bundles.values()}
     pixel = spec["deposit"]["pixel"]
     if pixel == "auto":
@@ -120,10 +198,122 @@ def resolve(spec):
         errors += _snapshot_problems(spec, inp["snapshot"], "snapshot", (1,))
     if inp["truth"] and _exists(inp["truth"]):
         errors += _snapshot_problems(spec, inp["truth"], "truth", (0,))
+    inp["reference"] = [_path(spec, r) for r in (inp.get("reference") or [])]
+    derived["references"] = _references(spec, inp, derived, errors) if inp["reference"] else []
     if errors:
         raise PipelineError("\n".join(errors))
     out = _path(spec, spec["output"])
     return dict(spec, input=inp, output=out, derived=derived), bundles
+
+
+#: Largest redshift difference between a reference and the application.
+REFERENCE_DZ = 0.05
+
+
+def _application_geometry(spec, inp):
+    """(box_size, redshift, slab_depth) of what is enriched: the snapshot's header or the maps' attrs."""
+    if inp["snapshot"]:
+        from ember_dist.io.snapshot import open_snapshot
+
+        h = open_snapshot(inp["snapshot"]).header
+        return h.box_size, h.redshift, h.box_size / spec["deposit"]["slabs"]
+    import xarray as xr
+
+    a = xr.open_zarr(inp["maps"], consolidated=False).attrs
+    return float(a["box_size"]), float(a["redshift"]), float(a["slab_depth"])
+
+
+def reference_label(path, box_size):
+    """``hydro suite (seed S, L Mpc/h)`` from the snapshot's EmberSim parameters, else the file name."""
+    import json
+
+    import h5py
+
+    seed = None
+    try:
+        with h5py.File(path, "r") as f:
+            if "EmberSim" in f:
+                seed = json.loads(str(f["EmberSim"].attrs.get("parameters", "{}"))).get("seed")
+    except (OSError, ValueError):
+        seed = None
+    size = f"{box_size / 1000:g} Mpc/h"
+    return f"hydro suite (seed {seed}, {size})" if seed is not None else f"hydro {os.path.basename(path)} ({size})"
+
+
+def _references(spec, inp, derived, errors):
+    """Per ``input.reference`` entry: its geometry, slabs of the application's depth, label and halo source.
+
+    A reference is deposited at the pipeline's pixel size with slabs as deep as the application's, so
+    its box must hold a whole number of them, and it must be at the application's redshift (within
+    :data:`REFERENCE_DZ`).
+    """
+    from ember_dist.deposit.grid import grid_size
+    from ember_dist.io.snapshot import open_snapshot
+
+    try:
+        app_box, app_z, depth = _application_geometry(spec, inp)
+    except Exception as e:  # noqa: BLE001 - maps without attrs (npy, h5): name the need
+        errors.append(f"{_where(spec, 'input', 'reference')}: a reference is deposited on slabs as deep as the "
+                      f"application's, which needs its box size, redshift and slab depth: give input.snapshot, or "
+                      f"zarr maps with those attrs ({e})")
+        return []
+    fields = [f for f in spec["enrich"]["models"] if f in ("gas", "hi")]
+    halos = "halos" in spec["statistics"]["compute"]
+    pixel, align = derived.get("pixel"), derived.get("align", 16)
+    out = []
+    for i, path in enumerate(inp["reference"]):
+        where = _where(spec, "input", "reference", i)
+        if not _exists(path):
+            errors.append(f"{where}: no such file {path!r} (paths are relative to the pipeline file's folder)")
+            continue
+        try:
+            snap = open_snapshot(path)
+        except Exception as e:  # noqa: BLE001 - name the key, keep the reader's reason
+            errors.append(f"{where}: cannot read {path!r} as a snapshot ({e})")
+            continue
+        h = snap.header
+        bad = []
+        if snap.count(0) == 0:
+            bad.append(f"{path!r} has no gas (PartType0): a reference is a hydrodynamical snapshot")
+        elif "hi" in fields and not snap.has(0, "NeutralHydrogenAbundance"):
+            bad.append(f"{path!r} has no PartType0/NeutralHydrogenAbundance, which the HI maps need")
+        if abs(h.redshift - app_z) > REFERENCE_DZ:
+            bad.append(f"its redshift {h.redshift:.3f} differs from the application's {app_z:.3f} by more than "
+                       f"{REFERENCE_DZ}; use the reference's snapshot at z = {app_z:.2f}")
+        n_slabs = h.box_size / depth
+        if abs(n_slabs - round(n_slabs)) > 1e-6 * n_slabs or round(n_slabs) < 1:
+            bad.append(f"its box of {h.box_size:g} ckpc/h is not a whole number of the application's slabs "
+                       f"({depth:g} ckpc/h deep = {app_box:g} / {spec['deposit']['slabs']}); choose deposit.slabs "
+                       f"so that the slab depth divides {h.box_size:g} ckpc/h, or another reference")
+        if pixel is not None and not bad:
+            g_ref, g_app = grid_size(h.box_size, pixel, align), grid_size(app_box, pixel, align)
+            if abs(g_ref.pixel_size / g_app.pixel_size - 1) > 0.01:
+                bad.append(f"at pixel {pixel:g} ckpc/h its {h.box_size:g} ckpc/h box gets {g_ref.n} px of "
+                           f"{g_ref.pixel_size:.5g} ckpc/h but the application's {app_box:g} ckpc/h gets "
+                           f"{g_app.pixel_size:.5g} ckpc/h (sides are multiples of {align}); choose a pixel size "
+                           "that fits both boxes")
+        halo_source = None
+        if halos and not bad:
+            if inp["halos"] == "fof":
+                halo_source = "fof"
+                if snap.count(1) == 0:
+                    bad.append(f"{path!r} has no dark matter (PartType1) for the friends-of-friends haloes")
+            else:  # the application reads a catalogue: the reference reads the simulation's own beside it
+                import re
+
+                m = re.match(r"snap(?:shot)?_(\d+)", os.path.basename(path))
+                cand = os.path.join(os.path.dirname(path), f"fof_{m.group(1)}.h5") if m else None
+                if cand is None or not os.path.isfile(cand):
+                    bad.append(f"input.halos is a catalogue, so the reference's haloes are read from its own "
+                               f"catalogue fof_NNN.h5 beside it (ember-dist simulate writes one); "
+                               f"{cand or 'fof_NNN.h5'} does not exist")
+                halo_source = cand
+        if bad:
+            errors += [f"{where}: {b}" for b in bad]
+            continue
+        out.append({"path": path, "box_size": h.box_size, "redshift": h.redshift, "slabs": int(round(n_slabs)),
+                    "slab_depth": depth, "label": reference_label(path, h.box_size), "halos": halo_source})
+    return out
 
 
 def _exists(path):

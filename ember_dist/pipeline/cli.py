@@ -6,7 +6,8 @@ from ember_dist.help_format import HelpFormatter
 
 __all__ = ["add_run_parser", "run_command"]
 
-STAGES = ("deposit", "truth", "haloes", "enrich", "statistics", "report")
+STAGES = ("deposit", "truth", "haloes", "enrich", "statistics", "reference_<i>", "reference_<i>_haloes",
+          "reference_statistics", "report")
 
 
 def add_run_parser(subparsers):
@@ -20,7 +21,9 @@ def add_run_parser(subparsers):
     p.add_argument("pipeline", help="pipeline YAML file")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an output folder holding another pipeline's results (or start this one afresh)")
-    p.add_argument("--until", choices=STAGES, default=None, help="stop after this stage; rerun without it to continue")
+    p.add_argument("--until", default=None, metavar="STAGE",
+                   help=f"stop after this stage ({', '.join(STAGES)}; the pipeline refuses a name that is not one of "
+                        "its stages); rerun without it to continue")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run_command)
     return p

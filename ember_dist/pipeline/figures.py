@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -46,20 +47,77 @@ def maps_figure(rows, path, pixel_size):
     return save_figure(fig, path)
 
 
-def statistic_figure(x, samples, truth, path, xlabel, ylabel, title):
-    """A statistic: prediction median and 16-84% band over realisations, truth, fractional error."""
+def _on(x, y, at):
+    """``y(x)`` interpolated in log-log at ``at`` (NaN outside x's positive range)."""
+    x, y, at = (np.asarray(v, np.float64) for v in (x, y, at))
+    ok = (x > 0) & (y > 0) & np.isfinite(y)
+    out = np.full(at.shape, np.nan)
+    if ok.sum() < 2:
+        return out
+    inside = (at >= x[ok].min() * (1 - 1e-9)) & (at <= x[ok].max() * (1 + 1e-9))
+    out[inside] = np.exp(np.interp(np.log(at[inside]), np.log(x[ok]), np.log(y[ok])))
+    return out
+
+
+_REF_STYLES = ("--", ":", "-.")
+
+
+def _add_references(fig, x, samples, truth, references):
+    """Reference curves (other boxes) on the upper panel; without a truth, enriched / reference - 1 below.
+
+    The enriched median and band are interpolated (log-log) onto each reference's x within the x range
+    both cover (P(k) of boxes of different sizes has different k bins).
+    """
+    from ember_dist.stats.plots import fit_error_axis
+
+    if not references:
+        return
+    ax, ex = fig.axes[0], fig.axes[1]
+    s = np.asarray(samples, np.float64)
+    s = s[None] if s.ndim == 1 else s
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins
+        lo, med, hi = np.nanpercentile(np.where(s > 0, s, np.nan), [16, 50, 84], axis=0)
+    drawn = []
+    for j, r in enumerate(references):
+        rx, ry = np.asarray(r["x"], np.float64), np.array(r["y"], np.float64)
+        ry[~(ry > 0)] = np.nan
+        ls = _REF_STYLES[j % len(_REF_STYLES)]
+        ax.plot(rx, ry, color="tab:blue", ls=ls, lw=1.4, label=r["label"])
+        if truth is None:
+            e = [_on(x, v, rx) / ry - 1 for v in (lo, med, hi)]
+            ex.plot(rx, e[1], color="tab:blue", ls=ls, lw=1.2)
+            if j == 0:
+                ex.fill_between(rx, e[0], e[2], color="tab:blue", alpha=0.2, lw=0)
+            drawn += e
+    if truth is None and drawn:
+        fit_error_axis(ex, drawn)
+        ex.set_ylabel("enriched / reference - 1", fontsize=8)
+    ax.legend(frameon=False, fontsize=7)
+
+
+def statistic_figure(x, samples, truth, path, xlabel, ylabel, title, references=None):
+    """A statistic: prediction median and 16-84% band over realisations, truth, fractional error.
+
+    ``references``: ``[{"label", "x", "y"}, ...]``, curves of other boxes (``input.reference``), drawn
+    dashed, and below, without a truth, the enriched median and band over each reference - 1.
+    """
     fig = stats_panel(np.asarray(x), truth=None if truth is None else np.asarray(truth), samples=np.asarray(samples),
-                      xlabel=xlabel, ylabel=ylabel, logx=True, logy=True, title=title)
+                      xlabel=xlabel, ylabel=ylabel, logx=True, logy=True, title=title,
+                      label="enriched (median, 16-84%)" if references else "prediction")
+    _add_references(fig, x, samples, truth, references)
     return save_figure(fig, path)
 
 
-def cddf_figure(n, samples, truth, path, redshift):
+def cddf_figure(n, samples, truth, path, redshift, references=None):
     """The HI CDDF with the Prochaska 2014 spline and the Noterdaeme 2012 DLA bins drawn on it."""
     from ember_dist.stats.observations import noterdaeme2012_cddf, prochaska2014_log_f
 
     fig = stats_panel(np.asarray(n), truth=None if truth is None else np.asarray(truth), samples=np.asarray(samples),
                       xlabel="N_HI [cm^-2]", ylabel="f(N_HI, X) [cm^2]", logx=True, logy=True,
-                      title=f"HI column density distribution, z = {redshift:g}")
+                      title=f"HI column density distribution, z = {redshift:g}",
+                      label="enriched (median, 16-84%)" if references else "prediction")
+    _add_references(fig, n, samples, truth, references)
     ax = fig.axes[0]
     logn = np.linspace(max(12.0, np.log10(n[0])), min(22.0, np.log10(n[-1])), 200)
     ax.plot(10**logn, 10 ** prochaska2014_log_f(logn), color="tab:green", lw=1.2, ls="--",
@@ -74,8 +132,11 @@ def cddf_figure(n, samples, truth, path, redshift):
     return save_figure(fig, path)
 
 
-def halo_figure(h, fields, path, omega_b_over_m):
-    """Field mass inside R200c against halo mass (per field), and the mean gas fraction per mass bin."""
+def halo_figure(h, fields, path, omega_b_over_m, references=None):
+    """Field mass inside R200c against halo mass (per field), and the mean gas fraction per mass bin.
+
+    ``references``: ``[{"label", "halos": {...}}, ...]`` of other boxes (their own haloes), drawn in blue.
+    """
     plt = _plt()
     nf = len(fields)
     fig, axes = plt.subplots(1, nf + 1, figsize=(4.2 * (nf + 1), 3.6), squeeze=False)
@@ -87,6 +148,11 @@ def halo_figure(h, fields, path, omega_b_over_m):
             q = np.asarray(h[f"pred_mass_{f}"])
             ax.errorbar(mh, q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="o", ms=3, color="tab:red", alpha=0.7,
                         label="enriched (median, 16-84%)")
+        for j, r in enumerate(references or []):
+            rh = r["halos"]
+            if f"mass_{f}" in rh:
+                ax.scatter(rh["halo_mass"], rh[f"mass_{f}"], s=6, marker="x^v"[j % 3], color="tab:blue",
+                           label=r["label"])
         ax.set_xscale("log"), ax.set_yscale("log")
         ax.set_xlabel("halo mass [Msun/h]"), ax.set_ylabel(f"{f} mass in R200c (projected) [Msun/h]")
         ax.legend(fontsize=7)
@@ -99,7 +165,13 @@ def halo_figure(h, fields, path, omega_b_over_m):
         q = np.asarray(h["pred_fraction_gas"])
         ax.plot(centre, q[1], "o-", color="tab:red", ms=4, label="enriched (median)")
         ax.fill_between(centre, q[0], q[2], color="tab:red", alpha=0.25, label="16-84% over realisations")
-    ax.axhline(omega_b_over_m, color="tab:blue", ls=":", label="Omega_b / Omega_m")
+    for j, r in enumerate(references or []):
+        rh = r["halos"]
+        if "fraction_gas" in rh:
+            re_ = np.asarray(rh["mass_bin_edges"])
+            ax.plot(np.sqrt(re_[:-1] * re_[1:]), rh["fraction_gas"], "^" + _REF_STYLES[j % 3], color="tab:blue",
+                    ms=4, label=r["label"])
+    ax.axhline(omega_b_over_m, color="grey", ls=":", label="Omega_b / Omega_m")
     ax.set_xscale("log"), ax.set_xlabel("halo mass [Msun/h]"), ax.set_ylabel("mean M_gas(<R200c) / M_halo")
     ax.legend(fontsize=7)
     fig.tight_layout()

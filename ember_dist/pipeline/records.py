@@ -9,7 +9,10 @@ Layout under the output folder::
 
 A stage's key is the sha256 of its settings and of its inputs (file fingerprints and the keys of
 the stages it reads), so a change anywhere upstream changes every key below it.  The key is also
-written into each zarr store the stage makes (attr ``pipeline_stage_key``).
+written into each zarr store the stage makes (attr ``pipeline_stage_key``).  A reference snapshot
+(``input.reference``) is the input of its own stages only (``reference_<i>``, ``reference_<i>_haloes``,
+then ``reference_statistics`` and the report), so changing one reruns those and nothing of the
+application's.
 
 Examples
 --------

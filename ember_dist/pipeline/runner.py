@@ -147,8 +147,9 @@ def run_pipeline(pipeline, overwrite=False, progress=True, until=None, client=No
     progress : bool, default True
         Stage messages, progress bars and the dashboard link on stderr.
     until : str, optional
-        Stop after this stage (``deposit``, ``truth``, ``haloes``, ``enrich``, ``statistics``);
-        rerunning without it continues from there.
+        Stop after this stage (``deposit``, ``truth``, ``haloes``, ``enrich``, ``statistics``,
+        ``reference_<i>``, ``reference_<i>_haloes``, ``reference_statistics``); rerunning without it
+        continues from there.
     client : distributed.Client, optional
         Use this client (left open); default: ``cluster.profile`` of the file, closed at the end.
 
@@ -179,10 +180,16 @@ def run_pipeline(pipeline, overwrite=False, progress=True, until=None, client=No
 
         bar = tqdm(total=len(stages), desc=f"pipeline {spec['name']}", unit="stage", file=sys.stderr, position=0)
     try:
+        res = spec["derived"].get("resolution")
+        if res:  # the particle downsampling and what it was chosen from, on every run
+            _say(ctx, bar, f"dark-matter input: {res['text']}")
+        for ref in spec["derived"].get("references") or []:
+            _say(ctx, bar, f"reference: {ref['label']} ({ref['path']}, z = {ref['redshift']:.3f}): {ref['slabs']} "
+                           f"slabs of {ref['slab_depth']:g} ckpc/h per axis; a different volume from the application")
         for i, stage in enumerate(stages, 1):
             inputs = {k: (v() if callable(v) else v) for k, v in stage.inputs.items()}
             key = stage_key(stage.settings, inputs)
-            output = os.path.join(out, OUTPUTS[stage.name])
+            output = os.path.join(out, stage.output_name)
             rec, started = records.get(stage.name), records.started(stage.name)
             action, why = _decide(rec, started, key, os.path.exists(output), stage)
             actions[stage.name] = {"skip": "skipped", "run": "ran", "resume": "resumed"}[action]
@@ -202,7 +209,7 @@ def run_pipeline(pipeline, overwrite=False, progress=True, until=None, client=No
                 if output.endswith(".zarr"):
                     stamp_store(output, stage.name, key)
                 records.finish(stage.name, dict(numbers, key=key, settings=stage.settings, inputs=inputs,
-                                                outputs=[OUTPUTS[stage.name]], description=stage.describe))
+                                                outputs=[stage.output_name], description=stage.describe))
             keys[stage.name] = key
             reasons[stage.name] = why
             if bar is not None:

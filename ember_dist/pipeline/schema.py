@@ -71,6 +71,10 @@ SCHEMA = {
         truth=Key("str", none=True, doc="hydrodynamical snapshot at the same redshift (truth gas / HI)"),
         halos=Key("str", default="fof", doc="'fof' (friends-of-friends on the snapshot), 'none' or a CSV/HDF5 "
                                            "catalogue (x, y, z, r_vir, mass)"),
+        reference=Key("list", none=True, item="str",
+                      doc="hydro snapshots of other boxes at the same redshift (e.g. the training suite's held-out "
+                          "seed), deposited on slabs as deep as the application's: statistics to compare with "
+                          "where input has no truth (a different volume)"),
     ),
     "deposit": _section(
         "snapshot -> slab maps",
@@ -80,7 +84,8 @@ SCHEMA = {
                   doc="pixel size, ckpc/h (auto: the models' training pixel size)"),
         input_resolution=Key("str", default="auto", allowed=("auto", "HR", "MR"), item="int",
                              doc="HR (all particles), MR (1 in 64) or an integer downsampling factor; "
-                                 "auto: what the models were trained on"),
+                                 "auto: the factor that gives the snapshot's dark matter the particle mass of "
+                                 "the models' training input (as they were trained where bundles do not say)"),
         seed=Key("int", default=0, doc="seed of the particle downsampling"),
         kernel=Key("str", default="cubic_spline", allowed=("cubic_spline", "wendland_c2_2d")),
         n_neighbours=Key("int", default=80, minimum=1),

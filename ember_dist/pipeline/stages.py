@@ -4,6 +4,12 @@
 Every stage is a :class:`Stage`: its settings and inputs (which make its key, see
 :mod:`ember_dist.pipeline.records`), the outputs it writes under the output folder and the function
 that writes them.  The report stage lives in :mod:`ember_dist.pipeline.report`.
+
+With ``input.reference`` (hydro snapshots of other boxes), each reference ``i`` adds
+``reference_<i>`` (its gas/HI maps at the pipeline's pixel size, on slabs as deep as the
+application's), ``reference_<i>_haloes`` (its haloes) and one ``reference_statistics`` stage over
+all of them; they read nothing of the application's stages, so a changed reference reruns only
+them and the report.
 """
 from __future__ import annotations
 
@@ -15,11 +21,11 @@ import numpy as np
 
 from .records import fingerprint
 
-__all__ = ["Stage", "build_stages", "OUTPUTS"]
+__all__ = ["Stage", "build_stages", "OUTPUTS", "reference_output"]
 
 #: Output of each stage, relative to the output folder.
 OUTPUTS = {"deposit": "dm.zarr", "truth": "truth.zarr", "haloes": "haloes.h5", "enrich": "enriched.zarr",
-           "statistics": "statistics.zarr", "report": "report"}
+           "statistics": "statistics.zarr", "reference_statistics": "reference_statistics.zarr", "report": "report"}
 
 
 @dataclass
@@ -35,10 +41,20 @@ class Stage:
     always: bool = False  # rerun every time (cheap, and it reads every stage record)
     describe: str = ""
     outputs: list = field(default_factory=list)
+    output: str = ""  # output under the output folder when the name is not in OUTPUTS (reference_<i>)
+
+    @property
+    def output_name(self):
+        return self.output or OUTPUTS[self.name]
+
+
+def reference_output(i, haloes=False):
+    """Output of reference ``i``'s maps (``reference_<i>.zarr``) or haloes (``reference_<i>_haloes.h5``)."""
+    return f"reference_{i}_haloes.h5" if haloes else f"reference_{i}.zarr"
 
 
 def _out(ctx, stage):
-    return os.path.join(ctx.out, OUTPUTS[stage])
+    return os.path.join(ctx.out, OUTPUTS.get(stage, stage))
 
 
 def _deposit_settings(spec, fields, downsample):
@@ -60,7 +76,7 @@ def _deposit(stage, snapshot, settings):
     return run
 
 
-def _haloes_run(settings, source):
+def _haloes_run(settings, source, output="haloes.h5"):
     def run(ctx, resume):
         import h5py
 
@@ -72,19 +88,27 @@ def _haloes_run(settings, source):
             snap = open_snapshot(source)
             pos = snap.positions(1).compute()
             pmass = float(snap.masses(1).mean().compute())
+            if settings.get("mass") == "per unit dark-matter fraction":
+                # a hydro run's dark matter carries (Omega_m - Omega_b) / Omega_m of the matter: weigh its
+                # particles as a DM-only run's, so that FoF masses mean the same in both runs
+                from ember_dist.deposit.resolution import snapshot_dm_mass
+
+                pmass = snapshot_dm_mass(snap).equivalent
             cat = friends_of_friends(pos, snap.header.box_size, pmass, b=settings["linking_length"],
                                      min_members=settings["min_members"], omega_m=snap.header.omega_m)
         else:
             cat = read_halo_catalogue(source)
         if settings["min_mass"] is not None:
             cat = cat.isel(halo=np.nonzero(cat["mass"].values >= settings["min_mass"])[0])
-        tmp = _out(ctx, "haloes") + ".tmp"
+        tmp = os.path.join(ctx.out, output) + ".tmp"
         with h5py.File(tmp, "w") as f:
             for k in ("x", "y", "z", "r_vir", "mass"):
                 f.create_dataset(k, data=cat[k].values)
             f.attrs["finder"] = settings["finder"]
             f.attrs["units"] = "x, y, z, r_vir: ckpc/h; mass: Msun/h"
-        os.replace(tmp, _out(ctx, "haloes"))
+            if settings.get("mass"):
+                f.attrs["mass"] = settings["mass"]
+        os.replace(tmp, os.path.join(ctx.out, output))
     return run
 
 
@@ -114,7 +138,10 @@ def build_stages(spec, bundles, keys):
         s = _deposit_settings(spec, ("dm",), spec["derived"]["downsample"])
         stages.append(Stage("deposit", s, {"snapshot": fingerprint(inp["snapshot"])},
                             _deposit("deposit", inp["snapshot"], s),
-                            describe=f"deposit dark matter (1 particle in {s['downsample']}) onto "
+                            describe=f"deposit dark matter (1 particle in {s['downsample']}, chosen as the "
+                                     f"'dark-matter input' line says) onto {len(s['axes'])} x {s['slabs']} slabs"
+                                     if spec["derived"].get("resolution") else
+                                     f"deposit dark matter (1 particle in {s['downsample']}) onto "
                                      f"{len(s['axes'])} x {s['slabs']} slabs"))
     if inp["truth"]:
         s = _deposit_settings(spec, [f for f in fields if f in ("gas", "hi")], 1)
@@ -146,8 +173,53 @@ def build_stages(spec, bundles, keys):
          "radius_factor": st["halos"]["radius_factor"], "fields": fields}
     stages.append(Stage("statistics", s, upstream, statistics_run(s),
                         describe=f"{', '.join(st['compute'])} of the enriched{' and truth' if inp['truth'] else ''} maps"))
+    refs = spec["derived"].get("references") or []
+    report_in = {"stage:statistics": lambda: keys.get("statistics")}
+    if refs:
+        stages += _reference_stages(spec, refs, fields, keys)
+        report_in["stage:reference_statistics"] = lambda: keys.get("reference_statistics")
     from .report import report_run
 
-    stages.append(Stage("report", {"version": 1}, {"stage:statistics": lambda: keys.get("statistics")},
+    stages.append(Stage("report", {"version": 1}, report_in,
                         report_run, needs_client=False, always=True, describe="figures, HTML page and JSON"))
+    return stages
+
+
+def _reference_stages(spec, refs, fields, keys):
+    """``reference_<i>`` and ``reference_<i>_haloes`` per reference, then ``reference_statistics``."""
+    from .statistics import reference_statistics_run
+
+    inp, st = spec["input"], spec["statistics"]
+    maps_fields = [f for f in fields if f in ("gas", "hi")]
+    halos = "halos" in st["compute"]
+    stages, upstream = [], {}
+    for i, ref in enumerate(refs):
+        name = f"reference_{i}"
+        s = dict(_deposit_settings(spec, maps_fields, 1), slabs=ref["slabs"], slab_depth=ref["slab_depth"])
+        stages.append(Stage(name, s, {"snapshot": fingerprint(ref["path"])}, _deposit(reference_output(i), ref["path"], s),
+                            output=reference_output(i),
+                            describe=f"deposit the reference {ref['label']}'s {', '.join(maps_fields)} onto "
+                                     f"{len(s['axes'])} x {ref['slabs']} slabs of {ref['slab_depth']:g} ckpc/h "
+                                     "(the application's slab depth)"))
+        upstream[f"stage:{name}"] = lambda name=name: keys.get(name)
+        if halos:
+            hs = st["halos"]
+            fof = ref["halos"] == "fof"
+            source = ref["path"] if fof else ref["halos"]
+            hset = {"finder": "fof" if fof else "catalogue", "min_members": hs["min_members"],
+                    "linking_length": hs["linking_length"], "min_mass": hs["min_mass"],
+                    "mass": "per unit dark-matter fraction" if fof else None}
+            hname = f"{name}_haloes"
+            stages.append(Stage(hname, hset, {"source": fingerprint(source)},
+                                _haloes_run(hset, source, reference_output(i, haloes=True)),
+                                output=reference_output(i, haloes=True), needs_client=False,
+                                describe=(f"friends-of-friends haloes of the reference {ref['label']} (its dark "
+                                          "matter weighed per unit dark-matter fraction, as a DM-only run's)" if fof
+                                          else f"read the reference {ref['label']}'s own halo catalogue "
+                                               f"{os.path.basename(source)}")))
+            upstream[f"stage:{hname}"] = lambda hname=hname: keys.get(hname)
+    s = {"compute": list(st["compute"]), "cddf": dict(st["cddf"]), "radius_factor": st["halos"]["radius_factor"],
+         "fields": maps_fields, "references": [r["label"] for r in refs]}
+    stages.append(Stage("reference_statistics", s, upstream, reference_statistics_run(s, len(refs)),
+                        describe=f"{', '.join(st['compute'])} of the {len(refs)} reference(s)"))
     return stages

@@ -5,6 +5,11 @@ Written to ``statistics.zarr``, one group per statistic and map set (``pred/powe
 ``truth/cddf``, ``pred/halos``, ...), each as the statistic functions return it (per realisation,
 axis and slab where they keep them); :func:`summarise` reduces them to what the report shows
 (median and 16-84% over realisations of the per-realisation mean over axes and slabs).
+
+The references (``input.reference``: hydro snapshots of other boxes) get the same statistics in
+``reference_statistics.zarr`` (groups ``ref<i>/<name>``), in a stage of their own so that a changed
+reference leaves the enriched statistics alone; :func:`summarise_references` sets them beside the
+enriched ones.
 """
 from __future__ import annotations
 
@@ -15,29 +20,35 @@ import warnings
 import numpy as np
 import xarray as xr
 
-__all__ = ["statistics_run", "compute_statistics", "summarise", "read_statistics"]
+__all__ = ["statistics_run", "compute_statistics", "summarise", "read_statistics", "reference_statistics_run",
+           "summarise_references"]
 
 
-def compute_statistics(pred, truth, settings, catalogue=None):
-    """Lazy statistics: dict ``"pred/<name>"`` / ``"truth/<name>"`` -> xarray.Dataset."""
+def _set_statistics(label, ds, settings, catalogue, out):
     from ember_dist.stats import cddf, pixel_pdf, power_spectrum
     from ember_dist.stats.halo_gas import halo_gas
 
     todo = settings["compute"]
-    sets = {"pred": pred} if truth is None else {"pred": pred, "truth": truth}
+    fields = [f for f in settings["fields"] if f in ds]
+    for f in fields:
+        if "power" in todo:
+            out[f"{label}/power_{f}"] = power_spectrum(ds, field=f)
+        if "pdf" in todo:
+            out[f"{label}/pdf_{f}"] = pixel_pdf(ds, field=f)
+    if "cddf" in todo and "hi" in fields:
+        c = settings["cddf"]
+        out[f"{label}/cddf"] = cddf(ds, field="hi", lo=c["lo"], hi=c["hi"], per_dex=c["per_dex"])
+    if "halos" in todo and catalogue is not None and fields:
+        out[f"{label}/halos"] = halo_gas(ds, catalogue, fields, radius_factor=settings["radius_factor"])
+    return out
+
+
+def compute_statistics(pred, truth, settings, catalogue=None):
+    """Lazy statistics: dict ``"pred/<name>"`` / ``"truth/<name>"`` -> xarray.Dataset."""
     out = {}
-    for label, ds in sets.items():
-        fields = [f for f in settings["fields"] if f in ds]
-        for f in fields:
-            if "power" in todo:
-                out[f"{label}/power_{f}"] = power_spectrum(ds, field=f)
-            if "pdf" in todo:
-                out[f"{label}/pdf_{f}"] = pixel_pdf(ds, field=f)
-        if "cddf" in todo and "hi" in fields:
-            c = settings["cddf"]
-            out[f"{label}/cddf"] = cddf(ds, field="hi", lo=c["lo"], hi=c["hi"], per_dex=c["per_dex"])
-        if "halos" in todo and catalogue is not None and fields:
-            out[f"{label}/halos"] = halo_gas(ds, catalogue, fields, radius_factor=settings["radius_factor"])
+    _set_statistics("pred", pred, settings, catalogue, out)
+    if truth is not None:
+        _set_statistics("truth", truth, settings, catalogue, out)
     return out
 
 
@@ -49,10 +60,6 @@ def _clean_attrs(ds):
 
 def statistics_run(settings):
     def run(ctx, resume):
-        import shutil
-
-        import dask
-
         from ember_dist.stats.halos import read_halo_catalogue
 
         from .stages import OUTPUTS
@@ -63,24 +70,50 @@ def statistics_run(settings):
         hpath = os.path.join(ctx.out, OUTPUTS["haloes"])
         cat = read_halo_catalogue(hpath) if os.path.exists(hpath) else None
         lazy = compute_statistics(pred, truth, settings, cat)
-        if ctx.progress and ctx.client is not None:
-            from distributed import progress
+        _compute_and_write(ctx, lazy, os.path.join(ctx.out, OUTPUTS["statistics"]))
+    return run
 
-            futures = ctx.client.compute(list(lazy.values()))
-            progress(futures, multi=False)
-            print(file=sys.stderr)
-            done = dict(zip(lazy, [f.result() for f in futures]))
-        else:
-            done = dict(zip(lazy, dask.compute(*lazy.values())))
-        store = os.path.join(ctx.out, OUTPUTS["statistics"])
-        tmp = store + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        with warnings.catch_warnings():  # the axis labels are fixed-width strings, which zarr 3 flags as unstable
-            warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-            for name, ds in done.items():
-                _clean_attrs(ds).to_zarr(tmp, group=name, mode="w", consolidated=False)
-        shutil.rmtree(store, ignore_errors=True)
-        os.replace(tmp, store)
+
+def _compute_and_write(ctx, lazy, store):
+    import shutil
+
+    import dask
+
+    if ctx.progress and ctx.client is not None:
+        from distributed import progress
+
+        futures = ctx.client.compute(list(lazy.values()))
+        progress(futures, multi=False)
+        print(file=sys.stderr)
+        done = dict(zip(lazy, [f.result() for f in futures]))
+    else:
+        done = dict(zip(lazy, dask.compute(*lazy.values())))
+    tmp = store + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with warnings.catch_warnings():  # the axis labels are fixed-width strings, which zarr 3 flags as unstable
+        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+        for name, ds in done.items():
+            _clean_attrs(ds).to_zarr(tmp, group=name, mode="w", consolidated=False)
+    shutil.rmtree(store, ignore_errors=True)
+    os.replace(tmp, store)
+
+
+def reference_statistics_run(settings, n):
+    """The statistics of the ``n`` references' truth maps: groups ``ref<i>/<name>`` of ``reference_statistics.zarr``."""
+    def run(ctx, resume):
+        from ember_dist.stats.halos import read_halo_catalogue
+
+        from .stages import OUTPUTS, reference_output
+
+        lazy = {}
+        for i in range(n):
+            ds = xr.open_zarr(os.path.join(ctx.out, reference_output(i)), consolidated=False)
+            hpath = os.path.join(ctx.out, reference_output(i, haloes=True))
+            cat = read_halo_catalogue(hpath) if os.path.exists(hpath) else None
+            if cat is not None and cat.sizes["halo"] == 0:  # a small reference box may hold no halo
+                cat = None
+            _set_statistics(f"ref{i}", ds, settings, cat, lazy)
+        _compute_and_write(ctx, lazy, os.path.join(ctx.out, OUTPUTS["reference_statistics"]))
     return run
 
 
@@ -153,4 +186,79 @@ def summarise(stats, settings):
                 h["mass_bin_edges"] = edges.tolist()
                 h["haloes_per_bin"] = fr["n_haloes"].values.tolist()
                 h[f"{label}_fraction_{f}"] = _q(v).tolist() if v.ndim == 2 else v.tolist()
+    return out
+
+
+def _reference_error(pred, ref, log_interp):
+    """Median over x of |enriched median / reference - 1| over the x both cover (bins where both are positive).
+
+    With ``log_interp`` (P(k) of boxes of different sizes: different k bins) the enriched median is
+    interpolated in log-log onto the reference's x inside the range both boxes cover.
+    """
+    if not pred or "pred_q16_q50_q84" not in pred:
+        return None
+    xp, p = np.asarray(pred["x"], float), np.asarray(pred["pred_q16_q50_q84"], float)[1]
+    xr_, r = np.asarray(ref["x"], float), np.asarray(ref["y"], float)
+    if log_interp or xp.shape != xr_.shape or not np.allclose(xp, xr_, rtol=1e-9):
+        okp = (p > 0) & np.isfinite(p) & (xp > 0)
+        if okp.sum() < 2:
+            return None
+        lo, hi = max(xp[okp].min(), xr_[xr_ > 0].min()), min(xp[okp].max(), xr_.max())
+        sel = (xr_ >= lo * (1 - 1e-9)) & (xr_ <= hi * (1 + 1e-9))
+        xr_, r = xr_[sel], r[sel]
+        p = np.exp(np.interp(np.log(xr_), np.log(xp[okp]), np.log(p[okp]))) if xr_.size else xr_
+    ok = (r > 0) & (p > 0) & np.isfinite(r) & np.isfinite(p)
+    if not ok.any():
+        return None
+    return {"error": float(np.median(np.abs(p[ok] / r[ok] - 1))), "n_bins": int(ok.sum()),
+            "x_range": [float(xr_[ok].min()), float(xr_[ok].max())]}
+
+
+def summarise_references(ref_stats, summary, refs, settings):
+    """Per reference (``refs``: the pipeline's derived references): its curves and their differences
+    from the enriched median in ``summary`` (see :func:`summarise`).
+
+    The reference is a different volume: its curves are drawn beside the enriched ones, and the
+    "errors" are differences of statistics between two boxes (cosmic variance included), P(k) only
+    over the k both boxes cover.  Halo gas fractions use the enriched run's halo-mass bins.
+    """
+    from ember_dist.stats.absorbers import incidence
+    from ember_dist.stats.halo_gas import gas_fraction_bins
+
+    spec = {"power": ("k", "k_bin", "power"), "pdf": ("m", "m_bin", "pdf"), "cddf": ("N", "N_bin", "f")}
+    out = []
+    for i, ref in enumerate(refs):
+        entry = dict(ref, statistics={}, errors={})
+        for key, ds in ref_stats.items():
+            label, name = key.split("/")
+            if label != f"ref{i}":
+                continue
+            base = name.split("_")[0]
+            if base in spec:
+                xv, xdim, var = spec[base]
+                e = {"x": ds[xv].values.tolist(), "y": _per_sample(ds, var, xdim).mean(axis=0).tolist()}
+                if base == "cddf":
+                    e["dla_incidence"] = float(np.atleast_1d(incidence(ds).values).mean())
+                entry["statistics"][name] = e
+                entry["errors"][name] = _reference_error(summary.get(name), e, log_interp=base == "power")
+            elif name == "halos":
+                h = {"halo_mass": ds["mass"].values.tolist(), "n_haloes": int(ds.sizes["halo"])}
+                edges = summary.get("halos", {}).get("mass_bin_edges")
+                for f in settings["fields"]:
+                    if f"mass_{f}" not in ds:
+                        continue
+                    m = ds[f"mass_{f}"]
+                    h[f"mass_{f}"] = (m.mean("axis") if "axis" in m.dims else m).values.tolist()
+                    fr = gas_fraction_bins(ds, field=f, bins=settings["mass_bins"], edges=edges)
+                    h[f"fraction_{f}"] = fr["fraction"].values.tolist()
+                    h["haloes_per_bin"] = fr["n_haloes"].values.tolist()
+                    h["mass_bin_edges"] = np.concatenate([fr["m_lo"].values, fr["m_hi"].values[-1:]]).tolist()
+                    pred = summary.get("halos", {}).get(f"pred_fraction_{f}")
+                    if pred is not None and edges is not None:
+                        p, r = np.asarray(pred, float)[1], np.asarray(h[f"fraction_{f}"], float)
+                        ok = np.isfinite(p) & np.isfinite(r) & (r > 0)
+                        entry["errors"][f"halo_fraction_{f}"] = ({"error": float(np.median(np.abs(p[ok] / r[ok] - 1))),
+                                                                  "n_bins": int(ok.sum())} if ok.any() else None)
+                entry["statistics"]["halos"] = h
+        out.append(entry)
     return out

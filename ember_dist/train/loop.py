@@ -711,6 +711,9 @@ class Trainer:
             # ~0.843 for a hydro run's dark matter. enrich_box rescales inputs that differ from it.
             "dm_mass_fraction": info.get("dm_mass_fraction"),
             "dm_source": info.get("dm_source"),
+            # the input's dark-matter particle mass (Msun/h, after downsampling): with dm_mass_fraction, the
+            # particle spacing the pipeline's `input_resolution: auto` matches (ember_dist.deposit.resolution)
+            "dm_particle_mass": info.get("dm_particle_mass"),
             "projections": info.get("axes"),
             "n_maps": info.get("n_maps"),
             "map_shape": info.get("map_shape"),

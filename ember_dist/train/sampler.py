@@ -114,8 +114,12 @@ class TileSampler:
         Normalisations default to the paper's for the input variable and ``field`` with the store's ``hubble``.
         Returns ``(sampler, info)`` with ``info`` = normalisations, pixel size and provenance, including the
         input store's ``dm_mass_fraction`` and ``dm_source`` attrs (None where the store lacks them: stores
-        deposited before they were recorded).
+        deposited before they were recorded) and its ``dm_particle_mass``
+        (:func:`ember_dist.deposit.resolution.store_dm_mass`: older stores are answered from their source
+        snapshot while it is there, which fills a missing ``dm_mass_fraction`` too).
         """
+        from ember_dist.deposit.resolution import store_dm_mass
+
         tgt, attrs = open_maps(maps, field, axes)
         src, in_attrs = open_maps(input_maps or maps, input_var, axes)
         if src.shape != tgt.shape:
@@ -132,6 +136,11 @@ class TileSampler:
                 "maps": str(maps), "input_maps": str(input_maps or maps),
                 "dm_mass_fraction": _fraction(in_attrs.get("dm_mass_fraction")),
                 "dm_source": in_attrs.get("dm_source")}
+        dm = store_dm_mass(in_attrs)  # the input's particle spacing, which `input_resolution: auto` matches
+        if dm is not None:
+            info["dm_particle_mass"] = dm.particle_mass
+            if info["dm_mass_fraction"] is None:
+                info["dm_mass_fraction"] = dm.mass_fraction
         return s, info
 
     def rng(self, i):

@@ -102,3 +102,6 @@ def test_example_pipelines_validate():
     for name in ("pipeline-laptop.yaml", "pipeline-slurm.yaml"):
         spec = load_pipeline(os.path.join(root, name))
         assert spec["enrich"]["models"]["hi"] == "small-hi-unet-mr"
+    app = load_pipeline(os.path.join(root, "pipeline-application.yaml"))
+    assert app["input"]["reference"] == ["../sim_suite/box_s5/hydro/snap_001.hdf5"]
+    assert (app["deposit"]["slabs"], app["deposit"]["pixel"], app["statistics"]["halos"]["min_mass"]) == (16, 31.25, 1.1e11)

@@ -171,6 +171,11 @@ def test_cli_train_writes_bundle_that_loads_and_predicts(maps, trained):
     fb = ds.attrs["omega_b"] / ds.attrs["omega_m"]
     assert t["dm_mass_fraction"] == pytest.approx(1 - fb, rel=1e-9) and t["dm_source"] == "hydro"
     assert b.dm_mass_fraction == t["dm_mass_fraction"] and b.dm_source == "hydro"
+    # and its particle mass (mock: 32^3 dark-matter particles holding that share of Omega_m RHO_CRIT box^3)
+    from ember_dist.io.conventions import RHO_CRIT
+
+    assert t["dm_particle_mass"] == pytest.approx((1 - fb) * ds.attrs["omega_m"] * RHO_CRIT * 15000.0**3 / 32**3,
+                                                  rel=1e-9)
     dm_z = ds["dm"].sel(axis="z").isel(slab=0).values
     pred = predict_whole(b, dm_z)
     assert pred.shape == (64, 64) and np.isfinite(pred).all() and pred.min() >= 0
