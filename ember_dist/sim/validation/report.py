@@ -206,9 +206,12 @@ def _md_hmf(rs):
 def _md_flux(rs):
     L = ["## 4. Lyman-alpha mean transmitted flux", "",
          "Calibrating the UV background so that the simulated mean flux matches the observed one is standard "
-         "practice, and the suite does it: `ember_dist.sim.lya.calibrated_hi_fields` scales the FG20 Gamma_HI per "
-         "snapshot until the mean flux of its sightlines equals " + FG08 + " (optically thin: tau ~ 1/Gamma_HI, "
-         "so the factor that brings <exp(-s tau)> to the target gives Gamma_HI / s). Here the flux is measured "
+         "practice, and the suite does it once: `ember_dist.sim.lya.calibrated_hi_fields` scaled the FG20 Gamma_HI "
+         "until the mean flux of the first training box's sightlines equalled " + FG08 + " (optically thin: tau ~ "
+         "1/Gamma_HI, so the factor that brings <exp(-s tau)> to the target gives Gamma_HI / s), and every box of "
+         "the suite uses that one scale per redshift (`recipe.SUITE['gamma_hi_scale']`): a UV background is one "
+         "physics for all boxes, and calibrating each small box on its own would absorb its cosmic variance "
+         "(the test box alone needed a 19% lower Gamma_HI at z = 2). Here the flux is measured "
          "again on fresh sightlines along all three axes (other seeds than the calibration's), which checks that "
          "calibration; s is the tau factor that would match each observation (1 = matched), Gamma_HI/s the "
          "photo-ionisation rate that would. Second observation: " + BECKER13 + ".", "",
