@@ -111,7 +111,7 @@ def suite_demo_maps(slabs=None, path=None):
 def choose_models(fields=("gas", "hi"), models=None, available=None):
     """The demo's bundle per field, and one-line notes on every fallback taken.
 
-    Per field: ``models[field]`` when given; else :data:`DEFAULT_MODELS` (the suite WGAN) when
+    Per field: ``models[field]`` when given; else :data:`DEFAULT_MODELS` (the shipped default) when
     installed; else :data:`FALLBACK_MODELS` (the suite U-Net). A field with neither is left out
     with a note; when no field has a suite bundle, the result is empty (the caller runs the toy demo).
 
@@ -122,9 +122,9 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
 
     Examples
     --------
-    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-wgan", "suite-hi-unet"])
+    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-unet", "suite-hi-unet"])
     >>> chosen
-    {'gas': 'suite-gas-wgan', 'hi': 'suite-hi-unet'}
+    {'gas': 'suite-gas-unet', 'hi': 'suite-hi-unet'}
     >>> print(*notes)
     suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)
     """

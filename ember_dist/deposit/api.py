@@ -27,6 +27,7 @@ fraction a model was trained on (:mod:`ember_dist.engine.enrich`).
 from __future__ import annotations
 
 import os
+import sys
 
 import dask
 import dask.array as da
@@ -366,7 +367,7 @@ def _run(tasks, client, progress, extra=()):
     if progress:
         from dask.diagnostics import ProgressBar
 
-        with ProgressBar():
+        with ProgressBar(out=sys.stderr):  # progress on stderr, like every other bar
             res = dask.compute(*tasks, *extra, scheduler="threads")
     else:
         res = dask.compute(*tasks, *extra, scheduler="threads")

@@ -72,7 +72,8 @@ def explain_change(old, settings, inputs):
             why.append(f"{k} changed {_fmt(a)} -> {_fmt(b)}")
     for k in sorted(set(old.get("inputs", {})) | set(inputs)):
         if old.get("inputs", {}).get(k) != inputs.get(k):
-            why.append(f"its input {k} changed" if not k.startswith("stage:") else
+            why.append(f"its input {k} changed (path, size or modification time; a fresh clone or copy counts)"
+                       if not k.startswith("stage:") else
                        f"stage {k[6:]} it reads was rerun")
     return "; ".join(why) or "its record is incomplete"
 
