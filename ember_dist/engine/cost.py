@@ -4,7 +4,9 @@
 The unit costs (:class:`Rates`) are measured on one machine by ``bench/pipeline.py``: CPU seconds
 (core-seconds, so the figures hold under a shared machine's load) per SPH smoothing length, per
 kernel evaluation of the deposit, per megapixel of map bookkeeping, per paid multiply-add of every
-split stage, per megapixel of each statistic, and the scheduler's seconds per task.  The job's work
+split stage, per megapixel of each statistic, and the scheduler's seconds per task; beside them the fixed
+costs that dominate a small job: a fresh process's or worker's first call (numba's cached kernels, the
+stage models built and traced) and a fixed part of every task, call and map.  The job's work
 comes from the same planners the engine runs (:func:`~ember_dist.engine.split.plan_split`,
 :meth:`~ember_dist.engine.split.SplitPlan.stage_compute`, :func:`~ember_dist.model.geometry.stage_macs`),
 so a change of tile plan changes the prediction.
@@ -34,7 +36,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["Rates", "Job", "CPUNode", "GPU", "A100", "H100", "paper_job", "stage_work", "deposit_work",
-           "kernel_evaluations", "predict_cpu", "predict_gpu", "this_machine"]
+           "kernel_evaluations", "build_cpu_s", "fit_rate_and_fixed", "predict_cpu", "predict_gpu", "this_machine"]
 
 GB = 1e9
 
@@ -43,15 +45,40 @@ GB = 1e9
 class Rates:
     """Per-unit costs measured on one machine (``bench/pipeline.py``); every ``*_cpu_s*`` is CPU seconds.
 
+    Work that scales with the job (per particle, kernel evaluation, paid multiply-add, Mpx) comes with
+    fixed costs that dominate small jobs: the first call of each phase in a fresh process or worker (numba
+    cache loads, model builds, graph tracing) and a fixed part of every task, call or map.
+
+    deposit_cpu_s_per_particle : float
+        Fixed kernel cost per particle and projection (beside ``deposit_cpu_s_per_eval``), from a fit over
+        two map sizes.
+    deposit_first_cpu_s, deposit_call_cpu_s, deposit_task_cpu_s : float
+        The first ``deposit_snapshot`` call of a process beyond a later one (numba's cached kernels, lazy
+        imports); every call (snapshot header, checksum, template, graph); every (chunk, axis, slab) task
+        beyond its kernel and map work (slab selection, the slab write).
     stage_cpu_s_per_gmac : {stage: s}
         CPU seconds per 1e9 paid multiply-adds of each split stage (``A1``, ``A2``, ..., ``B``, ``C1``),
-        everything the stage's tasks do included (reads, noise, network, writes).
+        everything the stage's tasks do included (reads, noise, network, writes), less ``stage_task_cpu_s``.
+    stage_task_cpu_s : {stage: s}
+        Fixed CPU seconds of every task of the stage, from a fit over two map sizes.
+    stage_build_cpu_s : {stage: s}
+        Once per fresh worker: the first task of each stage beyond a warm one (the stage models are built
+        and each is traced on its first call); key ``"load"``: the worker's model load outside the stages.
+    enrich_first_cpu_s, enrich_call_cpu_s : float
+        The client process's first ``enrich_box`` call beyond a later one; every call (template, graph,
+        barriers, consolidation: client, scheduler and worker outside the stage tasks).
+    scan_cpu_s_per_mpx : float
+        Per input Mpx outside the stage tasks (the validation scan), from the same fit as ``enrich_call_cpu_s``.
     network_cpu_s_per_gmac : float
         The network alone (one whole-map call): the rest of a stage's time is host work (I/O, noise).
     stage_peak_gb : {stage: GB}
         Peak RSS of a worker while it runs that stage's tasks.
     stats_cpu_s_per_mpx : {statistic: s}
-        Per megapixel of one map, measured on ``stats_ref_px`` ^ 2 maps; FFT statistics scale with log N.
+        Per megapixel, referred to ``stats_ref_px`` ^ 2 maps; FFT statistics scale with log N.
+    stats_cpu_s_per_map : {statistic: s}
+        Fixed CPU seconds per map of each statistic (fit over two map sizes).
+    stats_first_cpu_s : float
+        The first statistics call of a process beyond a later one.
     wall_per_cpu : {phase: ratio}
         Wall seconds per CPU second of each phase during the measurement, for predictions on the
         measuring machine itself (its load included).
@@ -72,7 +99,16 @@ class Rates:
     stats_peak_gb: float
     sched_s_per_task: float
     wall_per_cpu: dict = field(default_factory=dict)
-    enrich_fixed_s: float = 0.0
+    deposit_cpu_s_per_particle: float = 0.0
+    deposit_first_cpu_s: float = 0.0
+    deposit_call_cpu_s: float = 0.0
+    deposit_task_cpu_s: float = 0.0
+    stage_task_cpu_s: dict = field(default_factory=dict)
+    stage_build_cpu_s: dict = field(default_factory=dict)
+    enrich_first_cpu_s: float = 0.0
+    enrich_call_cpu_s: float = 0.0
+    stats_cpu_s_per_map: dict = field(default_factory=dict)
+    stats_first_cpu_s: float = 0.0
 
     @classmethod
     def from_dict(cls, d):
@@ -223,11 +259,49 @@ def deposit_work(job, rates):
     evals = sum(kernel_evaluations(2 * h * spacing / pixel) for h in q) / len(q)
     chunks = math.ceil(job.particles / job.chunk_size)
     tasks = chunks * job.axes * job.slabs
+    per_particle = evals * rates.deposit_cpu_s_per_eval + rates.deposit_cpu_s_per_particle
     return dict(particles=job.particles, evals_per_particle=evals, support_px_median=2 * q[len(q) // 2] * spacing / pixel,
                 smooth_cpu_s=job.particles * rates.smooth_cpu_s_per_particle,
-                kernel_cpu_s=job.particles * job.axes * evals * rates.deposit_cpu_s_per_eval,
-                map_cpu_s=tasks * job.mpx * rates.map_cpu_s_per_mpx, tasks=tasks,
-                map_gb=8 * job.n_px**2 / GB)
+                kernel_cpu_s=job.particles * job.axes * per_particle,
+                map_cpu_s=tasks * job.mpx * rates.map_cpu_s_per_mpx, task_cpu_s=tasks * rates.deposit_task_cpu_s,
+                tasks=tasks, map_gb=8 * job.n_px**2 / GB)
+
+
+def build_cpu_s(job, rates):
+    """CPU seconds a fresh enrichment worker spends once on the job's stage models (built, then traced on
+    each stage's first call) and on loading the model, beyond warm tasks."""
+    b = rates.stage_build_cpu_s
+    return b.get("load", 0.0) + sum(b.get(s["stage"], 0.0) for s in stage_work(job))
+
+
+def fit_rate_and_fixed(units, tasks, cpu_s):
+    """``(rate, fixed)`` with ``cpu_s ~ rate x units + fixed x tasks`` from two or more measurements, both
+    non-negative: when the points cannot tell the two apart (tasks proportional to units) or a term comes
+    out negative, that term is 0 and the other fits alone (least squares).
+
+    >>> fit_rate_and_fixed([1.0, 4.0], [1, 1], [3.0, 9.0])  # 2 per unit + 1 per task
+    (2.0, 1.0)
+    >>> fit_rate_and_fixed([1.0, 4.0], [1, 4], [3.0, 12.0])  # proportional: all in the rate
+    (3.0, 0.0)
+    >>> fit_rate_and_fixed([1.0, 4.0], [1, 1], [3.0, 2.0])  # a negative rate is clipped
+    (0.0, 2.5)
+    """
+    u, t, c = (list(map(float, v)) for v in (units, tasks, cpu_s))
+
+    def alone(x):
+        return sum(a * b for a, b in zip(x, c)) / sum(a * a for a in x)
+
+    suu, stt, sut = sum(a * a for a in u), sum(a * a for a in t), sum(a * b for a, b in zip(u, t))
+    det = suu * stt - sut * sut
+    if det <= 1e-12 * suu * stt:
+        return alone(u), 0.0
+    suc, stc = sum(a * b for a, b in zip(u, c)), sum(a * b for a, b in zip(t, c))
+    rate, fixed = (stt * suc - sut * stc) / det, (suu * stc - sut * suc) / det
+    if fixed < 0:
+        return max(0.0, alone(u)), 0.0
+    if rate < 0:
+        return 0.0, max(0.0, alone(t))
+    return rate, fixed
 
 
 def _stats_cpu_s(job, rates):
@@ -238,7 +312,7 @@ def _stats_cpu_s(job, rates):
         r = rates.stats_cpu_s_per_mpx[s]
         if s in ("power", "bispectrum"):
             r *= math.log(job.n_px) / math.log(rates.stats_ref_px)
-        out[s] = r * job.mpx * n_maps
+        out[s] = (r * job.mpx + rates.stats_cpu_s_per_map.get(s, 0.0)) * n_maps
     return out
 
 
@@ -270,8 +344,8 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     # tree sum, two more), so memory bounds the tasks per node; maps travel between nodes in the sum.
     d = deposit_work(job, rates)
     w_dep = max(1, min(node.cores, int(node.memory_gb // (3 * d["map_gb"]))))
-    t_smooth = d["smooth_cpu_s"] / (nodes * node.cores)
-    per_task = (d["kernel_cpu_s"] + d["map_cpu_s"]) / d["tasks"]
+    t_smooth = d["smooth_cpu_s"] / (nodes * node.cores) + rates.deposit_first_cpu_s + rates.deposit_call_cpu_s
+    per_task = (d["kernel_cpu_s"] + d["map_cpu_s"] + d["task_cpu_s"]) / d["tasks"]
     t_dep, dep_bound = _stage_wall(d["tasks"], per_task, nodes * w_dep, sched, 0, io)
     net = d["tasks"] * d["map_gb"] * GB * (1 - 1 / nodes) / (nodes * node.net_gb_s * GB) if nodes > 1 else 0.0
     if net > t_dep:
@@ -279,19 +353,25 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     res["deposit"] = dict(d, wall_s=t_smooth + t_dep, smooth_wall_s=t_smooth, bound=dep_bound,
                           tasks_per_node=w_dep, peak_gb_per_task=3 * d["map_gb"])
     # Enrichment: the validation scan and other work outside the stage tasks (per input Mpx, spread
-    # over the cluster's cores, at least one map's worth), then the stages one after the other.
+    # over the cluster's cores, at least one map's worth), the client's fixed costs, every worker's
+    # model build (in parallel, its cores for it), then the stages one after the other.
     scan_cpu = rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
-    enrich = max(scan_cpu / (nodes * node.cores), rates.scan_cpu_s_per_mpx * job.mpx) + rates.enrich_fixed_s
+    build = build_cpu_s(job, rates)
+    fixed = rates.enrich_first_cpu_s + rates.enrich_call_cpu_s
+    enrich = max(scan_cpu / (nodes * node.cores), rates.scan_cpu_s_per_mpx * job.mpx) + fixed + build / cpw
     for s in stage_work(job):
-        task_cpu = s["gmac_per_task"] * rates.stage_cpu_s_per_gmac[s["stage"]]
+        task_cpu = s["gmac_per_task"] * rates.stage_cpu_s_per_gmac[s["stage"]] + rates.stage_task_cpu_s.get(s["stage"], 0.0)
         wall, bound = _stage_wall(s["tasks"], task_cpu / cpw, slots, sched, s["bytes"], io)
         res["stages"].append(dict(s, task_cpu_s=task_cpu, wall_s=wall, bound=bound, cpu_s=task_cpu * s["tasks"]))
         enrich += wall
     st = _stats_cpu_s(job, rates)
-    t_stats = sum(st.values()) / (nodes * node.cores)
-    res.update(enrich_wall_s=enrich, stats_wall_s=t_stats, stats_cpu_s=st, wall_s=t_smooth + t_dep + enrich + t_stats,
-               peak_gb_per_worker=peak, cpu_s=d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"]
-               + scan_cpu + sum(x["cpu_s"] for x in res["stages"]) + sum(st.values()))
+    t_stats = sum(st.values()) / (nodes * node.cores) + rates.stats_first_cpu_s
+    once = (rates.deposit_first_cpu_s * nodes * w_dep + rates.deposit_call_cpu_s + fixed + build * slots
+            + rates.stats_first_cpu_s)
+    res.update(enrich_wall_s=enrich, build_cpu_s_per_worker=build, stats_wall_s=t_stats, stats_cpu_s=st,
+               wall_s=t_smooth + t_dep + enrich + t_stats, peak_gb_per_worker=peak,
+               cpu_s=d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"] + d["task_cpu_s"] + scan_cpu
+               + sum(x["cpu_s"] for x in res["stages"]) + sum(st.values()) + once)
     return res
 
 
@@ -339,13 +419,14 @@ def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
     host = predict_cpu(job, rates, node, gpus, fs_gb_s)
     io = min(gpus * gpu.io_gb_s, fs_gb_s)
     res = {"gpus": gpus, "gpu": gpu.name, "precision": precision, "efficiency": gpu.efficiency, "stages": []}
-    enrich = host["enrich_wall_s"] - sum(s["wall_s"] for s in host["stages"])  # scan and fixed costs
+    enrich = host["enrich_wall_s"] - sum(s["wall_s"] for s in host["stages"])  # scan, fixed costs, model build
     for s in stage_work(job):
         levs = list(_level_of_stage(s["stage"], s["levels"], p.levels))
         m = sum(per_level.get(lv, 0.0) for lv in levs)
         spg = sum(per_level.get(lv, 0.0) * t_lev[lv] for lv in levs) / m if m else t_lev[0]
         gpu_s = s["gmac_per_task"] * spg
-        host_s = s["gmac_per_task"] * max(0.0, rates.stage_cpu_s_per_gmac[s["stage"]] - rates.network_cpu_s_per_gmac)
+        host_s = (s["gmac_per_task"] * max(0.0, rates.stage_cpu_s_per_gmac[s["stage"]] - rates.network_cpu_s_per_gmac)
+                  + rates.stage_task_cpu_s.get(s["stage"], 0.0))
         t_task = gpu_s + host_s if gpu.host_threads <= 1 else max(gpu_s, host_s / (gpu.host_threads - 1))
         wall, bound = _stage_wall(s["tasks"], t_task, gpus, rates.sched_s_per_task, s["bytes"], io)
         if bound == "compute" and host_s > gpu_s:  # the host's share of the task is the larger
@@ -359,15 +440,25 @@ def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
 
 
 def this_machine(job, rates):
-    """Wall time of ``job`` on the measuring machine at the load it had while measuring: the CPU seconds
-    of each phase times that phase's measured wall seconds per CPU second."""
-    node = CPUNode("the measuring machine", rates.cores, 1e9, 1e9)
-    r = predict_cpu(job, rates, node, 1)
+    """CPU seconds of ``job`` run on the measuring machine as ``bench/pipeline.py --check`` runs it: in one
+    fresh process (deposit and statistics on its threads) with one fresh enrichment worker, so every fixed
+    cost is paid once; per phase, with the parts, and the wall time at the measurement's wall seconds per
+    CPU second of each phase (that ratio is the machine's load, not the code's)."""
+    d = deposit_work(job, rates)
+    scan = rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
+    stages = {s["stage"]: s["gmac"] * rates.stage_cpu_s_per_gmac[s["stage"]]
+              + s["tasks"] * rates.stage_task_cpu_s.get(s["stage"], 0.0) for s in stage_work(job)}
+    st = _stats_cpu_s(job, rates)
+    parts = {
+        "deposit": {"first call": rates.deposit_first_cpu_s, "per call": rates.deposit_call_cpu_s,
+                    "smoothing": d["smooth_cpu_s"], "kernel": d["kernel_cpu_s"], "maps": d["map_cpu_s"],
+                    "per task": d["task_cpu_s"]},
+        "enrich": {"first call": rates.enrich_first_cpu_s, "per call": rates.enrich_call_cpu_s, "scan": scan,
+                   "model build": build_cpu_s(job, rates), **stages},
+        "stats": {"first call": rates.stats_first_cpu_s, **st},
+    }
+    cpu = {k: sum(v.values()) for k, v in parts.items()}
     wpc = rates.wall_per_cpu
-    d = r["deposit"]
-    dep_cpu = d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"]
-    enr_cpu = sum(s["cpu_s"] for s in r["stages"]) + rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
-    st_cpu = sum(r["stats_cpu_s"].values())
-    phases = {"deposit": dep_cpu * wpc["deposit"], "enrich": enr_cpu * wpc["enrich"] + rates.enrich_fixed_s,
-              "stats": st_cpu * wpc["stats"]}
-    return dict(phases, wall_s=sum(phases.values()), cpu_s={"deposit": dep_cpu, "enrich": enr_cpu, "stats": st_cpu})
+    walls = {k: v * wpc[k] for k, v in cpu.items() if k in wpc}
+    return dict(walls, wall_s=sum(walls.values()) if len(walls) == len(cpu) else None, cpu_s=cpu,
+                cpu_total_s=sum(cpu.values()), parts=parts)

@@ -88,3 +88,50 @@ def test_paper_job_is_aligned_and_uses_the_deep_chain():
     assert w["B"]["tasks"] == 4 * 30 * 4 and not w["B"]["periodic"]
     assert math.isclose(sum(s["gmac"] for s in w.values() if s["stage"][0] != "A") / (57687.65625 * 27008**2 * 120 / 1e9),
                         1.0, rel_tol=0.25)
+
+
+def test_fit_rate_and_fixed_recovers_both_terms():
+    # 0.05 CPU s per GMAC + 0.3 per task: two map sizes with the same task count separate them.
+    rate, fixed = cost.fit_rate_and_fixed([10.0, 100.0], [2, 2], [10 * 0.05 + 2 * 0.3, 100 * 0.05 + 2 * 0.3])
+    assert rate == pytest.approx(0.05) and fixed == pytest.approx(0.3)
+    # Tasks proportional to the work: no fixed part can be told apart, the least-squares rate takes it all.
+    rate, fixed = cost.fit_rate_and_fixed([10.0, 40.0], [1, 4], [1.0, 4.4])
+    assert fixed == 0.0 and rate == pytest.approx((10 * 1.0 + 40 * 4.4) / (10**2 + 40**2))
+
+
+FIXED = dict(stage_cpu_s_per_gmac={k: 0.0 for k in STAGES}, stage_task_cpu_s={"A1": 0.5, "B": 2.0, "C1": 0.25},
+             stage_build_cpu_s={"load": 3.0, "A1": 1.0, "B": 0.5, "C1": 0.25, "C2": 100.0},
+             enrich_first_cpu_s=0.7, enrich_call_cpu_s=1.1, scan_cpu_s_per_mpx=0.1,
+             deposit_first_cpu_s=0.4, deposit_call_cpu_s=0.07, deposit_task_cpu_s=0.01, deposit_cpu_s_per_particle=2e-6,
+             stats_cpu_s_per_map={"power": 0.1, "pdf": 0.05, "cddf": 0.02}, stats_first_cpu_s=0.5,
+             wall_per_cpu={"deposit": 2.0, "enrich": 3.0, "stats": 4.0})
+
+
+def test_this_machine_fixed_terms_by_hand():
+    # JOB: one 4096^2 map, 2 realisations: A1 16 tasks, B 2, C1 32 (test_stage_work_counts_tasks_and_paid_macs).
+    r = cost.this_machine(JOB, rates(**FIXED))
+    # Enrich: per task 16 x 0.5 + 2 x 2.0 + 32 x 0.25 = 20; one fresh worker builds A1, B, C1 and loads the
+    # model (3 + 1 + 0.5 + 0.25; C2 is not in this job's chain); scan 0.1 x 16.777216 Mpx; first + call 1.8.
+    assert r["parts"]["enrich"]["model build"] == pytest.approx(4.75)
+    assert r["cpu_s"]["enrich"] == pytest.approx(20 + 4.75 + 1.6777216 + 1.8)
+    # Deposit: 1000 particles in one chunk, 1 axis x 1 slab = 1 task; 2e-6 per particle and projection.
+    assert r["cpu_s"]["deposit"] == pytest.approx(0.4 + 0.07 + 0.01 + 1000 * 2e-6)
+    # Statistics: 2 maps (1 axis x 1 slab x 2 realisations) x (0.1 + 0.05 + 0.02) + the first call.
+    assert r["cpu_s"]["stats"] == pytest.approx(2 * 0.17 + 0.5)
+    assert r["enrich"] == pytest.approx(3.0 * r["cpu_s"]["enrich"]) and r["stats"] == pytest.approx(4.0 * r["cpu_s"]["stats"])
+    assert r["cpu_total_s"] == pytest.approx(sum(r["cpu_s"].values()))
+
+
+def test_cluster_pays_build_once_per_worker_and_fixed_per_task():
+    w = {s["stage"]: s for s in cost.stage_work(JOB)}
+    node = cost.CPUNode("4 cores", cores=4, memory_gb=100.0, io_gb_s=1e6)
+    base = rates(stage_task_cpu_s={"A1": 0.5})
+    plain = cost.predict_cpu(JOB, base, node, nodes=2, fs_gb_s=1e9)
+    built = cost.predict_cpu(JOB, rates(stage_task_cpu_s={"A1": 0.5}, stage_build_cpu_s={"load": 3.0, "A1": 1.0}),
+                             node, nodes=2, fs_gb_s=1e9)
+    # 8 one-core workers: 16 A1 tasks in 2 waves of (GMAC per task x 1 s + 0.5 s).
+    a1 = next(s for s in plain["stages"] if s["stage"] == "A1")
+    assert a1["wall_s"] == pytest.approx(2 * (w["A1"]["gmac"] / 16 + 0.5))
+    # Every worker builds once, in parallel: + 4 s of wall, + 8 x 4 CPU s.
+    assert built["enrich_wall_s"] - plain["enrich_wall_s"] == pytest.approx(4.0)
+    assert built["cpu_s"] - plain["cpu_s"] == pytest.approx(8 * 4.0)
