@@ -9,9 +9,10 @@ records the worker's CPU seconds and ``VmHWM`` at each stage task's start and en
 * per stage, warm runs: CPU s = rate x paid GMAC + fixed x tasks, fitted over the two sizes (the deep
   stages have as many tasks on both, so the fixed part separates from the rate);
 * per stage, the first run on the fresh worker less a warm one = the stage model's build and trace
-  (``stage_build_cpu_s``); outside the stages, the worker's model load (key ``"load"``);
-* outside the stage tasks (scan, template, barriers, consolidation), warm: per call + per input Mpx;
-  the client process's first call less a later one (``enrich_first_cpu_s``).
+  (``stage_build_cpu_s``); outside the stages, the worker's model load and first scan (key ``"load"``);
+* the validation scan's tasks (recorded by the plugin too) per input Mpx;
+* outside the stage and scan tasks (template, graph, barriers, consolidation; client, scheduler, worker),
+  warm: per call + per input Mpx; the client process's first call less a later one.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def stage_meter():
     from distributed import WorkerPlugin
 
     class StageMeter(WorkerPlugin):
-        """Worker plugin: (stage, event, time, process CPU s, VmHWM GB) at each split task's start and end;
-        VmHWM is reset at the first task of each stage, so a stage's last end holds the stage's peak."""
+        """Worker plugin: (stage, event, time, process CPU s, VmHWM GB) at each split or scan task's start and
+        end; VmHWM is reset at the first task of each stage, so a stage's last end holds the stage's peak."""
 
         name = "ember-stage-meter"
 
@@ -39,6 +40,8 @@ def stage_meter():
         @staticmethod
         def _stage(key):
             k = str(key)
+            if k.startswith("ember-scan"):
+                return "scan"
             return k.split("-split", 1)[1].split("-", 1)[0] if "-split" in k else None
 
         def transition(self, key, start, finish, **kw):
@@ -119,15 +122,18 @@ def _fit(results, levels, samples, preset):
         job = cost.Job(n_px=size, axes=1, slabs=1, samples=samples, preset=preset, split_level=tuple(levels),
                        core=1024)
         warm = runs[1:]
-        stages = list(runs[0]["stages"])
+        stages = [k for k in runs[0]["stages"] if k != "scan"]
         st_cpu = {k: median([r["stages"][k]["cpu_s"] for r in warm]) for k in stages}
-        outside = [r["cpu_s"] - sum(v["cpu_s"] for v in r["stages"].values()) for r in runs]
+        outside = [r["cpu_s"] - sum(v["cpu_s"] for v in r["stages"].values()) for r in runs]  # scan taken off too
         per_size[size] = dict(work={s["stage"]: s for s in cost.stage_work(job)}, st_cpu=st_cpu,
                               build={k: runs[0]["stages"][k]["cpu_s"] - st_cpu[k] for k in stages},
                               outside_first=outside[0] - median(outside[1:]), outside=median(outside[1:]),
-                              client_first=runs[0]["client_cpu_s"] - median([r["client_cpu_s"] for r in warm]))
+                              client_first=runs[0]["client_cpu_s"] - median([r["client_cpu_s"] for r in warm]),
+                              scan=median([r["stages"]["scan"]["cpu_s"] for r in warm]), mpx=size * size / 1e6)
+        per_size[size]["outside_first"] += runs[0]["stages"]["scan"]["cpu_s"] - per_size[size]["scan"]
     sizes = list(per_size)
     stages = list(per_size[sizes[0]]["st_cpu"])
+    scan = sum(p["scan"] for p in per_size.values()) / sum(p["mpx"] for p in per_size.values())
     rate, fixed = {}, {}
     for k in stages:
         rate[k], fixed[k] = cost.fit_rate_and_fixed([per_size[s]["work"][k]["gmac"] for s in sizes],
@@ -136,13 +142,15 @@ def _fit(results, levels, samples, preset):
     first = sizes[0]  # the client process's first enrich_box call is the first size's first run
     client_first = max(0.0, per_size[first]["client_first"])
     build = {k: max(0.0, median([per_size[s]["build"][k] for s in sizes])) for k in stages}
-    # Outside the stages, a fresh worker also loads the model (the plugin); the client's first call is apart.
+    # Outside the stages a fresh worker also loads the model (the plugin) and runs its first scan; the client's
+    # first call is apart.
     build["load"] = max(0.0, median([per_size[s]["outside_first"] - (client_first if s == first else 0.0)
                                      for s in sizes]))
-    call, scan = cost.fit_rate_and_fixed([1.0] * len(sizes), [s * s / 1e6 for s in sizes],
-                                         [per_size[s]["outside"] for s in sizes])
+    call, other = cost.fit_rate_and_fixed([1.0] * len(sizes), [s * s / 1e6 for s in sizes],
+                                          [per_size[s]["outside"] for s in sizes])
     return dict(stage_cpu_s_per_gmac=rate, stage_task_cpu_s=fixed, stage_build_cpu_s=build,
-                enrich_first_cpu_s=client_first, enrich_call_cpu_s=call, scan_cpu_s_per_mpx=scan), per_size
+                enrich_first_cpu_s=client_first, enrich_call_cpu_s=call, scan_cpu_s_per_mpx=scan,
+                outside_cpu_s_per_mpx=other), per_size
 
 
 def measure_enrich(tmp, bundle, preset, levels, sizes=(2048, 512), samples=2, n_runs=2):
@@ -157,9 +165,9 @@ def measure_enrich(tmp, bundle, preset, levels, sizes=(2048, 512), samples=2, n_
     big = max(sizes)
     warm = results[big][1:]
     rates["stage_peak_gb"] = {k: max(r["stages"][k]["peak_gb"] for r in results[big])
-                              for k in results[big][0]["stages"]}
+                              for k in results[big][0]["stages"] if k != "scan"}
     mpx = big * big / 1e6
-    per_mpx = {k: per_size[big]["st_cpu"][k] / (mpx * (1 if k[0] == "A" else samples)) for k in per_size[big]["st_cpu"]}
+    per_mpx = {k: v / (mpx * (1 if k[0] == "A" else samples)) for k, v in per_size[big]["st_cpu"].items()}
     wall = sum(r["wall_s"] for rs in results.values() for r in rs)
     cpu = sum(r["cpu_s"] for rs in results.values() for r in rs)
     return rates, dict(runs={str(k): v for k, v in results.items()}, stage_cpu_s_per_mpx=per_mpx, size=big,

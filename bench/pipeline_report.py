@@ -23,8 +23,9 @@ def print_rates(rates, per_mpx=None):
         say(f"| {k} | {per_mpx.get(k, float('nan')):.3f} | {v:.4f} | {rates.stage_task_cpu_s.get(k, 0.0):.3f} "
             f"| {rates.stage_build_cpu_s.get(k, 0.0):.2f} | {rates.stage_peak_gb.get(k, float('nan')):.2f} GB |")
     say(f"| worker model load | | | | {rates.stage_build_cpu_s.get('load', 0.0):.2f} | |")
-    say(f"enrich outside the stages: {rates.enrich_call_cpu_s:.2f} CPU s per call + {rates.scan_cpu_s_per_mpx:.3f} "
-        f"per input Mpx; client's first call {rates.enrich_first_cpu_s:.2f}; network alone "
+    say(f"enrich outside the stages: scan {rates.scan_cpu_s_per_mpx:.3f} CPU s per input Mpx; the rest "
+        f"{rates.enrich_call_cpu_s:.2f} per call + {rates.outside_cpu_s_per_mpx:.3f} per input Mpx; client's first "
+        f"call {rates.enrich_first_cpu_s:.2f}; network alone "
         f"{rates.network_cpu_s_per_gmac:.4f} per GMAC")
     say(f"deposit: smoothing {rates.smooth_cpu_s_per_particle:.3g} per particle, kernel "
         f"{rates.deposit_cpu_s_per_eval:.3g} per evaluation + {rates.deposit_cpu_s_per_particle:.3g} per particle, "

@@ -63,12 +63,17 @@ class Rates:
         Fixed CPU seconds of every task of the stage, from a fit over two map sizes.
     stage_build_cpu_s : {stage: s}
         Once per fresh worker: the first task of each stage beyond a warm one (the stage models are built
-        and each is traced on its first call); key ``"load"``: the worker's model load outside the stages.
+        and each is traced on its first call); key ``"load"``: the worker's first-call work outside the
+        stages (the model load, the first scan).
     enrich_first_cpu_s, enrich_call_cpu_s : float
         The client process's first ``enrich_box`` call beyond a later one; every call (template, graph,
         barriers, consolidation: client, scheduler and worker outside the stage tasks).
     scan_cpu_s_per_mpx : float
-        Per input Mpx outside the stage tasks (the validation scan), from the same fit as ``enrich_call_cpu_s``.
+        The validation scan's tasks (one per map, on one worker), per input Mpx.
+    outside_cpu_s_per_mpx : float
+        Per input Mpx, what the client, the scheduler and the workers spend outside the stage and scan tasks
+        beyond ``enrich_call_cpu_s`` (fitted with it over two map sizes; on a loaded machine mostly the Dask
+        processes' own CPU over a longer run), spread over the cluster's cores.
     network_cpu_s_per_gmac : float
         The network alone (one whole-map call): the rest of a stage's time is host work (I/O, noise).
     stage_peak_gb : {stage: GB}
@@ -99,6 +104,7 @@ class Rates:
     stats_peak_gb: float
     sched_s_per_task: float
     wall_per_cpu: dict = field(default_factory=dict)
+    outside_cpu_s_per_mpx: float = 0.0
     deposit_cpu_s_per_particle: float = 0.0
     deposit_first_cpu_s: float = 0.0
     deposit_call_cpu_s: float = 0.0
@@ -356,11 +362,14 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     # over the cluster's cores, at least one map's worth), the client's fixed costs, every worker's
     # model build (in parallel, its cores for it), then the stages one after the other.
     scan_cpu = rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
+    outside = rates.outside_cpu_s_per_mpx * job.mpx * job.maps * job.fields
     build = build_cpu_s(job, rates)
     fixed = rates.enrich_first_cpu_s + rates.enrich_call_cpu_s
-    enrich = max(scan_cpu / (nodes * node.cores), rates.scan_cpu_s_per_mpx * job.mpx) + fixed + build / cpw
+    enrich = (max(scan_cpu / (nodes * node.cores), rates.scan_cpu_s_per_mpx * job.mpx) + outside / (nodes * node.cores)
+              + fixed + build / cpw)
     for s in stage_work(job):
-        task_cpu = s["gmac_per_task"] * rates.stage_cpu_s_per_gmac[s["stage"]] + rates.stage_task_cpu_s.get(s["stage"], 0.0)
+        task_cpu = (s["gmac_per_task"] * rates.stage_cpu_s_per_gmac[s["stage"]]
+                    + rates.stage_task_cpu_s.get(s["stage"], 0.0))
         wall, bound = _stage_wall(s["tasks"], task_cpu / cpw, slots, sched, s["bytes"], io)
         res["stages"].append(dict(s, task_cpu_s=task_cpu, wall_s=wall, bound=bound, cpu_s=task_cpu * s["tasks"]))
         enrich += wall
@@ -370,7 +379,7 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
             + rates.stats_first_cpu_s)
     res.update(enrich_wall_s=enrich, build_cpu_s_per_worker=build, stats_wall_s=t_stats, stats_cpu_s=st,
                wall_s=t_smooth + t_dep + enrich + t_stats, peak_gb_per_worker=peak,
-               cpu_s=d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"] + d["task_cpu_s"] + scan_cpu
+               cpu_s=d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"] + d["task_cpu_s"] + scan_cpu + outside
                + sum(x["cpu_s"] for x in res["stages"]) + sum(st.values()) + once)
     return res
 
@@ -446,6 +455,7 @@ def this_machine(job, rates):
     CPU second of each phase (that ratio is the machine's load, not the code's)."""
     d = deposit_work(job, rates)
     scan = rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
+    outside = rates.outside_cpu_s_per_mpx * job.mpx * job.maps * job.fields
     stages = {s["stage"]: s["gmac"] * rates.stage_cpu_s_per_gmac[s["stage"]]
               + s["tasks"] * rates.stage_task_cpu_s.get(s["stage"], 0.0) for s in stage_work(job)}
     st = _stats_cpu_s(job, rates)
@@ -454,6 +464,7 @@ def this_machine(job, rates):
                     "smoothing": d["smooth_cpu_s"], "kernel": d["kernel_cpu_s"], "maps": d["map_cpu_s"],
                     "per task": d["task_cpu_s"]},
         "enrich": {"first call": rates.enrich_first_cpu_s, "per call": rates.enrich_call_cpu_s, "scan": scan,
+                   "outside per Mpx": outside,
                    "model build": build_cpu_s(job, rates), **stages},
         "stats": {"first call": rates.stats_first_cpu_s, **st},
     }

@@ -102,6 +102,7 @@ def test_fit_rate_and_fixed_recovers_both_terms():
 FIXED = dict(stage_cpu_s_per_gmac={k: 0.0 for k in STAGES}, stage_task_cpu_s={"A1": 0.5, "B": 2.0, "C1": 0.25},
              stage_build_cpu_s={"load": 3.0, "A1": 1.0, "B": 0.5, "C1": 0.25, "C2": 100.0},
              enrich_first_cpu_s=0.7, enrich_call_cpu_s=1.1, scan_cpu_s_per_mpx=0.1,
+             outside_cpu_s_per_mpx=0.05,
              deposit_first_cpu_s=0.4, deposit_call_cpu_s=0.07, deposit_task_cpu_s=0.01, deposit_cpu_s_per_particle=2e-6,
              stats_cpu_s_per_map={"power": 0.1, "pdf": 0.05, "cddf": 0.02}, stats_first_cpu_s=0.5,
              wall_per_cpu={"deposit": 2.0, "enrich": 3.0, "stats": 4.0})
@@ -111,14 +112,16 @@ def test_this_machine_fixed_terms_by_hand():
     # JOB: one 4096^2 map, 2 realisations: A1 16 tasks, B 2, C1 32 (test_stage_work_counts_tasks_and_paid_macs).
     r = cost.this_machine(JOB, rates(**FIXED))
     # Enrich: per task 16 x 0.5 + 2 x 2.0 + 32 x 0.25 = 20; one fresh worker builds A1, B, C1 and loads the
-    # model (3 + 1 + 0.5 + 0.25; C2 is not in this job's chain); scan 0.1 x 16.777216 Mpx; first + call 1.8.
+    # model (3 + 1 + 0.5 + 0.25; C2 is not in this job's chain); scan and the rest outside the tasks
+    # (0.1 + 0.05) x 16.777216 Mpx; first + call 1.8.
     assert r["parts"]["enrich"]["model build"] == pytest.approx(4.75)
-    assert r["cpu_s"]["enrich"] == pytest.approx(20 + 4.75 + 1.6777216 + 1.8)
+    assert r["cpu_s"]["enrich"] == pytest.approx(20 + 4.75 + 0.15 * 16.777216 + 1.8)
     # Deposit: 1000 particles in one chunk, 1 axis x 1 slab = 1 task; 2e-6 per particle and projection.
     assert r["cpu_s"]["deposit"] == pytest.approx(0.4 + 0.07 + 0.01 + 1000 * 2e-6)
     # Statistics: 2 maps (1 axis x 1 slab x 2 realisations) x (0.1 + 0.05 + 0.02) + the first call.
     assert r["cpu_s"]["stats"] == pytest.approx(2 * 0.17 + 0.5)
-    assert r["enrich"] == pytest.approx(3.0 * r["cpu_s"]["enrich"]) and r["stats"] == pytest.approx(4.0 * r["cpu_s"]["stats"])
+    assert r["enrich"] == pytest.approx(3.0 * r["cpu_s"]["enrich"])
+    assert r["stats"] == pytest.approx(4.0 * r["cpu_s"]["stats"])
     assert r["cpu_total_s"] == pytest.approx(sum(r["cpu_s"].values()))
 
 
