@@ -205,27 +205,20 @@ def describe(name, data):
 
 
 def _input_dark_matter(store):
-    """``dm_mass_fraction``, ``dm_source``, ``dm_particle_mass`` of a training input store, from its attrs or,
-    for stores deposited before deposits recorded them, from the header of the snapshot it was deposited from
-    (what enrichment's input rescaling and the pipeline's ``input_resolution: auto`` compare with)."""
-    import h5py
+    """``dm_mass_fraction``, ``dm_source``, ``dm_particle_mass`` of a training input store (what enrichment's
+    input rescaling and the pipeline's ``input_resolution: auto`` compare with), through
+    :func:`ember_dist.deposit.resolution.store_dm_mass` (the store's attrs, or for stores deposited before
+    deposits recorded them, the snapshot it was deposited from)."""
     import xarray as xr
 
-    from ember_dist.io.conventions import RHO_CRIT
+    from ember_dist.deposit.resolution import store_dm_mass
 
     a = xr.open_zarr(str(store), consolidated=False).attrs
-    out = {k: a[k] for k in ("dm_mass_fraction", "dm_source", "dm_particle_mass") if k in a}
-    if len(out) < 3 and Path(str(a.get("source", ""))).is_file():
-        with h5py.File(a["source"], "r") as f:
-            h = f["Header"].attrs
-            m_dm = float(h["MassTable"][1]) * 1e10  # Msun/h
-            n_dm = int(h["NumPart_Total"][1])
-            hydro = int(h["NumPart_Total"][0]) > 0
-            total = float(h["Omega0"]) * RHO_CRIT * float(h["BoxSize"]) ** 3
-        out.setdefault("dm_mass_fraction", m_dm * n_dm / total)
-        out.setdefault("dm_source", "hydro" if hydro else "dark-matter-only")
-        out.setdefault("dm_particle_mass", m_dm * int(a.get("downsample", 1)))
-    return out
+    m = store_dm_mass(a)
+    if m is None:
+        return {}
+    # a dark-matter-only run's particles carry all of Omega_m; a hydro run's leave Omega_b to the gas
+    return {**m.attrs(), "dm_source": a.get("dm_source", "hydro" if m.mass_fraction < 0.999 else "dark-matter-only")}
 
 
 def evaluate(names, data, realisations=8):
