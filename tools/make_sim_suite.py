@@ -38,19 +38,17 @@ def boxes():
 MAP_PIXEL, MAP_SLABS, MAP_ALIGN = 31.25, 4, 16
 
 
-def _complete(store, source=None):
-    """``store`` is whole and, with ``source``, was deposited from that very file (its sha256)."""
+def _complete(store, source_sha256=None):
+    """``store`` is whole and, with ``source_sha256``, was deposited from the file of that sha256."""
     from ember_dist.deposit.store import is_complete
 
     if not is_complete(store):
         return False
-    if source is None:
+    if source_sha256 is None:
         return True
     import xarray as xr
 
-    from ember_dist.io.checksum import files_sha256
-
-    return xr.open_zarr(str(store), consolidated=False).attrs.get("source_sha256") == files_sha256(source)
+    return xr.open_zarr(str(store), consolidated=False).attrs.get("source_sha256") == source_sha256
 
 
 def refresh_suite_hi(out):
@@ -69,6 +67,7 @@ def refresh_suite_hi(out):
 def make_maps(out, z_index):
     """Deposit every finished box at output ``z_index`` and stack the boxes of each split."""
     from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.io.checksum import files_sha256
 
     maps = out / "maps"
     maps.mkdir(exist_ok=True)
@@ -83,8 +82,9 @@ def make_maps(out, z_index):
         jobs = [(Path(f"{stem}.zarr"), dict(fields=("dm",) if name == "app" else ("dm", "gas", "hi")))]
         if name != "app":
             jobs += [(Path(f"{stem}_mr{k}.zarr"), dict(fields=("dm",), downsample=k, seed=k)) for k in (8, 64)]
+        sha = files_sha256(snap)  # once per snapshot, for its three stores
         for store, kw_dep in jobs:
-            if not _complete(store, snap):
+            if not _complete(store, sha):
                 print(f"maps: depositing {snap} -> {store}", file=sys.stderr, flush=True)
                 deposit_snapshot(snap, store, **common, **kw_dep)
         if name != "app":
