@@ -262,9 +262,9 @@ def refresh_hi(snap, gamma_scale, *, lya_sightlines=500, log=print):
     with the new ``Temperature``, ``NeutralHydrogenAbundance``, ``ElectronAbundance`` and record.
     Nothing is done when the snapshot already holds that scale.  Returns the new record (or None).
     """
-    from ember_dist.sim.lya import calibrated_hi_fields
     import h5py
 
+    from ember_dist.sim.lya import calibrated_hi_fields
     from ember_dist.sim.snapshots import finalize_snapshot
 
     snap = Path(snap)
@@ -272,7 +272,7 @@ def refresh_hi(snap, gamma_scale, *, lya_sightlines=500, log=print):
         info = {k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v) for k, v in f["EmberSim"].attrs.items()}
         omega_b = float(f["Header"].attrs["OmegaBaryon"])
     old = info.get("postprocess", {}).get("gamma_calibration", {})
-    if abs(old.get("gamma_scale", 0.0) / float(gamma_scale) - 1.0) < 1e-9 and old.get("mode") != "this snapshot":
+    if abs(old.get("gamma_scale", 0.0) / float(gamma_scale) - 1.0) < 1e-9:  # the fields depend only on the scale
         return None
     fields, info["postprocess"] = calibrated_hi_fields(snap, redshift=float(info["redshift"]), omega_b=omega_b,
                                                        n_sightlines=lya_sightlines, gamma_scale=gamma_scale)
