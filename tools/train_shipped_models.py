@@ -200,7 +200,8 @@ def describe(name, data):
     t["recipe"] = (f"python tools/train_shipped_models.py --data {data.kind}"
                    + (" --suite SUITE" if data.kind == "suite" else "") + f" --work WORK --only {name}")
     t["command"] = "ember-dist " + " ".join(train_args(name, data, Path("WORK")))
-    t.update({k: v for k, v in _input_dark_matter(data.inputs[data.recipes[name]["input"]]).items() if t.get(k) is None})
+    dm = _input_dark_matter(data.inputs[data.recipes[name]["input"]])
+    t.update({k: v for k, v in dm.items() if t.get(k) is None})
     update_meta(b, training=t)
 
 

@@ -43,8 +43,8 @@ from ember_dist.engine.arguments import coerce_fields, resolve_models
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
-from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, dm_fraction,
-                                       dm_input_scale, dm_scale_message, scan_map, source_checksum)
+from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, input_dm_scales,
+                                       scan_map, source_checksum)
 from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
 from ember_dist.errors import spell_or
@@ -118,37 +118,6 @@ def _template(source, fields, bundles, samples, seed, plan, pixel_size, dm_scale
             "dm_input_scale": float((dm_scales or {}).get(f, 1.0)),  # input dm multiplied by it before the generator
         })
     return xr.Dataset(data_vars, coords=coords), chunks
-
-
-def _dm_scales(source, bundles, dm_rescale):
-    """``({field: factor}, [message lines], provenance attrs)``: the input rescaling per field.
-
-    A field is rescaled when its bundle and the input both record ``dm_mass_fraction`` and they differ
-    by more than 1% (:func:`~ember_dist.engine.validate.dm_input_scale`) and ``dm_rescale``; a line
-    is written for every such field (also when ``dm_rescale`` is off: it then says the input is not
-    scaled).  Where either side does not record it, nothing is done or said.
-    """
-    fi = dm_fraction(source.attrs.get("dm_mass_fraction"))
-    src_kind = source.attrs.get("dm_source")
-    scales, lines = {}, []
-    for f, b in bundles.items():
-        factor = dm_input_scale(fi, b.dm_mass_fraction)
-        if factor is None:
-            continue
-        lines.append(dm_scale_message(fi, src_kind, b.name, b.dm_mass_fraction, b.dm_source, factor, dm_rescale))
-        if dm_rescale:
-            scales[f] = factor
-    attrs = {
-        "dm_rescale": bool(dm_rescale),
-        "dm_input_scale": json.dumps({f: scales.get(f, 1.0) for f in bundles}),
-        "dm_input_scale_note": "; ".join(lines) if lines else (
-            "input not rescaled: its dm_mass_fraction and the model's agree within 1%, or one of them is not "
-            "recorded"),
-        "source_dm_mass_fraction": fi,
-        "source_dm_source": src_kind,
-        "model_dm_mass_fraction": json.dumps({f: b.dm_mass_fraction for f, b in bundles.items()}),
-    }
-    return scales, lines, attrs
 
 
 def _dataset_attrs(source, pixel_size, extra_attrs):
@@ -370,7 +339,7 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         if not model_px:
             check_pixel_recorded(source.pixel_size, source.description, bundles[fields[0]].pixel_size)
         px = source.pixel_size or bundles[fields[0]].pixel_size
-        dm_scales, dm_lines, dm_attrs = _dm_scales(source, bundles, dm_rescale)
+        dm_scales, dm_lines, dm_attrs = input_dm_scales(source, bundles, dm_rescale)
         for line in dm_lines:
             print(f"ember_dist: {line}", file=sys.stderr, flush=True)
         norms_in = {f: ScaledInput(b.input_norm, dm_scales[f]) if f in dm_scales else b.input_norm

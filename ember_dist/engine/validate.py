@@ -11,6 +11,7 @@ offender, the total mass (float64) and a sha256 of the float32 bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import numba
@@ -18,7 +19,7 @@ import numpy as np
 
 from ember_dist.errors import spell_or
 
-__all__ = ["scan_map", "check_scans", "check_pixel_size", "check_pixel_recorded", "source_checksum",
+__all__ = ["input_dm_scales", "scan_map", "check_scans", "check_pixel_size", "check_pixel_recorded", "source_checksum",
            "dm_fraction", "dm_input_scale", "dm_scale_message", "DM_FRACTION_TOLERANCE"]
 
 #: Relative difference between the input's and the model's ``dm_mass_fraction`` above which the input is rescaled.
@@ -141,11 +142,12 @@ def check_pixel_size(pixel_size, model_pixel_size, tolerance, model_name):
         return
     dev = abs(pixel_size / model_pixel_size - 1.0)
     if dev > tolerance:
+        enough = round(math.ceil(dev * 10) / 10 + 0.1, 1)
         raise ValueError(
             f"input pixel size {pixel_size:g} ckpc/h differs from the training pixel size of model {model_name!r}, "
             f"{model_pixel_size:g} ckpc/h, by {100 * dev:.1f}% (tolerance {100 * tolerance:.1f}%); the generator "
             "learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... "
-            f"--pixel {model_pixel_size:g}`, or pass {spell_or('pixel_tolerance', round(math.ceil(dev * 10) / 10 + 0.1, 1))} to "
+            f"--pixel {model_pixel_size:g}`, or pass {spell_or('pixel_tolerance', enough)} to "
             "accept the mismatch."
         )
 
@@ -223,3 +225,34 @@ def dm_scale_message(input_fraction, input_source, model_name, model_fraction, m
         return f"{head}: input scaled by {factor:.4g}"
     return (f"{head}: input NOT scaled ({spell_or('dm_rescale', False, '--no-dm-rescale')}; scaling would multiply "
             f"it by {factor:.4g})")
+
+
+def input_dm_scales(source, bundles, dm_rescale):
+    """``({field: factor}, [message lines], provenance attrs)``: the input rescaling per field.
+
+    A field is rescaled when its bundle and the input both record ``dm_mass_fraction`` and they differ
+    by more than 1% (:func:`dm_input_scale`) and ``dm_rescale``; a line
+    is written for every such field (also when ``dm_rescale`` is off: it then says the input is not
+    scaled).  Where either side does not record it, nothing is done or said.
+    """
+    fi = dm_fraction(source.attrs.get("dm_mass_fraction"))
+    src_kind = source.attrs.get("dm_source")
+    scales, lines = {}, []
+    for f, b in bundles.items():
+        factor = dm_input_scale(fi, b.dm_mass_fraction)
+        if factor is None:
+            continue
+        lines.append(dm_scale_message(fi, src_kind, b.name, b.dm_mass_fraction, b.dm_source, factor, dm_rescale))
+        if dm_rescale:
+            scales[f] = factor
+    attrs = {
+        "dm_rescale": bool(dm_rescale),
+        "dm_input_scale": json.dumps({f: scales.get(f, 1.0) for f in bundles}),
+        "dm_input_scale_note": "; ".join(lines) if lines else (
+            "input not rescaled: its dm_mass_fraction and the model's agree within 1%, or one of them is not "
+            "recorded"),
+        "source_dm_mass_fraction": fi,
+        "source_dm_source": src_kind,
+        "model_dm_mass_fraction": json.dumps({f: b.dm_mass_fraction for f, b in bundles.items()}),
+    }
+    return scales, lines, attrs

@@ -269,7 +269,8 @@ def refresh_hi(snap, gamma_scale, *, lya_sightlines=500, log=print):
 
     snap = Path(snap)
     with h5py.File(snap, "r") as f:
-        info = {k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v) for k, v in f["EmberSim"].attrs.items()}
+        info = {k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v)  # finalize_snapshot's JSON
+                for k, v in f["EmberSim"].attrs.items()}
         omega_b = float(f["Header"].attrs["OmegaBaryon"])
     old = info.get("postprocess", {}).get("gamma_calibration", {})
     if abs(old.get("gamma_scale", 0.0) / float(gamma_scale) - 1.0) < 1e-9:  # the fields depend only on the scale
@@ -279,7 +280,8 @@ def refresh_hi(snap, gamma_scale, *, lya_sightlines=500, log=print):
     info["postprocess"]["gamma_calibration"]["previous_gamma_scale"] = old.get("gamma_scale")
     finalize_snapshot(snap, snap, omega_b=omega_b, meta=info, gas_fields=fields)
     cal = info["postprocess"]["gamma_calibration"]
-    log(f"{snap}: HI again with Gamma_HI x {cal['gamma_scale']:.4f} (was x {old.get('gamma_scale', float('nan')):.4f}): "
+    was = old.get("gamma_scale", float("nan"))
+    log(f"{snap}: HI again with Gamma_HI x {cal['gamma_scale']:.4f} (was x {was:.4f}): "
         f"mean Lyman-alpha flux {cal['flux_calibrated']:.3f} (observed {cal['target_flux']:.3f})")
     return info["postprocess"]
 
