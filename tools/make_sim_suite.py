@@ -35,6 +35,33 @@ def boxes():
                       dm_only=True)
 
 
+def write_summary(out, wall_s=None):
+    """OUT/suite.json: the recipe and every finished box on disk (a run of some boxes keeps the others).
+
+    ``wall_s``: ``{name: seconds}`` measured by this command; a box without it keeps the wall time
+    recorded before, else its simulation.json's created -> finished span.
+    """
+    from datetime import datetime
+
+    path = out / "suite.json"
+    before = json.loads(path.read_text()).get("boxes", {}) if path.exists() else {}
+    summary = {"recipe": {"suite": {**SUITE, "seeds": {k: list(v) for k, v in SUITE["seeds"].items()}},
+                          "application": APPLICATION}, "boxes": {}}
+    for name, kw in boxes():
+        sim = out / name / "simulation.json"
+        meta = json.loads(sim.read_text()) if sim.exists() else {}
+        if not meta.get("complete"):
+            continue
+        wall = (wall_s or {}).get(name) or before.get(name, {}).get("wall_s")
+        if wall is None and meta.get("created") and meta.get("finished"):
+            wall = round((datetime.fromisoformat(meta["finished"]) - datetime.fromisoformat(meta["created"]))
+                         .total_seconds(), 1)
+        summary["boxes"][name] = {"split": "application" if name == "app" else split_of(kw["seed"]),
+                                  "wall_s": wall, "timings": meta.get("timings")}
+    path.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
 MAP_PIXEL, MAP_SLABS, MAP_ALIGN = 31.25, 4, 16
 
 
@@ -141,8 +168,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"recipe": {"suite": {**SUITE, "seeds": {k: list(v) for k, v in SUITE["seeds"].items()}},
-                          "application": APPLICATION}, "boxes": {}}
     if args.maps:
         refresh_suite_hi(out)
         for k in range(len(SUITE["redshifts"])):
@@ -158,9 +183,8 @@ def main(argv=None):
         folder = out / name
         meta = simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until,
                         log=lambda m: print(m, file=sys.stderr, flush=True), **kw)
-        summary["boxes"][name] = {"split": "application" if name == "app" else split_of(kw["seed"]),
-                                  "wall_s": round(time.perf_counter() - t0, 1), "timings": meta.get("timings")}
-        (out / "suite.json").write_text(json.dumps(summary, indent=2))
+        write_summary(out, {name: round(time.perf_counter() - t0, 1)})
+    write_summary(out)
     return 0
 
 
