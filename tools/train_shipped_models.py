@@ -89,6 +89,7 @@ class Data:
             self.train = self.held_out = self.work / "hr.zarr"
             self.inputs = {"HR": self.work / "hr.zarr", "MR": self.work / "mr.zarr"}
             self.held_out_inputs = self.inputs
+            self.validation, self.validation_inputs = None, {}
             self.train_axes, self.held_out_axes = ("x", "y"), ("z",)
             self.held_out_text = "z projection of the training suite (8 slabs), never seen in training"
         else:
@@ -97,6 +98,9 @@ class Data:
             self.train, self.held_out = maps / "train_z1.zarr", maps / "test_z1.zarr"
             self.inputs = {"HR": self.train, "MR8": maps / "train_z1_mr8.zarr"}
             self.held_out_inputs = {"HR": self.held_out, "MR8": maps / "test_z1_mr8.zarr"}
+            # the validation seed scores the checkpoints (model selection); the test seed only the final table
+            self.validation = maps / "validation_z1.zarr"
+            self.validation_inputs = {"HR": self.validation, "MR8": maps / "validation_z1_mr8.zarr"}
             self.train_axes = self.held_out_axes = ("x", "y", "z")
             self.held_out_text = None  # filled from the store's seeds by data_text()
 
@@ -109,10 +113,12 @@ class Data:
 
         a = xr.open_zarr(str(self.train), consolidated=False).attrs
         t = xr.open_zarr(str(self.held_out), consolidated=False).attrs
+        v = xr.open_zarr(str(self.validation), consolidated=False).attrs
         return (f"Gadget-2 suite (ember_dist.sim.recipe SUITE: 2x40^3 particles, 8000 ckpc/h, adiabatic SPH, "
                 f"HI post-processed with Gamma_HI calibrated to the observed mean Lya flux) at z = 2, training seeds "
                 f"{a.get('seeds')}, deposited on 256^2 maps of 31.25 ckpc/h, 4 slabs of 2000 ckpc/h per axis, "
-                f"projections x, y, z; held out: seed(s) {t.get('seeds')}"
+                f"projections x, y, z; checkpoint chosen on validation seed(s) {v.get('seeds')}; held out: seed(s) "
+                f"{t.get('seeds')}"
                 + ("; input: dark matter of the hydro run with 1 particle in 8 kept (masses x8)"
                    if recipe["input"] == "MR8" else "; input: full-resolution dark matter of the hydro run"))
 
@@ -156,6 +162,10 @@ def train_args(name, data, work=None):
          "--axes", *data.train_axes, *COMMON]
     if r["input"] != "HR":
         a += ["--input-maps", str(data.inputs[r["input"]])]
+    if data.validation is not None:
+        a += ["--val-maps", str(data.validation)]
+        if r["input"] != "HR":
+            a += ["--val-input-maps", str(data.validation_inputs[r["input"]])]
     if r["kind"] == "wgan":
         a += ["--critic-lr", str(r["critic_lr"]), "--n-critic", str(r["n_critic"]),
               "--noise-init", str(r["noise_init"]), "--critic-warmup", str(r["critic_warmup"])]
@@ -285,7 +295,8 @@ def main(argv=None):
     if args.data == "toy":
         make_data(work)
     else:
-        missing = [str(p) for p in (data.train, data.held_out, *data.inputs.values(), *data.held_out_inputs.values())
+        missing = [str(p) for p in (data.train, data.held_out, data.validation, *data.inputs.values(),
+                                    *data.held_out_inputs.values(), *data.validation_inputs.values())
                    if not _complete(p)]
         if missing:
             ap.error(f"--data suite: maps missing or incomplete: {', '.join(missing)}; "

@@ -15,7 +15,10 @@ __all__ = ["add_train_parser", "add_evaluate_parser"]
 
 
 def _train(args):
-    for opt, path in (("--maps", args.maps), ("--input-maps", args.input_maps)):
+    if args.val_input_maps is not None and args.val_maps is None:
+        raise ValueError("--val-input-maps needs --val-maps (the validation store holding the target field).")
+    for opt, path in (("--maps", args.maps), ("--input-maps", args.input_maps), ("--val-maps", args.val_maps),
+                      ("--val-input-maps", args.val_input_maps)):
         if path is not None and not Path(path).exists():  # before TensorFlow loads (seconds)
             raise FileNotFoundError(f"{opt} {path!r} does not exist. Pass a zarr store written by "
                                     "`ember-dist deposit`.")
@@ -50,6 +53,7 @@ def _train(args):
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
               devices=args.devices, mbstd_group=args.mbstd_group, penalty=args.penalty, gp_weight=args.penalty_weight,
               noise_per_channel=args.noise_per_channel, noise_lr=args.noise_lr, fused=args.fused,
+              score_maps=args.score_maps, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
@@ -102,6 +106,13 @@ def add_train_parser(subparsers):
                    "--batch is the global batch, split evenly")
     p.add_argument("--mbstd-group", type=int, default=None, help="samples per critic minibatch-stddev group "
                    "(default: the per-device batch)")
+    p.add_argument("--val-maps", default=None, help="validation store (a box trained on by no model, e.g. the "
+                   "suite's validation seed): its maps score the checkpoints and pick the exported one "
+                   "(default: the first --score-maps training maps)")
+    p.add_argument("--val-input-maps", default=None, help="store holding the validation input (default: "
+                   "--val-maps), e.g. its downsampled dark matter for an MR model")
+    p.add_argument("--score-maps", type=int, default=2, help="training maps scored at each checkpoint when "
+                   "there is no --val-maps (0: no scoring; the last step is exported)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint (and score) period, steps")
     p.add_argument("--log-every", type=int, default=10, help="metrics.csv / TensorBoard / progress period, steps")
     p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")

@@ -41,38 +41,9 @@ import numpy as np
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
 from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights, output_levels
+from ember_dist.train.scoring import ScoreMaps, pk_rows, prediction_score, write_pk_rows
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
-
-
-def prediction_score(truth, pred):
-    """Checkpoint-selection error of one predicted map (lower is better; ``nan`` if undefined).
-
-    ``sum_k w_k |ln(P_pred(k) / P_true(k))| / sum_k w_k + |ln(M_pred / M_true)|`` with ``P`` the
-    overdensity power spectrum, ``k`` the bins up to half the Nyquist wavenumber, ``w_k`` the width
-    of bin ``k`` in ``ln k`` (each decade of scales counts the same) and ``M`` the total mass (which
-    the overdensity spectrum cannot see).  An unweighted mean over all bins is dominated by the
-    many bins near and past the Nyquist wavenumber, where the true map holds little power that
-    the dark matter can predict: it picked barely trained checkpoints with +14 % total mass.
-    """
-    from ember_dist.stats.power import power_spectrum
-
-    truth = np.asarray(truth, np.float64)
-    pred = np.asarray(pred, np.float64)
-    mt, mp = truth.sum(), pred.sum()
-    if not (mt > 0 and mp > 0):
-        return float("nan")
-    n = float(truth.shape[-1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        st = power_spectrum(truth, box_size=n)
-        k = np.asarray(st["k"])
-        pt = np.asarray(st["power"])
-        pp = np.asarray(power_spectrum(pred, box_size=n)["power"])
-        keep = (k <= 0.5 * np.pi) & (pt > 0)  # k in 1/pixel: Nyquist = pi
-        lk = np.log(k[keep])
-        w = np.gradient(lk) if lk.size > 1 else np.ones(1)
-        e = np.abs(np.log(pp[keep] / pt[keep]))
-    return float(np.sum(w * e) / np.sum(w) + abs(np.log(mp / mt)))
 
 
 @dataclass
@@ -220,7 +191,9 @@ def _require_tf():
 class Trainer:
     """One training run in a work directory; ``run()`` resumes from the last checkpoint there."""
 
-    def __init__(self, config, sampler, work_dir, info=None):
+    def __init__(self, config, sampler, work_dir, info=None, score_on=None):
+        """``score_on``: a :class:`~ember_dist.train.scoring.ScoreMaps` the checkpoints are scored on
+        (e.g. a validation box); default the first ``config.score_maps`` training maps."""
         _require_tf()
         keras = import_keras()
 
@@ -230,6 +203,7 @@ class Trainer:
         from ember_dist.train.distribute import DataParallel
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
+        self.score_set = score_on if score_on is not None else ScoreMaps.training(sampler, config.score_maps)
         self.work = Path(work_dir)
         self.preset = get_preset(config.preset).with_noise(config.kind == "wgan")
         self.preset = self.preset.with_noise_per_channel(config.kind == "wgan" and config.noise_per_channel)
@@ -482,11 +456,11 @@ class Trainer:
         return out if eps or len(out) == 2 else out[:2]
 
     def score(self, record=False):
-        """Checkpoint score of whole-map predictions of the first ``score_maps`` training maps.
+        """Checkpoint score of whole-map predictions of :attr:`score_set` (training maps or a validation box).
 
-        :func:`prediction_score` (lower is better) averaged over the maps (noise seed 0); ``nan``
-        when disabled or undefined (e.g. an empty prediction).  With ``record`` (and
-        ``diagnostics``) the P(k) of each prediction and its truth go to ``<work>/pk.csv``.
+        :func:`~ember_dist.train.scoring.prediction_score` (lower is better) averaged over the maps
+        (noise seed 0); ``nan`` when disabled or undefined (e.g. an empty prediction).  With
+        ``record`` (and ``diagnostics``) the P(k) of each prediction and its truth go to ``<work>/pk.csv``.
         """
         from types import SimpleNamespace
 
@@ -494,7 +468,7 @@ class Trainer:
         from ember_dist.model.generator import inference_model
         from ember_dist.model.geometry import receptive_field
 
-        n = min(int(self.cfg.score_maps), self.sampler.inputs.shape[0])
+        n = len(self.score_set) if self.cfg.score_maps else 0
         if n <= 0 or "input_norm" not in self.info:
             return float("nan")
         fake = SimpleNamespace(exact_halo=receptive_field(self.preset).exact_halo(), preset=self.preset,
@@ -502,39 +476,18 @@ class Trainer:
         if getattr(self, "_infer", None) is None:
             self._infer = inference_model(self.g)
         model = self._infer
+        px = float(self.info.get("pixel_size") or 1.0)
         errs, rows = [], []
         for i in range(n):
-            dm = self.info["input_norm"].inverse(self.sampler.inputs[i])
-            truth = self.info["output_norm"].inverse(self.sampler.targets[i])
+            dm = self.info["input_norm"].inverse(self.score_set.inputs[i])
+            truth = self.info["output_norm"].inverse(self.score_set.targets[i])
             pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
             errs.append(prediction_score(truth, pred))
             if record and self.cfg.diagnostics:
-                rows += self._pk_rows(i, truth, pred)
+                rows += pk_rows(self.step, i, truth, pred, px)
         if rows:
-            self._write_pk(rows)
+            write_pk_rows(self.work / "pk.csv", self.step, rows)
         return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
-
-    def _pk_rows(self, i, truth, pred):
-        from ember_dist.stats.power import power_spectrum
-
-        px = float(self.info.get("pixel_size") or 1.0)
-        n = truth.shape[-1]
-        st = power_spectrum(np.asarray(truth, np.float64), box_size=n * px)
-        sp = power_spectrum(np.asarray(pred, np.float64), box_size=n * px)
-        return [{"step": self.step, "map": i, "k": float(k), "power_true": float(a), "power_pred": float(b)}
-                for k, a, b in zip(np.asarray(st["k"]), np.asarray(st["power"]), np.asarray(sp["power"]))]
-
-    def _write_pk(self, rows):
-        """Append P(k) rows to ``pk.csv`` (rows of this step and later, from before a resume, are replaced)."""
-        path = self.work / "pk.csv"
-        old = []
-        if path.is_file():
-            with open(path, newline="") as f:
-                old = [r for r in csv.DictReader(f) if int(r["step"]) < self.step]
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(old + rows)
 
     def rescore(self):
         """Score every kept checkpoint again with :meth:`score` and point ``best`` at the lowest.
@@ -696,8 +649,8 @@ class Trainer:
                 for i, v in enumerate(self.g.weights):
                     v.assign(z[f"g/{i:04d}"])
             chosen = (f"step {best[1]}: lowest score {best[2]:.4g} = ln-k-weighted mean |ln(P_pred(k)/P_true(k))| "
-                      f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.loop.prediction_score) over "
-                      f"whole-map predictions of {cfg.score_maps} training maps, among the kept checkpoints "
+                      f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score) over "
+                      f"whole-map predictions of {self.score_set.source}, among the kept checkpoints "
                       f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)")
         name = name or Path(out).name
         training = {
@@ -744,6 +697,7 @@ class Trainer:
                                       f"{cfg.gp_weight:g}"}[cfg.penalty] if cfg.kind == "wgan" else None),
             "fused_iteration": cfg.fused if cfg.kind == "wgan" else None,
             "checkpoint": chosen,
+            "checkpoint_scored_on": self.score_set.source,
             "final_metrics": self.last_metrics,
             "train_seconds": round(self.train_seconds, 1),
             "iterations_per_second": round(self.iterations_per_second(), 4),
@@ -761,12 +715,14 @@ class Trainer:
 
 def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=None, input_var="dm",
           input_maps=None, axes=("x", "y"), name=None, overwrite=False, progress=None, seam_size=None,
-          seam_core=None, notice=None, **config):
+          seam_core=None, notice=None, val_maps=None, val_input_maps=None, val_axes=None, **config):
     """Train a model on deposited maps and write its bundle to ``out``; returns the :class:`ModelBundle`.
 
     ``work_dir`` (default ``<out>.work``) keeps checkpoints, ``metrics.csv`` and sample images;
     an existing one is resumed from its last checkpoint, and ``notice(message)`` says so (default: a
-    warning on the ``ember_dist`` logger).  Other keywords go to
+    warning on the ``ember_dist`` logger).  ``val_maps`` (with ``val_input_maps`` holding its input,
+    default ``val_maps``; projections ``val_axes``, default all): a validation store whose maps score
+    the checkpoints instead of the training maps (:mod:`ember_dist.train.scoring`).  Other keywords go to
     :class:`TrainConfig`.  An existing bundle ``out`` is refused before any work unless ``overwrite``.
     """
     from ember_dist.model.bundle import check_bundle_path
@@ -778,8 +734,14 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     sampler, info = TileSampler.from_store(maps, field, input_var=input_var, input_maps=input_maps, axes=axes,
                                            tile=cfg.tile, batch=cfg.batch,
                                            noise_levels=p.levels - 1 if p.noise else 0, seed=cfg.seed)
+    score_on = None
+    if val_maps is not None:
+        from ember_dist.train.scoring import ScoreMaps
+
+        score_on = ScoreMaps.validation(val_maps, field, info, input_maps=val_input_maps, input_var=input_var,
+                                        axes=val_axes)
     work = Path(work_dir) if work_dir else Path(str(out).rstrip("/") + ".work")
-    t = Trainer(cfg, sampler, work, info)
+    t = Trainer(cfg, sampler, work, info, score_on=score_on)
     last = t.latest_checkpoint()
     notice = notice or logging.getLogger("ember_dist").warning
     if last is not None:

@@ -313,6 +313,36 @@ def test_prediction_score_weights_scales_and_sees_mass():
     assert prediction_score(truth, cut(0.1, 0.3)) > 0.1
 
 
+def test_checkpoints_scored_on_a_validation_store(maps, tmp_path):
+    """--val-maps: the checkpoints are scored on maps never trained on, and the bundle says so."""
+    import json
+
+    import xarray as xr
+
+    from ember_dist.engine.reference import predict_whole
+    from ember_dist.model.bundle import load_model
+    from ember_dist.train.loop import train
+    from ember_dist.train.scoring import prediction_score
+
+    b = train(maps, "gas", tmp_path / "b", kind="unet", preset="tiny", steps=4, batch=2, tile=32,
+              checkpoint_every=2, log_every=2, sample_every=0, seed=0, tensorboard=False, seam_size=64,
+              val_maps=maps, val_axes=("z",))
+    t = b.meta["training"]
+    assert t["checkpoint_scored_on"] == f"2 validation maps of {str(maps)!r}"
+    assert "2 validation maps" in t["checkpoint"] and "training maps" not in t["checkpoint"]
+    best = (tmp_path / "b.work" / "checkpoints" / "best").read_text().strip()
+    recorded = json.loads((tmp_path / "b.work" / "checkpoints" / f"{best}.json").read_text())["score"]
+    # independently: the exported bundle's whole-map predictions of the z projection, scored map by map
+    ds = xr.open_zarr(str(maps), consolidated=False)
+    b = load_model(tmp_path / "b")
+    scores = [prediction_score(ds["gas"].sel(axis="z").values[i], predict_whole(b, ds["dm"].sel(axis="z").values[i]))
+              for i in range(2)]
+    assert recorded == pytest.approx(np.mean(scores), rel=1e-4)
+    trained_on = [prediction_score(ds["gas"].sel(axis="x").values[i], predict_whole(b, ds["dm"].sel(axis="x").values[i]))
+                  for i in range(2)]
+    assert abs(np.mean(trained_on) - np.mean(scores)) > 1e-3  # the training maps would have scored it otherwise
+
+
 def test_critic_warmup_holds_the_generator(maps, tmp_path):
     s, info = _sampler(maps, "wgan")
     tr = Trainer(_cfg("wgan", steps=2, critic_warmup=1), s, tmp_path / "w", info)
