@@ -70,7 +70,7 @@ COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--sample-every",
 # The Gadget-2 suite (2026-12-03): the U-Net as above; the WGAN fine-tunes it with one noise strength per
 # feature channel (StyleGAN-style) on their own, faster learning rate, so that Adam can move them in 800
 # steps (the toy WGANs' scalar strengths went 0.020 -> 0.018 in 3000 steps at the generator's 5e-5).
-_SUITE_WGAN = dict(_WGAN, steps=800, critic_warmup=150, noise_per_channel=True, noise_lr=1e-3)
+_SUITE_WGAN = dict(_WGAN, steps=800, critic_warmup=150, noise_per_channel=True, noise_lr=1e-3, checkpoint_every=100)
 SUITE_RECIPES = {}
 for _f in ("gas", "hi"):
     for _inp, _sfx in (("HR", ""), ("MR8", "-mr8")):
