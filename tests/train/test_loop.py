@@ -275,11 +275,19 @@ def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, cap
     assert [r["model"] for r in rows] == [bundles["wgan"].name, "tiny-gas-unet"]
     assert rows[0]["maps x realisations"] == "2 x 3" and rows[1]["maps x realisations"] == "2 x 1"
     assert all(np.isfinite(r["total mass error (median)"]) for r in rows) and rows[1]["input"] == "HR"
-    for f in ("table.md", "table.csv", "report.json", "maps.png", "power.png", "pdf.png"):
+    for f in ("table.md", "table.csv", "report.json", "maps.png", "power.png", "bispectrum.png", "pdf.png"):
         assert (tmp_path / "rep" / f).stat().st_size > 100, f
     assert not (tmp_path / "rep" / "cddf.png").exists()
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert len(rep["models"][0]["power_frac_error_per_realisation"]) == 3
+    assert len(rep["models"][0]["bispectrum_frac_error_per_realisation"]) == 3
+    assert set(rep["columns"]) >= set(rep["targets"]) and "mean abs B_eq error, k <= k_Nyq/2" in rep["columns"]
+    band = "P(k) 16-84% band coverage, k <= 3/4 k_Nyq"
+    assert 0 <= rows[0][band] <= 1 and rows[1][band] is None  # the U-Net's one prediction has no band
+    assert all(np.isfinite(r["mean abs B_eq error, k <= k_Nyq/2"]) and r["targets missed"] for r in rows)
+    assert rep["models"][0]["targets"]["total mass error (median)"]["target"] == "|value| <= 0.02"
+    md = (tmp_path / "rep" / "table.md").read_text()
+    assert "- **mean abs B_eq error, k <= k_Nyq/2**: median over realisations" in md
     hi = random_bundle(tmp_path / "hi", "tiny", "hi", noise=False, seed=4)
     lo = str(maps.parent / "dm_ds8.zarr")
     assert main(["evaluate", "--model", str(hi.path), "--maps", str(maps), "--input-maps", lo, "--table",
@@ -287,6 +295,8 @@ def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, cap
     assert "| model |" in capsys.readouterr().out
     rep = json.loads((tmp_path / "hi-rep" / "report.json").read_text())["models"][0]
     assert rep["input_maps"] == lo and "cddf_frac_error" in rep and (tmp_path / "hi-rep" / "cddf.png").is_file()
+    assert "cddf_max_abs_frac_error_min10" in rep and rep["targets"]["total mass error (median)"]["target"] == \
+        "|value| <= 0.05"
     with pytest.raises(ValueError, match="different fields"):
         evaluate_models([trained[1], hi.path], maps, tmp_path / "x")
 

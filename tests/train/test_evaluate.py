@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``ember-dist evaluate``'s table statistics on hand-made predictions whose errors are known exactly.
+
+No network: the metrics take the truth and the predictions as arrays (2 maps of 32^2 pixels, 10 ckpc/h).
+Each map's overdensity delta is scaled per realisation, so P and the equilateral B of the overdensity
+scale by a^2 and a^3 in every bin.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ember_dist.train.evaluate import (COLUMNS, TARGETS, _judge, _metrics, _report, _table_rows, _write_table,
+                                       band_coverage)
+
+N, PIX = 32, 10.0
+ATTRS = {"pixel_size": PIX, "redshift": 3.0, "hubble": 0.6774, "slab_depth": 7500.0}
+KF = 2 * np.pi / (N * PIX)  # h/ckpc; k_Nyq = 16 k_F
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return np.exp(0.3 * np.random.default_rng(5).standard_normal((2, N, N))) * 1e8
+
+
+def _scaled(truth, factors):
+    """(maps, real, y, x): each map's overdensity times factors[r](|k| / k_F), its mean kept."""
+    kk = np.sqrt(np.fft.fftfreq(N, 1.0 / N)[:, None] ** 2 + np.arange(N // 2 + 1)[None, :] ** 2)
+    out = []
+    for m in truth:
+        mean = m.mean()
+        d = np.fft.rfft2(m / mean - 1.0)
+        out.append([mean * (1.0 + np.fft.irfft2(d * g(kk), s=(N, N))) for g in factors])
+    return np.asarray(out)
+
+
+def _const(a):
+    return lambda kk: np.full(kk.shape, a)
+
+
+def _evaluate(truth, preds, field="gas"):
+    b = SimpleNamespace(field=field, name=f"hand-{field}", meta={"kind": "wgan"})
+    m = _metrics(b, truth, preds, ATTRS)
+    return _report(b, m, "truth.zarr", None, ("z",), 0), m
+
+
+def test_band_coverage_edges_and_too_few_realisations():
+    real = np.array([[[1.0, 1.0], [2.0, 3.0], [3.0, 5.0]]])  # 1 map, 3 realisations, 2 bins
+    # 16-84%: bin 0 [1.32, 2.68], bin 1 [1.64, 4.36]
+    assert band_coverage([[2.0, 4.5]], real) == 0.5
+    assert band_coverage(np.percentile(real, 16, axis=1), real) == 1.0  # band edges count as inside
+    assert band_coverage(np.percentile(real, 84, axis=1), real) == 1.0
+    assert np.isnan(band_coverage([[2.0, 2.0]], real[:, :1]))  # one realisation: no band
+    assert band_coverage([[2.0, np.nan]], real) == 1.0  # NaN bins are left out
+
+
+def test_uniformly_scaled_overdensity_gives_exact_errors(truth, tmp_path):
+    """Realisations with delta x 0.9, 1.0, 1.1: B error |a^3 - 1|, P error mean(a^2) - 1, truth inside the band."""
+    r, m = _evaluate(truth, _scaled(truth, [_const(a) for a in (0.9, 1.0, 1.1)]))
+    k_nyq = np.pi / PIX
+    assert r["k_nyquist"] == pytest.approx(16 * KF)
+    assert (np.asarray(r["bispectrum_k"]) <= 0.5 * k_nyq).sum() >= 5  # shells 2..8 k_F of the default set
+    np.testing.assert_allclose(np.asarray(r["bispectrum_frac_error_per_realisation"]),
+                               np.array([0.9**3 - 1, 0.0, 1.1**3 - 1])[:, None]
+                               * np.ones(len(r["bispectrum_k"])), atol=1e-9)
+    assert r["bispectrum_mean_abs_frac_error"] == pytest.approx(1 - 0.9**3, rel=1e-9)  # median of .271, 0, .331
+    p_err = (0.81 + 1.0 + 1.21) / 3 - 1
+    assert r["power_max_abs_frac_error_low"] == pytest.approx(p_err, rel=1e-9)
+    assert r["power_max_abs_frac_error_mid"] == pytest.approx(p_err, rel=1e-9)
+    assert r["power_mean_abs_frac_error_low"] == pytest.approx(p_err, rel=1e-9)
+    assert r["power_band_coverage"] == 1.0
+    assert abs(r["total_mass_frac_error_median"]) < 1e-12
+    t = r["targets"]
+    assert {c: v["pass"] for c, v in t.items()} == {
+        "total mass error (median)": True, "max abs P(k) error, k <= k_Nyq/2": True,
+        "max abs P(k) error, k_Nyq/2 < k <= 3/4 k_Nyq": True, "P(k) 16-84% band coverage, k <= 3/4 k_Nyq": True,
+        "mean abs B_eq error, k <= k_Nyq/2": False,  # 27.1% > 20%
+        "max abs PDF error, 1-99%": t["max abs PDF error, 1-99%"]["value"] <= 0.1}
+    # the table: every column, the marks and the definitions
+    rows = _table_rows([r], [m])
+    _write_table(rows, tmp_path, [r["targets"]])
+    row = rows[0]
+    assert row["mean abs B_eq error, k <= k_Nyq/2"] == pytest.approx(0.271)
+    assert row["P(k) 16-84% band coverage, k <= 3/4 k_Nyq"] == 1.0
+    assert row["mean abs CDDF error"] is None and row["max abs CDDF error, >= 10 per bin"] is None  # gas
+    assert row["targets missed"].startswith("B_eq")
+    md = (tmp_path / "table.md").read_text()
+    assert "| 27.1% MISS |" in md and "| 100.0% pass |" in md and "| 0.7% pass |" in md
+    for col, (_, text) in COLUMNS.items():
+        assert f"- **{col}**: {text}." in md
+    with open(tmp_path / "table.csv") as f:
+        got = next(csv.DictReader(f))
+    assert float(got["mean abs B_eq error, k <= k_Nyq/2"]) == pytest.approx(0.271)
+    json.dumps(r, allow_nan=False)  # no NaN in the report: absent values are null
+
+
+def test_scaled_mass_leaves_overdensity_statistics_unchanged(truth):
+    """prediction = 1.1 x truth: mass +10% (a MISS), P and B of the overdensity exact, no band (1 realisation)."""
+    r, _ = _evaluate(truth, 1.1 * truth[:, None])
+    assert r["total_mass_frac_error_median"] == pytest.approx(0.1, rel=1e-9)
+    assert r["bispectrum_mean_abs_frac_error"] == pytest.approx(0.0, abs=1e-9)
+    assert r["power_max_abs_frac_error_low"] == pytest.approx(0.0, abs=1e-9)
+    assert r["power_band_coverage"] is None
+    assert not r["targets"]["total mass error (median)"]["pass"]
+    assert "P(k) 16-84% band coverage, k <= 3/4 k_Nyq" not in r["targets"]  # not judged
+    missed = _table_rows([r], [_evaluate(truth, 1.1 * truth[:, None])[1]])[0]["targets missed"].split(", ")
+    assert missed[0] == "mass" and not {"P(k) low k", "P(k) high k", "B_eq"} & set(missed)
+
+
+def test_band_coverage_of_k_dependent_realisations(truth):
+    """Below 6 k_F the realisations scale delta by 0.9, 1, 1.1 (truth inside), above by 1.1, 1.2, 1.3 (outside)."""
+    fs = [lambda kk, lo=lo, hi=hi: np.where(kk < 6, lo, hi) for lo, hi in ((0.9, 1.1), (1.0, 1.2), (1.1, 1.3))]
+    r, _ = _evaluate(truth, _scaled(truth, fs))
+    k = np.asarray(r["power_k"])
+    inside = k <= 0.75 * np.pi / PIX
+    assert inside.sum() == 11 and (k[inside] < 6 * KF).sum() == 5  # bins 1..11 k_F, bins 1..5 below 6 k_F
+    assert r["power_band_coverage"] == pytest.approx(5 / 11, rel=1e-12)
+    assert not r["targets"]["P(k) 16-84% band coverage, k <= 3/4 k_Nyq"]["pass"]  # 45% < 2/3
+    high = (1.21 + 1.44 + 1.69) / 3 - 1
+    assert r["power_max_abs_frac_error_low"] == pytest.approx(high, rel=1e-9)
+    assert r["power_max_abs_frac_error_mid"] == pytest.approx(high, rel=1e-9)
+
+
+def test_pdf_error_over_the_1_99_percentile_range(truth):
+    """prediction = truth x 10^0.2 moves every pixel one PDF bin (0.2 dex) up: pdf_pred[i] = pdf_true[i - 1]."""
+    r, m = _evaluate(truth, truth[:, None] * 10**0.2)
+    lt = np.log10(truth.ravel())
+    e = np.arange(np.floor(lt.min()), np.ceil(lt.max()) + 1e-9, 0.2)
+    c = np.histogram(lt, bins=e)[0].astype(float)
+    shifted = np.concatenate([[0.0], c[:-1]])
+    p1, p99 = np.percentile(truth, [1, 99])
+    centre = 10 ** ((e[:-1] + e[1:]) / 2)
+    use = (centre >= p1) & (centre <= p99) & (c >= 20)
+    assert use.sum() >= 2
+    want = np.max(np.abs(shifted[use] / c[use] - 1))
+    assert r["pdf_max_abs_frac_error_1_99"] == pytest.approx(want, rel=1e-12)
+    assert r["pdf_range_1_99"] == pytest.approx([p1, p99])
+
+
+def test_hi_cddf_column_and_field_mass_target(truth):
+    """HI: a perfect prediction meets every target; the mass bound is 5% for HI (3% passes, 2% would not for gas)."""
+    hi = truth * 1e-4
+    r, _ = _evaluate(hi, hi[:, None], field="hi")
+    assert r["cddf_max_abs_frac_error_min10"] == 0.0 and r["pdf_max_abs_frac_error_1_99"] == 0.0
+    assert all(t["pass"] for t in r["targets"].values()) and "max abs CDDF error, >= 10 per bin" in r["targets"]
+    assert _judge({"field": "hi", "total_mass_frac_error_median": -0.03})["total mass error (median)"]["pass"]
+    assert not _judge({"field": "gas", "total_mass_frac_error_median": -0.03})["total mass error (median)"]["pass"]
+    assert set(TARGETS) <= set(COLUMNS)
