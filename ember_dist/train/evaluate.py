@@ -38,59 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ember_dist.train.eval_figures import figures, power_title  # noqa: F401 (power_title: public here before)
+from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, _frac, judge,
+                                         table_rows, write_table)
+
 __all__ = ["evaluate", "evaluate_models", "predict_held_out", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
-
-#: Wavenumbers (h/ckpc) whose P(k) fractional errors the table lists (nearest bin).
-TABLE_K = (0.005, 0.01, 0.02, 0.03, 0.04)
-
-#: Pixels (sightlines) per N_HI bin the truth must hold for the CDDF target (issue 18).
-CDDF_MIN_ABSORBERS = 10
-
-#: Table columns beyond the model description and the P(k) errors at TABLE_K: column -> (report.json key,
-#: definition).  k_Nyq = pi / pixel_size; "P(k)" and "B" are of the overdensity m / <m> - 1 of each map;
-#: e_P(map, k) = <P_pred(map, real, k)>_real / P_true(map, k) - 1.
-COLUMNS = {
-    "total mass error (median)": (
-        "total_mass_frac_error_median", "median over maps and realisations of sum(pred) / sum(true) - 1"),
-    "mean abs P(k) error, k <= k_Nyq/2": (
-        "power_mean_abs_frac_error_low", "mean over k bins with k <= k_Nyq/2 of |median over maps of e_P|"),
-    "max abs P(k) error, k <= k_Nyq/2": (
-        "power_max_abs_frac_error_low", "max over k bins with k <= k_Nyq/2 of |median over maps of e_P|"),
-    "max abs P(k) error, k_Nyq/2 < k <= 3/4 k_Nyq": (
-        "power_max_abs_frac_error_mid", "max over k bins with k_Nyq/2 < k <= 3/4 k_Nyq of |median over maps of e_P|"),
-    "P(k) 16-84% band coverage, k <= 3/4 k_Nyq": (
-        "power_band_coverage", "fraction of (map, k bin) pairs with k <= 3/4 k_Nyq where P_true lies inside the "
-        "16th-84th percentile range (numpy linear) of that map's realisations' P_pred; blank with < 2 realisations"),
-    "mean abs B_eq error, k <= k_Nyq/2": (
-        "bispectrum_mean_abs_frac_error", "median over realisations of the mean over shells with k <= k_Nyq/2 of "
-        "|B_pred(k) / B_true(k) - 1|, B the equilateral FFT-shell bispectrum (shells of width bin_width k_F from "
-        "2 k_F, ember_dist.stats.bispectrum defaults) averaged over maps (B_pred per realisation)"),
-    "mean abs PDF error": (
-        "pdf_mean_abs_frac_error", "mean over log10 m bins (5 per dex) the truth fills with >= 20 pixels of "
-        "|median over realisations of pdf_pred / pdf_true - 1|"),
-    "max abs PDF error, 1-99%": (
-        "pdf_max_abs_frac_error_1_99", "max of the same over bins whose geometric centre lies within the 1st-99th "
-        "percentile of the truth's positive pixel values"),
-    "mean abs CDDF error": (
-        "cddf_mean_abs_frac_error", "HI: mean over N_HI bins (5 per dex) the truth fills with >= 20 pixels of "
-        "|median over realisations of f_pred / f_true - 1|"),
-    "max abs CDDF error, >= 10 per bin": (
-        "cddf_max_abs_frac_error_min10", f"HI: max of the same over bins the truth fills with >= {CDDF_MIN_ABSORBERS} "
-        "pixels (absorbers)"),
-}
-
-#: Issue 18's held-out targets per column: (rule, bound, short name); rule "abs<=" passes when |value| <= bound,
-#: ">=" when value >= bound; a dict bound is per field.  A column a model has no value for is not judged.
-TARGETS = {
-    "total mass error (median)": ("abs<=", {"gas": 0.02, "hi": 0.05}, "mass"),
-    "max abs P(k) error, k <= k_Nyq/2": ("abs<=", 0.10, "P(k) low k"),
-    "max abs P(k) error, k_Nyq/2 < k <= 3/4 k_Nyq": ("abs<=", 0.20, "P(k) high k"),
-    "P(k) 16-84% band coverage, k <= 3/4 k_Nyq": (">=", 2 / 3, "P(k) band"),
-    "mean abs B_eq error, k <= k_Nyq/2": ("abs<=", 0.20, "B_eq"),
-    "max abs PDF error, 1-99%": ("abs<=", 0.10, "PDF"),
-    "max abs CDDF error, >= 10 per bin": ("abs<=", 0.20, "CDDF"),
-}
-
 
 def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
                      seed=0):
@@ -110,14 +62,6 @@ def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", a
     preds = np.stack([np.stack([predict_whole(b, d, seed=seed + r, axis=0, slab=i, model=net)
                                 for r in range(nreal)]) for i, d in enumerate(dm)])  # (maps, real, y, x)
     return b, truth, dm, preds, attrs
-
-
-def _frac(pred, true, ok=None):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.asarray(pred, np.float64) / np.asarray(true, np.float64) - 1.0
-    if ok is not None:
-        f = np.where(ok, f, np.nan)
-    return f
 
 
 def _nanmedian(a, axis=0):
@@ -280,22 +224,8 @@ def _report(b, m, maps, input_maps, axes, seed):
         r.update(cddf_N=m["cddf_N"].tolist(), cddf_frac_error=_clean(m["cddf_frac"]),
                  cddf_mean_abs_frac_error=_nanmean_abs(m["cddf_frac"]),
                  cddf_max_abs_frac_error_min10=_num(m["cddf_max_abs_min10"]))
-    r["targets"] = _judge(r)
+    r["targets"] = judge(r)
     return r
-
-
-def _judge(r):
-    """Issue 18's targets (:data:`TARGETS`) the report's values meet: column -> value, target, pass."""
-    out = {}
-    for col, (rule, bound, _) in TARGETS.items():
-        v = r.get(COLUMNS[col][0])
-        bound = bound.get(r["field"]) if isinstance(bound, dict) else bound
-        if bound is None or not isinstance(v, (int, float)) or not np.isfinite(v):
-            continue
-        ok = abs(v) <= bound if rule == "abs<=" else v >= bound
-        out[col] = {"value": float(v), "target": f"{'|value| <=' if rule == 'abs<=' else rule} {bound:.4g}",
-                    "pass": bool(ok)}
-    return out
 
 
 def _check_out(out, overwrite):
@@ -330,176 +260,6 @@ def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm",
             w.writerow(["k_h_per_ckpc", "median_frac_error"])
             w.writerows(zip(report["power_k"], report["power_frac_error_median"]))
     return report
-
-
-def _at_k(k, v, k0):
-    i = int(np.argmin(np.abs(np.asarray(k) - k0)))
-    return float(k[i]), v[i]
-
-
-def _table_rows(reports, metrics):
-    rows = []
-    for r, m in zip(reports, metrics):
-        k = m["k"]
-        row = {"model": r["model"], "kind": r["kind"], "field": r["field"],
-               "input": "MR" if "downsampled" in str(r.get("input_resolution")) else "HR",
-               "maps x realisations": f"{r['n_maps']} x {r['realisations']}",
-               "total mass error (median)": r["total_mass_frac_error_median"],
-               "total mass error (16-84%)": " .. ".join(_fmt(float(v)) for v in np.percentile(m["mass_err"], [16, 84]))}
-        for k0 in TABLE_K:
-            kk, v = _at_k(k, m["p_frac_median"], k0)
-            row[f"P(k) error k={kk:.3g}"] = v
-        for col, (key, _) in COLUMNS.items():
-            row.setdefault(col, r.get(key))
-        missed = [TARGETS[c][2] for c, t in r.get("targets", {}).items() if not t["pass"]]
-        row["targets missed"] = ", ".join(missed) or "none"
-        rows.append(row)
-    return rows
-
-
-def _signed(column):
-    """Whether a column holds a signed error (else an |error| or a fraction)."""
-    return not (column.startswith(("mean abs", "max abs")) or "coverage" in column)
-
-
-def _fmt(v, signed=True):
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        sign = "+" if signed else ""
-        return "nan" if not np.isfinite(v) else f"{v:{sign}.1%}" if abs(v) < 10 else f"{v:{sign}.3g}"
-    return str(v)
-
-
-def _cell(row, key, judged):
-    text = _fmt(row.get(key), _signed(key))
-    if key in judged:
-        text += " pass" if judged[key]["pass"] else " MISS"
-    return text
-
-
-def _notes():
-    """The footnote of ``table.md``: every column's definition and target."""
-    lines = ["", "k_Nyq = pi / pixel size. P(k) and B are of each map's overdensity m / <m> - 1; "
-             "e_P(map, k) = <P_pred(map, k)>_realisations / P_true(map, k) - 1.", "",
-             "- **P(k) error k=K**: median over maps of e_P in the k bin nearest K (h/ckpc)."]
-    for col, (_, text) in COLUMNS.items():
-        rule = TARGETS.get(col)
-        tgt = ""
-        if rule:
-            b = rule[1]
-            b = ", ".join(f"{v:.0%} ({f})" for f, v in b.items()) if isinstance(b, dict) else f"{b:.3g} ({b:.0%})"
-            tgt = f" Target: {'|value| <=' if rule[0] == 'abs<=' else rule[0]} {b}."
-        lines.append(f"- **{col}**: {text}.{tgt}")
-    lines += ["- **targets missed**: the targets above this model misses (`pass` / `MISS` beside each value; "
-              "`-` or an unmarked value: not measured or no target)."]
-    return lines
-
-
-def _write_table(rows, out, judged=None):
-    judged = judged or [{}] * len(rows)
-    keys = list(rows[0])
-    for r in rows[1:]:
-        keys += [k for k in r if k not in keys]
-    with open(out / "table.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(_cell(r, k, j) for k in keys) + " |" for r, j in zip(rows, judged)]
-    (out / "table.md").write_text("\n".join(lines + _notes()) + "\n")
-
-
-def _panel(plt, x, truth, curves, frac, xlabel, ylabel, title, logy=True):
-    """Statistic (truth and models) over its fractional error with 10 % / 20 % bands."""
-    from ember_dist.stats.plots import fit_error_axis
-
-    fig, (a, f) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
-    a.plot(x, truth, "k-", lw=2, label="truth")
-    drawn = []
-    for (name, y), (_, fr) in zip(curves, frac):
-        ln = a.plot(x, y, lw=1.3, label=name)[0]
-        med = fr if np.ndim(fr) == 1 else fr[0]
-        f.plot(x, med, color=ln.get_color(), lw=1.3)
-        drawn.append(med)
-        if np.ndim(fr) == 2 and fr.shape[0] > 2:  # realisation spread
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                band = np.nanmin(fr[1:], axis=0), np.nanmax(fr[1:], axis=0)
-            f.fill_between(x, *band, color=ln.get_color(), alpha=0.2, lw=0)
-            drawn += list(band)
-    for b, al in ((0.2, 0.12), (0.1, 0.2)):
-        f.axhspan(-b, b, color="grey", alpha=al, lw=0)
-    f.axhline(0, color="k", lw=0.8)
-    fit_error_axis(f, drawn, floor=1.0)
-    a.set_xscale("log")
-    if logy:
-        a.set_yscale("log")
-    a.set_ylabel(ylabel)
-    a.set_title(title, fontsize=9)
-    a.legend(fontsize=7)
-    f.set_xlabel(xlabel)
-    f.set_ylabel("pred / true - 1")
-    fig.tight_layout()
-    return fig
-
-
-def power_title(field, realisations, what="power spectrum"):
-    """Title of ``power.png`` (``bispectrum.png``): the band is named only when a model drew several realisations.
-
-    >>> power_title("gas", {"small-gas-unet": 1})
-    'gas power spectrum, held-out maps'
-    >>> power_title("gas", {"small-gas-unet": 1, "small-gas-wgan": 8})
-    'gas power spectrum, held-out maps (band: min-max over the 8 realisations of small-gas-wgan)'
-    """
-    spread = {n: r for n, r in realisations.items() if r > 1}
-    if not spread:
-        return f"{field} {what}, held-out maps"
-    which = ", ".join(f"the {r} realisations of {n}" for n, r in spread.items())
-    return f"{field} {what}, held-out maps (band: min-max over {which})"
-
-
-def _figures(out, truth, dm, results, attrs, field):
-    from ember_dist.stats.plots import _plt, map_panels, plot_units, save_figure
-
-    plt = _plt()
-    pix = float(attrs.get("pixel_size", 1.0))
-    panels = {"dark matter (input)": dm[0], f"{field} truth": truth[0]}
-    for r, m, preds in results:
-        panels[r["model"]] = preds[0, 0]
-    save_figure(map_panels(panels, extent=pix * truth.shape[-1]), out / "maps.png")
-    names = [r["model"] for r, _, _ in results]
-    ms = [m for _, m, _ in results]
-    k = ms[0]["k"]
-    frac = [(n, np.vstack([m["p_frac_median"][None], m["p_frac_real"]]) if m["p_frac_real"].shape[0] > 1
-             else m["p_frac_median"]) for n, m in zip(names, ms)]
-    kx, ku = plot_units(k, "h/ckpc")
-    pu = plot_units(1.0, "(ckpc/h)^2")  # (factor, unit) for P(k) in the figures' units
-    fig = _panel(plt, kx, ms[0]["p_true"] * pu[0], [(n, m["p_pred"] * pu[0]) for n, m in zip(names, ms)], frac,
-                 f"k [{ku}]", f"P(k) [{pu[1]}]",
-                 power_title(field, {n: m["p_frac_real"].shape[0] for n, m in zip(names, ms)}))
-    save_figure(fig, out / "power.png")
-    kb, kbu = plot_units(ms[0]["b_k"], "h/ckpc")
-    bu = plot_units(1.0, "(ckpc/h)^4")
-    bfrac = [(n, np.vstack([_frac(m["b_pred"].mean(axis=0), m["b_true"])[None], m["b_frac_real"]])
-              if m["b_frac_real"].shape[0] > 1 else m["b_frac_real"][0]) for n, m in zip(names, ms)]
-    fig = _panel(plt, kb, ms[0]["b_true"] * bu[0],
-                 [(n, m["b_pred"].mean(axis=0) * bu[0]) for n, m in zip(names, ms)], bfrac, f"k [{kbu}]", f"B(k, k, k) [{bu[1]}]",
-                 power_title(field, {n: m["b_frac_real"].shape[0] for n, m in zip(names, ms)}, "equilateral bispectrum"),
-                 logy=bool(np.all(ms[0]["b_true"] > 0)))
-    save_figure(fig, out / "bispectrum.png")
-    # One-point statistics: (key prefix, x variable, x label, y label, title, file).
-    for key, xkey, xlabel, ylabel, title, name in (
-            ("pdf", "pdf_m", f"{field} mass per pixel [Msun/h]", "fraction of pixels per bin",
-             f"{field} pixel PDF, held-out maps", "pdf.png"),
-            ("cddf", "cddf_N", "N_HI [cm^-2]", "f(N_HI) [cm^2]", "HI column density distribution, held-out maps",
-             "cddf.png")):
-        if not all(f"{key}_frac" in m for m in ms):
-            continue
-        fig = _panel(plt, ms[0][xkey], np.where(ms[0][f"{key}_ok"], ms[0][f"{key}_true"], np.nan),
-                     [(n, np.median(m[f"{key}_pred"], axis=0)) for n, m in zip(names, ms)],
-                     [(n, m[f"{key}_frac"]) for n, m in zip(names, ms)], xlabel, ylabel, title)
-        save_figure(fig, out / name)
 
 
 def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="dm", axes=("z",), realisations=8,
@@ -549,11 +309,11 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
         met = _metrics(b, truth, preds, attrs, bin_width)
         dm0 = dm if dm0 is None else dm0  # the first model's input is shown
         results.append((_report(b, met, maps, im, axes, seed), met, preds))
-    rows = _table_rows([r for r, _, _ in results], [m for _, m, _ in results])
-    _write_table(rows, out, [r["targets"] for r, _, _ in results])
+    rows = table_rows([r for r, _, _ in results], [m for _, m, _ in results])
+    write_table(rows, out, [r["targets"] for r, _, _ in results])
     doc = {"models": [r for r, _, _ in results], "table": rows,
            "columns": {c: {"report_key": k, "definition": d} for c, (k, d) in COLUMNS.items()},
            "targets": {c: {"rule": t[0], "bound": t[1]} for c, t in TARGETS.items()}}
     (out / "report.json").write_text(json.dumps(doc, indent=1) + "\n")
-    _figures(out, truth, dm0, results, attrs, fields.pop())
+    figures(out, truth, dm0, results, attrs, fields.pop())
     return rows

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ember_dist.train.evaluate import (COLUMNS, TARGETS, _judge, _metrics, _report, _table_rows, _write_table,
-                                       band_coverage)
+from ember_dist.train.eval_table import judge, table_rows, write_table
+from ember_dist.train.evaluate import COLUMNS, TARGETS, _metrics, _report, band_coverage
 
 N, PIX = 32, 10.0
 ATTRS = {"pixel_size": PIX, "redshift": 3.0, "hubble": 0.6774, "slab_depth": 7500.0}
@@ -81,8 +81,8 @@ def test_uniformly_scaled_overdensity_gives_exact_errors(truth, tmp_path):
         "mean abs B_eq error, k <= k_Nyq/2": False,  # 27.1% > 20%
         "max abs PDF error, 1-99%": t["max abs PDF error, 1-99%"]["value"] <= 0.1}
     # the table: every column, the marks and the definitions
-    rows = _table_rows([r], [m])
-    _write_table(rows, tmp_path, [r["targets"]])
+    rows = table_rows([r], [m])
+    write_table(rows, tmp_path, [r["targets"]])
     row = rows[0]
     assert row["mean abs B_eq error, k <= k_Nyq/2"] == pytest.approx(0.271)
     assert row["P(k) 16-84% band coverage, k <= 3/4 k_Nyq"] == 1.0
@@ -107,7 +107,7 @@ def test_scaled_mass_leaves_overdensity_statistics_unchanged(truth):
     assert r["power_band_coverage"] is None
     assert not r["targets"]["total mass error (median)"]["pass"]
     assert "P(k) 16-84% band coverage, k <= 3/4 k_Nyq" not in r["targets"]  # not judged
-    missed = _table_rows([r], [_evaluate(truth, 1.1 * truth[:, None])[1]])[0]["targets missed"].split(", ")
+    missed = table_rows([r], [_evaluate(truth, 1.1 * truth[:, None])[1]])[0]["targets missed"].split(", ")
     assert missed[0] == "mass" and not {"P(k) low k", "P(k) high k", "B_eq"} & set(missed)
 
 
@@ -147,6 +147,6 @@ def test_hi_cddf_column_and_field_mass_target(truth):
     r, _ = _evaluate(hi, hi[:, None], field="hi")
     assert r["cddf_max_abs_frac_error_min10"] == 0.0 and r["pdf_max_abs_frac_error_1_99"] == 0.0
     assert all(t["pass"] for t in r["targets"].values()) and "max abs CDDF error, >= 10 per bin" in r["targets"]
-    assert _judge({"field": "hi", "total_mass_frac_error_median": -0.03})["total mass error (median)"]["pass"]
-    assert not _judge({"field": "gas", "total_mass_frac_error_median": -0.03})["total mass error (median)"]["pass"]
+    assert judge({"field": "hi", "total_mass_frac_error_median": -0.03})["total mass error (median)"]["pass"]
+    assert not judge({"field": "gas", "total_mass_frac_error_median": -0.03})["total mass error (median)"]["pass"]
     assert set(TARGETS) <= set(COLUMNS)
