@@ -95,17 +95,21 @@ def _interrupted(out):
 
 
 def _enrich(args):
+    from pathlib import Path
+
     from ember_dist.engine.enrich import enrich_box
+    from ember_dist.engine.resume import nothing_to_do
+    from ember_dist.io.store import read_request
 
     opts = _enrich_options(args)
+    out = Path(args.out).absolute()
+    # A complete store: enrich_box says so in one line and returns it untouched (no workers needed, nothing written).
+    complete = args.resume and nothing_to_do(out, args.maps, read_request(out)) is not None
     client = None
-    if args.scheduler or args.workers:
-        from pathlib import Path
-
+    if (args.scheduler or args.workers) and not complete:
         from ember_dist.cluster import connect
         from ember_dist.io.store import check_output
 
-        out = Path(args.out).absolute()
         check_output(out, None, overwrite=args.overwrite, resume=args.resume)  # refuse before starting workers
         if args.resume:
             from ember_dist.engine.resume import options_from_store
@@ -127,6 +131,8 @@ def _enrich(args):
             from ember_dist.cluster import close
 
             close(client)
+    if complete:
+        return 0
     print(f"wrote {args.out}: " + ", ".join(f"{v}{tuple(ds[v].shape)} by model {ds[v].attrs.get('model', '?')}"
                                             for v in ds.data_vars))
     return 0

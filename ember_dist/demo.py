@@ -29,7 +29,7 @@ from ember_dist.io.conventions import PLANCK15, map_coords, utc_now
 from ember_dist.mock.maps import lognormal_map
 
 __all__ = ["lognormal_map", "make_demo_maps", "suite_demo_maps", "choose_models", "held_out_errors", "run_demo",
-           "DEFAULT_MODELS", "FALLBACK_MODELS", "DEMO_DATA", "DEMO_K"]
+           "DEFAULT_MODELS", "FALLBACK_MODELS", "DEMO_DATA", "DEMO_K", "JSON_UNITS"]
 
 #: The packaged held-out suite maps (``tools/make_demo_data.py``).
 DEMO_DATA = Path(__file__).resolve().parent / "data" / "suite_demo.npz"
@@ -322,6 +322,13 @@ def _run_toy(out_dir, n, nslab, fields, tile, workers, seed, overwrite, progress
     return ds
 
 
+#: ``units`` of demo.json: the unit of each key in it that has one (``"1"``: a ratio; k as the statistics
+#: store it, h/ckpc: multiply by 1000 for the h/Mpc the printed table shows).
+JSON_UNITS = {"k": "h/ckpc", "power_frac_error_at": ["h/ckpc", "1"], "power_frac_error": "1",
+              "power_mean_abs_error_half_nyquist": "1", "mass_error": "1", "mass_error_median": "1", "tile": "px",
+              "enrich_s": "s", "wall_s": "s"}
+
+
 def run_demo(out_dir="ember_demo", *, toy=False, fields=("gas", "hi"), models=None, slabs=None, samples=2,
              tile=None, workers=None, seed=0, overwrite=False, progress=True, client=None, n=512, nslab=2):
     """Enrich held-out simulation maps with the suite models on a Dask cluster; compare with the truth.
@@ -330,7 +337,8 @@ def run_demo(out_dir="ember_demo", *, toy=False, fields=("gas", "hi"), models=No
     (``dm`` and the true ``gas``, ``hi``), their dark matter is enriched into
     ``<out_dir>/enriched.zarr`` (``samples`` realisations, tiles of ``tile`` px), and
     ``<out_dir>/demo.png`` shows slab 0: dark matter, each field's truth and predictions.
-    The held-out errors (:func:`held_out_errors`) are printed and written to ``<out_dir>/demo.json``.
+    The held-out errors (:func:`held_out_errors`) are printed and written to ``<out_dir>/demo.json``,
+    whose ``units`` entry names the unit of each of its keys that has one (:data:`JSON_UNITS`; k in h/ckpc).
 
     Parameters
     ----------
@@ -422,6 +430,7 @@ def run_demo(out_dir="ember_demo", *, toy=False, fields=("gas", "hi"), models=No
         "enrich_s": round(t_enrich, 2), "wall_s": round(wall, 2), "created": utc_now(),
         "fields": {f: {"model": bundles[f].name, "kind": bundles[f].meta.get("kind"),
                        "weights_sha256": bundles[f].weights_sha256, **errors[f]} for f in chosen},
+        "units": JSON_UNITS,
     }
     (out_dir / "demo.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"ember_dist demo: {where}: {nslab_used} maps of {ny}x{nx} px ({px:g} ckpc/h), "

@@ -107,6 +107,14 @@ def test_demo_enriches_the_packaged_maps_in_tiles_and_reports_their_errors(clien
     np.testing.assert_allclose(np.asarray(g["mass_error"])[0], pred.sum(axis=(1, 2), dtype=np.float64) / truth.sum()
                                - 1, rtol=1e-6)
     assert g["model"] == "random-tiny-gas" and "random-tiny-gas" in out and "total mass error" in out
+    # every number with a unit says which: k in h/ckpc, so the printed 5, 10, 20, 40 h/Mpc are its x1000
+    units = rep["units"]
+    assert units["k"] == "h/ckpc" and units["power_frac_error_at"] == ["h/ckpc", "1"] and units["wall_s"] == "s"
+    assert {k for k, v in g.items() if not isinstance(v, str)} <= set(units)
+    k_fund = 2 * np.pi / (256 * 31.25)  # h/ckpc
+    assert k_fund / 2 < min(g["k"]) and max(g["k"]) <= np.pi / 31.25 * np.sqrt(2) * (1 + 1e-9)  # k_F/2 to the corner
+    for (kk, _), k_mpc in zip(g["power_frac_error_at"], (5, 10, 20, 40)):
+        assert abs(kk * 1000 - k_mpc) <= k_fund * 1000
     assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = xr.open_zarr(tmp_path / "dm_maps.zarr", consolidated=False)
     assert np.array_equal(written["gas"].values[0, 0], truth.astype(np.float32))  # the truth beside the input

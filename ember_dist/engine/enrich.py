@@ -237,7 +237,8 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     client : distributed.Client, optional
         Default: an embedded LocalCluster (``ember_dist.cluster.connect("local")``), closed at the end.
     overwrite, resume : bool, default False
-        Replace an existing store, or finish an interrupted run (only missing tiles are computed).
+        Replace an existing store, or finish an interrupted run (only missing tiles are computed; a
+        complete store is left untouched, and one line says so).
         On resume, every option left out (``None``) is taken from the store, and the options given
         are checked against it before any work starts.
     batch_size : int, default from config (1)
@@ -304,6 +305,11 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     bundles = resolve_models(fields, model)
     if recorded is not None and (problems := resume_.check_models(recorded, bundles)):
         raise resume_.refuse(out, problems)
+    if resume and (line := resume_.nothing_to_do(out, given["maps"], recorded)):  # no cluster, no write
+        import xarray as xr
+
+        print(f"ember_dist: {line}", file=sys.stderr, flush=True)
+        return xr.open_zarr(str(out))
     tile = int(config.get("engine.tile", tile))
     halo = config.get("engine.halo", halo)
     halo_asked = list(halo) if isinstance(halo, (list, tuple)) else halo

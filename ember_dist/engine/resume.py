@@ -20,11 +20,13 @@ Examples
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ember_dist.errors import alternatives, in_command, spell, spell_or
-from ember_dist.io.store import read_request
+from ember_dist.io.store import complete_tiles, read_request
 
-__all__ = ["OPTIONS", "differences", "options_from_store", "make_request", "check_models", "refuse", "short"]
+__all__ = ["OPTIONS", "differences", "options_from_store", "make_request", "check_models", "refuse", "short",
+           "nothing_to_do"]
 
 #: Options of ``enrich_box`` recorded in the store and taken from it on resume (``maps`` and ``model``
 #: are handled apart: a path may move, a model is compared by its weights).
@@ -130,14 +132,31 @@ def options_from_store(out, given):
     return opts, rec
 
 
+def nothing_to_do(out, maps, recorded):
+    """The line to say when resuming ``out`` has nothing to do, else None.
+
+    Nothing to do: the store is complete and the input is the one it was written from (``maps``
+    not given, or the recorded path).  Input given at another path may hold other maps, so that
+    run goes on and compares their content with the store's (the usual resume check).
+    """
+    if recorded is None:
+        return None
+    if maps is not None and not (isinstance(maps, (str, os.PathLike))
+                                 and str(Path(maps).absolute()) == recorded.get("maps")):
+        return None
+    tiles = complete_tiles(out, recorded["fields"])
+    if tiles is None:
+        return None
+    again = spell("overwrite", True)
+    return f"{out} is complete ({tiles} tiles); nothing to do" + (f" ({again} computes it again)" if again else "")
+
+
 def _json(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 
 
 def make_request(maps, source, fields, bundles, *, tasks_total, halo_mode, **options):
     """What to record in a new store: the user's options (after defaults), models, input and task count."""
-    from pathlib import Path
-
     req = {k: _json(v) for k, v in options.items()}
     req.update({
         "maps": str(Path(maps).absolute()) if isinstance(maps, (str, os.PathLike)) else None,
@@ -150,6 +169,4 @@ def make_request(maps, source, fields, bundles, *, tasks_total, halo_mode, **opt
 
 
 def _exists(path):
-    from pathlib import Path
-
     return Path(path).is_dir()

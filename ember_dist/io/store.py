@@ -35,7 +35,7 @@ from ember_dist.errors import alternatives, in_command, spell, spell_or
 from ember_dist.io.zarr_meta import consolidate_quietly
 
 __all__ = ["check_output", "create_store", "write_core", "mark_done", "is_done", "done_markers", "finalize_store",
-           "read_request", "resume_command", "check_complete", "count_done", "INCOMPLETE"]
+           "read_request", "resume_command", "check_complete", "count_done", "complete_tiles", "INCOMPLETE"]
 
 _META_DIR = ".ember"
 _META_GROUP = {"zarr_format": 3, "node_type": "group",
@@ -210,6 +210,25 @@ def count_done(out):
     done = sum(len(os.listdir(f)) for f in d.iterdir() if f.is_dir()) if d.is_dir() else 0
     req = read_request(out) or {}
     return done, req.get("tasks_total")
+
+
+def complete_tiles(out, fields):
+    """Tiles in the finished store ``out`` (all ``fields``), or None where it is absent or not finished.
+
+    Finished: :func:`finalize_store` marked the root ``status="complete"`` (it does so only once every
+    task's done marker is there).  A tile is one chunk of a field: one tile core of one realisation,
+    axis and slab.  Reads metadata only; nothing is written.
+    """
+    import math
+
+    import zarr
+
+    if not (Path(out) / ".ember" / "run.json").is_file():
+        return None
+    g = zarr.open_group(str(out), mode="r")
+    if g.attrs.get("status") != "complete":
+        return None
+    return sum(math.prod(-(-n // c) for n, c in zip(g[f].shape, g[f].chunks)) for f in fields)
 
 
 def check_complete(attrs, what="the store", out=None):

@@ -201,7 +201,9 @@ def resolve(spec):
     inp["reference"] = [_path(spec, r) for r in (inp.get("reference") or [])]
     derived["references"] = _references(spec, inp, derived, errors) if inp["reference"] else []
     if errors:
-        raise PipelineError("\n".join(errors))
+        missing = {k: inp[k] for k in ("snapshot", "truth") if inp[k] is not None and not _exists(inp[k])}
+        hint = _creation_hint(spec, missing)
+        raise PipelineError("\n".join(errors + ([hint] if hint else [])))
     out = _path(spec, spec["output"])
     return dict(spec, input=inp, output=out, derived=derived), bundles
 
@@ -314,6 +316,63 @@ def _references(spec, inp, derived, errors):
         out.append({"path": path, "box_size": h.box_size, "redshift": h.redshift, "slabs": int(round(n_slabs)),
                     "slab_depth": depth, "label": reference_label(path, h.box_size), "halos": halo_source})
     return out
+
+
+#: A command in a pipeline file's comments that writes the toy suite: ``# ember-dist mock DIR --n ...``.
+_MOCK_COMMAND = re.compile(r"^\s*#\s*ember-dist\s+mock\s+(.*?)\s*$")
+
+
+def _mock_out_dir(words):
+    """The output folder of ``ember-dist mock WORDS`` (parsed by the command's own parser), or None."""
+    import argparse
+
+    from ember_dist.mock.cli import add_mock_parser
+
+    class Quiet(argparse.ArgumentParser):
+        def error(self, message):
+            raise ValueError(message)
+
+    sub = Quiet(prog="ember-dist", add_help=False).add_subparsers(dest="command")
+    add_mock_parser(sub)
+    try:
+        return sub.choices["mock"].parse_args(words).out_dir
+    except (ValueError, SystemExit):
+        return None
+
+
+def _creation_hint(spec, missing):
+    """The command that creates the missing input snapshots, where the pipeline file's comments give one, else None.
+
+    ``missing``: ``{key: absolute path}``.  Only an ``ember-dist mock DIR ...`` command in the comments
+    whose suite layout (``DIR/dmo/snap_*``, ``DIR/hydro/snap_*``) holds every missing path, in a folder
+    named as DIR; the hint gives that command with the folder as seen from here.
+    """
+    import shlex
+
+    roots = {Path(p).parent.parent if Path(p).parent.name in ("dmo", "hydro") and Path(p).name.startswith("snap_")
+             else None for p in missing.values()}
+    if len(roots) != 1 or None in roots:
+        return None
+    (root,) = roots
+    try:
+        lines = Path(spec["_file"]).read_text().splitlines()
+    except (KeyError, OSError):
+        return None
+    for line in lines:
+        m = _MOCK_COMMAND.match(line)
+        try:
+            words = shlex.split(m[1], comments=True) if m else []
+        except ValueError:  # unbalanced quotes: not a command
+            continue
+        out_dir = _mock_out_dir(words) if words else None
+        if out_dir is None or Path(out_dir).name != root.name:
+            continue
+        here = os.path.relpath(root)
+        words[words.index(out_dir)] = str(root) if here.startswith("..") else here
+        keys = " and ".join(f"input.{k}" for k in missing)
+        return (f"{os.path.basename(spec['_file'])}: create {keys} (a TOY suite, as the file's comments say) with: "
+                f"ember-dist mock {shlex.join(words)}")
+    return None
 
 
 def _exists(path):

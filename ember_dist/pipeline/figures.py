@@ -7,9 +7,23 @@ import warnings
 
 import numpy as np
 
-from ember_dist.stats.plots import save_figure, stats_panel
+from ember_dist.stats.plots import plot_units, save_figure, stats_panel
 
-__all__ = ["maps_figure", "statistic_figure", "cddf_figure", "halo_figure"]
+__all__ = ["maps_figure", "statistic_figure", "cddf_figure", "halo_figure", "enriched_label"]
+
+
+def enriched_label(n, what="enriched"):
+    """Legend label of the enriched curve over ``n`` realisations: median and band, or the only one.
+
+    >>> enriched_label(4), enriched_label(1)
+    ('enriched (median, 16-84%)', 'enriched (1 realisation)')
+    """
+    return f"{what} (median, 16-84%)" if n > 1 else f"{what} (1 realisation)"
+
+
+def _realisations(samples):
+    s = np.asarray(samples)
+    return s.shape[0] if s.ndim == 2 else 1
 
 
 def _plt():
@@ -75,6 +89,7 @@ def _add_references(fig, x, samples, truth, references):
     ax, ex = fig.axes[0], fig.axes[1]
     s = np.asarray(samples, np.float64)
     s = s[None] if s.ndim == 1 else s
+    band = s.shape[0] > 1  # one realisation: its curve alone, no band
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins
         lo, med, hi = np.nanpercentile(np.where(s > 0, s, np.nan), [16, 50, 84], axis=0)
@@ -87,7 +102,7 @@ def _add_references(fig, x, samples, truth, references):
         if truth is None:
             e = [_on(x, v, rx) / ry - 1 for v in (lo, med, hi)]
             ex.plot(rx, e[1], color="tab:blue", ls=ls, lw=1.2)
-            if j == 0:
+            if j == 0 and band:
                 ex.fill_between(rx, e[0], e[2], color="tab:blue", alpha=0.2, lw=0)
             drawn += e
     if truth is None and drawn:
@@ -96,15 +111,28 @@ def _add_references(fig, x, samples, truth, references):
     ax.legend(frameon=False, fontsize=7)
 
 
-def statistic_figure(x, samples, truth, path, xlabel, ylabel, title, references=None):
-    """A statistic: prediction median and 16-84% band over realisations, truth, fractional error.
+def _axis_label(name, units):
+    return f"{name} [{units}]" if units and units != "1" else name
 
+
+def statistic_figure(x, samples, truth, path, xlabel, ylabel, title, references=None, units=("", "")):
+    """A statistic: prediction median and 16-84% band over realisations (one realisation: its curve), truth,
+    fractional error.
+
+    ``x``, ``samples``, ``truth`` and the references' ``x``, ``y`` are in ``units`` (x, y), as the
+    statistics store them (``h/ckpc``, ``(ckpc/h)^2``); the figure shows lengths in Mpc/h (k in h/Mpc,
+    :func:`~ember_dist.stats.plots.plot_units`), its axis labels ``xlabel [unit]`` and ``ylabel [unit]``.
     ``references``: ``[{"label", "x", "y"}, ...]``, curves of other boxes (``input.reference``), drawn
     dashed, and below, without a truth, the enriched median and band over each reference - 1.
     """
-    fig = stats_panel(np.asarray(x), truth=None if truth is None else np.asarray(truth), samples=np.asarray(samples),
-                      xlabel=xlabel, ylabel=ylabel, logx=True, logy=True, title=title,
-                      label="enriched (median, 16-84%)" if references else "prediction")
+    (x, xu), (samples, yu) = plot_units(x, units[0]), plot_units(samples, units[1])
+    truth = None if truth is None else plot_units(truth, units[1])[0]
+    references = [dict(r, x=plot_units(r["x"], units[0])[0], y=plot_units(r["y"], units[1])[0])
+                  for r in references or []]
+    n = _realisations(samples)
+    fig = stats_panel(x, truth=truth, samples=samples, xlabel=_axis_label(xlabel, xu), ylabel=_axis_label(ylabel, yu),
+                      logx=True, logy=True, title=title,
+                      label=enriched_label(n) if references else enriched_label(n, "prediction"))
     _add_references(fig, x, samples, truth, references)
     return save_figure(fig, path)
 
@@ -116,7 +144,7 @@ def cddf_figure(n, samples, truth, path, redshift, references=None):
     fig = stats_panel(np.asarray(n), truth=None if truth is None else np.asarray(truth), samples=np.asarray(samples),
                       xlabel="N_HI [cm^-2]", ylabel="f(N_HI, X) [cm^2]", logx=True, logy=True,
                       title=f"HI column density distribution, z = {redshift:g}",
-                      label="enriched (median, 16-84%)" if references else "prediction")
+                      label=enriched_label(_realisations(samples), "enriched" if references else "prediction"))
     _add_references(fig, n, samples, truth, references)
     ax = fig.axes[0]
     logn = np.linspace(max(12.0, np.log10(n[0])), min(22.0, np.log10(n[-1])), 200)
@@ -141,13 +169,14 @@ def halo_figure(h, fields, path, omega_b_over_m, references=None):
     nf = len(fields)
     fig, axes = plt.subplots(1, nf + 1, figsize=(4.2 * (nf + 1), 3.6), squeeze=False)
     mh = np.asarray(h["halo_mass"])
+    band = h.get("realisations", 2) > 1  # one realisation: its values, no band
     for ax, f in zip(axes[0], fields):
         if f"truth_mass_{f}" in h:
             ax.scatter(mh, h[f"truth_mass_{f}"], s=6, color="k", label="truth (hydro)")
         if f"pred_mass_{f}" in h:
             q = np.asarray(h[f"pred_mass_{f}"])
-            ax.errorbar(mh, q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="o", ms=3, color="tab:red", alpha=0.7,
-                        label="enriched (median, 16-84%)")
+            ax.errorbar(mh, q[1], yerr=[q[1] - q[0], q[2] - q[1]] if band else None, fmt="o", ms=3, color="tab:red",
+                        alpha=0.7, label=enriched_label(2 if band else 1))
         for j, r in enumerate(references or []):
             rh = r["halos"]
             if f"mass_{f}" in rh:
@@ -163,8 +192,9 @@ def halo_figure(h, fields, path, omega_b_over_m, references=None):
         ax.plot(centre, h["truth_fraction_gas"], "ks-", ms=4, label="truth (hydro)")
     if "pred_fraction_gas" in h:
         q = np.asarray(h["pred_fraction_gas"])
-        ax.plot(centre, q[1], "o-", color="tab:red", ms=4, label="enriched (median)")
-        ax.fill_between(centre, q[0], q[2], color="tab:red", alpha=0.25, label="16-84% over realisations")
+        ax.plot(centre, q[1], "o-", color="tab:red", ms=4, label="enriched (median)" if band else enriched_label(1))
+        if band:
+            ax.fill_between(centre, q[0], q[2], color="tab:red", alpha=0.25, label="16-84% over realisations")
     for j, r in enumerate(references or []):
         rh = r["halos"]
         if "fraction_gas" in rh:

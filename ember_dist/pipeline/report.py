@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ember_dist.io.conventions import utc_now
+from ember_dist.stats.plots import plot_units
 
 from . import figures
 from .records import Records
@@ -121,14 +122,15 @@ def write_report(out, spec, bundles, actions=None):
         refs = summarise_references(read_statistics(ref_path), summary, derived["references"], settings)
     maps_png, attrs = _maps(out, fields, pdir, refs)
     pngs = [("Maps", maps_png)]
-    labels = {"power": ("k [h/ckpc]", "P(k) [(ckpc/h)^2]"), "pdf": ("mass per pixel [Msun/h]", "dN/dlog10 m per pixel")}
+    labels = {"power": ("k", "P(k)"), "pdf": ("mass per pixel", "dN/dlog10 m per pixel")}  # units: the statistics'
     for name, entry in summary.items():
         base = name.split("_")[0]
         if base in labels and f"pred/{name}" in stats:
             s = _per_sample(stats[f"pred/{name}"], entry["y_name"], {"power": "k_bin", "pdf": "m_bin"}[base])
             pngs.append((name, figures.statistic_figure(entry["x"], s, entry.get("truth"),
                                                         os.path.join(pdir, f"{name}.png"), *labels[base], name,
-                                                        references=_curves(refs, name))))
+                                                        references=_curves(refs, name),
+                                                        units=(entry["x_units"], entry["y_units"]))))
     if "cddf" in summary:
         s = _per_sample(stats["pred/cddf"], "f", "N_bin")
         pngs.append(("cddf", figures.cddf_figure(summary["cddf"]["x"], s, summary["cddf"].get("truth"),
@@ -197,8 +199,9 @@ def _html(doc, pngs):
         c, obs = st["cddf"], doc["observations"]
         q = c.get("pred_dla_incidence", [None] * 3)
         parts.append("<h2>HI column density distribution and observations</h2>" + _img(dict(pngs)["cddf"]))
-        parts.append(_table([["enriched (median)", q[1]], ["enriched (16%)", q[0]], ["enriched (84%)", q[2]],
-                             ["truth", c.get("truth_dla_incidence")]]
+        enriched = ([["enriched (median)", q[1]], ["enriched (16%)", q[0]], ["enriched (84%)", q[2]]]
+                    if c.get("realisations", 2) > 1 else [[figures.enriched_label(1), q[1]]])
+        parts.append(_table(enriched + [["truth", c.get("truth_dla_incidence")]]
                             + [[r["label"] + " (a different volume)", r["statistics"]["cddf"].get("dla_incidence")]
                                for r in doc.get("references", []) if "cddf" in r["statistics"]]
                             + [["Noterdaeme+2012 (integrated by ember_dist from their f(N,X) bins)",
@@ -223,7 +226,9 @@ def _html(doc, pngs):
                     + [x for r in refh for x in (r["statistics"]["halos"]["haloes_per_bin"][i],
                                                  r["statistics"]["halos"]["fraction_gas"][i])]
                     for i in range(len(e) - 1)]
-            parts.append(_table(rows, ["halo mass [Msun/h]", "haloes", "gas fraction enriched (median)",
+            one = h.get("realisations", 2) == 1
+            parts.append(_table(rows, ["halo mass [Msun/h]", "haloes",
+                                       f"gas fraction enriched ({'1 realisation' if one else 'median'})",
                                        "gas fraction truth"]
                                 + [x for r in refh for x in (f"haloes, {r['label']}", f"gas fraction, {r['label']}")]))
     rows = [[n, doc["this_run"].get(n, "-"), r.get("seconds"), _mib(r.get("peak_driver_rss_bytes")),
@@ -261,10 +266,18 @@ def _references_html(doc):
     for r in doc["references"]:
         for name, e in r["errors"].items():
             rows.append([r["label"], name, None if e is None else e["error"], None if e is None else e["n_bins"],
-                         "-" if not e or "x_range" not in e else f"{e['x_range'][0]:.4g} - {e['x_range'][1]:.4g}"])
+                         _x_range(e)])
     parts.append(_table(rows, ["reference", "statistic", "median |enriched / reference - 1|", "bins compared",
                                "x range compared"]))
     return "\n".join(parts)
+
+
+def _x_range(e):
+    """The x range an error compared, lengths in Mpc/h as the figures show them (k in h/Mpc)."""
+    if not e or "x_range" not in e:
+        return "-"
+    (lo, hi), units = plot_units(e["x_range"], e.get("x_units", ""))
+    return f"{lo:.4g} - {hi:.4g}" + (f" {units}" if units else "")
 
 
 def _img(path):

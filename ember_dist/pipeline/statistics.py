@@ -180,6 +180,8 @@ def summarise(stats, settings):
                 m = m.mean("axis") if "axis" in m.dims else m
                 h[f"{label}_mass_{f}"] = (_q(m.transpose("sample", "halo").values).tolist() if "sample" in m.dims
                                           else m.values.tolist())
+                if label == "pred":
+                    h["realisations"] = int(m.sizes.get("sample", 1))
                 fr = gas_fraction_bins(ds, field=f, bins=settings["mass_bins"], edges=edges)
                 edges = np.concatenate([fr["m_lo"].values, fr["m_hi"].values[-1:]])
                 v = fr["fraction"].transpose(*(["sample"] if "sample" in fr["fraction"].dims else []), "mass_bin").values
@@ -236,11 +238,13 @@ def summarise_references(ref_stats, summary, refs, settings):
             base = name.split("_")[0]
             if base in spec:
                 xv, xdim, var = spec[base]
-                e = {"x": ds[xv].values.tolist(), "y": _per_sample(ds, var, xdim).mean(axis=0).tolist()}
+                e = {"x": ds[xv].values.tolist(), "y": _per_sample(ds, var, xdim).mean(axis=0).tolist(),
+                     "x_units": ds[xv].attrs.get("units", ""), "y_units": ds[var].attrs.get("units", "")}
                 if base == "cddf":
                     e["dla_incidence"] = float(np.atleast_1d(incidence(ds).values).mean())
                 entry["statistics"][name] = e
-                entry["errors"][name] = _reference_error(summary.get(name), e, log_interp=base == "power")
+                err = _reference_error(summary.get(name), e, log_interp=base == "power")
+                entry["errors"][name] = err if err is None else dict(err, x_units=e["x_units"])
             elif name == "halos":
                 h = {"halo_mass": ds["mass"].values.tolist(), "n_haloes": int(ds.sizes["halo"])}
                 edges = summary.get("halos", {}).get("mass_bin_edges")

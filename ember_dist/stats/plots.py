@@ -146,7 +146,7 @@ def stats_panel(x, truth=None, samples=None, *, unet=None, xlabel="k [h/Mpc]", y
     truth : array_like, optional
         The truth's statistic on ``x``.
     samples : array_like, shape (n_samples, len(x)) or (len(x),), optional
-        The predictions; several samples give the median and the 16-84% band.
+        The predictions; several samples give the median and the 16-84% band, one its curve alone.
     unet : array_like, optional
         A deterministic prediction (e.g. the U-Net), drawn dashed.
     xlabel, ylabel, title : str
@@ -177,13 +177,15 @@ def stats_panel(x, truth=None, samples=None, *, unet=None, xlabel="k [h/Mpc]", y
         return v
 
     truth, samples, unet = _pos(truth), _pos(samples), _pos(unet)
+    band = samples is not None and samples.ndim == 2 and samples.shape[0] > 1  # one realisation: no band
     mk = {} if xticklabels is None else {"marker": "o", "ms": 4}
     if truth is not None:
         ax.plot(x, truth, color="k", lw=1.5, label="truth", **mk)
     if samples is not None:
         lo, med, hi = _band(samples)
         ax.plot(x, med, color="C1", lw=1.2, label=label, **mk)
-        ax.fill_between(x, lo, hi, color="C1", alpha=0.3, lw=0)
+        if band:
+            ax.fill_between(x, lo, hi, color="C1", alpha=0.3, lw=0)
     if unet is not None:
         ax.plot(x, unet, color="C0", ls="--", lw=1.2, label="U-Net", **mk)
     for b, a in zip(sorted(bands, reverse=True), (0.12, 0.22)):
@@ -197,7 +199,8 @@ def stats_panel(x, truth=None, samples=None, *, unet=None, xlabel="k [h/Mpc]", y
                 s = np.asarray(samples, np.float64)
                 lo, med, hi = _band(s / t - 1)
                 ex.plot(x, med, color="C1", lw=1.2, **mk)
-                ex.fill_between(x, lo, hi, color="C1", alpha=0.3, lw=0)
+                if band:
+                    ex.fill_between(x, lo, hi, color="C1", alpha=0.3, lw=0)
                 drawn += [lo, med, hi]
             if unet is not None:
                 e = np.asarray(unet) / t - 1

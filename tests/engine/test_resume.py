@@ -2,6 +2,7 @@
 """Faults: a killed worker and a killed run; results stay bit-identical."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -170,3 +171,40 @@ def test_resume_checks_given_options_before_any_cluster(reference_store, bundles
     # Python: the same check, spelled as keywords.
     with pytest.raises(ValueError, match=r"options: seed=4 \(the store was written with seed=3\)\. Leave"):
         ed.enrich_box(out=out, resume=True, seed=4, progress=False)
+
+
+def _snapshot(root):
+    """Every file's sha256 and mtime, and every folder's mtime, under ``root``."""
+    seen = {}
+    for d, _, files in os.walk(root):
+        seen[d] = os.stat(d).st_mtime_ns
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                seen[p] = (os.stat(p).st_mtime_ns, hashlib.sha256(fh.read()).hexdigest())
+    return seen
+
+
+def test_resume_of_a_complete_store_says_so_and_touches_nothing(reference_store, maps, monkeypatch, capsys):
+    """--resume on a finished store: one line, exit 0, no cluster, the store's bytes and mtimes unchanged."""
+    import ember_dist.cluster
+    from ember_dist.cli import main
+
+    def no_cluster(*a, **k):
+        raise AssertionError("a complete store needs no cluster")
+
+    monkeypatch.setattr(ember_dist.cluster, "connect", no_cluster)
+    out = reference_store
+    before = _snapshot(out)
+    assert len(before) > 100  # chunks, markers, metadata: the snapshot sees the store
+    tiles = 2 * 9 * SAMPLES  # slabs x tiles of 32 px in 88 x 72 px x samples
+    for args in (["--out", out, "--resume"], [maps, "--out", out, "--resume", "--workers", 2]):  # input as recorded
+        assert main(["enrich", *map(str, args)]) == 0
+        std = capsys.readouterr()
+        assert std.out == ""
+        assert std.err == f"ember_dist: {out} is complete ({tiles} tiles); nothing to do (--overwrite computes it again)\n"
+    ds = ed.enrich_box(out=out, resume=True)
+    assert capsys.readouterr().err == (f"ember_dist: {out} is complete ({tiles} tiles); nothing to do "
+                                       "(overwrite=True computes it again)\n")
+    assert ds.attrs["status"] == "complete" and ds["gas"].shape == (SAMPLES, 1, 2, 88, 72)
+    assert _snapshot(out) == before

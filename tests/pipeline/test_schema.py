@@ -105,3 +105,35 @@ def test_example_pipelines_validate():
     app = load_pipeline(os.path.join(root, "pipeline-application.yaml"))
     assert app["input"]["reference"] == ["../sim_suite/box_s5/hydro/snap_001.hdf5"]
     assert (app["deposit"]["slabs"], app["deposit"]["pixel"], app["statistics"]["halos"]["min_mass"]) == (16, 31.25, 1.1e11)
+
+
+def test_missing_toy_suite_names_the_command_in_the_file_comments(tmp_path, monkeypatch):
+    """The laptop example without its toy suite: the error ends with the `ember-dist mock` command its comments
+    give, and that command, run as printed, creates what was missing."""
+    import shlex
+    import shutil
+
+    from ember_dist.cli import main
+    from ember_dist.pipeline import load_pipeline
+    from ember_dist.pipeline.checks import resolve
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "pipeline-laptop.yaml")
+    (tmp_path / "deploy").mkdir()
+    path = tmp_path / "deploy" / "pipeline-laptop.yaml"
+    shutil.copy(root, path)
+    monkeypatch.chdir(tmp_path)  # as the comments say: from the repository root
+    with pytest.raises(PipelineError) as e:
+        resolve(load_pipeline(str(path)))
+    lines = str(e.value).splitlines()
+    assert "input.snapshot: no such file or folder" in lines[0] and "input.truth: no such file" in lines[1]
+    assert lines[-1] == ("pipeline-laptop.yaml: create input.snapshot and input.truth (a TOY suite, as the file's "
+                         "comments say) with: ember-dist mock suite --n 48 --box-size 5625 --seed 0")
+    assert main(shlex.split(lines[-1].split(" with: ")[1])[1:]) == 0
+    spec, _ = resolve(load_pipeline(str(path)))  # now the inputs are there and valid
+    assert spec["input"]["snapshot"] == str(tmp_path / "suite" / "dmo" / "snap_000.hdf5")
+    # Without that comment there is no hint (nothing is guessed).
+    shutil.rmtree(tmp_path / "suite")
+    path.write_text("".join(ln for ln in open(root) if "ember-dist mock" not in ln))
+    with pytest.raises(PipelineError) as e:
+        resolve(load_pipeline(str(path)))
+    assert "input.snapshot: no such file" in str(e.value) and "ember-dist mock" not in str(e.value)
