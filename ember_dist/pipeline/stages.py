@@ -189,7 +189,7 @@ def _reference_stages(spec, refs, fields, keys):
     """``reference_<i>`` and ``reference_<i>_haloes`` per reference, then ``reference_statistics``."""
     from .statistics import reference_statistics_run
 
-    inp, st = spec["input"], spec["statistics"]
+    st = spec["statistics"]
     maps_fields = [f for f in fields if f in ("gas", "hi")]
     halos = "halos" in st["compute"]
     stages, upstream = [], {}
