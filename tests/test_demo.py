@@ -73,13 +73,16 @@ def test_held_out_errors_of_scaled_and_offset_maps():
         assert abs(kk - k0) <= k_fund and v == pytest.approx(want, rel=1e-9)
 
 
-def test_demo_prefers_the_suite_wgan_then_the_unet():
+def test_demo_prefers_the_default_then_the_unet():
     both = [DEFAULT_MODELS["gas"], DEFAULT_MODELS["hi"], FALLBACK_MODELS["gas"], FALLBACK_MODELS["hi"]]
     assert choose_models(("gas", "hi"), available=both) == (DEFAULT_MODELS, [])
+    assert DEFAULT_MODELS["gas"] == "suite-gas-wgan" and FALLBACK_MODELS["gas"] == "suite-gas-unet"
     chosen, notes = choose_models(("gas", "hi"), available=["small-gas-toy", FALLBACK_MODELS["hi"]])
-    assert chosen == {"hi": "suite-hi-unet"} and len(notes) == 2
-    assert notes[0].startswith("no suite bundle for gas") and notes[1].startswith("suite-hi-wgan is not installed")
+    assert chosen == {"hi": "suite-hi-unet"} and len(notes) == 1
+    assert notes[0].startswith("no suite bundle for gas")
     assert choose_models(("gas",), available=[]) == ({}, [notes[0]])
+    chosen, notes = choose_models(("gas",), available=[FALLBACK_MODELS["gas"]])
+    assert chosen == {"gas": "suite-gas-unet"} and notes[0].startswith("suite-gas-wgan is not installed")
     assert choose_models(("gas",), models={"gas": "/my/bundle"}, available=[])[0] == {"gas": "/my/bundle"}
 
 
