@@ -135,11 +135,13 @@ def options_from_store(out, given):
 def nothing_to_do(out, maps, recorded):
     """The line to say when resuming ``out`` has nothing to do, else None.
 
-    Nothing to do: the store is complete and the input is the one it was written from (``maps``
-    not given, or the recorded path).  Input given at another path may hold other maps, so that
-    run goes on and compares their content with the store's (the usual resume check).
+    Nothing to do: the store is complete, records every option of :data:`OPTIONS` (a store written
+    before an option was recorded goes the full way, whose checks compare it, e.g. ``dm_rescale``)
+    and the input is the one it was written from (``maps`` not given, or the recorded path).  Input
+    given at another path may hold other maps, so that run goes on and compares their content with
+    the store's (the usual resume check).
     """
-    if recorded is None:
+    if recorded is None or any(name not in recorded for name in OPTIONS):
         return None
     if maps is not None and not (isinstance(maps, (str, os.PathLike))
                                  and str(Path(maps).absolute()) == recorded.get("maps")):
