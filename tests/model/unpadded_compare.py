@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Unpadded tile models against the zero-padded ones, on whatever Keras backend is loaded.
 
-Imported by test_regions.py, and run by it in a fresh process with ``KERAS_BACKEND=jax``
-(``python unpadded_compare.py jax`` prints one JSON line).
+Imported by test_regions.py, and run in one fresh process with ``KERAS_BACKEND=jax`` by the
+``jax_run`` fixture (tests/model/conftest.py) for every JAX check of tests/model:
+``python unpadded_compare.py [BUNDLE DM_NPY OUT_NPY]`` prints one JSON line of the unpadded checks
+and, given a bundle, saves its whole-map prediction of the map in ``DM_NPY`` (seed 9, slab 1) to
+``OUT_NPY``.  A check that raises reports its traceback in the JSON line (``*_error``) instead.
 """
 import json
 import sys
@@ -90,8 +93,24 @@ def exact_tile_error(name):
 
 
 if __name__ == "__main__":
+    import traceback
+
     import keras
 
-    err, shape, _, _ = exact_tile_error("small")
-    print(json.dumps({"backend": keras.backend.backend(), "stages": max(stage_errors("small").values()),
-                      "exact": err, "shape": shape}))
+    out = {"backend": keras.backend.backend()}
+    if len(sys.argv) == 4:
+        try:
+            import numpy as np
+
+            from ember_dist.engine.reference import predict_whole
+            from ember_dist.model.bundle import load_model
+
+            np.save(sys.argv[3], predict_whole(load_model(sys.argv[1]), np.load(sys.argv[2]), seed=9, slab=1))
+        except Exception:
+            out["predict_error"] = traceback.format_exc()
+    try:
+        err, shape, _, _ = exact_tile_error("small")
+        out.update(stages=max(stage_errors("small").values()), exact=err, shape=shape)
+    except Exception:
+        out["unpadded_error"] = traceback.format_exc()
+    print(json.dumps(out))
