@@ -87,7 +87,8 @@ def get_stage_model(bundle_path, sha256, precision, levels, periodic, stage, hal
             from ember_dist.model.generator import build_generator, chain_models
 
             b = load_model(bundle_path)
-            g = build_generator(b.preset, dtype=None if precision == "float32" else "mixed_bfloat16")
+            g = build_generator(b.preset, dtype=None if precision == "float32" else "mixed_bfloat16",
+                                initializer="zeros")  # the weights are loaded next (see ModelBundle.build)
             g.load_weights(str(b.weights_path))
             models = chain_models(g, b.preset, levels, periodic=periodic, halos=dict(halos))
             _CACHE[key] = {(k if isinstance(k, str) else f"{k[0]}{k[1]}"): m for k, m in models.items()}

@@ -191,7 +191,9 @@ class ModelBundle:
         """Rebuild the generator and load the weights; returns the inference model."""
         from ember_dist.model.generator import build_generator, inference_model
 
-        g = build_generator(self.preset, dtype=dtype)
+        # zeros: every weight is loaded next; a random initializer would compile one XLA program per
+        # kernel shape under JAX (most of a worker's model load there) for values thrown away
+        g = build_generator(self.preset, dtype=dtype, initializer="zeros")
         g.load_weights(str(self.weights_path))
         return inference_model(g)
 

@@ -93,18 +93,9 @@ def test_unpadded_network_gives_the_padded_core(name):
         unpadded_network(padded, p, small.halo)
 
 
-def test_unpadded_models_on_the_jax_backend():
+def test_unpadded_models_on_the_jax_backend(jax_run):
     """GPU workers run Keras on JAX: the unpadded stages and exact tile give the padded cores there too."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name("unpadded_compare.py"))],
-                         env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = jax_run["json"]  # unpadded_compare.py in a process on the JAX backend (tests/model/conftest.py)
+    assert "unpadded_error" not in r, r["unpadded_error"]
     assert r["backend"] == "jax" and r["shape"] == [1, 32, 32, 1]  # core 2 x 16 px (small preset)
     assert r["stages"] <= 1e-5 and r["exact"] <= 1e-5, r

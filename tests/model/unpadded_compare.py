@@ -1,11 +1,35 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Unpadded tile models against the zero-padded ones, on whatever Keras backend is loaded.
 
-Imported by test_regions.py, and run by it in a fresh process with ``KERAS_BACKEND=jax``
-(``python unpadded_compare.py jax`` prints one JSON line).
+Imported by test_regions.py, and run in one fresh process with ``KERAS_BACKEND=jax`` by the
+``jax_run`` fixture (tests/model/conftest.py) for every JAX check of tests/model:
+``python unpadded_compare.py [BUNDLE DM_NPY OUT_NPY]`` prints one JSON line of the unpadded checks
+and, given a bundle, saves its whole-map prediction of the map in ``DM_NPY`` (seed 9, slab 1) to
+``OUT_NPY``.  A check that raises reports its traceback in the JSON line (``*_error``) instead.
 """
 import json
 import sys
+
+
+def he_generator(p, noise=None, seed=0):
+    """The generator of preset ``p`` with He-normal kernels drawn by NumPy (zero biases, as Keras's).
+
+    Keras's random initializers compile one XLA program per kernel shape under JAX (~2/3 of this
+    script's time there); weights drawn here cost nothing on any backend.
+    """
+    import keras
+    import numpy as np
+
+    from ember_dist.model.generator import build_generator
+
+    g = build_generator(p, noise=noise, initializer="zeros")
+    rng = np.random.default_rng(seed)
+    for layer in g.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            std = np.sqrt(2.0 / np.prod(kernel.shape[:-1]))  # fan-in: kh * kw * input channels
+            layer.set_weights([rng.normal(0.0, std, kernel.shape).astype(kernel.dtype), bias])
+    return g
 
 
 def _random(rng, inputs, a, canvas, batch):
@@ -22,12 +46,12 @@ def stage_errors(name, batch=2):
     import numpy as np
 
     from ember_dist.engine.split import plan_split
-    from ember_dist.model.generator import build_generator, chain_models
+    from ember_dist.model.generator import chain_models
     from ember_dist.model.graph import stage_graph
     from ember_dist.model.presets import get_preset
 
     p = get_preset(name)
-    g = build_generator(p, noise=True, initializer="he_normal")
+    g = he_generator(p, noise=True)
     sp = plan_split((256, 192), 64, p, (1, 2), 8)
     assert not sp.periodic and set(sp.halos) == {"A1", "A2", "B", "C1", "C2"}
     padded, unpadded = chain_models(g, p, sp.levels), chain_models(g, p, sp.levels, halos=sp.halos)
@@ -51,13 +75,13 @@ def exact_tile_error(name):
     import numpy as np
 
     from ember_dist.engine.plan import TilePlan
-    from ember_dist.model.generator import build_generator, inference_model, unpadded_network
+    from ember_dist.model.generator import inference_model, unpadded_network
     from ember_dist.model.geometry import receptive_field
     from ember_dist.model.graph import stage_graph
     from ember_dist.model.presets import get_preset
 
     p = get_preset(name)
-    padded = inference_model(build_generator(p, initializer="he_normal"))
+    padded = inference_model(he_generator(p, seed=1))
     halo = receptive_field(p).exact_halo()
     unpadded = unpadded_network(padded, p, halo)
     plan = TilePlan.build((4 * p.alignment, 4 * p.alignment), 2 * p.alignment, halo, p.alignment)
@@ -69,8 +93,24 @@ def exact_tile_error(name):
 
 
 if __name__ == "__main__":
+    import traceback
+
     import keras
 
-    err, shape, _, _ = exact_tile_error("small")
-    print(json.dumps({"backend": keras.backend.backend(), "stages": max(stage_errors("small").values()),
-                      "exact": err, "shape": shape}))
+    out = {"backend": keras.backend.backend()}
+    if len(sys.argv) == 4:
+        try:
+            import numpy as np
+
+            from ember_dist.engine.reference import predict_whole
+            from ember_dist.model.bundle import load_model
+
+            np.save(sys.argv[3], predict_whole(load_model(sys.argv[1]), np.load(sys.argv[2]), seed=9, slab=1))
+        except Exception:
+            out["predict_error"] = traceback.format_exc()
+    try:
+        err, shape, _, _ = exact_tile_error("small")
+        out.update(stages=max(stage_errors("small").values()), exact=err, shape=shape)
+    except Exception:
+        out["unpadded_error"] = traceback.format_exc()
+    print(json.dumps(out))

@@ -101,7 +101,8 @@ def test_unet_steps_reduce_loss(maps, tmp_path):
 
 def test_wgan_steps_run_and_change_weights(maps, tmp_path):
     s, info = _sampler(maps, "wgan")
-    tr = Trainer(_cfg("wgan", steps=2, sample_every=2), s, tmp_path / "w", info)
+    tr = Trainer(_cfg("wgan", steps=2, sample_every=2, diagnostics=False, score_maps=0, tensorboard=False), s,
+                 tmp_path / "w", info)  # diagnostics, scores, TensorBoard: asserted by other tests
     g0, c0 = _weights(tr.g), _weights(tr.c)
     m = tr.run()
     assert all(np.isfinite(v) for v in m.values())
@@ -115,7 +116,9 @@ def test_wgan_steps_run_and_change_weights(maps, tmp_path):
 
 def test_checkpoint_resume_is_bit_identical(maps, tmp_path):
     s, info = _sampler(maps, "wgan")
-    cfg = _cfg("wgan", steps=4, checkpoint_every=2)
+    # no diagnostics, checkpoint scores or TensorBoard: read by other tests, not by this one
+    quiet = dict(diagnostics=False, score_maps=0, tensorboard=False)
+    cfg = _cfg("wgan", steps=4, checkpoint_every=2, **quiet)
     a = Trainer(cfg, s, tmp_path / "a", info)
     a.run()
     b = Trainer(cfg, s, tmp_path / "b", info)
@@ -134,7 +137,7 @@ def test_checkpoint_resume_is_bit_identical(maps, tmp_path):
     assert [(r["step"], r["loss"], r["critic_loss"]) for r in ra] == [(r["step"], r["loss"], r["critic_loss"])
                                                                       for r in rb]
     with pytest.raises(ValueError, match="different configuration"):
-        Trainer(_cfg("wgan", steps=4, checkpoint_every=2, lr=5e-4), s, tmp_path / "b", info).restore()
+        Trainer(_cfg("wgan", steps=4, checkpoint_every=2, lr=5e-4, **quiet), s, tmp_path / "b", info).restore()
 
 
 @pytest.fixture(scope="module")
@@ -394,7 +397,8 @@ def test_eager_steps_equal_compiled_steps(maps, tmp_path):
     s, info = _sampler(maps, "wgan")
     runs = []
     for jit in (True, False):
-        tr = Trainer(_cfg("wgan", steps=1, jit=jit, score_maps=0, tensorboard=False), s, tmp_path / str(jit), info)
+        tr = Trainer(_cfg("wgan", steps=1, jit=jit, score_maps=0, tensorboard=False, diagnostics=False), s,
+                     tmp_path / str(jit), info)
         start = _weights(tr.g) + _weights(tr.c)
         tr.run()
         runs.append(_weights(tr.g) + _weights(tr.c))
