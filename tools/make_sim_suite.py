@@ -181,10 +181,9 @@ def main(argv=None):
         kw = todo[name]
         t0 = time.perf_counter()
         folder = out / name
-        meta = simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until,
-                        log=lambda m: print(m, file=sys.stderr, flush=True), **kw)
+        simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until,
+                 log=lambda m: print(m, file=sys.stderr, flush=True), **kw)
         write_summary(out, {name: round(time.perf_counter() - t0, 1)})
-    write_summary(out)
     return 0
 
 

@@ -223,7 +223,7 @@ def complete_tiles(out, fields):
 
     import zarr
 
-    if not (Path(out) / ".ember" / "run.json").is_file():
+    if not (Path(out) / _META_DIR / "run.json").is_file():
         return None
     g = zarr.open_group(str(out), mode="r")
     if g.attrs.get("status") != "complete":

@@ -736,8 +736,6 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
                                            noise_levels=p.levels - 1 if p.noise else 0, seed=cfg.seed)
     score_on = None
     if val_maps is not None:
-        from ember_dist.train.scoring import ScoreMaps
-
         score_on = ScoreMaps.validation(val_maps, field, info, input_maps=val_input_maps, input_var=input_var,
                                         axes=val_axes)
     work = Path(work_dir) if work_dir else Path(str(out).rstrip("/") + ".work")

@@ -31,7 +31,7 @@ import numpy as np
 from ember_dist.model.normalization import Normalization
 from ember_dist.model.runtime import import_keras
 
-__all__ = ["TileSampler", "TileDataset", "open_maps", "augment"]
+__all__ = ["TileSampler", "TileDataset", "open_maps", "open_pair", "augment"]
 
 
 def open_maps(path, var, axes=("x", "y")):
@@ -49,6 +49,17 @@ def open_maps(path, var, axes=("x", "y")):
                          f"(missing {missing}). Deposit them or pass axes=... from {have}.")
     arr = ds[var].sel(axis=list(axes)).values.astype(np.float32)
     return arr.reshape((-1,) + arr.shape[-2:]), dict(ds.attrs)
+
+
+def open_pair(maps, field, input_var="dm", input_maps=None, axes=("x", "y"), what="input"):
+    """``(input, target, target store attrs, input store attrs)`` for the projections ``axes``: ``field``
+    of ``maps`` and ``input_var`` of ``input_maps`` (default ``maps``), refused unless paired map by map."""
+    tgt, attrs = open_maps(maps, field, axes)
+    src, in_attrs = open_maps(input_maps or maps, input_var, axes)
+    if src.shape != tgt.shape:
+        raise ValueError(f"{what} maps {src.shape} and target maps {tgt.shape} differ in shape; "
+                         "deposit both with the same pixel, slabs and axes.")
+    return src, tgt, attrs, in_attrs
 
 
 def _fraction(v):
@@ -120,11 +131,7 @@ class TileSampler:
         """
         from ember_dist.deposit.resolution import store_dm_mass
 
-        tgt, attrs = open_maps(maps, field, axes)
-        src, in_attrs = open_maps(input_maps or maps, input_var, axes)
-        if src.shape != tgt.shape:
-            raise ValueError(f"input maps {src.shape} and target maps {tgt.shape} differ in shape; "
-                             "deposit both with the same pixel, slabs and axes.")
+        src, tgt, attrs, in_attrs = open_pair(maps, field, input_var, input_maps, axes)
         h = float(attrs.get("hubble", 0.697))
         input_norm = input_norm or Normalization.for_field("dm" if input_var not in ("dmo", "dmh") else input_var,
                                                            hubble=h)

@@ -75,32 +75,25 @@ class ScoreMaps:
         return cls(sampler.inputs[:n], sampler.targets[:n], f"{n} training maps")
 
     @classmethod
-    def validation(cls, maps, field, info, input_maps=None, input_var="dm", axes=None, n=None):
-        """Maps of a validation store, normalised like the training data (``info``'s normalisations).
-
-        ``axes`` default every projection of the store; ``n`` default all its maps.  The store's
-        ``seeds`` attr (stacked suite stores) names the boxes in ``source``.
+    def validation(cls, maps, field, info, input_maps=None, input_var="dm", axes=None):
+        """Every map of a validation store (projections ``axes``, default all of them), normalised like
+        the training data (``info``'s normalisations).  The store's ``seeds`` attr (stacked suite
+        stores) names the boxes in ``source``.
         """
         import xarray as xr
 
-        from ember_dist.train.sampler import open_maps
+        from ember_dist.train.sampler import open_pair
 
-        ds = xr.open_zarr(str(maps), consolidated=False)
-        axes = tuple(axes or [str(a) for a in ds["axis"].values])
-        tgt, a = open_maps(maps, field, axes)
-        src, _ = open_maps(input_maps or maps, input_var, axes)
-        if src.shape != tgt.shape:
-            raise ValueError(f"validation input maps {src.shape} and target maps {tgt.shape} differ in shape; "
-                             "deposit both with the same pixel, slabs and axes.")
+        axes = tuple(axes or [str(a) for a in xr.open_zarr(str(maps), consolidated=False)["axis"].values])
+        src, tgt, a, _ = open_pair(maps, field, input_var, input_maps, axes, what="validation input")
         px_train, px_val = info.get("pixel_size"), a.get("pixel_size")
         if px_train and px_val and abs(float(px_val) / float(px_train) - 1) > 1e-6:
             raise ValueError(f"validation maps {str(maps)!r} have {float(px_val):g} ckpc/h pixels, the training "
                              f"maps {float(px_train):g}; deposit the validation box at the training pixel size.")
-        n = src.shape[0] if n is None else max(1, min(int(n), src.shape[0]))
         seeds = a.get("seeds")
-        what = f"{n} validation maps of {str(maps)!r}" + (f" (seeds {list(seeds)})" if seeds else "")
-        return cls(info["input_norm"].forward(src[:n]).astype(np.float32),
-                   info["output_norm"].forward(tgt[:n]).astype(np.float32), what)
+        what = f"{src.shape[0]} validation maps of {str(maps)!r}" + (f" (seeds {list(seeds)})" if seeds else "")
+        return cls(info["input_norm"].forward(src).astype(np.float32),
+                   info["output_norm"].forward(tgt).astype(np.float32), what)
 
 
 def pk_rows(step, i, truth, pred, pixel_size):
