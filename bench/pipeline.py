@@ -4,6 +4,8 @@
     python bench/pipeline.py --check --json bench/pipeline.json   # measure, predict, check (one run)
     python bench/pipeline.py --quick --json /tmp/p.json            # small preset
     python bench/pipeline.py --predict --rates bench/pipeline.json # the paper's case from recorded rates
+    python bench/pipeline.py --only scheduler --rates bench/pipeline.json --json bench/pipeline.json
+                                                                   # the scheduler anew, the other rates kept
 
 Measures on this machine, as CPU seconds of the process tree (this process's threads and its Dask
 workers: they hold under a shared machine's load; wall seconds and the load average are printed beside):
@@ -17,7 +19,9 @@ workers: they hold under a shared machine's load; wall seconds and the load aver
 * enrich (``pipeline_enrich``): every split stage on two map sizes, each on a fresh 1-worker LocalCluster:
   CPU per paid multiply-add and per task, the stage model's build on a fresh worker, work outside the
   stages per call and per Mpx, peak RSS per stage;
-* the scheduler (no-op graph) and the network alone (one whole map), for the cluster and GPU predictions.
+* the scheduler (``pipeline_measure.measure_scheduler``: no-op graphs of 1e3, 1e4 and 1e5 tasks on the
+  pipeline's LocalCluster and on the threaded scheduler; CPU s per task and peak RSS) and the network alone
+  (one whole map), for the cluster and GPU predictions.
 
 ``--check`` then runs a small job end to end in a fresh process (``pipeline_check``), in the same run and
 so at the same load, and prints its CPU seconds per phase against the model (exit status 1 when the total
@@ -41,6 +45,10 @@ from ember_dist.engine import cost  # noqa: E402
 from pipeline_common import cpu_model, load, make_bundle, preload, say  # noqa: E402
 
 
+#: The scheduler's figures among the rates (``measure_scheduler``'s keys).
+SCHED_RATES = ("sched_s_per_task", "sched_s_per_task_by_count", "sched_submit_s_per_task_by_count")
+
+
 def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small preset (levels 1, 2, 3) instead of fiducial (3, 5, 6)")
@@ -51,11 +59,21 @@ def _args(argv):
     ap.add_argument("--sizes", default="2048,512", help="enrich map sides, px, comma-separated (default 2048,512)")
     ap.add_argument("--runs", type=int, default=2,
                     help="enrich calls per size, the first on a fresh worker (default 2)")
-    ap.add_argument("--tasks", type=int, default=1000, help="no-op tasks for the scheduler figure (default 1000)")
+    ap.add_argument("--tasks", default="1000,10000,100000",
+                    help="no-op graph sizes for the scheduler figures, comma-separated (default 1000,10000,100000)")
+    ap.add_argument("--submit-tasks", default="1000,10000",
+                    help="no-op tasks submitted one by one as an enrichment stage submits them, comma-separated "
+                         "(default 1000,10000)")
+    ap.add_argument("--only", choices=("scheduler",), default=None,
+                    help="measure only this and take every other rate from --rates (written with it to --json)")
     ap.add_argument("--network-px", type=int, default=1024, help="map side of the network-alone figure (default 1024)")
     args = ap.parse_args(argv)
     if args.predict and not args.rates:
         ap.error("--predict needs --rates FILE (a --json file of an earlier run)")
+    if args.only and (not args.rates or args.predict or args.check):
+        ap.error("--only needs --rates FILE (the other rates) and goes without --predict and --check")
+    args.tasks = tuple(int(n) for n in str(args.tasks).split(","))
+    args.submit_tasks = tuple(int(n) for n in str(args.submit_tasks).split(","))
     return args
 
 
@@ -81,10 +99,22 @@ def measure(args, tmp, cpu_name):
     if args.check:  # next to the calibration (the scheduler and network figures do not enter the check)
         (tmp / "c").mkdir()
         out["check"] = run_check(rates, tmp / "c", bundle, preset, levels)
-    out["scheduler"] = sched = measure_scheduler(args.tasks)
+    out["scheduler"] = sched = measure_scheduler(args.tasks, args.submit_tasks)
     net = measure_network(bundle, levels, args.network_px)
     out["rates"] = dataclasses.replace(rates, network_cpu_s_per_gmac=net,
-                                       sched_s_per_task=sched["sched_cpu_s_per_task"]).to_dict()
+                                       **{k: sched[k] for k in SCHED_RATES}).to_dict()
+    return out
+
+
+def measure_scheduler_only(args, out):
+    """``--only scheduler``: the scheduler's figures anew in the recorded rates ``out`` (a --json file)."""
+    from pipeline_measure import measure_scheduler
+
+    t0 = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    sched = measure_scheduler(args.tasks, args.submit_tasks)
+    out["scheduler"] = dict(sched, measured_at=t0, argv=sys.argv[1:], cpu_model=cpu_model(),
+                            load_average_end=os.getloadavg())
+    out["rates"].update({k: sched[k] for k in SCHED_RATES})
     return out
 
 
@@ -100,7 +130,10 @@ def main(argv=None):
         tmp = Path(d)
         if args.rates:
             out = json.loads(Path(args.rates).read_text())
-            out.pop("check", None)
+            if args.only == "scheduler":
+                out = measure_scheduler_only(args, out)
+            else:
+                out.pop("check", None)
         else:
             out = measure(args, tmp, cpu_name)
             out.update(measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), argv=sys.argv[1:],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember_dist.engine import cost
-from pipeline_common import make_snapshot, median, say, timed
+from pipeline_common import load, make_snapshot, median, say, timed
 
 __all__ = ["PAPER_SPACING", "measure_deposit", "measure_stats", "measure_scheduler", "measure_network"]
 
@@ -206,27 +206,138 @@ def _proc_cpu():
     return t.user + t.system
 
 
-def measure_scheduler(n_tasks):
-    """Seconds per task of a no-op graph on a LocalCluster (scheduler in this process): the wall time and
-    the CPU seconds of this process (client + scheduler) and of the worker.  On a dedicated scheduler
-    the serial cost per task is the CPU figure; under a shared machine's load the wall figure mostly
-    measures this process's share of the CPU."""
+def _status_gb(field):
+    """``VmRSS`` or ``VmHWM`` of this process, GB."""
+    return next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith(field + ":")) / 2**20
+
+
+def _main_thread_cpu():
+    import threading
+
+    import psutil
+
+    tid = threading.main_thread().native_id
+    t = next((t for t in psutil.Process().threads() if t.id == tid), None)
+    return 0.0 if t is None else t.user_time + t.system_time
+
+
+def _noop_graph(client, n):
+    """``n`` no-op tasks in one graph (one ``client.map``, as ``client.compute`` sends the deposit's and the
+    statistics' graphs), gathered."""
+    client.gather(client.map(_noop, range(n), pure=False))
+
+
+def _noop_submit(client, n, token):
+    """``n`` no-op tasks submitted and awaited as an enrichment stage does (``split.run_split``,
+    ``enrich._run_plain``): one ``client.submit`` per task with its own key, ``pure=False, retries=1``, then
+    ``as_completed``, ``result`` and ``release`` of each."""
+    from distributed import as_completed
+
+    futures = [client.submit(_noop, i, pure=False, retries=1, key=f"noop-{token}-{i:07d}") for i in range(n)]
+    for fut in as_completed(futures):
+        fut.result()
+        fut.release()
+
+
+def _noop_threads(n):
+    """A graph of ``n`` no-op tasks on the threaded scheduler (``dask.threaded.get`` of a task dict: the scheduler
+    alone; ``dask.compute`` of ``n`` separate delayed objects would add ~0.6 ms per object of collection handling)."""
+    import dask.threaded
+
+    dsk = {("noop", i): (_noop, i) for i in range(n)}
+    dask.threaded.get(dsk, list(dsk))
+
+
+def _idle_cpu_rate(worker_cpu, seconds=5.0):
+    """CPU seconds per second that this process and the worker spend with no task: the cluster's periodic
+    callbacks (heartbeats, monitors).  Under a shared machine's load a no-op task takes tens of ms of wall,
+    so this background would otherwise count as per-task cost."""
     import time
 
-    from distributed import Client, LocalCluster
+    c0, w0, t0 = time.process_time(), worker_cpu(), time.perf_counter()
+    time.sleep(seconds)
+    dt = time.perf_counter() - t0
+    return (time.process_time() - c0) / dt, (worker_cpu() - w0) / dt
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=None) as lc, Client(lc) as client:
-        client.gather(client.map(_noop, range(1000), pure=False))  # warm-up
-        w0 = sum(client.run(_proc_cpu).values())
-        c0, t0 = time.process_time(), time.perf_counter()
-        client.gather(client.map(_noop, range(n_tasks), pure=False))
-        wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        wcpu = sum(client.run(_proc_cpu).values()) - w0
-    say(f"scheduler: {n_tasks:,} no-op tasks in {wall:.2f} s wall ({wall / n_tasks * 1e6:.0f} us per task); "
-        f"client + scheduler CPU {cpu_s / n_tasks * 1e6:.0f} us per task, worker CPU {wcpu / n_tasks * 1e6:.0f} us "
-        f"per task")
-    return dict(sched_wall_s_per_task=wall / n_tasks, sched_cpu_s_per_task=cpu_s / n_tasks,
-                worker_cpu_s_per_task=wcpu / n_tasks, sched_tasks=n_tasks)
+
+def _one_noop_run(kind, n, run, worker_cpu=None, idle=(0.0, 0.0)):
+    """Wall, CPU of this process and of its main thread, worker CPU (each also net of the idle rate ``idle`` x
+    wall), and this process's peak RSS above its RSS before the run (``VmHWM`` reset first), of ``run()``."""
+    import time
+
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    rss0 = _status_gb("VmRSS")
+    w0 = worker_cpu() if worker_cpu else 0.0
+    l0, m0, c0, t0 = load(), _main_thread_cpu(), time.process_time(), time.perf_counter()
+    run()
+    wall, cpu_s, main_s = time.perf_counter() - t0, time.process_time() - c0, _main_thread_cpu() - m0
+    wcpu = (worker_cpu() - w0) if worker_cpu else 0.0
+    peak = _status_gb("VmHWM") - rss0
+    net, wnet = max(0.0, cpu_s - idle[0] * wall), max(0.0, wcpu - idle[1] * wall)
+    r = dict(scheduler=kind, tasks=n, wall_s=wall, cpu_s=cpu_s, net_cpu_s=net, main_thread_cpu_s=main_s,
+             worker_cpu_s=wcpu, worker_net_cpu_s=wnet, peak_gb=peak, load=(l0, load()))
+    say(f"scheduler {kind}: {n:,} no-op tasks in {wall:.1f} s wall, {wall / n * 1e6:.0f} us per task; this process "
+        f"{cpu_s / n * 1e6:.0f} us CPU per task (net of idle {net / n * 1e6:.0f}, main thread {main_s / n * 1e6:.0f})"
+        + (f", worker {wcpu / n * 1e6:.0f} (net {wnet / n * 1e6:.0f})" if worker_cpu else "")
+        + f"; peak RSS +{peak * 1e3:.0f} MB ({peak / n * 1e6:.2f} kB per task); load {r['load']}")
+    return r
+
+
+def measure_scheduler(counts=(1000, 10_000, 100_000), submit_counts=(1000, 10_000)):
+    """Seconds per task of no-op graphs on (a) Dask's threaded scheduler in this process, ``counts`` tasks;
+    (b) the local distributed scheduler, laid out as the pipeline lays it out
+    (``ember_dist.cluster.connect("local")``: a LocalCluster whose scheduler runs in this process, one worker
+    process with two threads, the dashboard on): ``counts`` tasks in one graph (``client.map``: how the deposit
+    and the statistics send theirs) and ``submit_counts`` tasks submitted one by one as an enrichment stage
+    submits them, the sizes in increasing order, the two kinds alternating.
+
+    Per run: wall; CPU seconds of this process (client + scheduler; for (a) the whole threaded run) and of the
+    worker, each also net of their idle rate (the cluster's periodic callbacks, measured for 5 s before each
+    run) x the run's wall; the peak RSS of this process above its RSS before the run (for (a) the graph and the
+    scheduler's state; for (b) the client and the scheduler).  On a dedicated scheduler the serial cost per task
+    is the net CPU figure; under a shared machine's load the wall figure mostly measures this process's share
+    of the CPU and the round trips between the processes.
+
+    Returns the runs and the rates' figures (net CPU s per task of this process, distributed scheduler):
+    ``sched_s_per_task`` (one graph, the largest count), ``sched_s_per_task_by_count`` ({tasks: s}, one graph)
+    and ``sched_submit_s_per_task_by_count`` ({tasks: s}, submitted one by one)."""
+    import uuid
+
+    from ember_dist.cluster import close, connect
+
+    runs = []
+    _noop_threads(1000)  # warm-up
+    for n in counts:
+        runs.append(_one_noop_run("threads", n, lambda: _noop_threads(n)))
+    client = connect("local")
+    try:
+        def worker_cpu():
+            return sum(client.run(_proc_cpu).values())
+
+        _noop_submit(client, 200, "warm")  # warm-up: connections, the task prefix, the function's pickle
+        _noop_graph(client, 1000)
+        todo = sorted([(n, "graph") for n in counts] + [(n, "submit") for n in submit_counts])
+        for n, how in todo:
+            idle = _idle_cpu_rate(worker_cpu)
+            say(f"scheduler distributed, idle: this process {idle[0] * 1e3:.1f} ms CPU per s, worker "
+                f"{idle[1] * 1e3:.1f}")
+            if how == "graph":
+                r = _one_noop_run("distributed, one graph", n, lambda: _noop_graph(client, n), worker_cpu, idle)
+            else:
+                token = uuid.uuid4().hex[:8]
+                r = _one_noop_run("distributed, one submit per task", n, lambda: _noop_submit(client, n, token),
+                                  worker_cpu, idle)
+            runs.append(dict(r, idle_cpu_s_per_s=idle))
+    finally:
+        close(client)
+
+    def per_task(kind):
+        return {r["tasks"]: r["net_cpu_s"] / r["tasks"] for r in runs if r["scheduler"] == kind}
+
+    graph = per_task("distributed, one graph")
+    return dict(runs=runs, sched_s_per_task=graph[max(graph)] if graph else 0.0, sched_s_per_task_by_count=graph,
+                sched_submit_s_per_task_by_count=per_task("distributed, one submit per task"))
 
 
 def measure_network(bundle_path, levels, n):

@@ -35,6 +35,12 @@ def print_rates(rates, per_mpx=None):
                               for k, v in rates.stats_cpu_s_per_mpx.items())
         + f" (FFT ones at {rates.stats_ref_px}^2); first call {rates.stats_first_cpu_s:.2f}")
     say("wall per CPU second while measuring: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.wall_per_cpu.items()))
+    say("scheduler, CPU us per no-op task (client + scheduler process, net of its idle rate): one graph "
+        + (", ".join(f"{n:,} tasks {v * 1e6:.0f}" for n, v in sorted(rates.sched_s_per_task_by_count.items()))
+           or f"{rates.sched_s_per_task * 1e6:.0f}")
+        + "; submitted one by one (an enrichment stage) "
+        + (", ".join(f"{n:,} tasks {v * 1e6:.0f}" for n, v in sorted(rates.sched_submit_s_per_task_by_count.items()))
+           or "not measured (the one-graph figures are used)"))
 
 
 def predictions(rates, job=None):
@@ -45,8 +51,10 @@ def predictions(rates, job=None):
         bounds = ",".join(sorted({s["bound"] for s in r["stages"]}))
         rows.append(dict(kind="cpu", count=n, wall_s=r["wall_s"], deposit_s=r["deposit"]["wall_s"],
                          enrich_s=r["enrich_wall_s"], stats_s=r["stats_wall_s"], bounds=bounds,
-                         deposit_bound=r["deposit"]["bound"], peak_gb_per_worker=r["peak_gb_per_worker"],
-                         workers_per_node=r["workers_per_node"], cpu_s=r["cpu_s"]))
+                         deposit_bound=r["deposit"]["bound"], smooth_bound=r["deposit"]["smooth_bound"],
+                         stats_bound=r["stats_bound"], peak_gb_per_worker=r["peak_gb_per_worker"],
+                         workers_per_node=r["workers_per_node"], cpu_s=r["cpu_s"], tasks=r["tasks"],
+                         sched_s=r["sched_s"]))
     for g in (1, 8, 64):
         for prec, threads in (("tf32", 1), ("bfloat16", 1), ("tf32", 8)):
             gpu = dataclasses.replace(cost.A100, host_threads=threads)
@@ -72,11 +80,19 @@ def print_predictions(rates):
         f"tasks {d['task_cpu_s']:.3g}, smoothing {d['smooth_cpu_s']:.3g}; enrichment stages "
         f"{sum(s['cpu_s'] for s in one['stages']):.3g} CPU s, model build {one['build_cpu_s_per_worker']:.1f} CPU s "
         f"per worker; statistics {sum(one['stats_cpu_s'].values()):.3g} CPU s; all {one['cpu_s']:.3g} CPU s")
+    say("Tasks sent to the one scheduler (each phase's graph, counted from the code that builds it) and its seconds "
+        "(tasks x seconds per task at that size; statistics: P(k) through scratch files on 1 node, p2p on more):")
+    for r in (x for x in rows if x["kind"] == "cpu"):
+        say(f"  {r['count']} node{'s' if r['count'] > 1 else ''}: "
+            + ", ".join(f"{k} {r['tasks'][k]:,} ({hms(r['sched_s'][k])})" for k in r["tasks"])
+            + f"; all {sum(r['tasks'].values()):,} tasks, {hms(sum(r['sched_s'].values()))}")
     say("| hardware | wall | deposit | enrich | statistics | enrich stages bound by |")
     say("|---|---|---|---|---|---|")
     for r in rows:
         name = f"{r['count']} {'node' if r['kind'] == 'cpu' else r['kind']}"
         name += "s" if r["count"] > 1 and r["kind"] == "cpu" else ""
-        say(f"| {name} | {hms(r['wall_s'])} | {hms(r['deposit_s'])} | {hms(r['enrich_s'])} | {hms(r['stats_s'])} "
-            f"| {r['bounds']} |")
+        dep = f" (smoothing {r['smooth_bound']}, kernels {r['deposit_bound']})" if r["kind"] == "cpu" else ""
+        stats = f" ({r['stats_bound']})" if r["kind"] == "cpu" else ""
+        say(f"| {name} | {hms(r['wall_s'])} | {hms(r['deposit_s'])}{dep} | {hms(r['enrich_s'])} | "
+            f"{hms(r['stats_s'])}{stats} | {r['bounds']} |")
     return job, rows

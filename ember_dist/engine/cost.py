@@ -16,7 +16,9 @@ cluster's task slots in waves, behind the stage barrier the engine has, and take
 
 * compute: ``ceil(tasks / slots) x seconds per task`` (a node's cores shared by its workers; as many
   workers per node as the measured peak memory per worker allows);
-* the scheduler: ``tasks x seconds per task`` of the one Dask scheduler (serial);
+* the scheduler: ``tasks x seconds per task`` of the one Dask scheduler (serial), the seconds per task
+  taken at the size of the graph or stage the scheduler is sent (:func:`sched_s_per_task`); the tasks
+  are counted from the code that builds each graph (:func:`job_tasks`);
 * I/O: the stage's bytes read and written over the shared file system's bandwidth.
 
 GPU stage times are estimates: the paid multiply-adds of each stage over a roofline of the named GPU's
@@ -32,11 +34,14 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["Rates", "Job", "CPUNode", "GPU", "A100", "H100", "paper_job", "stage_work", "deposit_work",
-           "kernel_evaluations", "build_cpu_s", "fit_rate_and_fixed", "predict_cpu", "predict_gpu", "this_machine"]
+           "kernel_evaluations", "build_cpu_s", "fit_rate_and_fixed", "predict_cpu", "predict_gpu", "this_machine",
+           "sched_s_per_task", "tree_sum_tasks", "deposit_graph_tasks", "smoothing_tasks", "graph_tasks",
+           "stats_graph_tasks", "job_tasks"]
 
 GB = 1e9
 
@@ -84,6 +89,13 @@ class Rates:
         Fixed CPU seconds per map of each statistic (fit over two map sizes).
     stats_first_cpu_s : float
         The first statistics call of a process beyond a later one.
+    sched_s_per_task : float
+        CPU seconds of the Dask scheduler's process (client + scheduler of a LocalCluster) per task of a
+        no-op graph; the figure at the largest size measured, used where no table below was measured.
+    sched_s_per_task_by_count, sched_submit_s_per_task_by_count : {tasks: s}
+        The same per no-op graph size: sent as one graph (``client.map``/``client.compute``: the deposit, the
+        statistics) and submitted one task at a time (``client.submit`` per task: an enrichment stage); see
+        :func:`sched_s_per_task`.
     wall_per_cpu : {phase: ratio}
         Wall seconds per CPU second of each phase during the measurement, for predictions on the
         measuring machine itself (its load included).
@@ -115,11 +127,15 @@ class Rates:
     enrich_call_cpu_s: float = 0.0
     stats_cpu_s_per_map: dict = field(default_factory=dict)
     stats_first_cpu_s: float = 0.0
+    sched_s_per_task_by_count: dict = field(default_factory=dict)
+    sched_submit_s_per_task_by_count: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
         d["h_over_spacing"] = tuple(d["h_over_spacing"])
+        for k in ("sched_s_per_task_by_count", "sched_submit_s_per_task_by_count"):  # JSON keys are strings
+            d[k] = {int(n): float(v) for n, v in d.get(k, {}).items()}
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def to_dict(self):
@@ -270,7 +286,42 @@ def deposit_work(job, rates):
                 smooth_cpu_s=job.particles * rates.smooth_cpu_s_per_particle,
                 kernel_cpu_s=job.particles * job.axes * per_particle,
                 map_cpu_s=tasks * job.mpx * rates.map_cpu_s_per_mpx, task_cpu_s=tasks * rates.deposit_task_cpu_s,
-                tasks=tasks, map_gb=8 * job.n_px**2 / GB)
+                tasks=tasks, graph_tasks=deposit_graph_tasks(job), chunks=chunks, map_gb=8 * job.n_px**2 / GB)
+
+
+def deposit_graph_tasks(job):
+    """Tasks of the graph ``deposit_snapshot`` sends (one ``client.compute``): per map the particle chunks' tasks,
+    the tree sum (:func:`tree_sum_tasks`) and the write; per particle chunk 4 more (reads of positions and
+    masses, the smoothing lengths' chunk, the mass total's part) and one for the total, as counted on the graph
+    of a one-file dark-matter snapshot (tests/engine/test_cost.py)."""
+    chunks = math.ceil(job.particles / job.chunk_size)
+    return 4 * chunks + 1 + job.maps * (chunks + tree_sum_tasks(chunks) + 1)
+
+
+def tree_sum_tasks(n):
+    """Add tasks of the deposit's tree sum of ``n`` maps (``deposit.api._tree_sum``: 4 at a time, level by level).
+
+    >>> tree_sum_tasks(1), tree_sum_tasks(5), tree_sum_tasks(1024)
+    (0, 3, 341)
+    """
+    total = 0
+    while n > 1:
+        n = -(-n // 4)
+        total += n
+    return total
+
+
+def smoothing_tasks(job, threads, n_neighbours=80):
+    """Tasks of the smoothing lengths' first (usually only) round on a cluster of ``threads`` threads
+    (``deposit.smoothing.smoothing_lengths_distributed``): the position chunks persisted, then per spatial
+    domain one selection per chunk and the domain's query; domains: twice the threads, at most one per two
+    ghost widths.  Returns ``(tasks, domains)``; at most ``domains`` queries run at once."""
+    chunks = math.ceil(job.particles / job.chunk_size)
+    # deposit.smoothing.initial_ghost_width (3 x the n-th neighbour distance at mean density), here so that the
+    # model does not import the deposit package (seconds); tests/engine/test_cost.py compares the two.
+    width = 3.0 * (3.0 * n_neighbours * job.box_size**3 / (4.0 * math.pi * job.particles)) ** (1.0 / 3.0)
+    domains = max(1, min(2 * threads if threads > 1 else 4, int(job.box_size / (2 * width))))
+    return chunks + domains * (chunks + 1), domains
 
 
 def build_cpu_s(job, rates):
@@ -310,6 +361,102 @@ def fit_rate_and_fixed(units, tasks, cpu_s):
     return rate, fixed
 
 
+def sched_s_per_task(rates, tasks, submit=False):
+    """Seconds of the one Dask scheduler per task when it is sent ``tasks`` tasks together: interpolated in
+    log(tasks) between the no-op graph sizes measured (``bench/pipeline.py``), the nearest size's figure
+    outside them (beyond the largest size measured this is an extrapolation: the figure of that size);
+    ``submit``: the tasks are submitted one by one (an enrichment stage) rather than as one graph, which
+    costs the scheduler more per task.  Falls back to the one-graph table, then to ``rates.sched_s_per_task``.
+
+    >>> r = Rates("cpu", 2, 0.0, 0.0, 0.0, (1.0,), {}, 0.0, {}, 0.0, {}, 1024, 0.1, 5e-4,
+    ...           sched_s_per_task_by_count={1000: 1e-3, 100000: 3e-3})
+    >>> round(sched_s_per_task(r, 10000), 6), sched_s_per_task(r, 10), sched_s_per_task(r, 10**7)
+    (0.002, 0.001, 0.003)
+    """
+    table = (rates.sched_submit_s_per_task_by_count if submit else None) or rates.sched_s_per_task_by_count
+    if not table or tasks <= 0:
+        return rates.sched_s_per_task
+    pts = sorted((int(n), float(v)) for n, v in table.items())
+    if tasks <= pts[0][0]:
+        return pts[0][1]
+    for (n0, s0), (n1, s1) in zip(pts, pts[1:]):
+        if tasks <= n1:
+            return s0 + (s1 - s0) * math.log(tasks / n0) / math.log(n1 / n0)
+    return pts[-1][1]
+
+
+def graph_tasks(collections):
+    """Tasks the scheduler receives for ``client.compute(collections)``: the graph after the same optimisation
+    (``dask.base.collections_to_expr``, finalised and optimised as ``distributed.Client.compute`` does; a
+    scheduler plugin counted the same numbers on a LocalCluster)."""
+    from dask.base import collections_to_expr
+
+    expr = collections_to_expr(list(collections), True)
+    try:
+        from dask._expr import FinalizeCompute
+
+        expr = FinalizeCompute(expr)
+    except ImportError:  # older dask: no finalize step
+        pass
+    return len(expr.optimize().__dask_graph__())
+
+
+def _stats_collections(job, maps, rechunk_method):
+    """The job's statistics of ``maps`` lazy maps laid out as an enriched store (chunks of the tile core)."""
+    import dask.array as da
+    import numpy as np
+
+    from ember_dist.stats import bispectrum, cddf, pixel_pdf, power_spectrum
+
+    a = da.zeros((1, 1, maps, job.n_px, job.n_px), chunks=(1, 1, 1, job.core, job.core), dtype=np.float32)
+    pixel = job.box_size / job.n_px
+    make = {"power": lambda: power_spectrum(a, box_size=job.box_size, rechunk_method=rechunk_method),
+            "pdf": lambda: pixel_pdf(a),
+            "cddf": lambda: cddf(a, redshift=2.0, hubble=0.6774, slab_depth=job.box_size / job.slabs, pixel_size=pixel),
+            "bispectrum": lambda: bispectrum(a, box_size=job.box_size)}
+    return [make[s]() for s in job.statistics]
+
+
+@functools.lru_cache(maxsize=32)
+def _stats_graph_tasks(n_px, core, statistics, box_size, slabs, rechunk_method):
+    from unittest import mock
+
+    from ember_dist.stats import power
+
+    job = Job(n_px=n_px, core=core, statistics=statistics, box_size=box_size, slabs=slabs)
+    # The count needs the graph only: "disk" would first check for scratch space the size of the maps.
+    with mock.patch.object(power, "resolve_rechunk_method", lambda method, *a, **k: method):
+        one, two = (graph_tasks(_stats_collections(job, k, rechunk_method)) for k in (1, 2))
+    return one, two - one
+
+
+def stats_graph_tasks(job, rechunk_method="disk"):
+    """Tasks of the statistics' graph (one ``client.compute`` of every statistic of every enriched map, as the
+    pipeline's statistics stage sends it), counted on the graphs the statistics functions build for one and
+    two lazy maps of the job's size and chunks and extrapolated linearly to all maps (linear to within a
+    task per map).  ``rechunk_method``: P(k)'s rows-to-columns transposition, ``"disk"`` (one machine, the
+    default of ``"auto"`` there) or ``"p2p"`` (workers on several machines)."""
+    if not job.statistics:
+        return 0
+    one, per_map = _stats_graph_tasks(job.n_px, job.core, tuple(job.statistics), job.box_size, job.slabs,
+                                      rechunk_method)
+    n_maps = job.maps * job.samples * job.fields
+    return one + per_map * (n_maps - 1)
+
+
+def job_tasks(job, threads=64, rechunk_method="disk"):
+    """Tasks the job sends the scheduler, per phase, each counted from the code that builds its graph:
+    ``smoothing`` (:func:`smoothing_tasks` on ``threads`` threads), ``deposit`` (:func:`deposit_graph_tasks`),
+    ``scan`` (one task per map and field), each split stage (``stage_work``: tiles x maps x realisations;
+    equal to ``engine.split.count_tasks`` with the default batch of one tile) and ``statistics``
+    (:func:`stats_graph_tasks`)."""
+    out = {"smoothing": smoothing_tasks(job, threads)[0], "deposit": deposit_graph_tasks(job)}
+    out["scan"] = job.maps * job.fields
+    out.update({s["stage"]: s["tasks"] for s in stage_work(job)})
+    out["statistics"] = stats_graph_tasks(job, rechunk_method)
+    return out
+
+
 def _stats_cpu_s(job, rates):
     """Statistics of every enriched map; FFT-based ones scale with N log N."""
     n_maps = job.maps * job.samples * job.fields
@@ -325,8 +472,10 @@ def _stats_cpu_s(job, rates):
 # --- wall time on a cluster ------------------------------------------------------------------------
 
 def _stage_wall(tasks, task_s, slots, sched_s, io_bytes, io_gb_s):
+    """Wall time and bound of a stage: compute in waves, the scheduler's ``sched_s`` (its tasks x its seconds
+    per task) and one task after it, or I/O."""
     waves = math.ceil(tasks / slots)
-    terms = {"compute": waves * task_s, "scheduler": tasks * sched_s + task_s, "io": io_bytes / (io_gb_s * GB)}
+    terms = {"compute": waves * task_s, "scheduler": sched_s + task_s, "io": io_bytes / (io_gb_s * GB)}
     bound = max(terms, key=terms.get)
     return terms[bound], bound
 
@@ -337,30 +486,47 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     Workers per node: as many as the node's memory holds at the measured peak per worker (at most one
     per core); each gets ``cores / workers`` cores, and a task's CPU seconds shrink by that many cores
     (the per-core speed of the measuring machine).  The file system delivers ``min(nodes x
-    node.io_gb_s, fs_gb_s)``.  Returns per-phase walls with the term that bounds each stage.
+    node.io_gb_s, fs_gb_s)``.  The one scheduler handles every task of every graph (:func:`job_tasks`; the
+    statistics' P(k) transposes through scratch files on one node, by Dask's p2p shuffle on several), at
+    :func:`sched_s_per_task` of the graph's or stage's size; each phase takes at least its tasks x that.
+    Returns per-phase walls with the term that bounds each stage and phase, and ``tasks`` / ``sched_s``:
+    the tasks and the scheduler's seconds of each phase.
     """
     io = min(nodes * node.io_gb_s, fs_gb_s)
-    sched = rates.sched_s_per_task
     peak = max(rates.stage_peak_gb.values())
     w = max(1, min(node.cores, int(node.memory_gb // peak)))
     cpw = node.cores / w
     slots = nodes * w
     res = {"nodes": nodes, "node": node.name, "workers_per_node": w, "cores_per_worker": cpw, "stages": []}
-    # Deposit: smoothing on every core; the kernel tasks each hold float64 maps (their own and, in the
-    # tree sum, two more), so memory bounds the tasks per node; maps travel between nodes in the sum.
+    tasks, sched = {}, {}
+
+    def scheduler(phase, n, submit=False):
+        tasks[phase] = n
+        sched[phase] = n * sched_s_per_task(rates, n, submit) if n else 0.0
+        return sched[phase]
+
+    # Deposit: smoothing lengths on at most one core per spatial domain; the kernel tasks each hold float64
+    # maps (their own and, in the tree sum, two more), so memory bounds the tasks per node; maps travel
+    # between nodes in the sum.
     d = deposit_work(job, rates)
     w_dep = max(1, min(node.cores, int(node.memory_gb // (3 * d["map_gb"]))))
-    t_smooth = d["smooth_cpu_s"] / (nodes * node.cores) + rates.deposit_first_cpu_s + rates.deposit_call_cpu_s
+    n_smooth, domains = smoothing_tasks(job, nodes * node.cores)
+    smooth_s = d["smooth_cpu_s"] / min(nodes * node.cores, domains)
+    smooth_sched = scheduler("smoothing", n_smooth)
+    smooth_bound = "scheduler" if smooth_sched > smooth_s else "compute"
+    t_smooth = max(smooth_s, smooth_sched) + rates.deposit_first_cpu_s + rates.deposit_call_cpu_s
     per_task = (d["kernel_cpu_s"] + d["map_cpu_s"] + d["task_cpu_s"]) / d["tasks"]
-    t_dep, dep_bound = _stage_wall(d["tasks"], per_task, nodes * w_dep, sched, 0, io)
+    t_dep, dep_bound = _stage_wall(d["tasks"], per_task, nodes * w_dep, scheduler("deposit", d["graph_tasks"]), 0, io)
     net = d["tasks"] * d["map_gb"] * GB * (1 - 1 / nodes) / (nodes * node.net_gb_s * GB) if nodes > 1 else 0.0
     if net > t_dep:
         t_dep, dep_bound = net, "network"
-    res["deposit"] = dict(d, wall_s=t_smooth + t_dep, smooth_wall_s=t_smooth, bound=dep_bound,
-                          tasks_per_node=w_dep, peak_gb_per_task=3 * d["map_gb"])
+    res["deposit"] = dict(d, wall_s=t_smooth + t_dep, smooth_wall_s=t_smooth, smooth_bound=smooth_bound,
+                          smooth_domains=domains, bound=dep_bound, tasks_per_node=w_dep,
+                          peak_gb_per_task=3 * d["map_gb"])
     # Enrichment: the validation scan and other work outside the stage tasks (per input Mpx, spread
     # over the cluster's cores, at least one map's worth), the client's fixed costs, every worker's
-    # model build (in parallel, its cores for it), then the stages one after the other.
+    # model build (in parallel, its cores for it), then the stages one after the other, each stage's
+    # tasks submitted one by one.
     scan_cpu = rates.scan_cpu_s_per_mpx * job.mpx * job.maps * job.fields
     outside = rates.outside_cpu_s_per_mpx * job.mpx * job.maps * job.fields
     build = build_cpu_s(job, rates)
@@ -370,14 +536,20 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     for s in stage_work(job):
         task_cpu = (s["gmac_per_task"] * rates.stage_cpu_s_per_gmac[s["stage"]]
                     + rates.stage_task_cpu_s.get(s["stage"], 0.0))
-        wall, bound = _stage_wall(s["tasks"], task_cpu / cpw, slots, sched, s["bytes"], io)
+        wall, bound = _stage_wall(s["tasks"], task_cpu / cpw, slots, scheduler(s["stage"], s["tasks"], submit=True),
+                                  s["bytes"], io)
         res["stages"].append(dict(s, task_cpu_s=task_cpu, wall_s=wall, bound=bound, cpu_s=task_cpu * s["tasks"]))
         enrich += wall
     st = _stats_cpu_s(job, rates)
-    t_stats = sum(st.values()) / (nodes * node.cores) + rates.stats_first_cpu_s
+    stats_s = sum(st.values()) / (nodes * node.cores)
+    # Count the statistics' graph only where the scheduler costs something (building it takes seconds).
+    n_stats = stats_graph_tasks(job, "disk" if nodes == 1 else "p2p") if sched_s_per_task(rates, 10**6) > 0 else 0
+    stats_sched = scheduler("statistics", n_stats)
+    t_stats = max(stats_s, stats_sched) + rates.stats_first_cpu_s
     once = (rates.deposit_first_cpu_s * nodes * w_dep + rates.deposit_call_cpu_s + fixed + build * slots
             + rates.stats_first_cpu_s)
     res.update(enrich_wall_s=enrich, build_cpu_s_per_worker=build, stats_wall_s=t_stats, stats_cpu_s=st,
+               stats_bound="scheduler" if stats_sched > stats_s else "compute", tasks=tasks, sched_s=sched,
                wall_s=t_smooth + t_dep + enrich + t_stats, peak_gb_per_worker=peak,
                cpu_s=d["smooth_cpu_s"] + d["kernel_cpu_s"] + d["map_cpu_s"] + d["task_cpu_s"] + scan_cpu + outside
                + sum(x["cpu_s"] for x in res["stages"]) + sum(st.values()) + once)
@@ -437,7 +609,8 @@ def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
         host_s = (s["gmac_per_task"] * max(0.0, rates.stage_cpu_s_per_gmac[s["stage"]] - rates.network_cpu_s_per_gmac)
                   + rates.stage_task_cpu_s.get(s["stage"], 0.0))
         t_task = gpu_s + host_s if gpu.host_threads <= 1 else max(gpu_s, host_s / (gpu.host_threads - 1))
-        wall, bound = _stage_wall(s["tasks"], t_task, gpus, rates.sched_s_per_task, s["bytes"], io)
+        wall, bound = _stage_wall(s["tasks"], t_task, gpus, s["tasks"] * sched_s_per_task(rates, s["tasks"], True),
+                                  s["bytes"], io)
         if bound == "compute" and host_s > gpu_s:  # the host's share of the task is the larger
             bound = "host"
         res["stages"].append(dict(stage=s["stage"], tasks=s["tasks"], gpu_s_per_task=gpu_s, host_s_per_task=host_s,

@@ -2,8 +2,11 @@
 """The cost model's arithmetic on hand-computed cases (no measurement, milliseconds)."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
+import numpy as np
 import pytest
 
 from ember_dist.engine import cost
@@ -54,7 +57,8 @@ def test_cpu_waves_memory_and_scheduler():
     a1 = next(s for s in r2["stages"] if s["stage"] == "A1")
     assert r2["workers_per_node"] == 2 and a1["wall_s"] == pytest.approx(8 * (w["A1"]["gmac"] / 16) / 2)
     # A scheduler at 10 s per task (C1: 32 tasks of ~30 CPU s) bounds C1 at tasks x 10 s + one task.
-    r3 = cost.predict_cpu(JOB, rates(sched_s_per_task=10.0), node, nodes=1, fs_gb_s=1e9)
+    no_stats = dataclasses.replace(JOB, statistics=())  # (counting the statistics' graph takes seconds)
+    r3 = cost.predict_cpu(no_stats, rates(sched_s_per_task=10.0), node, nodes=1, fs_gb_s=1e9)
     c1 = next(s for s in r3["stages"] if s["stage"] == "C1")
     assert c1["bound"] == "scheduler" and c1["wall_s"] == pytest.approx(320 + w["C1"]["gmac"] / 32)
 
@@ -138,3 +142,87 @@ def test_cluster_pays_build_once_per_worker_and_fixed_per_task():
     # Every worker builds once, in parallel: + 4 s of wall, + 8 x 4 CPU s.
     assert built["enrich_wall_s"] - plain["enrich_wall_s"] == pytest.approx(4.0)
     assert built["cpu_s"] - plain["cpu_s"] == pytest.approx(8 * 4.0)
+
+
+def test_sched_s_per_task_interpolates_in_log_tasks():
+    r = rates(sched_s_per_task=5e-4, sched_s_per_task_by_count={1000: 1e-3, 10000: 1.5e-3, 100000: 3e-3},
+              sched_submit_s_per_task_by_count={1000: 4e-3, 10000: 6e-3})
+    assert cost.sched_s_per_task(r, 1000) == pytest.approx(1e-3)
+    # 10^4.5 tasks: half-way in log between 1.5e-3 and 3e-3.
+    assert cost.sched_s_per_task(r, 10**4.5) == pytest.approx(2.25e-3)
+    # Outside the sizes measured: the nearest size's figure (beyond the largest, an extrapolation).
+    assert cost.sched_s_per_task(r, 10) == pytest.approx(1e-3)
+    assert cost.sched_s_per_task(r, 10**7) == pytest.approx(3e-3)
+    assert cost.sched_s_per_task(r, 10**3.5, submit=True) == pytest.approx(5e-3)
+    # No submit table: the one-graph table; no table at all: the single figure.
+    assert cost.sched_s_per_task(rates(sched_submit_s_per_task_by_count={}, sched_s_per_task_by_count={1000: 2e-3}),
+                                 5000, submit=True) == pytest.approx(2e-3)
+    assert cost.sched_s_per_task(rates(sched_s_per_task=7e-4), 5000) == pytest.approx(7e-4)
+    # Recorded rates come back from JSON with string keys.
+    back = cost.Rates.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.sched_s_per_task_by_count == {1000: 1e-3, 10000: 1.5e-3, 100000: 3e-3}
+
+
+def test_paper_case_task_counts():
+    from ember_dist.engine.split import count_tasks
+
+    job = cost.paper_job()
+    p = get_preset("fiducial")
+    n = cost.job_tasks(dataclasses.replace(job, statistics=()), threads=1024)
+    # The enrichment stages: what enrich_box submits (split.count_tasks, batches of one tile).
+    enrich = sum(n[s] for s in STAGES)
+    assert enrich == count_tasks(plan_split((27008, 27008), 1024, p), p, 4, 3, 10, 1) == 120_780
+    # Deposit: 1024 particle chunks of 2^20; per map 1024 kernel tasks, 256 + 64 + 16 + 4 + 1 adds and a
+    # write; 4 per chunk + 1 shared.
+    assert n["deposit"] == 4 * 1024 + 1 + 30 * (1024 + 341 + 1) == 45_077
+    # Smoothing: ghost width 3 x (3 x 80 x 1e15 / (4 pi 1024^3))^(1/3) = 783 ckpc/h, so 63 domains of
+    # 1587 ckpc/h whatever the threads beyond 32: 1024 chunk reads + 63 x (1024 selections + 1 query).
+    assert n["smoothing"] == 1024 + 63 * 1025 and cost.smoothing_tasks(job, 16)[1] == 32
+
+
+def test_deposit_graph_tasks_match_the_deposit_graph(tmp_path, monkeypatch):
+    import ember_dist.deposit.api as api
+    from ember_dist.mock import make_mock_suite
+
+    snap = make_mock_suite(tmp_path / "mock", n=16, box_size=15000.0, seed=1)["dmo"]
+    seen = []
+
+    def count(tasks, client, progress, extra=()):  # the graph deposit_snapshot would compute, not run
+        seen.append(cost.graph_tasks(list(tasks) + list(extra)))
+        return [1.0] * len(extra)
+
+    monkeypatch.setattr(api, "_run", count)
+    # Smoothing lengths are computed before the graph and enter it as an array: ones will do, and save seconds.
+    monkeypatch.setattr(api, "smoothing_lengths_distributed", lambda pos, *a, **k: np.ones(pos.shape[0]))
+    api.deposit_snapshot(snap, tmp_path / "d.zarr", pixel=15000 / 64, slabs=2, axes=("x", "z"), align=16,
+                         n_neighbours=32, chunk_size=256)
+    # 16^3 particles in 16 chunks of 256, 2 axes x 2 slabs: 4 x 16 + 1 + 4 x (16 + 4 + 1 + 1) = 153.
+    job = cost.Job(n_px=64, axes=2, slabs=2, particles=16**3, box_size=15000.0, chunk_size=256)
+    assert seen == [cost.deposit_graph_tasks(job)] == [153]
+    # The smoothing's domains follow deposit.smoothing's ghost width (the model has its own copy of the formula).
+    from ember_dist.deposit.smoothing import initial_ghost_width
+
+    for n, box in ((16**3, 15000.0), (1024**3, 100_000.0)):
+        job = cost.Job(n_px=64, particles=n, box_size=box)
+        assert cost.smoothing_tasks(job, 4096)[1] == max(1, min(8192, int(box / (2 * initial_ghost_width(n, box, 80)))))
+
+
+def test_stats_graph_tasks_extrapolate_the_graph():
+    # Three 2048^2 maps in 1024^2 chunks: the count from one and two maps against the three maps' own graph.
+    job = cost.Job(n_px=2048, axes=1, slabs=3, samples=1, particles=1000, box_size=1000.0)
+    direct = cost.graph_tasks(cost._stats_collections(job, 3, "disk"))
+    assert abs(cost.stats_graph_tasks(job, "disk") - direct) <= 3
+
+
+def test_cpu_scheduler_terms_and_smoothing_domains():
+    job = dataclasses.replace(JOB, statistics=())
+    node = cost.CPUNode("4 cores", cores=4, memory_gb=100.0, io_gb_s=1e6)
+    r = cost.predict_cpu(job, rates(sched_s_per_task=1.0, smooth_cpu_s_per_particle=1e-3), node, nodes=2, fs_gb_s=1e9)
+    # 1000 particles in 1000 ckpc/h: the ghost width (801 ckpc/h) leaves one domain, so the smoothing's
+    # 1 CPU s runs on one core; its graph: 1 chunk read + 1 x (1 selection + 1 query).
+    assert r["deposit"]["smooth_domains"] == 1 and r["tasks"]["smoothing"] == 3
+    assert r["deposit"]["smooth_wall_s"] == pytest.approx(3.0) and r["deposit"]["smooth_bound"] == "scheduler"
+    # The deposit's graph: 4 + 1 + (1 + 0 + 1) = 7 tasks at 1 s each, plus one (free) kernel task.
+    assert r["tasks"]["deposit"] == 7 and r["deposit"]["bound"] == "scheduler"
+    assert r["deposit"]["wall_s"] == pytest.approx(3.0 + 7.0)
+    assert r["sched_s"]["C1"] == pytest.approx(32.0) and r["tasks"]["statistics"] == 0
