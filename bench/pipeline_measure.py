@@ -207,7 +207,7 @@ def _proc_cpu():
 
 
 def _status_gb(field):
-    """``VmRSS`` or ``VmHWM`` of this process, GB."""
+    """``VmRSS`` or ``VmHWM`` of this process, GiB."""
     return next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith(field + ":")) / 2**20
 
 
@@ -262,7 +262,8 @@ def _idle_cpu_rate(worker_cpu, seconds=5.0):
 
 def _one_noop_run(kind, n, run, worker_cpu=None, idle=(0.0, 0.0)):
     """Wall, CPU of this process and of its main thread, worker CPU (each also net of the idle rate ``idle`` x
-    wall), and this process's peak RSS above its RSS before the run (``VmHWM`` reset first), of ``run()``."""
+    wall), and this process's peak RSS above its RSS before the run (``VmHWM`` reset first; ``peak_gb`` in GiB,
+    as ``_status_gb``), of ``run()``."""
     import time
 
     with open("/proc/self/clear_refs", "w") as f:
@@ -280,7 +281,7 @@ def _one_noop_run(kind, n, run, worker_cpu=None, idle=(0.0, 0.0)):
     say(f"scheduler {kind}: {n:,} no-op tasks in {wall:.1f} s wall, {wall / n * 1e6:.0f} us per task; this process "
         f"{cpu_s / n * 1e6:.0f} us CPU per task (net of idle {net / n * 1e6:.0f}, main thread {main_s / n * 1e6:.0f})"
         + (f", worker {wcpu / n * 1e6:.0f} (net {wnet / n * 1e6:.0f})" if worker_cpu else "")
-        + f"; peak RSS +{peak * 1e3:.0f} MB ({peak / n * 1e6:.2f} kB per task); load {r['load']}")
+        + f"; peak RSS +{peak * 1024:.0f} MiB ({peak * 2**20 / n:.2f} KiB per task); load {r['load']}")
     return r
 
 

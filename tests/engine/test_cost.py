@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The cost model's arithmetic on hand-computed cases (no measurement, milliseconds)."""
+"""The cost model's arithmetic on hand-computed cases (no measurement); the task counts against the graphs the
+deposit and the statistics build (seconds: the deposit package's import)."""
 from __future__ import annotations
 
 import dataclasses
@@ -204,7 +205,8 @@ def test_deposit_graph_tasks_match_the_deposit_graph(tmp_path, monkeypatch):
 
     for n, box in ((16**3, 15000.0), (1024**3, 100_000.0)):
         job = cost.Job(n_px=64, particles=n, box_size=box)
-        assert cost.smoothing_tasks(job, 4096)[1] == max(1, min(8192, int(box / (2 * initial_ghost_width(n, box, 80)))))
+        width = initial_ghost_width(n, box, 80)
+        assert cost.smoothing_tasks(job, 4096)[1] == max(1, min(8192, int(box / (2 * width))))
 
 
 def test_stats_graph_tasks_extrapolate_the_graph():
@@ -217,12 +219,14 @@ def test_stats_graph_tasks_extrapolate_the_graph():
 def test_cpu_scheduler_terms_and_smoothing_domains():
     job = dataclasses.replace(JOB, statistics=())
     node = cost.CPUNode("4 cores", cores=4, memory_gb=100.0, io_gb_s=1e6)
-    r = cost.predict_cpu(job, rates(sched_s_per_task=1.0, smooth_cpu_s_per_particle=1e-3), node, nodes=2, fs_gb_s=1e9)
+    r = cost.predict_cpu(job, rates(sched_s_per_task=0.1, smooth_cpu_s_per_particle=1e-3), node, nodes=2,
+                         fs_gb_s=1e9)
     # 1000 particles in 1000 ckpc/h: the ghost width (801 ckpc/h) leaves one domain, so the smoothing's
-    # 1 CPU s runs on one core; its graph: 1 chunk read + 1 x (1 selection + 1 query).
+    # 1 CPU s runs on one core of the 8; its graph (1 chunk read + 1 x (1 selection + 1 query)) 0.3 s.
     assert r["deposit"]["smooth_domains"] == 1 and r["tasks"]["smoothing"] == 3
-    assert r["deposit"]["smooth_wall_s"] == pytest.approx(3.0) and r["deposit"]["smooth_bound"] == "scheduler"
-    # The deposit's graph: 4 + 1 + (1 + 0 + 1) = 7 tasks at 1 s each, plus one (free) kernel task.
+    assert r["deposit"]["smooth_wall_s"] == pytest.approx(1.0) and r["deposit"]["smooth_bound"] == "compute"
+    # The deposit's graph: 4 + 1 + (1 + 0 + 1) = 7 tasks at 0.1 s, beside one kernel task of no cost.
     assert r["tasks"]["deposit"] == 7 and r["deposit"]["bound"] == "scheduler"
-    assert r["deposit"]["wall_s"] == pytest.approx(3.0 + 7.0)
-    assert r["sched_s"]["C1"] == pytest.approx(32.0) and r["tasks"]["statistics"] == 0
+    assert r["deposit"]["wall_s"] == pytest.approx(1.0 + 0.7)
+    # Each split stage: its tasks x 0.1 s (C1: 32 tasks); no statistics, no statistics' graph.
+    assert r["sched_s"]["C1"] == pytest.approx(3.2) and r["tasks"]["statistics"] == 0
