@@ -70,17 +70,21 @@ def _is_this_machine(host):
     return any(a.address == host for addrs in psutil.net_if_addrs().values() for a in addrs)
 
 
-def resolve_rechunk_method(method, nbytes, scratch_dir=None):
+def resolve_rechunk_method(method, nbytes, scratch_dir=None, check=True):
     """The transposition method that ``rechunk_method=method`` means for a transform of ``nbytes``.
 
     ``"auto"`` is ``"disk"`` where every worker sees this process's scratch directory (no
     distributed client, i.e. Dask's threaded or synchronous scheduler, or a client whose
     workers all run on this machine, like a ``LocalCluster``) and the directory has room for
     the scratch files (1.1 x ``nbytes``); otherwise ``None`` (Dask's default, the p2p shuffle).
-    An explicit ``"disk"`` is checked for room before any work starts.
+    An explicit ``"disk"`` is checked for room before any work starts, unless ``check`` is
+    False: then it is taken as it is, the scratch directory not looked at (a graph built to
+    be counted or inspected, not computed here).
 
     >>> resolve_rechunk_method("p2p", 10**9)
     'p2p'
+    >>> resolve_rechunk_method("disk", 10**18, check=False)  # an exabyte: no disk has room
+    'disk'
     >>> resolve_rechunk_method("sideways", 1)
     Traceback (most recent call last):
     ...
@@ -91,7 +95,7 @@ def resolve_rechunk_method(method, nbytes, scratch_dir=None):
     if method not in (None, "auto", "disk", "p2p", "tasks"):
         raise ValueError(f"rechunk_method={method!r} is unknown; use 'auto', 'disk', 'p2p', 'tasks' "
                          "or None (Dask's default)")
-    if method not in ("auto", "disk"):
+    if method not in ("auto", "disk") or (method == "disk" and not check):
         return method
     root = _scratch_root(scratch_dir)
     try:
@@ -128,7 +132,7 @@ def _scratch_nbytes(a):
     return nlead * (a.shape[-2] * n * a.dtype.itemsize + a.shape[-2] * (n // 2 + 1) * 16)
 
 
-def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
+def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None, check_scratch=True):
     """Unnormalised half-plane 2D DFT of the last two axes, in float64.
 
     Parameters
@@ -151,6 +155,10 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
         workers (a local disk is enough for one machine). :func:`power_spectrum` and
         :func:`cross_power_spectrum` delete them once their sums exist; a direct
         ``fft2_half`` call leaves them, and so does a computation that fails.
+    check_scratch : bool
+        False: ``rechunk_method="disk"`` builds its graph without checking ``scratch_dir`` for
+        room (:func:`resolve_rechunk_method`'s ``check``), for a graph that is counted or
+        inspected rather than computed here (``ember_dist.stats.graph_cost``).
 
     Returns
     -------
@@ -175,7 +183,7 @@ def fft2_half(a, chunk_mib=32, rechunk_method=None, scratch_dir=None):
     width = max(1, int(chunk_mib * 2**20 // (16 * n)))
     lead = (1,) * (a.ndim - 2)
     cols = min(width, nh)
-    rechunk_method = resolve_rechunk_method(rechunk_method, _scratch_nbytes(a), scratch_dir)
+    rechunk_method = resolve_rechunk_method(rechunk_method, _scratch_nbytes(a), scratch_dir, check_scratch)
     if rechunk_method == "disk":
         return _fft2_half_disk(a.rechunk(lead + a.chunks[-2:]), width, nh, cols, scratch_dir)
     # Row strips that never straddle an input chunk: each strip is a view of one chunk row,
@@ -465,7 +473,8 @@ def _bins(n, width):
     return nbins, first
 
 
-def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None, scratch_dir=None):
+def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None, scratch_dir=None,
+             check_scratch=True):
     """Shared engine: returns (k_sum, count, power_sums list, dc list) arrays."""
     if width <= 0:
         raise ValueError(f"bin_width={width!r} must be positive (units of k_F = 2 pi / box_size)")
@@ -478,7 +487,7 @@ def _spectra(fields, box_size, n, width, window, chunk_mib, rechunk_method=None,
     nout = (2 + nprod) * nbins + nf
 
     if is_dask(fields[0]):
-        ffts = [fft2_half(f, chunk_mib, rechunk_method, scratch_dir) for f in fields]
+        ffts = [fft2_half(f, chunk_mib, rechunk_method, scratch_dir, check_scratch) for f in fields]
 
         def func(*args):
             *bs, y0, x0 = args
@@ -543,7 +552,7 @@ def _output(mi, sums, nbins, first, nprod, names, width, window, overdensity, n)
 
 def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensity=True,
                    field=None, dims=None, chunk_mib=32, rechunk_method="auto", scratch_dir=None,
-                   **params):
+                   check_scratch=True, **params):
     """Periodic 2D power spectrum of a map or a stack of maps.
 
     Parameters
@@ -570,6 +579,9 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
         (:func:`resolve_rechunk_method`).
     scratch_dir : str, optional
         Directory of the "disk" transposition's scratch files (see :func:`fft2_half`).
+    check_scratch : bool
+        False: an explicit ``rechunk_method="disk"`` is not checked for room in ``scratch_dir``
+        (see :func:`fft2_half`; for a graph that is counted, not computed here).
 
     Returns
     -------
@@ -590,13 +602,13 @@ def power_spectrum(data, box_size=None, *, bin_width=1.0, window=None, overdensi
     mi.param("box_size", "power_spectrum")
     n = mi.npix
     sums, nbins, first, nprod = _spectra([mi.data], None, n, bin_width, window, chunk_mib, rechunk_method,
-                                         scratch_dir)
+                                         scratch_dir, check_scratch)
     return finalize(_output(mi, sums, nbins, first, nprod, ["power"], bin_width, window, overdensity, n))
 
 
 def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=None,
                          overdensity=True, field=None, field2=None, dims=None, chunk_mib=32,
-                         rechunk_method="auto", scratch_dir=None, **params):
+                         rechunk_method="auto", scratch_dir=None, check_scratch=True, **params):
     """Cross power spectrum of two maps and their correlation coefficient r(k).
 
     Parameters
@@ -604,7 +616,7 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
     data1, data2 : ndarray, dask.array.Array, xarray.DataArray or xarray.Dataset
         Maps of equal shape (Msun/h per pixel), e.g. truth and prediction. A stack in
         ``data1`` (e.g. with ``sample``) against a single map in ``data2`` is broadcast.
-    box_size, bin_width, window, overdensity, dims, chunk_mib, rechunk_method, scratch_dir, **params
+    box_size, bin_width, window, overdensity, dims, chunk_mib, rechunk_method, scratch_dir, check_scratch, **params
         As in :func:`power_spectrum`; attrs are taken from ``data1`` first.
     field, field2 : str, optional
         Variables to take from Dataset inputs.
@@ -646,7 +658,7 @@ def cross_power_spectrum(data1, data2, box_size=None, *, bin_width=1.0, window=N
         a2 = np.broadcast_to(a2, a1.shape)
     n = m1.npix
     sums, nbins, first, nprod = _spectra([a1, a2], None, n, bin_width, window, chunk_mib, rechunk_method,
-                                         scratch_dir)
+                                         scratch_dir, check_scratch)
     ds = _output(m1, sums, nbins, first, nprod, ["power", "power_1", "power_2"], bin_width,
                  window, overdensity, n)
     p12, p11, p22 = (sums[..., (2 + j) * nbins:(3 + j) * nbins] for j in range(3))
