@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ember_dist.engine import cost
+from ember_dist.stats.graph_cost import stats_graph_tasks
 from pipeline_common import say
 
 __all__ = ["print_rates", "predictions", "print_predictions"]
@@ -47,7 +48,7 @@ def predictions(rates, job=None):
     job = job or cost.paper_job()
     rows = []
     for n in (1, 16, 128):
-        r = cost.predict_cpu(job, rates, nodes=n)
+        r = cost.predict_cpu(job, rates, nodes=n, stats_tasks=stats_graph_tasks)
         bounds = ",".join(sorted({s["bound"] for s in r["stages"]}))
         rows.append(dict(kind="cpu", count=n, wall_s=r["wall_s"], deposit_s=r["deposit"]["wall_s"],
                          enrich_s=r["enrich_wall_s"], stats_s=r["stats_wall_s"], bounds=bounds,
@@ -58,7 +59,7 @@ def predictions(rates, job=None):
     for g in (1, 8, 64):
         for prec, threads in (("tf32", 1), ("bfloat16", 1), ("tf32", 8)):
             gpu = dataclasses.replace(cost.A100, host_threads=threads)
-            r = cost.predict_gpu(job, rates, gpu, g, prec)
+            r = cost.predict_gpu(job, rates, gpu, g, prec, stats_tasks=stats_graph_tasks)
             rows.append(dict(kind=f"A100 {prec}, {threads} thread{'s' if threads > 1 else ''}", count=g,
                              wall_s=r["wall_s"], deposit_s=r["deposit_wall_s"], enrich_s=r["enrich_wall_s"],
                              stats_s=r["stats_wall_s"], bounds=",".join(sorted({s["bound"] for s in r["stages"]}))))
@@ -74,7 +75,7 @@ def print_predictions(rates):
         say(f"  stage {s['stage']}: {s['tasks']:,} tasks, {s['gmac'] / 1e3:.3g} TMAC paid (x{s['paid']:.3f}), "
             f"{s['bytes'] / 1e9:.0f} GB read + written")
     d = cost.deposit_work(job, rates)
-    one = cost.predict_cpu(job, rates, nodes=1)
+    one = cost.predict_cpu(job, rates, nodes=1, stats_tasks=stats_graph_tasks)
     say(f"  deposit: {d['evals_per_particle']:,.0f} kernel evaluations per particle (median support "
         f"{d['support_px_median']:.0f} px), kernel {d['kernel_cpu_s']:.3g} CPU s, maps {d['map_cpu_s']:.3g}, "
         f"tasks {d['task_cpu_s']:.3g}, smoothing {d['smooth_cpu_s']:.3g}; enrichment stages "

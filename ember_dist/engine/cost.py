@@ -18,7 +18,8 @@ cluster's task slots in waves, behind the stage barrier the engine has, and take
   workers per node as the measured peak memory per worker allows);
 * the scheduler: ``tasks x seconds per task`` of the one Dask scheduler (serial), the seconds per task
   taken at the size of the graph or stage the scheduler is sent (:func:`sched_s_per_task`); the tasks
-  are counted from the code that builds each graph (:func:`job_tasks`);
+  are counted from the code that builds each graph (:func:`job_tasks`; the statistics' graph by a counter
+  the caller passes, ``ember_dist.stats.graph_cost.stats_graph_tasks``: the engine imports no statistics);
 * I/O: the stage's bytes read and written over the shared file system's bandwidth.
 
 GPU stage times are estimates: the paid multiply-adds of each stage over a roofline of the named GPU's
@@ -34,14 +35,13 @@ Examples
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["Rates", "Job", "CPUNode", "GPU", "A100", "H100", "paper_job", "stage_work", "deposit_work",
            "kernel_evaluations", "build_cpu_s", "fit_rate_and_fixed", "predict_cpu", "predict_gpu", "this_machine",
            "sched_s_per_task", "tree_sum_tasks", "deposit_graph_tasks", "smoothing_tasks", "graph_tasks",
-           "stats_graph_tasks", "job_tasks"]
+           "job_tasks"]
 
 GB = 1e9
 
@@ -401,59 +401,29 @@ def graph_tasks(collections):
     return len(expr.optimize().__dask_graph__())
 
 
-def _stats_collections(job, maps, rechunk_method):
-    """The job's statistics of ``maps`` lazy maps laid out as an enriched store (chunks of the tile core)."""
-    import dask.array as da
-    import numpy as np
-
-    from ember_dist.stats import bispectrum, cddf, pixel_pdf, power_spectrum
-
-    a = da.zeros((1, 1, maps, job.n_px, job.n_px), chunks=(1, 1, 1, job.core, job.core), dtype=np.float32)
-    pixel = job.box_size / job.n_px
-    make = {"power": lambda: power_spectrum(a, box_size=job.box_size, rechunk_method=rechunk_method),
-            "pdf": lambda: pixel_pdf(a),
-            "cddf": lambda: cddf(a, redshift=2.0, hubble=0.6774, slab_depth=job.box_size / job.slabs, pixel_size=pixel),
-            "bispectrum": lambda: bispectrum(a, box_size=job.box_size)}
-    return [make[s]() for s in job.statistics]
-
-
-@functools.lru_cache(maxsize=32)
-def _stats_graph_tasks(n_px, core, statistics, box_size, slabs, rechunk_method):
-    from unittest import mock
-
-    from ember_dist.stats import power
-
-    job = Job(n_px=n_px, core=core, statistics=statistics, box_size=box_size, slabs=slabs)
-    # The count needs the graph only: "disk" would first check for scratch space the size of the maps.
-    with mock.patch.object(power, "resolve_rechunk_method", lambda method, *a, **k: method):
-        one, two = (graph_tasks(_stats_collections(job, k, rechunk_method)) for k in (1, 2))
-    return one, two - one
-
-
-def stats_graph_tasks(job, rechunk_method="disk"):
-    """Tasks of the statistics' graph (one ``client.compute`` of every statistic of every enriched map, as the
-    pipeline's statistics stage sends it), counted on the graphs the statistics functions build for one and
-    two lazy maps of the job's size and chunks and extrapolated linearly to all maps (linear to within a
-    task per map).  ``rechunk_method``: P(k)'s rows-to-columns transposition, ``"disk"`` (one machine, the
-    default of ``"auto"`` there) or ``"p2p"`` (workers on several machines)."""
+def _stats_tasks(job, stats_tasks, rechunk_method):
+    """The statistics' graph's tasks from the caller's counter ``stats_tasks(job, rechunk_method)``; 0 for a job
+    without statistics.  The counter is the caller's because the statistics are a layer above the engine
+    (``ember_dist.stats.graph_cost.stats_graph_tasks`` counts them on the graphs the statistics build)."""
     if not job.statistics:
         return 0
-    one, per_map = _stats_graph_tasks(job.n_px, job.core, tuple(job.statistics), job.box_size, job.slabs,
-                                      rechunk_method)
-    n_maps = job.maps * job.samples * job.fields
-    return one + per_map * (n_maps - 1)
+    if stats_tasks is None:
+        raise ValueError("the statistics' tasks need a counter: pass stats_tasks=stats_graph_tasks "
+                         "(from ember_dist.stats.graph_cost), or a job with statistics=()")
+    return int(stats_tasks(job, rechunk_method))
 
 
-def job_tasks(job, threads=64, rechunk_method="disk"):
+def job_tasks(job, threads=64, rechunk_method="disk", stats_tasks=None):
     """Tasks the job sends the scheduler, per phase, each counted from the code that builds its graph:
     ``smoothing`` (:func:`smoothing_tasks` on ``threads`` threads), ``deposit`` (:func:`deposit_graph_tasks`),
     ``scan`` (one task per map and field), each split stage (``stage_work``: tiles x maps x realisations;
-    equal to ``engine.split.count_tasks`` with the default batch of one tile) and ``statistics``
-    (:func:`stats_graph_tasks`)."""
+    equal to ``engine.split.count_tasks`` with the default batch of one tile) and ``statistics``:
+    ``stats_tasks(job, rechunk_method)``, the caller's counter of the statistics' graph
+    (``ember_dist.stats.graph_cost.stats_graph_tasks``; needed unless the job has no statistics)."""
     out = {"smoothing": smoothing_tasks(job, threads)[0], "deposit": deposit_graph_tasks(job)}
     out["scan"] = job.maps * job.fields
     out.update({s["stage"]: s["tasks"] for s in stage_work(job)})
-    out["statistics"] = stats_graph_tasks(job, rechunk_method)
+    out["statistics"] = _stats_tasks(job, stats_tasks, rechunk_method)
     return out
 
 
@@ -480,7 +450,7 @@ def _stage_wall(tasks, task_s, slots, sched_s, io_bytes, io_gb_s):
     return terms[bound], bound
 
 
-def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
+def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0, stats_tasks=None):
     """Predicted wall time (s) and memory of ``job`` on ``nodes`` CPU nodes.
 
     Workers per node: as many as the node's memory holds at the measured peak per worker (at most one
@@ -489,6 +459,9 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     node.io_gb_s, fs_gb_s)``.  The one scheduler handles every task of every graph (:func:`job_tasks`; the
     statistics' P(k) transposes through scratch files on one node, by Dask's p2p shuffle on several), at
     :func:`sched_s_per_task` of the graph's or stage's size; each phase takes at least its tasks x that.
+    ``stats_tasks(job, rechunk_method)`` counts the statistics' graph (``"disk"`` on one node, ``"p2p"`` on
+    more): ``ember_dist.stats.graph_cost.stats_graph_tasks``, passed in because the statistics are a layer
+    above the engine; needed when the job has statistics and the scheduler costs something (``rates``).
     Returns per-phase walls with the term that bounds each stage and phase, and ``tasks`` / ``sched_s``:
     the tasks and the scheduler's seconds of each phase.
     """
@@ -543,7 +516,8 @@ def predict_cpu(job, rates, node=CPUNode(), nodes=1, fs_gb_s=20.0):
     st = _stats_cpu_s(job, rates)
     stats_s = sum(st.values()) / (nodes * node.cores)
     # Count the statistics' graph only where the scheduler costs something (building it takes seconds).
-    n_stats = stats_graph_tasks(job, "disk" if nodes == 1 else "p2p") if sched_s_per_task(rates, 10**6) > 0 else 0
+    n_stats = (_stats_tasks(job, stats_tasks, "disk" if nodes == 1 else "p2p") if sched_s_per_task(rates, 10**6) > 0
+               else 0)
     stats_sched = scheduler("statistics", n_stats)
     t_stats = max(stats_s, stats_sched) + rates.stats_first_cpu_s
     once = (rates.deposit_first_cpu_s * nodes * w_dep + rates.deposit_call_cpu_s + fixed + build * slots
@@ -582,13 +556,14 @@ def gpu_seconds_per_gmac(preset, gpu, precision="tf32"):
     return out
 
 
-def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
+def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0, stats_tasks=None):
     """Predicted wall time (s) of ``job`` on ``gpus`` GPUs (an ESTIMATE from datasheet throughput).
 
     Network time per stage: its paid multiply-adds over :func:`gpu_seconds_per_gmac`, weighted over
     the stage's levels.  Host work per task (reads, noise, writes: the measured stage CPU seconds less
     the network's) runs on one host core beside the GPU's next call, so a task takes the larger of
-    the two.  Deposit and statistics run on the host cores (``gpu.host_cores`` per GPU).
+    the two.  Deposit and statistics run on the host cores (``gpu.host_cores`` per GPU); ``stats_tasks``: as
+    in :func:`predict_cpu`.
     """
     from ember_dist.model.geometry import cost
     from ember_dist.model.presets import get_preset
@@ -597,7 +572,7 @@ def predict_gpu(job, rates, gpu=A100, gpus=1, precision="tf32", fs_gb_s=20.0):
     per_level = cost(p).per_level
     t_lev = gpu_seconds_per_gmac(p, gpu, precision)
     node = CPUNode(f"host of one {gpu.name}", gpu.host_cores, gpu.host_memory_gb, gpu.io_gb_s)
-    host = predict_cpu(job, rates, node, gpus, fs_gb_s)
+    host = predict_cpu(job, rates, node, gpus, fs_gb_s, stats_tasks)
     io = min(gpus * gpu.io_gb_s, fs_gb_s)
     res = {"gpus": gpus, "gpu": gpu.name, "precision": precision, "efficiency": gpu.efficiency, "stages": []}
     enrich = host["enrich_wall_s"] - sum(s["wall_s"] for s in host["stages"])  # scan, fixed costs, model build

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The cost model's arithmetic on hand-computed cases (no measurement); the task counts against the graphs the
-deposit and the statistics build (seconds: the deposit package's import)."""
+"""The cost model's arithmetic on hand-computed cases (no measurement); the task counts against the graph the
+deposit builds (seconds: the deposit package's import).  The statistics' count: tests/stats/test_graph_cost.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -209,11 +209,34 @@ def test_deposit_graph_tasks_match_the_deposit_graph(tmp_path, monkeypatch):
         assert cost.smoothing_tasks(job, 4096)[1] == max(1, min(8192, int(box / (2 * width))))
 
 
-def test_stats_graph_tasks_extrapolate_the_graph():
-    # Three 2048^2 maps in 1024^2 chunks: the count from one and two maps against the three maps' own graph.
-    job = cost.Job(n_px=2048, axes=1, slabs=3, samples=1, particles=1000, box_size=1000.0)
-    direct = cost.graph_tasks(cost._stats_collections(job, 3, "disk"))
-    assert abs(cost.stats_graph_tasks(job, "disk") - direct) <= 3
+def test_statistics_tasks_come_from_the_callers_counter():
+    # The engine imports no statistics: the caller's counter gives the statistics' tasks, asked for P(k)'s
+    # transposition through scratch files on one node and by p2p on several.
+    asked = []
+
+    def counter(job, rechunk_method):
+        asked.append(rechunk_method)
+        return {"disk": 100, "p2p": 250}[rechunk_method]
+
+    node = cost.CPUNode("4 cores", cores=4, memory_gb=100.0, io_gb_s=1e6)
+    r1 = cost.predict_cpu(JOB, rates(sched_s_per_task=0.1), node, nodes=1, fs_gb_s=1e9, stats_tasks=counter)
+    r2 = cost.predict_cpu(JOB, rates(sched_s_per_task=0.1), node, nodes=2, fs_gb_s=1e9, stats_tasks=counter)
+    assert asked == ["disk", "p2p"]
+    assert (r1["tasks"]["statistics"], r2["tasks"]["statistics"]) == (100, 250)
+    # Statistics of no CPU cost: the scheduler's 100 x 0.1 s bound the phase.
+    assert r1["sched_s"]["statistics"] == pytest.approx(10.0) and r1["stats_wall_s"] == pytest.approx(10.0)
+    assert r1["stats_bound"] == "scheduler"
+    assert cost.job_tasks(JOB, rechunk_method="p2p", stats_tasks=counter)["statistics"] == 250
+    g = cost.predict_gpu(JOB, rates(sched_s_per_task=0.1), gpus=1, stats_tasks=counter)
+    assert g["stats_wall_s"] == pytest.approx(10.0) and asked[-1] == "disk"
+    # Without a counter: an error where the statistics' graph counts, nothing asked where it does not (no
+    # scheduler cost, or no statistics).
+    with pytest.raises(ValueError, match="stats_tasks=stats_graph_tasks"):
+        cost.predict_cpu(JOB, rates(sched_s_per_task=0.1), node, nodes=1, fs_gb_s=1e9)
+    with pytest.raises(ValueError, match="stats_tasks=stats_graph_tasks"):
+        cost.job_tasks(JOB)
+    assert cost.predict_cpu(JOB, rates(), node, nodes=1, fs_gb_s=1e9)["tasks"]["statistics"] == 0
+    assert cost.job_tasks(dataclasses.replace(JOB, statistics=()))["statistics"] == 0
 
 
 def test_cpu_scheduler_terms_and_smoothing_domains():
