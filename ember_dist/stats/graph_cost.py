@@ -40,6 +40,7 @@ def stats_collections(job, maps, rechunk_method="disk"):
     import dask.array as da
     import numpy as np
 
+    from ember_dist.io.conventions import PLANCK15
     from ember_dist.stats import bispectrum, cddf, pixel_pdf, power_spectrum
 
     a = da.zeros((1, 1, maps, job.n_px, job.n_px), chunks=(1, 1, 1, job.core, job.core), dtype=np.float32)
@@ -47,7 +48,8 @@ def stats_collections(job, maps, rechunk_method="disk"):
     make = {"power": lambda: power_spectrum(a, box_size=job.box_size, rechunk_method=rechunk_method,
                                             check_scratch=False),
             "pdf": lambda: pixel_pdf(a),
-            "cddf": lambda: cddf(a, redshift=2.0, hubble=0.6774, slab_depth=job.box_size / job.slabs, pixel_size=pixel),
+            "cddf": lambda: cddf(a, redshift=2.0, hubble=PLANCK15["hubble"], slab_depth=job.box_size / job.slabs,
+                                 pixel_size=pixel),
             "bispectrum": lambda: bispectrum(a, box_size=job.box_size)}
     return [make[s]() for s in job.statistics]
 
