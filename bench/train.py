@@ -21,7 +21,10 @@ line per configuration.
 compiled steps (``fused=False``, the reference) and the fused iteration (``fused=True``), runs
 them in alternating blocks of 2 iterations and prints medians of wall and process CPU time per
 iteration, their ratios, the largest weight difference between the two after the same
-iterations (round-off), and the process's peak RSS.
+iterations (round-off), and the process's peak RSS.  ``--compare-critic 5 2`` does the same for
+two numbers of critic steps per generator step (the first the reference; critic learning rate
+``--critic-lr`` for each in turn, e.g. ``--critic-lr 1e-4 3e-4``): a different training, so no
+weight difference is printed, only the cost per generator iteration.
 """
 from __future__ import annotations
 
@@ -47,6 +50,10 @@ def main(argv=None):
     ap.add_argument("--grid", type=int, default=128, help="map side, px")
     ap.add_argument("--devices", type=int, nargs="+", default=[1], help="replica counts to run side by side")
     ap.add_argument("--compare", action="store_true", help="WGAN: separate steps vs fused iteration, alternating")
+    ap.add_argument("--compare-critic", type=int, nargs=2, metavar=("REF", "NEW"),
+                    help="WGAN: two --n-critic values side by side, alternating (the first the reference)")
+    ap.add_argument("--critic-lr", type=float, nargs="+", default=[1e-4],
+                    help="critic learning rate (with --compare-critic: one per value)")
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of --compare")
     args = ap.parse_args(argv)
 
@@ -76,7 +83,7 @@ def main(argv=None):
     names = [d.name for d in tf.config.list_logical_devices(kind_of)]
     if max(args.devices) > len(names):
         raise SystemExit(f"--devices {max(args.devices)}: only {len(names)} {kind_of} devices ({names})")
-    if args.compare:
+    if args.compare or args.compare_critic:
         return compare(args, maps, root)
     for preset, kind, n in [(p, k, n) for p in args.presets for k in args.kinds for n in args.devices]:
         p = get_preset(preset).with_noise(kind == "wgan")
@@ -101,6 +108,15 @@ def main(argv=None):
         }), flush=True)
 
 
+def _variants(args):
+    """``{label: TrainConfig overrides}`` of the two trainers of ``--compare`` / ``--compare-critic``."""
+    if not args.compare_critic:
+        return {"separate": dict(fused=False, n_critic=args.n_critic),
+                "fused": dict(fused=True, n_critic=args.n_critic)}
+    lrs = (args.critic_lr * 2)[:2] if len(args.critic_lr) == 1 else args.critic_lr[:2]
+    return {f"n_critic_{n}": dict(n_critic=n, critic_lr=lr) for n, lr in zip(args.compare_critic, lrs)}
+
+
 def compare(args, maps, root):
     import resource
 
@@ -110,15 +126,17 @@ def compare(args, maps, root):
     from ember_dist.train.loop import TrainConfig, Trainer
     from ember_dist.train.sampler import TileSampler
 
+    variants = _variants(args)
+    ref, new = variants
     for preset in args.presets:
         p = get_preset(preset)
         s, info = TileSampler.from_store(maps, "gas", tile=args.tile, batch=args.batch, noise_levels=p.levels - 1,
                                          seed=0)
         tr, first = {}, {}
-        for mode, fused in (("separate", False), ("fused", True)):
+        for mode, over in variants.items():
             cfg = TrainConfig(kind="wgan", field="gas", preset=preset, steps=10**6, batch=args.batch, tile=args.tile,
-                              n_critic=args.n_critic, checkpoint_every=10**9, log_every=10**9, sample_every=0,
-                              score_maps=0, tensorboard=False, diagnostics=False, devices=None, fused=fused)
+                              checkpoint_every=10**9, log_every=10**9, sample_every=0, score_maps=0,
+                              tensorboard=False, diagnostics=False, devices=None, **over)
             tr[mode] = Trainer(cfg, s, os.path.join(root, f"cmp-{preset}-{mode}"), info)
             t0 = time.perf_counter()
             tr[mode].train_step()
@@ -132,22 +150,21 @@ def compare(args, maps, root):
                     t.train_step()
                     wall[m].append(time.perf_counter() - t0)
                     cpu[m].append(time.process_time() - c0)
-        w = lambda t: [np.asarray(v) for v in t.g.weights + t.c.weights]  # noqa: E731
-        diff = max(float(np.max(np.abs(a - b))) for a, b in zip(w(tr["separate"]), w(tr["fused"])))
         med = {m: (float(np.median(wall[m])), float(np.median(cpu[m]))) for m in tr}
-        print(json.dumps({
-            "preset": preset, "batch": args.batch, "tile": args.tile, "n_critic": args.n_critic,
-            "iterations_each": len(wall["fused"]) + 1,
-            **{f"{m}_wall_ms": round(1e3 * med[m][0], 1) for m in tr},
-            **{f"{m}_cpu_ms": round(1e3 * med[m][1], 1) for m in tr},
-            **{f"{m}_first_step_s": round(first[m], 1) for m in tr},
-            "speedup_wall": round(med["separate"][0] / med["fused"][0], 3),
-            "speedup_cpu": round(med["separate"][1] / med["fused"][1], 3),
-            "max_weight_diff": diff, "peak_rss_gb_process": round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-            "load_avg_1min": round(os.getloadavg()[0], 1),
-        }), flush=True)
-
+        out = {"preset": preset, "batch": args.batch, "tile": args.tile,
+               "variants": variants,
+               "iterations_each": len(wall[new]) + 1,
+               **{f"{m}_wall_ms": round(1e3 * med[m][0], 1) for m in tr},
+               **{f"{m}_cpu_ms": round(1e3 * med[m][1], 1) for m in tr},
+               **{f"{m}_first_step_s": round(first[m], 1) for m in tr},
+               "speedup_wall": round(med[ref][0] / med[new][0], 3),
+               "speedup_cpu": round(med[ref][1] / med[new][1], 3)}
+        if not args.compare_critic:  # the same updates: their difference is round-off
+            w = lambda t: [np.asarray(v) for v in t.g.weights + t.c.weights]  # noqa: E731
+            out["max_weight_diff"] = max(float(np.max(np.abs(a - b))) for a, b in zip(w(tr[ref]), w(tr[new])))
+        out.update(peak_rss_gb_process=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                   load_avg_1min=round(os.getloadavg()[0], 1))
+        print(json.dumps(out), flush=True)
 
 if __name__ == "__main__":
     main()
