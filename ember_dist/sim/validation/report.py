@@ -170,7 +170,8 @@ def _md_power(rs):
           + "), so its non-linear power is expected to fall below halofit even when the code is right. The growth line is the check that does not depend on the box size: where "
           "Delta^2_lin << 1 a correct run grows its modes as linear theory; where Delta^2_lin approaches 1 (the lowest "
           "bins of these boxes already do) deviations of that order are non-linear physics, and a single small box "
-          "cannot tell them from an integration error; a larger box (the application box, dark matter only) can.", "",
+          "cannot tell them from an integration error; a larger box can, once it holds enough massive haloes that its "
+          "one-halo error (the rule above) is small.", "",
           "Per-bin values (k, P_sim/P_halofit, sample-variance error of the mean (Gaussian part); * = judged):", ""]
     for r in rs:
         rows = [f"{k:.2f}: {q:.3f} +- {e:.3f} ({c:.3f}){' *' if jj else ''}" for k, q, e, c, jj, ir in
