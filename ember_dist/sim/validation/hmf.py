@@ -15,6 +15,7 @@ of tens of Mpc/h at z = 2-3 it, not the Gaussian ``2 P^2 / N_modes``, sets the e
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import h5py
@@ -66,12 +67,21 @@ def pooled_mass_function(masses_per_box, box_size, particle_mass, min_particles=
 
 
 def _camb_table(cosmo):
-    """CAMB's linear z = 0 spectrum of the suite (the ICs' spectrum) as the text table colossus reads."""
+    """CAMB's linear z = 0 spectrum of the suite (the ICs' spectrum) as the text table colossus reads.
+
+    One CAMB run and one file per cosmology and process (each check called it anew: ~6 CPU-s and a
+    temporary folder per call).
+    """
+    return _camb_table_of(tuple(sorted(cosmo.items())))
+
+
+@functools.lru_cache(maxsize=4)
+def _camb_table_of(cosmo_items):
     import tempfile
 
     from ember_dist.sim.linear import LinearPower
 
-    lp = LinearPower(cosmo)
+    lp = LinearPower(dict(cosmo_items))
     k = np.logspace(-4, 2, 600)
     path = Path(tempfile.mkdtemp(prefix="ember_hmf_")) / "camb_linear_z0.txt"
     np.savetxt(path, np.column_stack([np.log10(k), np.log10(lp(k))]))
