@@ -84,3 +84,86 @@ def test_discover_takes_finished_snapshots_only(tmp_path):
     pos, m = read_particles(found[0]["path"], 1)
     np.testing.assert_allclose(pos[0], [0.1, 0.2, 0.1])  # Mpc/h, wrapped into the box
     np.testing.assert_allclose(m, 5e9)
+
+
+def test_nfw_fourier_transform_matches_the_direct_integral_of_the_truncated_profile():
+    from scipy.integrate import quad
+
+    for c in (3.0, 8.0):
+        norm = np.log1p(c) - c / (1 + c)
+        for kr in (0.01, 0.7, 3.0, 12.0):
+            # u(k) = int_0^c 4 pi x^2 rho(x) sin(k x)/(k x) dx / M with rho = 1 / (x (1 + x)^2), r_s = 1
+            direct = quad(lambda x: x / (1 + x) ** 2 * np.sinc(kr * x / np.pi), 0, c, limit=400)[0] / norm
+            assert hmf.nfw_u(kr, c) == pytest.approx(direct, rel=1e-6, abs=1e-9)
+    assert hmf.nfw_u(1e-6, 5.0) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_band_power_error_of_poisson_haloes_has_the_one_halo_term():
+    # point haloes of equal mass, Poisson in number: P = V / Nbar, T(k, k) = n (M / rho)^4 = (V / Nbar)^3, so
+    # Var[P] / P^2 = 2 / N_modes + T / (V P^2) = 2 / N_modes + 1 / Nbar, and the 1 / Nbar part is shared by all bins
+    from ember_dist.sim.validation.checks import error_of_mean
+
+    rng = np.random.default_rng(7)
+    box, nbar, ng, runs = 100.0, 100.0, 32, 500
+    pk = np.array([power_spectrum_3d(rng.random((rng.poisson(nbar), 3)) * box, box, ng)["power"][:8]
+                   for _ in range(runs)])
+    nm = power_spectrum_3d(rng.random((10, 3)) * box, box, ng)["n_modes"][:8]
+    p, t = box**3 / nbar, (box**3 / nbar) ** 3
+    frac = pk.std(axis=0) / pk.mean(axis=0)
+    expect = error_of_mean(nm, 1, power=p, trispectrum=t, volume=box**3)
+    gauss = error_of_mean(nm, 1)
+    for i in (3, 5, 7):  # N_modes ~ 200-700: the Gaussian part alone is 20-40% below the scatter
+        assert frac[i] == pytest.approx(expect[i], rel=0.12)
+        assert frac[i] > 1.15 * gauss[i]
+    # the one-halo part correlates the bins: covariance / P^2 = 1 / Nbar (Gaussian: 0)
+    c = np.cov(pk[:, 5], pk[:, 7])[0, 1] / (pk[:, 5].mean() * pk[:, 7].mean())
+    assert c == pytest.approx(1 / nbar, rel=0.35)
+
+
+def test_one_halo_trispectrum_tends_to_the_fourth_mass_moment_of_tinker08():
+    from ember_dist.io.conventions import RHO_CRIT
+    from ember_dist.sim.linear import suite_cosmology
+
+    z = 2.0
+    edges = np.logspace(9, 16, 281)  # 0.025 dex: (M / rho)^4 varies by 26% across a bin
+    counts = hmf.tinker08_counts(edges, z, 1.0)  # number density per (Mpc/h)^3 per bin
+    mid = np.sqrt(edges[1:] * edges[:-1])
+    rho = suite_cosmology()["omega_m"] * RHO_CRIT * 1e9
+    moment = np.sum(counts * (mid / rho) ** 4)
+    t = hmf.one_halo_trispectrum([1e-4, 1.0, 2.0], z)
+    assert t[0] == pytest.approx(moment, rel=0.005)  # 0.2%: the bins' midpoint masses
+    assert t[0] > t[1] > t[2] > 0
+    # a 32 Mpc/h box at z = 2: at k = 1.66 h/Mpc the one-halo scatter of one box is ~25% of CAMB's P(k)
+    from ember_dist.sim.linear import nonlinear_power
+
+    frac = np.sqrt(hmf.one_halo_trispectrum([1.66], z)[0] / 32.0**3) / nonlinear_power(np.array([1.66]), z)[0]
+    assert 0.18 < frac < 0.32
+
+
+def test_one_halo_trispectrum_matches_colossus_nfw_profiles_in_physical_units():
+    # u(k|M) from colossus' own NFW profile (rho_s, r_s, R200c in physical kpc/h), integrated directly with
+    # the physical wavenumber k (1 + z) / 1000 h/kpc, and rho_m from colossus: pins the comoving/physical and
+    # kpc/Mpc conversions that the k -> 0 limit (u = 1) cannot see
+    from colossus.halo import concentration, profile_nfw
+    from colossus.lss import mass_function
+    from scipy.integrate import quad
+
+    from ember_dist.sim.linear import _colossus, suite_cosmology
+
+    z, k = 2.0, np.array([0.5, 1.66, 5.0])
+    co = _colossus(suite_cosmology())
+    rho_m = co.rho_m(0.0) * 1e9  # Msun h^2 / kpc^3 -> (Msun/h) / (Mpc/h)^3, comoving
+    lnm = np.linspace(np.log(1e11), np.log(1e16), 101)
+    m = np.exp(lnm)
+    dn = mass_function.massFunction(m, z, mdef="200c", model="tinker08", q_out="dndlnM",
+                                    ps_args={"model": "ember_camb", "path": hmf._camb_table(suite_cosmology())})
+    c = concentration.concentration(m, "200c", z, model="duffy08")
+    u = np.empty((k.size, m.size))
+    for j, (mj, cj) in enumerate(zip(m, c)):
+        prof = profile_nfw.NFWProfile(M=mj, c=cj, z=z, mdef="200c")
+        r200 = prof.par["rs"] * cj
+        for i, kp in enumerate(k * (1 + z) / 1000.0):
+            u[i, j] = quad(lambda r: 4 * np.pi * r * r * prof.density(r) * np.sinc(kp * r / np.pi), 0, r200,
+                           points=[prof.par["rs"]], limit=200)[0] / mj
+    direct = np.trapezoid(dn * (m / rho_m) ** 4 * u**4, lnm, axis=1)
+    np.testing.assert_allclose(hmf.one_halo_trispectrum(k, z), direct, rtol=0.01)

@@ -8,15 +8,21 @@ start at that threshold, over all catalogues (seeds) together, with Poisson erro
 :func:`tinker08_counts` gives the expected counts in the same bins, ``V_total int dn/dlnM dlnM``,
 from colossus' Tinker et al. (2008) fit for ``200c`` with CAMB's linear spectrum of the suite's
 cosmology.
+
+:func:`one_halo_trispectrum` is the same halo population's contribution to the variance of a
+measured P(k) (the Poisson scatter of the few massive haloes that make the one-halo term): in a box
+of tens of Mpc/h at z = 2-3 it, not the Gaussian ``2 P^2 / N_modes``, sets the error at k ~ 1 h/Mpc.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-__all__ = ["read_masses", "pooled_mass_function", "tinker08_counts", "judge_counts"]
+__all__ = ["read_masses", "pooled_mass_function", "tinker08_counts", "judge_counts", "nfw_u",
+           "one_halo_trispectrum"]
 
 
 def read_masses(path):
@@ -61,12 +67,21 @@ def pooled_mass_function(masses_per_box, box_size, particle_mass, min_particles=
 
 
 def _camb_table(cosmo):
-    """CAMB's linear z = 0 spectrum of the suite (the ICs' spectrum) as the text table colossus reads."""
+    """CAMB's linear z = 0 spectrum of the suite (the ICs' spectrum) as the text table colossus reads.
+
+    One CAMB run and one file per cosmology and process (each check called it anew: ~6 CPU-s and a
+    temporary folder per call).
+    """
+    return _camb_table_of(tuple(sorted(cosmo.items())))
+
+
+@functools.lru_cache(maxsize=4)
+def _camb_table_of(cosmo_items):
     import tempfile
 
     from ember_dist.sim.linear import LinearPower
 
-    lp = LinearPower(cosmo)
+    lp = LinearPower(dict(cosmo_items))
     k = np.logspace(-4, 2, 600)
     path = Path(tempfile.mkdtemp(prefix="ember_hmf_")) / "camb_linear_z0.txt"
     np.savetxt(path, np.column_stack([np.log10(k), np.log10(lp(k))]))
@@ -104,3 +119,51 @@ def judge_counts(observed, expected, tolerance=0.25, n_sigma=2.0):
     observed = np.asarray(observed, np.float64)
     expected = np.asarray(expected, np.float64)
     return np.abs(observed - expected) <= tolerance * expected + n_sigma * np.sqrt(expected)
+
+
+def nfw_u(kr_s, c):
+    """Fourier transform of an NFW profile truncated at ``c r_s``, normalised to 1 at k = 0.
+
+    ``kr_s``: k times the scale radius; ``c``: concentration (R200c / r_s).  Cooray & Sheth (2002),
+    eq. 81, with the sine and cosine integrals of :func:`scipy.special.sici`.
+    """
+    from scipy.special import sici
+
+    x = np.maximum(np.asarray(kr_s, np.float64), 1e-8)
+    c = np.asarray(c, np.float64)
+    si1, ci1 = sici((1.0 + c) * x)
+    si0, ci0 = sici(x)
+    num = np.sin(x) * (si1 - si0) - np.sin(c * x) / ((1.0 + c) * x) + np.cos(x) * (ci1 - ci0)
+    return num / (np.log1p(c) - c / (1.0 + c))
+
+
+def one_halo_trispectrum(k, redshift, cosmo=None, m_min=1.0e9, m_max=1.0e16, n_m=240,
+                         concentration_model="duffy08"):
+    """Diagonal one-halo trispectrum ``T_1h(k, k) = int dlnM dn/dlnM (M / rho_m)^4 u(k|M)^4``, (Mpc/h)^9.
+
+    The non-Gaussian part of the variance of a band power measured in a volume V is ``T(k, k) / V``
+    (Scoccimarro, Zaldarriaga & Hui 1999), and at k ~ 1-10 h/Mpc the one-halo term dominates it
+    (Cooray & Hu 2001): a box holds few of the massive haloes that make the one-halo power, and
+    their number scatters.  Tinker et al. (2008) ``200c`` mass function with the suite's CAMB
+    spectrum (as :func:`tinker08_counts`), NFW haloes truncated at R200c with the Duffy et al.
+    (2008) concentration; ``k`` in h/Mpc, masses in Msun/h.
+    """
+    from colossus.halo import concentration, mass_so
+    from colossus.lss import mass_function
+
+    from ember_dist.io.conventions import RHO_CRIT
+    from ember_dist.sim.linear import _colossus, suite_cosmology
+
+    cosmo = suite_cosmology() if cosmo is None else cosmo
+    _colossus(cosmo)
+    z = float(redshift)
+    lnm = np.linspace(np.log(m_min), np.log(m_max), int(n_m))
+    m = np.exp(lnm)
+    dn = mass_function.massFunction(m, z, mdef="200c", model="tinker08", q_out="dndlnM",
+                                    ps_args={"model": "ember_camb", "path": _camb_table(cosmo)})
+    r200 = mass_so.M_to_R(m, z, "200c") / 1000.0 * (1.0 + z)  # physical kpc/h -> comoving Mpc/h
+    c = concentration.concentration(m, "200c", z, model=concentration_model)
+    rho_m = cosmo["omega_m"] * RHO_CRIT * 1e9  # Msun/h per (Mpc/h)^3, comoving
+    k = np.atleast_1d(np.asarray(k, np.float64))
+    u = nfw_u(k[:, None] * (r200 / c)[None, :], c[None, :])
+    return np.trapezoid(dn * (m / rho_m) ** 4 * u**4, lnm, axis=1)

@@ -139,9 +139,12 @@ def _md_power(rs):
          "CAMB's non-linear spectrum (HMcode) at the snapshot's redshift (`ember_dist.sim.linear.nonlinear_power`).",
          "",
          f"Rule: bins of width k_F = 2 pi / L wholly below a quarter of the particle Nyquist frequency "
-         f"(k_Nyq = pi n / L) are in range; of those, a bin is judged only where the expected cosmic-variance error "
-         f"of the mean over seeds, sqrt(2 / (N_modes N_seeds)) (N_modes counts k and -k), is at most "
-         f"{checks.CV_LIMIT:.0%}; the check passes when every judged bin of the seed-mean P(k) is within "
+         f"(k_Nyq = pi n / L) are in range; of those, a bin is judged only where the expected sample-variance error "
+         f"of the mean over seeds, sqrt((2 / N_modes + T_1h / (V P^2)) / N_seeds), is at most {checks.CV_LIMIT:.0%}. "
+         f"2 / N_modes (N_modes counts k and -k) is the Gaussian part; T_1h / (V P^2) the one-halo part, the "
+         f"scatter of the few massive haloes a box of volume V holds (T_1h = int dn/dlnM (M / rho_m)^4 u(k|M)^4 "
+         f"dlnM: Tinker08 200c, NFW with Duffy08 concentrations; Cooray & Hu 2001), which dominates at k ~ 1 h/Mpc "
+         f"in boxes of tens of Mpc/h. The check passes when every judged bin of the seed-mean P(k) is within "
          f"{checks.PK_TOLERANCE:.0%} of halofit. Bins with larger variance are shown, not judged.", "",
          "| box | z | seeds | k range judged [h/Mpc] | bins in range / judged | max deviation judged | verdict |",
          "|---|---|---|---|---|---|---|"]
@@ -167,11 +170,13 @@ def _md_power(rs):
           + "), so its non-linear power is expected to fall below halofit even when the code is right. The growth line is the check that does not depend on the box size: where "
           "Delta^2_lin << 1 a correct run grows its modes as linear theory; where Delta^2_lin approaches 1 (the lowest "
           "bins of these boxes already do) deviations of that order are non-linear physics, and a single small box "
-          "cannot tell them from an integration error; a larger box (the application box, dark matter only) can.", "",
-          "Per-bin values (k, P_sim/P_halofit, cosmic-variance error of the mean; * = judged):", ""]
+          "cannot tell them from an integration error; a larger box can, once it holds enough massive haloes that its "
+          "one-halo error (the rule above) is small.", "",
+          "Per-bin values (k, P_sim/P_halofit, sample-variance error of the mean (Gaussian part); * = judged):", ""]
     for r in rs:
-        rows = [f"{k:.2f}: {q:.3f} +- {c:.3f}{' *' if jj else ''}" for k, q, c, jj, ir in
-                zip(r["k"], r["ratio"], r["cv_error_of_mean"], r["judged"], r["in_range"]) if ir]
+        rows = [f"{k:.2f}: {q:.3f} +- {e:.3f} ({c:.3f}){' *' if jj else ''}" for k, q, e, c, jj, ir in
+                zip(r["k"], r["ratio"], r.get("error_of_mean", r["cv_error_of_mean"]), r["cv_error_of_mean"],
+                    r["judged"], r["in_range"]) if ir]
         L.append(f"- {r['n']}^3 {r['box_mpc_h']:g} Mpc/h z = {r['redshift']:g}: " + "; ".join(rows))
     return L + ["", "![dark-matter power](dm_power.png)", ""] if rs else L + ["(no finished DMO snapshot)", ""]
 
