@@ -37,10 +37,9 @@ DEMO_DATA = Path(__file__).resolve().parent / "data" / "suite_demo.npz"
 DEMO_VARIABLES = ("dm", "gas", "hi")
 #: The demo's model per field, full-resolution dark-matter input: the shipped model with the lowest sum of
 #: |mass error| + mean |P(k) error| + mean |PDF error| (+ mean |CDDF error| for HI) on the suite's
-#: validation box (seed 4; the U-Net on a tie within 2%), docs/evaluation/suite: for gas the WGAN (0.361;
-#: its U-Net 0.371), for HI the U-Net (0.536; its WGAN 0.639, whose P(k) error swings from 7% on the
-#: validation box to 55% on the test box) ...
-DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-unet"}
+#: validation box (seed 4; the U-Net on a tie within 2%; ``tools/train_shipped_models.py --validate``),
+#: docs/evaluation/suite: the WGANs, gas 0.347 (its U-Net 0.371) and HI 0.432 (its U-Net 0.536) ...
+DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
 #: ... or, when that bundle is not installed, the suite U-Net of that field.
 FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
 #: Wavenumbers (h/ckpc) at which the demo prints the P(k) error (nearest bin): 5, 10, 20, 40 h/Mpc.
@@ -127,8 +126,9 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
     >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-unet", "suite-hi-unet"])
     >>> chosen
     {'gas': 'suite-gas-unet', 'hi': 'suite-hi-unet'}
-    >>> print(*notes)
+    >>> for note in notes: print(note)
     suite-gas-wgan is not installed; gas uses suite-gas-unet (U-Net: one deterministic prediction)
+    suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)
     """
     if available is None:
         from ember_dist.model.bundle import available_models

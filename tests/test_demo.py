@@ -78,8 +78,8 @@ def test_demo_prefers_the_default_then_the_unet():
     assert choose_models(("gas", "hi"), available=both) == (DEFAULT_MODELS, [])
     assert DEFAULT_MODELS["gas"] == "suite-gas-wgan" and FALLBACK_MODELS["gas"] == "suite-gas-unet"
     chosen, notes = choose_models(("gas", "hi"), available=["small-gas-toy", FALLBACK_MODELS["hi"]])
-    assert chosen == {"hi": "suite-hi-unet"} and len(notes) == 1
-    assert notes[0].startswith("no suite bundle for gas")
+    assert chosen == {"hi": "suite-hi-unet"} and len(notes) == 2
+    assert notes[0].startswith("no suite bundle for gas") and notes[1].startswith("suite-hi-wgan is not installed")
     assert choose_models(("gas",), available=[]) == ({}, [notes[0]])
     chosen, notes = choose_models(("gas",), available=[FALLBACK_MODELS["gas"]])
     assert chosen == {"gas": "suite-gas-unet"} and notes[0].startswith("suite-gas-wgan is not installed")
