@@ -209,7 +209,8 @@ def compare(pk, halos, ref, particle_mass):
     counts = {f"{kind}_{run}": np.histogram(h[kind][np.isfinite(h[kind])], edges)[0].tolist()
               for run, h in (("pm", halos), ("gadget", halos_g)) for kind in ("m_fof", "m200c")}
     return {"pk_ratio_bands": bands, "k": np.round(k, 3).tolist(),
-            "pk_ratio": np.round(pk["power"] / pk_g["power"], 4).tolist(), "mass_edges": [float(f"{e:.3e}") for e in edges], **counts}
+            "pk_ratio": np.round(pk["power"] / pk_g["power"], 4).tolist(),
+            "mass_edges": [float(f"{e:.3e}") for e in edges], **counts}
 
 
 def run_config(mesh_factor, steps, par, ref, pixel):
