@@ -28,9 +28,7 @@ backend); this module is backend-agnostic.
 from __future__ import annotations
 
 import csv
-import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import numpy as np
 
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
+from ember_dist.train import checkpoints
 from ember_dist.train.config import TrainConfig
 from ember_dist.train.losses import output_levels
 from ember_dist.train.scoring import ScoreMaps, pk_rows, prediction_score, write_pk_rows
@@ -197,16 +196,13 @@ class Trainer:
         return self.cfg.n_critic + 1 if self.cfg.kind == "wgan" else 1
 
     def checkpoint(self):
-        """Write the checkpoint of the current step; returns its path."""
+        """Write the checkpoint of the current step (:mod:`~ember_dist.train.checkpoints`); returns its path."""
         keras = import_keras()
 
         ck = self.work / "checkpoints"
         name = f"ckpt-{self.step:08d}"
-        arrays = {f"{k}/{i:04d}": keras.ops.convert_to_numpy(v)
-                  for k, vs in self._variables().items() for i, v in enumerate(vs)}
-        tmp = ck / (name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, ck / (name + ".npz"))
+        path = checkpoints.write_arrays(ck, name, {k: [keras.ops.convert_to_numpy(v) for v in vs]
+                                                   for k, vs in self._variables().items()})
         score = self.score(record=True)
         state = {"step": self.step, "seed": self.cfg.seed, "score": score,
                  "next_batch": self.step * self.batches_per_step(),
@@ -214,44 +210,21 @@ class Trainer:
                  "train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
                  "timed_seconds": self.timed_seconds, "parallel": self.parallel.describe(),
                  "mbstd_group_effective": self.mbstd_group}
-        (ck / (name + ".json.tmp")).write_text(json.dumps(state, indent=1))
-        os.replace(ck / (name + ".json.tmp"), ck / (name + ".json"))
-        (ck / "latest.tmp").write_text(name + "\n")
-        os.replace(ck / "latest.tmp", ck / "latest")
-        best = self.best_checkpoint()
-        if np.isfinite(score) and (best is None or not np.isfinite(best[2]) or score < best[2]):
-            (ck / "best.tmp").write_text(name + "\n")
-            os.replace(ck / "best.tmp", ck / "best")
-            best = self.best_checkpoint()
-        keep = {best[0].name} if best else set()
-        old = sorted(p for p in ck.glob("ckpt-*.npz") if not p.name.endswith(".tmp.npz") and p.name not in keep)
-        for p in old[:-max(1, self.cfg.keep_checkpoints)]:
-            p.unlink()
-            p.with_suffix("").with_suffix(".json").unlink(missing_ok=True)
-        return ck / (name + ".npz")
+        checkpoints.write_state(ck, name, state)
+        checkpoints.update_best(ck, name, score)
+        checkpoints.prune(ck, self.cfg.keep_checkpoints)
+        return path
 
     def latest_checkpoint(self):
-        f = self.work / "checkpoints" / "latest"
-        if not f.is_file():
-            return None
-        p = self.work / "checkpoints" / (f.read_text().strip() + ".npz")
-        return p if p.is_file() else None
+        return checkpoints.latest(self.work / "checkpoints")
 
     def restore(self, path=None):
         """Load a checkpoint (default the latest); returns its step or ``None`` when there is none."""
         path = Path(path) if path else self.latest_checkpoint()
         if path is None:
             return None
-        state = json.loads(path.with_suffix("").with_suffix(".json").read_text())
-        free = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
-                "tensorboard", "score_maps", "jit", "fused", "devices", "mbstd_group")  # trajectory-neutral (the
-                # critic groups, which are not, are compared below)
-        saved = {k: v for k, v in state["config"].items() if k not in free}
-        now = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
-        if saved != now:
-            diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k]}
-            raise ValueError(f"checkpoint {str(path)!r} was written with a different configuration {diff} "
-                             "(saved, now); use another work directory or the same settings.")
+        state = checkpoints.read_state(path)
+        checkpoints.check_config(path, state["config"], self.cfg.to_dict())
         was = state.get("mbstd_group_effective")
         if self.c is not None and was is not None and was != self.mbstd_group:
             raise ValueError(f"checkpoint {str(path)!r} was written with critic minibatch-stddev groups of {was} "
@@ -259,8 +232,7 @@ class Trainer:
                              f"mbstd_group={was} (it must divide the per-device batch) or the devices of that run.")
         with np.load(path) as z:
             for k, vs in self._variables().items():
-                for i, v in enumerate(vs):
-                    v.assign(z[f"{k}/{i:04d}"])
+                checkpoints.load_group(z, k, vs)
         self.step = int(state["step"])
         self.last_metrics = state.get("metrics", {})
         self.train_seconds = float(state.get("train_seconds", 0.0))
@@ -362,37 +334,11 @@ class Trainer:
         Makes the export independent of the metric a checkpoint was scored with when written (e.g. a
         run resumed after the metric changed).  Restores the current weights; returns ``{step: score}``.
         """
-        ck = self.work / "checkpoints"
-        current = [np.array(v) for v in self.g.weights]
-        scores, best = {}, None
-        for js in sorted(ck.glob("ckpt-*.json")):
-            npz = js.with_suffix(".npz")
-            if js.name.endswith(".tmp") or not npz.is_file():
-                continue
-            state = json.loads(js.read_text())
-            with np.load(npz) as z:
-                for i, v in enumerate(self.g.weights):
-                    v.assign(z[f"g/{i:04d}"])
-            state["score"] = self.score()
-            js.write_text(json.dumps(state, indent=1))
-            scores[int(state["step"])] = state["score"]
-            if np.isfinite(state["score"]) and (best is None or state["score"] < best[1]):
-                best = (js.stem, state["score"])
-        for v, a in zip(self.g.weights, current):
-            v.assign(a)
-        if best is not None:
-            (ck / "best.tmp").write_text(best[0] + "\n")
-            os.replace(ck / "best.tmp", ck / "best")
-        return scores
+        return checkpoints.rescore(self.work / "checkpoints", self.g.weights, self.score)
 
     def best_checkpoint(self):
         """``(path, step, score)`` of the lowest-score checkpoint kept, or ``None``."""
-        f = self.work / "checkpoints" / "best"
-        if not f.is_file():
-            return None
-        name = f.read_text().strip()
-        state = json.loads((self.work / "checkpoints" / (name + ".json")).read_text())
-        return self.work / "checkpoints" / (name + ".npz"), int(state["step"]), float(state["score"])
+        return checkpoints.best(self.work / "checkpoints")
 
     def _log(self, row):
         path = self.work / "metrics.csv"
@@ -513,8 +459,7 @@ class Trainer:
         best = self.best_checkpoint() if use_best else None
         if best is not None:
             with np.load(best[0]) as z:
-                for i, v in enumerate(self.g.weights):
-                    v.assign(z[f"g/{i:04d}"])
+                checkpoints.load_group(z, "g", self.g.weights)
             chosen = (f"step {best[1]}: lowest score {best[2]:.4g} = ln-k-weighted mean |ln(P_pred(k)/P_true(k))| "
                       f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score) over "
                       f"whole-map predictions of {self.score_set.source}, among the kept checkpoints "
@@ -610,7 +555,7 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     last = t.latest_checkpoint()
     notice = notice or logging.getLogger("ember_dist").warning
     if last is not None:
-        step = int(json.loads(last.with_suffix("").with_suffix(".json").read_text())["step"])
+        step = int(checkpoints.read_state(last)["step"])
         notice(f"resuming from checkpoint step {step}/{cfg.steps} in {str(work)!r}"
                + (" (training complete: the bundle is written from it)" if step >= cfg.steps else "")
                + "; to train afresh, delete that directory or pass work_dir= (--work-dir)")
