@@ -36,7 +36,7 @@ import numpy as np
 
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
-from ember_dist.train import checkpoints
+from ember_dist.train import checkpoints, export
 from ember_dist.train.config import TrainConfig
 from ember_dist.train.losses import output_levels
 from ember_dist.train.scoring import ScoreMaps, pk_rows, prediction_score, write_pk_rows
@@ -448,81 +448,8 @@ class Trainer:
         With ``use_best`` the generator weights of the best-scoring checkpoint (:meth:`score`) are
         exported when one exists; otherwise those of the last step.
         """
-        keras = import_keras()
-
-        from ember_dist.engine.seams import measure_seam_errors
-        from ember_dist.model.bundle import save_bundle, update_meta
-
-        cfg, info = self.cfg, self.info
-        down = int(info.get("downsample", 1))
-        chosen = f"the last step ({self.step})"
-        best = self.best_checkpoint() if use_best else None
-        if best is not None:
-            with np.load(best[0]) as z:
-                checkpoints.load_group(z, "g", self.g.weights)
-            chosen = (f"step {best[1]}: lowest score {best[2]:.4g} = ln-k-weighted mean |ln(P_pred(k)/P_true(k))| "
-                      f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score) over "
-                      f"whole-map predictions of {self.score_set.source}, among the kept checkpoints "
-                      f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)")
-        name = name or Path(out).name
-        training = {
-            "pixel_size": float(info.get("pixel_size", 0.0)),
-            "input_resolution": "HR (full-resolution dark matter)" if down == 1
-            else f"downsampled dark matter (1/{down} of the particles)",
-            "data": info.get("data", "maps: " + str(info.get("maps", "?")) + "; input maps: "
-                             + str(info.get("input_maps", "?"))),
-            "input_variable": info.get("input_var"),
-            # Share of Omega_m the input dark matter carries (input store's attr; None: not recorded there):
-            # ~0.843 for a hydro run's dark matter. enrich_box rescales inputs that differ from it.
-            "dm_mass_fraction": info.get("dm_mass_fraction"),
-            "dm_source": info.get("dm_source"),
-            # the input's dark-matter particle mass (Msun/h, after downsampling): with dm_mass_fraction, the
-            # particle spacing the pipeline's `input_resolution: auto` matches (ember_dist.deposit.resolution)
-            "dm_particle_mass": info.get("dm_particle_mass"),
-            "projections": info.get("axes"),
-            "n_maps": info.get("n_maps"),
-            "map_shape": info.get("map_shape"),
-            "hubble": info.get("hubble"),
-            "kind": cfg.kind,
-            "steps": self.step,
-            "exported_step": best[1] if best is not None else self.step,
-            "steps_requested": cfg.steps,
-            "batch": cfg.batch,
-            "tile": cfg.tile,
-            "loss": ("alpha*sum_scales DSSIM + beta*sum_scales MSLE" + (" + gamma*adversarial (WGAN, "
-                     + ("R1 penalty gamma " if cfg.penalty == "r1" else "gradient penalty ")
-                     + f"{cfg.gp_weight:g}, {cfg.n_critic} critic steps per generator step)"
-                     if cfg.kind == "wgan" else "")),
-            "loss_weights": cfg.loss_weights.to_dict(),
-            "optimizer": (f"Adam(beta1=0, beta2=0.99), polynomial decay power {cfg.power:g} from lr={cfg.lr:g}"
-                          + (f" (critic {cfg.critic_lr:g})" if cfg.kind == "wgan" else "")
-                          + f" to x{cfg.end_lr_factor:g}"),
-            "seed": cfg.seed,
-            "init_from": self.init_info,
-            "noise_init": cfg.noise_init if cfg.kind == "wgan" else None,
-            "critic_warmup": cfg.critic_warmup if cfg.kind == "wgan" else None,
-            "noise_strengths": self.noise_strengths() or None,
-            "noise_per_channel": cfg.noise_per_channel if cfg.kind == "wgan" else None,
-            "noise_lr": (cfg.noise_lr if cfg.noise_lr is not None else cfg.lr) if cfg.kind == "wgan" else None,
-            "critic_penalty": ({"gp": f"two-sided gradient penalty at interpolates, weight {cfg.gp_weight:g}",
-                                "r1": f"R1 on real samples, (gamma/2) mean ||grad D(real)||^2 with gamma = "
-                                      f"{cfg.gp_weight:g}"}[cfg.penalty] if cfg.kind == "wgan" else None),
-            "fused_iteration": cfg.fused if cfg.kind == "wgan" else None,
-            "checkpoint": chosen,
-            "checkpoint_scored_on": self.score_set.source,
-            "final_metrics": self.last_metrics,
-            "train_seconds": round(self.train_seconds, 1),
-            "iterations_per_second": round(self.iterations_per_second(), 4),
-            "backend": keras.backend.backend(),
-            "data_parallel": {**self.parallel.describe(), "per_device_batch": cfg.batch // self.parallel.n,
-                              "critic_mbstd_group": self.mbstd_group if cfg.kind == "wgan" else None},
-            **(extra_training or {}),
-        }
-        b = save_bundle(self.g, out, name=name, field=cfg.field, kind=cfg.kind, preset=self.preset,
-                        input_norm=info["input_norm"], output_norm=info["output_norm"], training=training,
-                        overwrite=overwrite)
-        rows = measure_seam_errors(b, size=seam_size, core=seam_core)
-        return update_meta(b, seam_error=rows)
+        return export.write_bundle(self, out, name=name, seam_size=seam_size, seam_core=seam_core, overwrite=overwrite,
+                                   extra_training=extra_training, use_best=use_best)
 
 
 def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=None, input_var="dm",
