@@ -36,7 +36,7 @@ import numpy as np
 
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
-from ember_dist.train import checkpoints, export
+from ember_dist.train import build, checkpoints, export, noise
 from ember_dist.train.config import TrainConfig
 from ember_dist.train.losses import output_levels
 from ember_dist.train.scoring import ScoreMaps, pk_rows, prediction_score, write_pk_rows
@@ -61,59 +61,26 @@ class Trainer:
         """``score_on``: a :class:`~ember_dist.train.scoring.ScoreMaps` the checkpoints are scored on
         (e.g. a validation box); default the first ``config.score_maps`` training maps."""
         _require_tf()
-        keras = import_keras()
-
-        from ember_dist.model.generator import build_generator
         from ember_dist.train._tf_step import StepFunctions
-        from ember_dist.train.critic import build_critic
         from ember_dist.train.distribute import DataParallel
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
         self.score_set = score_on if score_on is not None else ScoreMaps.training(sampler, config.score_maps)
         self.work = Path(work_dir)
-        self.preset = get_preset(config.preset).with_noise(config.kind == "wgan")
-        self.preset = self.preset.with_noise_per_channel(config.kind == "wgan" and config.noise_per_channel)
-        if sampler.noise_levels != (self.preset.levels - 1 if self.preset.noise else 0):
-            raise ValueError(f"sampler draws {sampler.noise_levels} noise maps; the {config.kind} generator of "
-                             f"preset {self.preset.name!r} needs {self.preset.levels - 1 if self.preset.noise else 0}.")
-        if sampler.tile != config.tile or sampler.batch_size != config.batch:
-            raise ValueError("sampler tile/batch differ from the config's; build the sampler with the same values.")
+        self.preset = build.run_preset(config)
+        build.check_sampler(sampler, config, self.preset)
         self.parallel = DataParallel(config.devices, config.batch)
-        self.mbstd_group = self._mbstd_group()
+        self.mbstd_group = build.mbstd_group(config, self.parallel.n)
         if self.parallel.n > 1:
             logging.getLogger("ember_dist").info("training on %d devices %s, %d samples each", self.parallel.n,
                                                  self.parallel.devices, config.batch // self.parallel.n)
         with self.parallel.scope():  # variables mirrored over the devices when there are several
-            keras.utils.set_random_seed(config.seed)
-            self.g = build_generator(self.preset)
-            self.c = (build_critic(self.preset, config.tile, mbstd_group=self.mbstd_group)
-                      if config.kind == "wgan" else None)
-            self.init_info = self._warm_start(config.init_from) if config.init_from else None
+            self.g, self.c = build.networks(config, self.preset, self.mbstd_group)
+            self.init_info = build.warm_start(self.g, self.preset, config.init_from) if config.init_from else None
             if self.preset.noise and config.noise_init:
-                for s in self.noise_layers():
-                    s.strength.assign(np.full(s.strength.shape, config.noise_init, np.float32))
-            sched = keras.optimizers.schedules.PolynomialDecay
-            self.g_opt = keras.optimizers.Adam(
-                sched(config.lr, max(1, config.steps - (config.critic_warmup if config.kind == "wgan" else 0)),
-                      config.lr * config.end_lr_factor, power=config.power),
-                beta_1=0.0, beta_2=0.99)
+                noise.fill(self.g, config.noise_init)
             noise_vars = [l.strength for l in self.noise_layers()]
-            self.n_opt = None
-            if config.kind == "wgan" and config.noise_lr is not None:
-                self.n_opt = keras.optimizers.Adam(
-                    sched(config.noise_lr, max(1, config.steps - config.critic_warmup),
-                          config.noise_lr * config.end_lr_factor, power=config.power), beta_1=0.0, beta_2=0.99)
-                self.n_opt.build(noise_vars)
-                ids = {id(v) for v in noise_vars}
-                self.g_opt.build([v for v in self.g.trainable_variables if id(v) not in ids])
-            else:
-                self.g_opt.build(self.g.trainable_variables)
-            self.c_opt = None
-            if self.c is not None:
-                self.c_opt = keras.optimizers.Adam(
-                    sched(config.critic_lr, config.steps * config.n_critic, config.critic_lr * config.end_lr_factor,
-                          power=config.power), beta_1=0.0, beta_2=0.99)
-                self.c_opt.build(self.c.trainable_variables)
+            self.g_opt, self.n_opt, self.c_opt = build.optimizers(config, self.g, self.c, noise_vars)
         self.levels = output_levels(self.preset.levels)
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
                                    config.gp_weight, config.data_range, jit=config.jit, parallel=self.parallel,
@@ -128,60 +95,17 @@ class Trainer:
         self.timed_seconds = 0.0
         (self.work / "checkpoints").mkdir(parents=True, exist_ok=True)  # after every check above
 
-    def _mbstd_group(self):
-        """Critic minibatch-stddev group: ``mbstd_group`` or the batch on one device; must fit a replica."""
-        per = self.cfg.batch // self.parallel.n
-        g = self.cfg.mbstd_group or per
-        if per % g:
-            raise ValueError(f"mbstd_group={g} does not divide the {per} samples each of the {self.parallel.n} "
-                             f"devices holds (batch {self.cfg.batch}); the critic's minibatch statistics must stay "
-                             f"on one device. Pass mbstd_group dividing {per}.")
-        return g
-
-    def _warm_start(self, source):
-        """Copy the generator weights of bundle ``source`` layer by layer (by name); returns its description."""
-        from ember_dist.model.bundle import load_model
-        from ember_dist.model.generator import build_generator
-
-        b = load_model(source)
-        if tuple(b.preset.filters) != tuple(self.preset.filters):
-            raise ValueError(f"init_from={str(source)!r} has filters {list(b.preset.filters)}; this run's preset "
-                             f"{self.preset.name!r} has {list(self.preset.filters)}. Warm-start from a bundle of "
-                             "the same preset.")
-        src = build_generator(b.preset)
-        src.load_weights(str(b.weights_path))
-        copied = 0
-        for layer in src.layers:
-            if layer.weights:
-                dst = self.g.get_layer(layer.name)
-                ws = layer.get_weights()
-                if hasattr(dst, "per_channel"):  # noise strengths: one per level <-> one per channel
-                    ws = [np.full(dst.strength.shape, float(np.mean(ws[0])), np.float32)]
-                dst.set_weights(ws)
-                copied += 1
-        return {"bundle": b.name, "weights_sha256": b.weights_sha256, "kind": b.meta.get("kind"),
-                "layers_copied": copied}
-
     def noise_layers(self):
         """The generator's noise-injection layers, level 0 first (empty for the U-Net)."""
-        from ember_dist.model.layers import NoiseInjection
-
-        found = [l for l in self.g.layers if isinstance(l, NoiseInjection)]
-        return sorted(found, key=lambda l: l.name)
+        return noise.layers(self.g)
 
     def noise_strengths(self):
         """``{layer name: strength}`` of the WGAN generator's noise injections."""
-        return {l.name: (float(np.asarray(l.strength)) if not l.per_channel
-                         else [float(v) for v in np.asarray(l.strength)]) for l in self.noise_layers()}
+        return noise.strengths(self.g)
 
     def noise_levels(self):
         """``{"noise_l{l}": RMS of the strengths of level l}`` (the value itself when one per level)."""
-        out = {}
-        for l in self.noise_layers():
-            w = np.asarray(l.strength, np.float64)
-            lev = l.name.split("_")[0].replace("dec", "")  # dec{l}_noise
-            out[f"noise_l{lev}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
-        return out
+        return noise.noise_levels(self.g)
 
     # -- state -------------------------------------------------------------------------------------
     def _variables(self):
