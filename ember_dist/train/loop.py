@@ -11,9 +11,11 @@ Work directory layout::
     <work>/checkpoints/ckpt-00000100.npz   weights (generator, critic), optimizer states
     <work>/checkpoints/ckpt-00000100.json  step, seed, config, next batch index, metrics
     <work>/checkpoints/latest              name of the newest complete checkpoint
+    <work>/checkpoints/best                name of the lowest-score checkpoint
     <work>/metrics.csv                     one row per logged step
     <work>/tensorboard/                    the same metrics as TensorBoard scalars
     <work>/samples/step-00000100.png       dm / truth / prediction of a fixed tile
+    <work>/pk.csv, diagnostics.png         P(k) of the scored predictions, summary plot (diagnostics)
 
 A checkpoint is written to temporary files and renamed, and ``latest`` is
 updated last, so an interrupted run resumes from the last complete one.
@@ -23,11 +25,15 @@ continuing is bit-identical to an uninterrupted run on the same machine and
 thread settings.
 
 The gradient steps are in :mod:`ember_dist.train._tf_step` (TensorFlow
-backend); this module is backend-agnostic.
+backend); this module is backend-agnostic.  It drives the rest of the package:
+:mod:`~ember_dist.train.config` (:class:`TrainConfig`), :mod:`~ember_dist.train.build`
+(networks, optimizers, warm start), :mod:`~ember_dist.train.noise` (noise strengths),
+:mod:`~ember_dist.train.checkpoints` (the checkpoint files), :mod:`~ember_dist.train.logs`
+(metrics, TensorBoard, samples), :mod:`~ember_dist.train.scoring` (checkpoint scores) and
+:mod:`~ember_dist.train.export` (the bundle).
 """
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from pathlib import Path
@@ -36,10 +42,10 @@ import numpy as np
 
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
-from ember_dist.train import build, checkpoints, export, noise
+from ember_dist.train import build, checkpoints, export, logs, noise
 from ember_dist.train.config import TrainConfig
 from ember_dist.train.losses import output_levels
-from ember_dist.train.scoring import ScoreMaps, pk_rows, prediction_score, write_pk_rows
+from ember_dist.train.scoring import ScoreMaps, prediction_score
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
 
@@ -88,7 +94,7 @@ class Trainer:
                                    noise_variables=noise_vars)
         self.step = 0
         self._pool, self._ahead = None, {}
-        self._tb = None
+        self._runlog = logs.RunLog(self.work, config.tensorboard)
         self.last_metrics = {}
         self.train_seconds = 0.0
         self.timed_steps = 0
@@ -225,32 +231,16 @@ class Trainer:
         (noise seed 0); ``nan`` when disabled or undefined (e.g. an empty prediction).  With
         ``record`` (and ``diagnostics``) the P(k) of each prediction and its truth go to ``<work>/pk.csv``.
         """
-        from types import SimpleNamespace
-
-        from ember_dist.engine.reference import predict_whole
         from ember_dist.model.generator import inference_model
-        from ember_dist.model.geometry import receptive_field
 
         n = len(self.score_set) if self.cfg.score_maps else 0
         if n <= 0 or "input_norm" not in self.info:
             return float("nan")
-        fake = SimpleNamespace(exact_halo=receptive_field(self.preset).exact_halo(), preset=self.preset,
-                               input_norm=self.info["input_norm"], output_norm=self.info["output_norm"])
         if getattr(self, "_infer", None) is None:
             self._infer = inference_model(self.g)
-        model = self._infer
-        px = float(self.info.get("pixel_size") or 1.0)
-        errs, rows = [], []
-        for i in range(n):
-            dm = self.info["input_norm"].inverse(self.score_set.inputs[i])
-            truth = self.info["output_norm"].inverse(self.score_set.targets[i])
-            pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
-            errs.append(prediction_score(truth, pred))
-            if record and self.cfg.diagnostics:
-                rows += pk_rows(self.step, i, truth, pred, px)
-        if rows:
-            write_pk_rows(self.work / "pk.csv", self.step, rows)
-        return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
+        return self.score_set.score(self._infer, self.preset, self.info["input_norm"], self.info["output_norm"],
+                                    step=self.step, pixel_size=float(self.info.get("pixel_size") or 1.0),
+                                    pk_csv=self.work / "pk.csv" if record and self.cfg.diagnostics else None)
 
     def rescore(self):
         """Score every kept checkpoint again with :meth:`score` and point ``best`` at the lowest.
@@ -264,45 +254,12 @@ class Trainer:
         """``(path, step, score)`` of the lowest-score checkpoint kept, or ``None``."""
         return checkpoints.best(self.work / "checkpoints")
 
-    def _log(self, row):
-        path = self.work / "metrics.csv"
-        rows = []
-        if path.is_file():  # drop rows past a resumed step (written after the last checkpoint)
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) < row["step"]]
-        keys = list(row)
-        rows.append(row)
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-
     def sample_image(self):
         """Write dm / truth / prediction of a fixed tile (normalised units) as a PNG; returns its path."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         x, y = self.sampler.batch(2**40)  # a fixed batch never used for training
         pred = np.asarray(self.g(x, training=False)[0])
-        (self.work / "samples").mkdir(exist_ok=True)
-        path = self.work / "samples" / f"step-{self.step:08d}.png"
-        n = min(2, y.shape[0])
-        fig, ax = plt.subplots(n, 3, figsize=(7.5, 2.5 * n), squeeze=False)
-        vmax = float(max(y[:n].max(), pred[:n].max(), 1e-6))
-        for r in range(n):
-            for c, (img, title) in enumerate([(x["dm"][r, ..., 0], "dm (normalised)"),
-                                              (y[r, ..., 0], f"{self.cfg.field} truth"),
-                                              (pred[r, ..., 0], f"{self.cfg.field} {self.cfg.kind}")]):
-                ax[r, c].imshow(img, origin="lower", vmin=0, vmax=None if c == 0 else vmax)
-                ax[r, c].set_title(title, fontsize=8)
-                ax[r, c].axis("off")
-        fig.suptitle(f"step {self.step}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        return path
+        return logs.plot_sample(self.work / "samples" / f"step-{self.step:08d}.png", x["dm"], y, pred,
+                                self.cfg.field, self.cfg.kind, self.step)
 
     def run(self, max_steps=None, resume=True, progress=None):
         """Train until ``config.steps`` (or ``max_steps`` more iterations); checkpoint at the end.
@@ -314,24 +271,11 @@ class Trainer:
         stop = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + int(max_steps))
         first = True
         while self.step < stop:
-            t0 = time.perf_counter()
-            m = self.train_step()
-            dt = time.perf_counter() - t0
-            self.train_seconds += dt
-            if not first:  # the first step of a session includes compilation
-                self.timed_steps += 1
-                self.timed_seconds += dt
+            m = self._timed_step(first)
             first = False
-            self.last_metrics = m
             if self.step % self.cfg.log_every == 0 or self.step == stop:
                 m = {**m, **self.diagnostics()}
-                self._log({"step": self.step, "wall_s": round(self.train_seconds, 3), **m})
-                if self.cfg.tensorboard:
-                    if self._tb is None:
-                        from ember_dist.train._tf_step import ScalarWriter
-
-                        self._tb = ScalarWriter(self.work / "tensorboard")
-                    self._tb.write(self.step, m)
+                self._runlog.write(self.step, round(self.train_seconds, 3), m)
                 if progress:
                     progress(self.step, m)
             if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
@@ -346,16 +290,26 @@ class Trainer:
             plot_diagnostics(self.work)
         return self.last_metrics
 
+    def _timed_step(self, first):
+        """:meth:`train_step`, timed; the ``first`` of a session includes compilation and is left out of the rate."""
+        t0 = time.perf_counter()
+        m = self.train_step()
+        dt = time.perf_counter() - t0
+        self.train_seconds += dt
+        if not first:  # the first step of a session includes compilation
+            self.timed_steps += 1
+            self.timed_seconds += dt
+        self.last_metrics = m
+        return m
+
     def close(self):
-        """Stop the batch prefetch thread (a later ``run`` starts a new one)."""
+        """Stop the batch prefetch thread and close the TensorBoard writer (a later ``run`` opens them again)."""
         if self._pool is not None:
             for f in self._ahead.values():
                 f.cancel()
             self._pool.shutdown(wait=True)
             self._pool, self._ahead = None, {}
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        self._runlog.close()
 
     def iterations_per_second(self):
         return self.timed_steps / self.timed_seconds if self.timed_seconds > 0 else float("nan")
