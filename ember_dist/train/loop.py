@@ -11,9 +11,11 @@ Work directory layout::
     <work>/checkpoints/ckpt-00000100.npz   weights (generator, critic), optimizer states
     <work>/checkpoints/ckpt-00000100.json  step, seed, config, next batch index, metrics
     <work>/checkpoints/latest              name of the newest complete checkpoint
+    <work>/checkpoints/best                name of the lowest-score checkpoint
     <work>/metrics.csv                     one row per logged step
     <work>/tensorboard/                    the same metrics as TensorBoard scalars
     <work>/samples/step-00000100.png       dm / truth / prediction of a fixed tile
+    <work>/pk.csv, diagnostics.png         P(k) of the scored predictions, summary plot (diagnostics)
 
 A checkpoint is written to temporary files and renamed, and ``latest`` is
 updated last, so an interrupted run resumes from the last complete one.
@@ -23,159 +25,29 @@ continuing is bit-identical to an uninterrupted run on the same machine and
 thread settings.
 
 The gradient steps are in :mod:`ember_dist.train._tf_step` (TensorFlow
-backend); this module is backend-agnostic.
+backend); this module is backend-agnostic.  It drives the rest of the package:
+:mod:`~ember_dist.train.config` (:class:`TrainConfig`), :mod:`~ember_dist.train.build`
+(networks, optimizers, warm start), :mod:`~ember_dist.train.noise` (noise strengths),
+:mod:`~ember_dist.train.checkpoints` (the checkpoint files), :mod:`~ember_dist.train.logs`
+(metrics, TensorBoard, samples), :mod:`~ember_dist.train.scoring` (checkpoint scores) and
+:mod:`~ember_dist.train.export` (the bundle).
 """
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import os
 import time
-from dataclasses import asdict, dataclass
-from dataclasses import field as _field
 from pathlib import Path
 
 import numpy as np
 
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
-from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights, output_levels
-from ember_dist.train.scoring import ScoreMaps, pk_rows, prediction_score, write_pk_rows
+from ember_dist.train import build, checkpoints, export, logs, noise
+from ember_dist.train.config import TrainConfig
+from ember_dist.train.losses import output_levels
+from ember_dist.train.scoring import ScoreMaps, prediction_score
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (JSON-serialisable).
-
-    Parameters
-    ----------
-    kind : {"unet", "wgan"}
-    field : {"gas", "hi"}
-    preset : str
-    steps : int
-        Generator iterations.
-    batch, tile : int
-    lr, critic_lr : float
-        Initial Adam learning rates, decayed polynomially (``power``) to
-        ``lr * end_lr_factor`` over the run.
-    n_critic : int
-        Critic updates per generator update (WGAN).
-    weights : dict, optional
-        ``{"alpha", "beta", "gamma"}``; default the paper's for ``kind``/``field``.
-    checkpoint_every, log_every, sample_every : int, steps (0 disables samples)
-    score_maps : int
-        Training maps predicted whole at every checkpoint to score it by the
-        power-spectrum error (the paper's best-checkpoint choice); 0 disables.
-    prefetch : int
-        Batches built ahead in a background thread (0: build in the loop).
-    tensorboard : bool
-        Also write the logged metrics as TensorBoard scalars in ``<work>/tensorboard``.
-    keep_checkpoints : int
-    seed : int
-        Seeds weights initialisation (``keras.utils.set_random_seed``) and all batches.
-    init_from : str, optional
-        Bundle (path or name) whose generator weights start the run (warm start), layer by layer
-        by name; e.g. a trained U-Net for a WGAN (the noise strengths, absent from a U-Net, keep
-        ``noise_init``).  The bundle's preset must have the same filters.
-    critic_warmup : int
-        First WGAN iterations that train only the critic (the generator waits).  A warm-started
-        generator is otherwise pushed by the gradients of an untrained critic.
-    noise_init : float
-        Initial strength of every noise injection of the WGAN generator (the paper: 0).  With
-        Adam a scalar moves by about ``lr`` per step, so from 0 it cannot grow in a short run.
-    devices : "auto", None, int or list of str
-        Data parallelism (:mod:`ember_dist.train.distribute`): ``"auto"`` (default) every GPU when
-        there are two or more, else one device; ``None`` or 1 one device; ``n`` the first ``n``
-        GPUs; or TensorFlow device names.  ``batch`` is the global batch, split evenly.
-    mbstd_group : int, optional
-        Samples per minibatch-standard-deviation group of the critic; default the batch on one
-        device (``batch / replicas``).  A run on ``n`` devices equals the one-device run with
-        ``mbstd_group = batch / n``.
-    fused : bool
-        Run a whole WGAN iteration (``n_critic`` critic updates and the generator update) as one
-        compiled call (one host round trip instead of ``n_critic + 1``; the generator outputs of
-        the critic batches in one forward pass); the same updates to round-off.  Off by default: on
-        the 2-core CPU it gained nothing measurable and compiles 2-4x longer (bench/README.md).
-    penalty : {"gp", "r1"}
-        Critic regulariser: the paper's two-sided gradient penalty at interpolates (weight
-        ``gp_weight``), or R1 on real samples, ``(gp_weight / 2) * mean ||grad D(real)||^2``.
-    noise_per_channel : bool
-        One noise strength per feature channel (StyleGAN) instead of one per level (WGAN).
-    noise_lr : float, optional
-        Initial learning rate of the noise strengths (own Adam optimizer, same decay); default: they
-        are trained with the generator's ``lr``.
-    diagnostics : bool
-        At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
-        channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
-        (:meth:`~ember_dist.train._tf_step.StepFunctions._generator_diagnostics`); at every
-        checkpoint write P(k) of the scored predictions and their truth to ``<work>/pk.csv``; at the
-        end draw ``<work>/diagnostics.png`` (:mod:`ember_dist.train.diagnostics`).
-    """
-
-    kind: str = "unet"
-    field: str = "gas"
-    preset: str = "small"
-    steps: int = 1000
-    batch: int = 8
-    tile: int = 64
-    lr: float = 1e-4
-    critic_lr: float = 1e-4
-    end_lr_factor: float = 0.01
-    power: float = 1.0
-    n_critic: int = 5
-    gp_weight: float = GP_WEIGHT
-    weights: dict | None = None
-    data_range: float = 1.0
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    sample_every: int = 500
-    score_maps: int = 2
-    tensorboard: bool = True
-    prefetch: int = 2
-    seed: int = 0
-    jit: bool = True
-    fused: bool = False
-    penalty: str = "gp"
-    noise_per_channel: bool = False
-    noise_lr: float | None = None
-    diagnostics: bool = True
-    init_from: str | None = None
-    noise_init: float = 0.0
-    critic_warmup: int = 0
-    devices: object = "auto"
-    mbstd_group: int | None = None
-    extra: dict = _field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.kind not in ("unet", "wgan"):
-            raise ValueError(f"kind must be 'unet' or 'wgan'. Received: kind={self.kind!r}.")
-        p = get_preset(self.preset)
-        if self.tile % p.alignment:
-            raise ValueError(f"tile={self.tile} must be a multiple of the preset's alignment {p.alignment}.")
-        if self.kind == "wgan" and self.tile % (2 * p.alignment):
-            raise ValueError(f"tile={self.tile} must be a multiple of {2 * p.alignment} for the critic of preset "
-                             f"{p.name!r} (it halves the map once more than the generator).")
-        if self.steps < 1 or self.batch < 1:
-            raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {list(PENALTIES)} (--penalty). Received: penalty={self.penalty!r}.")
-        if self.noise_lr is not None and not self.noise_lr > 0:
-            raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")
-        if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):
-            raise ValueError(f"mbstd_group={self.mbstd_group} must divide batch={self.batch}.")
-
-    @property
-    def loss_weights(self):
-        if self.weights:
-            return LossWeights(**self.weights)
-        return loss_weights(self.kind, self.field)
-
-    def to_dict(self):
-        return asdict(self)
 
 
 def _require_tf():
@@ -195,59 +67,26 @@ class Trainer:
         """``score_on``: a :class:`~ember_dist.train.scoring.ScoreMaps` the checkpoints are scored on
         (e.g. a validation box); default the first ``config.score_maps`` training maps."""
         _require_tf()
-        keras = import_keras()
-
-        from ember_dist.model.generator import build_generator
         from ember_dist.train._tf_step import StepFunctions
-        from ember_dist.train.critic import build_critic
         from ember_dist.train.distribute import DataParallel
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
         self.score_set = score_on if score_on is not None else ScoreMaps.training(sampler, config.score_maps)
         self.work = Path(work_dir)
-        self.preset = get_preset(config.preset).with_noise(config.kind == "wgan")
-        self.preset = self.preset.with_noise_per_channel(config.kind == "wgan" and config.noise_per_channel)
-        if sampler.noise_levels != (self.preset.levels - 1 if self.preset.noise else 0):
-            raise ValueError(f"sampler draws {sampler.noise_levels} noise maps; the {config.kind} generator of "
-                             f"preset {self.preset.name!r} needs {self.preset.levels - 1 if self.preset.noise else 0}.")
-        if sampler.tile != config.tile or sampler.batch_size != config.batch:
-            raise ValueError("sampler tile/batch differ from the config's; build the sampler with the same values.")
+        self.preset = build.run_preset(config)
+        build.check_sampler(sampler, config, self.preset)
         self.parallel = DataParallel(config.devices, config.batch)
-        self.mbstd_group = self._mbstd_group()
+        self.mbstd_group = build.mbstd_group(config, self.parallel.n)
         if self.parallel.n > 1:
             logging.getLogger("ember_dist").info("training on %d devices %s, %d samples each", self.parallel.n,
                                                  self.parallel.devices, config.batch // self.parallel.n)
         with self.parallel.scope():  # variables mirrored over the devices when there are several
-            keras.utils.set_random_seed(config.seed)
-            self.g = build_generator(self.preset)
-            self.c = (build_critic(self.preset, config.tile, mbstd_group=self.mbstd_group)
-                      if config.kind == "wgan" else None)
-            self.init_info = self._warm_start(config.init_from) if config.init_from else None
+            self.g, self.c = build.networks(config, self.preset, self.mbstd_group)
+            self.init_info = build.warm_start(self.g, self.preset, config.init_from) if config.init_from else None
             if self.preset.noise and config.noise_init:
-                for s in self.noise_layers():
-                    s.strength.assign(np.full(s.strength.shape, config.noise_init, np.float32))
-            sched = keras.optimizers.schedules.PolynomialDecay
-            self.g_opt = keras.optimizers.Adam(
-                sched(config.lr, max(1, config.steps - (config.critic_warmup if config.kind == "wgan" else 0)),
-                      config.lr * config.end_lr_factor, power=config.power),
-                beta_1=0.0, beta_2=0.99)
+                noise.fill(self.g, config.noise_init)
             noise_vars = [l.strength for l in self.noise_layers()]
-            self.n_opt = None
-            if config.kind == "wgan" and config.noise_lr is not None:
-                self.n_opt = keras.optimizers.Adam(
-                    sched(config.noise_lr, max(1, config.steps - config.critic_warmup),
-                          config.noise_lr * config.end_lr_factor, power=config.power), beta_1=0.0, beta_2=0.99)
-                self.n_opt.build(noise_vars)
-                ids = {id(v) for v in noise_vars}
-                self.g_opt.build([v for v in self.g.trainable_variables if id(v) not in ids])
-            else:
-                self.g_opt.build(self.g.trainable_variables)
-            self.c_opt = None
-            if self.c is not None:
-                self.c_opt = keras.optimizers.Adam(
-                    sched(config.critic_lr, config.steps * config.n_critic, config.critic_lr * config.end_lr_factor,
-                          power=config.power), beta_1=0.0, beta_2=0.99)
-                self.c_opt.build(self.c.trainable_variables)
+            self.g_opt, self.n_opt, self.c_opt = build.optimizers(config, self.g, self.c, noise_vars)
         self.levels = output_levels(self.preset.levels)
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
                                    config.gp_weight, config.data_range, jit=config.jit, parallel=self.parallel,
@@ -255,67 +94,24 @@ class Trainer:
                                    noise_variables=noise_vars)
         self.step = 0
         self._pool, self._ahead = None, {}
-        self._tb = None
+        self._runlog = logs.RunLog(self.work, config.tensorboard)
         self.last_metrics = {}
         self.train_seconds = 0.0
         self.timed_steps = 0
         self.timed_seconds = 0.0
         (self.work / "checkpoints").mkdir(parents=True, exist_ok=True)  # after every check above
 
-    def _mbstd_group(self):
-        """Critic minibatch-stddev group: ``mbstd_group`` or the batch on one device; must fit a replica."""
-        per = self.cfg.batch // self.parallel.n
-        g = self.cfg.mbstd_group or per
-        if per % g:
-            raise ValueError(f"mbstd_group={g} does not divide the {per} samples each of the {self.parallel.n} "
-                             f"devices holds (batch {self.cfg.batch}); the critic's minibatch statistics must stay "
-                             f"on one device. Pass mbstd_group dividing {per}.")
-        return g
-
-    def _warm_start(self, source):
-        """Copy the generator weights of bundle ``source`` layer by layer (by name); returns its description."""
-        from ember_dist.model.bundle import load_model
-        from ember_dist.model.generator import build_generator
-
-        b = load_model(source)
-        if tuple(b.preset.filters) != tuple(self.preset.filters):
-            raise ValueError(f"init_from={str(source)!r} has filters {list(b.preset.filters)}; this run's preset "
-                             f"{self.preset.name!r} has {list(self.preset.filters)}. Warm-start from a bundle of "
-                             "the same preset.")
-        src = build_generator(b.preset)
-        src.load_weights(str(b.weights_path))
-        copied = 0
-        for layer in src.layers:
-            if layer.weights:
-                dst = self.g.get_layer(layer.name)
-                ws = layer.get_weights()
-                if hasattr(dst, "per_channel"):  # noise strengths: one per level <-> one per channel
-                    ws = [np.full(dst.strength.shape, float(np.mean(ws[0])), np.float32)]
-                dst.set_weights(ws)
-                copied += 1
-        return {"bundle": b.name, "weights_sha256": b.weights_sha256, "kind": b.meta.get("kind"),
-                "layers_copied": copied}
-
     def noise_layers(self):
         """The generator's noise-injection layers, level 0 first (empty for the U-Net)."""
-        from ember_dist.model.layers import NoiseInjection
-
-        found = [l for l in self.g.layers if isinstance(l, NoiseInjection)]
-        return sorted(found, key=lambda l: l.name)
+        return noise.layers(self.g)
 
     def noise_strengths(self):
         """``{layer name: strength}`` of the WGAN generator's noise injections."""
-        return {l.name: (float(np.asarray(l.strength)) if not l.per_channel
-                         else [float(v) for v in np.asarray(l.strength)]) for l in self.noise_layers()}
+        return noise.strengths(self.g)
 
     def noise_levels(self):
         """``{"noise_l{l}": RMS of the strengths of level l}`` (the value itself when one per level)."""
-        out = {}
-        for l in self.noise_layers():
-            w = np.asarray(l.strength, np.float64)
-            lev = l.name.split("_")[0].replace("dec", "")  # dec{l}_noise
-            out[f"noise_l{lev}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
-        return out
+        return noise.noise_levels(self.g)
 
     # -- state -------------------------------------------------------------------------------------
     def _variables(self):
@@ -330,16 +126,13 @@ class Trainer:
         return self.cfg.n_critic + 1 if self.cfg.kind == "wgan" else 1
 
     def checkpoint(self):
-        """Write the checkpoint of the current step; returns its path."""
+        """Write the checkpoint of the current step (:mod:`~ember_dist.train.checkpoints`); returns its path."""
         keras = import_keras()
 
         ck = self.work / "checkpoints"
         name = f"ckpt-{self.step:08d}"
-        arrays = {f"{k}/{i:04d}": keras.ops.convert_to_numpy(v)
-                  for k, vs in self._variables().items() for i, v in enumerate(vs)}
-        tmp = ck / (name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, ck / (name + ".npz"))
+        path = checkpoints.write_arrays(ck, name, {k: [keras.ops.convert_to_numpy(v) for v in vs]
+                                                   for k, vs in self._variables().items()})
         score = self.score(record=True)
         state = {"step": self.step, "seed": self.cfg.seed, "score": score,
                  "next_batch": self.step * self.batches_per_step(),
@@ -347,44 +140,21 @@ class Trainer:
                  "train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
                  "timed_seconds": self.timed_seconds, "parallel": self.parallel.describe(),
                  "mbstd_group_effective": self.mbstd_group}
-        (ck / (name + ".json.tmp")).write_text(json.dumps(state, indent=1))
-        os.replace(ck / (name + ".json.tmp"), ck / (name + ".json"))
-        (ck / "latest.tmp").write_text(name + "\n")
-        os.replace(ck / "latest.tmp", ck / "latest")
-        best = self.best_checkpoint()
-        if np.isfinite(score) and (best is None or not np.isfinite(best[2]) or score < best[2]):
-            (ck / "best.tmp").write_text(name + "\n")
-            os.replace(ck / "best.tmp", ck / "best")
-            best = self.best_checkpoint()
-        keep = {best[0].name} if best else set()
-        old = sorted(p for p in ck.glob("ckpt-*.npz") if not p.name.endswith(".tmp.npz") and p.name not in keep)
-        for p in old[:-max(1, self.cfg.keep_checkpoints)]:
-            p.unlink()
-            p.with_suffix("").with_suffix(".json").unlink(missing_ok=True)
-        return ck / (name + ".npz")
+        checkpoints.write_state(ck, name, state)
+        checkpoints.update_best(ck, name, score)
+        checkpoints.prune(ck, self.cfg.keep_checkpoints)
+        return path
 
     def latest_checkpoint(self):
-        f = self.work / "checkpoints" / "latest"
-        if not f.is_file():
-            return None
-        p = self.work / "checkpoints" / (f.read_text().strip() + ".npz")
-        return p if p.is_file() else None
+        return checkpoints.latest(self.work / "checkpoints")
 
     def restore(self, path=None):
         """Load a checkpoint (default the latest); returns its step or ``None`` when there is none."""
         path = Path(path) if path else self.latest_checkpoint()
         if path is None:
             return None
-        state = json.loads(path.with_suffix("").with_suffix(".json").read_text())
-        free = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
-                "tensorboard", "score_maps", "jit", "fused", "devices", "mbstd_group")  # trajectory-neutral (the
-                # critic groups, which are not, are compared below)
-        saved = {k: v for k, v in state["config"].items() if k not in free}
-        now = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
-        if saved != now:
-            diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k]}
-            raise ValueError(f"checkpoint {str(path)!r} was written with a different configuration {diff} "
-                             "(saved, now); use another work directory or the same settings.")
+        state = checkpoints.read_state(path)
+        checkpoints.check_config(path, state["config"], self.cfg.to_dict())
         was = state.get("mbstd_group_effective")
         if self.c is not None and was is not None and was != self.mbstd_group:
             raise ValueError(f"checkpoint {str(path)!r} was written with critic minibatch-stddev groups of {was} "
@@ -392,8 +162,7 @@ class Trainer:
                              f"mbstd_group={was} (it must divide the per-device batch) or the devices of that run.")
         with np.load(path) as z:
             for k, vs in self._variables().items():
-                for i, v in enumerate(vs):
-                    v.assign(z[f"{k}/{i:04d}"])
+                checkpoints.load_group(z, k, vs)
         self.step = int(state["step"])
         self.last_metrics = state.get("metrics", {})
         self.train_seconds = float(state.get("train_seconds", 0.0))
@@ -462,32 +231,16 @@ class Trainer:
         (noise seed 0); ``nan`` when disabled or undefined (e.g. an empty prediction).  With
         ``record`` (and ``diagnostics``) the P(k) of each prediction and its truth go to ``<work>/pk.csv``.
         """
-        from types import SimpleNamespace
-
-        from ember_dist.engine.reference import predict_whole
         from ember_dist.model.generator import inference_model
-        from ember_dist.model.geometry import receptive_field
 
         n = len(self.score_set) if self.cfg.score_maps else 0
         if n <= 0 or "input_norm" not in self.info:
             return float("nan")
-        fake = SimpleNamespace(exact_halo=receptive_field(self.preset).exact_halo(), preset=self.preset,
-                               input_norm=self.info["input_norm"], output_norm=self.info["output_norm"])
         if getattr(self, "_infer", None) is None:
             self._infer = inference_model(self.g)
-        model = self._infer
-        px = float(self.info.get("pixel_size") or 1.0)
-        errs, rows = [], []
-        for i in range(n):
-            dm = self.info["input_norm"].inverse(self.score_set.inputs[i])
-            truth = self.info["output_norm"].inverse(self.score_set.targets[i])
-            pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
-            errs.append(prediction_score(truth, pred))
-            if record and self.cfg.diagnostics:
-                rows += pk_rows(self.step, i, truth, pred, px)
-        if rows:
-            write_pk_rows(self.work / "pk.csv", self.step, rows)
-        return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
+        return self.score_set.score(self._infer, self.preset, self.info["input_norm"], self.info["output_norm"],
+                                    step=self.step, pixel_size=float(self.info.get("pixel_size") or 1.0),
+                                    pk_csv=self.work / "pk.csv" if record and self.cfg.diagnostics else None)
 
     def rescore(self):
         """Score every kept checkpoint again with :meth:`score` and point ``best`` at the lowest.
@@ -495,77 +248,18 @@ class Trainer:
         Makes the export independent of the metric a checkpoint was scored with when written (e.g. a
         run resumed after the metric changed).  Restores the current weights; returns ``{step: score}``.
         """
-        ck = self.work / "checkpoints"
-        current = [np.array(v) for v in self.g.weights]
-        scores, best = {}, None
-        for js in sorted(ck.glob("ckpt-*.json")):
-            npz = js.with_suffix(".npz")
-            if js.name.endswith(".tmp") or not npz.is_file():
-                continue
-            state = json.loads(js.read_text())
-            with np.load(npz) as z:
-                for i, v in enumerate(self.g.weights):
-                    v.assign(z[f"g/{i:04d}"])
-            state["score"] = self.score()
-            js.write_text(json.dumps(state, indent=1))
-            scores[int(state["step"])] = state["score"]
-            if np.isfinite(state["score"]) and (best is None or state["score"] < best[1]):
-                best = (js.stem, state["score"])
-        for v, a in zip(self.g.weights, current):
-            v.assign(a)
-        if best is not None:
-            (ck / "best.tmp").write_text(best[0] + "\n")
-            os.replace(ck / "best.tmp", ck / "best")
-        return scores
+        return checkpoints.rescore(self.work / "checkpoints", self.g.weights, self.score)
 
     def best_checkpoint(self):
         """``(path, step, score)`` of the lowest-score checkpoint kept, or ``None``."""
-        f = self.work / "checkpoints" / "best"
-        if not f.is_file():
-            return None
-        name = f.read_text().strip()
-        state = json.loads((self.work / "checkpoints" / (name + ".json")).read_text())
-        return self.work / "checkpoints" / (name + ".npz"), int(state["step"]), float(state["score"])
-
-    def _log(self, row):
-        path = self.work / "metrics.csv"
-        rows = []
-        if path.is_file():  # drop rows past a resumed step (written after the last checkpoint)
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) < row["step"]]
-        keys = list(row)
-        rows.append(row)
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
+        return checkpoints.best(self.work / "checkpoints")
 
     def sample_image(self):
         """Write dm / truth / prediction of a fixed tile (normalised units) as a PNG; returns its path."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         x, y = self.sampler.batch(2**40)  # a fixed batch never used for training
         pred = np.asarray(self.g(x, training=False)[0])
-        (self.work / "samples").mkdir(exist_ok=True)
-        path = self.work / "samples" / f"step-{self.step:08d}.png"
-        n = min(2, y.shape[0])
-        fig, ax = plt.subplots(n, 3, figsize=(7.5, 2.5 * n), squeeze=False)
-        vmax = float(max(y[:n].max(), pred[:n].max(), 1e-6))
-        for r in range(n):
-            for c, (img, title) in enumerate([(x["dm"][r, ..., 0], "dm (normalised)"),
-                                              (y[r, ..., 0], f"{self.cfg.field} truth"),
-                                              (pred[r, ..., 0], f"{self.cfg.field} {self.cfg.kind}")]):
-                ax[r, c].imshow(img, origin="lower", vmin=0, vmax=None if c == 0 else vmax)
-                ax[r, c].set_title(title, fontsize=8)
-                ax[r, c].axis("off")
-        fig.suptitle(f"step {self.step}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        return path
+        return logs.plot_sample(self.work / "samples" / f"step-{self.step:08d}.png", x["dm"], y, pred,
+                                self.cfg.field, self.cfg.kind, self.step)
 
     def run(self, max_steps=None, resume=True, progress=None):
         """Train until ``config.steps`` (or ``max_steps`` more iterations); checkpoint at the end.
@@ -577,24 +271,11 @@ class Trainer:
         stop = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + int(max_steps))
         first = True
         while self.step < stop:
-            t0 = time.perf_counter()
-            m = self.train_step()
-            dt = time.perf_counter() - t0
-            self.train_seconds += dt
-            if not first:  # the first step of a session includes compilation
-                self.timed_steps += 1
-                self.timed_seconds += dt
+            m = self._timed_step(first)
             first = False
-            self.last_metrics = m
             if self.step % self.cfg.log_every == 0 or self.step == stop:
                 m = {**m, **self.diagnostics()}
-                self._log({"step": self.step, "wall_s": round(self.train_seconds, 3), **m})
-                if self.cfg.tensorboard:
-                    if self._tb is None:
-                        from ember_dist.train._tf_step import ScalarWriter
-
-                        self._tb = ScalarWriter(self.work / "tensorboard")
-                    self._tb.write(self.step, m)
+                self._runlog.write(self.step, round(self.train_seconds, 3), m)
                 if progress:
                     progress(self.step, m)
             if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
@@ -609,16 +290,26 @@ class Trainer:
             plot_diagnostics(self.work)
         return self.last_metrics
 
+    def _timed_step(self, first):
+        """:meth:`train_step`, timed; the ``first`` of a session includes compilation and is left out of the rate."""
+        t0 = time.perf_counter()
+        m = self.train_step()
+        dt = time.perf_counter() - t0
+        self.train_seconds += dt
+        if not first:  # the first step of a session includes compilation
+            self.timed_steps += 1
+            self.timed_seconds += dt
+        self.last_metrics = m
+        return m
+
     def close(self):
-        """Stop the batch prefetch thread (a later ``run`` starts a new one)."""
+        """Stop the batch prefetch thread and close the TensorBoard writer (a later ``run`` opens them again)."""
         if self._pool is not None:
             for f in self._ahead.values():
                 f.cancel()
             self._pool.shutdown(wait=True)
             self._pool, self._ahead = None, {}
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        self._runlog.close()
 
     def iterations_per_second(self):
         return self.timed_steps / self.timed_seconds if self.timed_seconds > 0 else float("nan")
@@ -635,82 +326,8 @@ class Trainer:
         With ``use_best`` the generator weights of the best-scoring checkpoint (:meth:`score`) are
         exported when one exists; otherwise those of the last step.
         """
-        keras = import_keras()
-
-        from ember_dist.engine.seams import measure_seam_errors
-        from ember_dist.model.bundle import save_bundle, update_meta
-
-        cfg, info = self.cfg, self.info
-        down = int(info.get("downsample", 1))
-        chosen = f"the last step ({self.step})"
-        best = self.best_checkpoint() if use_best else None
-        if best is not None:
-            with np.load(best[0]) as z:
-                for i, v in enumerate(self.g.weights):
-                    v.assign(z[f"g/{i:04d}"])
-            chosen = (f"step {best[1]}: lowest score {best[2]:.4g} = ln-k-weighted mean |ln(P_pred(k)/P_true(k))| "
-                      f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score) over "
-                      f"whole-map predictions of {self.score_set.source}, among the kept checkpoints "
-                      f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)")
-        name = name or Path(out).name
-        training = {
-            "pixel_size": float(info.get("pixel_size", 0.0)),
-            "input_resolution": "HR (full-resolution dark matter)" if down == 1
-            else f"downsampled dark matter (1/{down} of the particles)",
-            "data": info.get("data", "maps: " + str(info.get("maps", "?")) + "; input maps: "
-                             + str(info.get("input_maps", "?"))),
-            "input_variable": info.get("input_var"),
-            # Share of Omega_m the input dark matter carries (input store's attr; None: not recorded there):
-            # ~0.843 for a hydro run's dark matter. enrich_box rescales inputs that differ from it.
-            "dm_mass_fraction": info.get("dm_mass_fraction"),
-            "dm_source": info.get("dm_source"),
-            # the input's dark-matter particle mass (Msun/h, after downsampling): with dm_mass_fraction, the
-            # particle spacing the pipeline's `input_resolution: auto` matches (ember_dist.deposit.resolution)
-            "dm_particle_mass": info.get("dm_particle_mass"),
-            "projections": info.get("axes"),
-            "n_maps": info.get("n_maps"),
-            "map_shape": info.get("map_shape"),
-            "hubble": info.get("hubble"),
-            "kind": cfg.kind,
-            "steps": self.step,
-            "exported_step": best[1] if best is not None else self.step,
-            "steps_requested": cfg.steps,
-            "batch": cfg.batch,
-            "tile": cfg.tile,
-            "loss": ("alpha*sum_scales DSSIM + beta*sum_scales MSLE" + (" + gamma*adversarial (WGAN, "
-                     + ("R1 penalty gamma " if cfg.penalty == "r1" else "gradient penalty ")
-                     + f"{cfg.gp_weight:g}, {cfg.n_critic} critic steps per generator step)"
-                     if cfg.kind == "wgan" else "")),
-            "loss_weights": cfg.loss_weights.to_dict(),
-            "optimizer": (f"Adam(beta1=0, beta2=0.99), polynomial decay power {cfg.power:g} from lr={cfg.lr:g}"
-                          + (f" (critic {cfg.critic_lr:g})" if cfg.kind == "wgan" else "")
-                          + f" to x{cfg.end_lr_factor:g}"),
-            "seed": cfg.seed,
-            "init_from": self.init_info,
-            "noise_init": cfg.noise_init if cfg.kind == "wgan" else None,
-            "critic_warmup": cfg.critic_warmup if cfg.kind == "wgan" else None,
-            "noise_strengths": self.noise_strengths() or None,
-            "noise_per_channel": cfg.noise_per_channel if cfg.kind == "wgan" else None,
-            "noise_lr": (cfg.noise_lr if cfg.noise_lr is not None else cfg.lr) if cfg.kind == "wgan" else None,
-            "critic_penalty": ({"gp": f"two-sided gradient penalty at interpolates, weight {cfg.gp_weight:g}",
-                                "r1": f"R1 on real samples, (gamma/2) mean ||grad D(real)||^2 with gamma = "
-                                      f"{cfg.gp_weight:g}"}[cfg.penalty] if cfg.kind == "wgan" else None),
-            "fused_iteration": cfg.fused if cfg.kind == "wgan" else None,
-            "checkpoint": chosen,
-            "checkpoint_scored_on": self.score_set.source,
-            "final_metrics": self.last_metrics,
-            "train_seconds": round(self.train_seconds, 1),
-            "iterations_per_second": round(self.iterations_per_second(), 4),
-            "backend": keras.backend.backend(),
-            "data_parallel": {**self.parallel.describe(), "per_device_batch": cfg.batch // self.parallel.n,
-                              "critic_mbstd_group": self.mbstd_group if cfg.kind == "wgan" else None},
-            **(extra_training or {}),
-        }
-        b = save_bundle(self.g, out, name=name, field=cfg.field, kind=cfg.kind, preset=self.preset,
-                        input_norm=info["input_norm"], output_norm=info["output_norm"], training=training,
-                        overwrite=overwrite)
-        rows = measure_seam_errors(b, size=seam_size, core=seam_core)
-        return update_meta(b, seam_error=rows)
+        return export.write_bundle(self, out, name=name, seam_size=seam_size, seam_core=seam_core, overwrite=overwrite,
+                                   extra_training=extra_training, use_best=use_best)
 
 
 def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=None, input_var="dm",
@@ -743,7 +360,7 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     last = t.latest_checkpoint()
     notice = notice or logging.getLogger("ember_dist").warning
     if last is not None:
-        step = int(json.loads(last.with_suffix("").with_suffix(".json").read_text())["step"])
+        step = int(checkpoints.read_state(last)["step"])
         notice(f"resuming from checkpoint step {step}/{cfg.steps} in {str(work)!r}"
                + (" (training complete: the bundle is written from it)" if step >= cfg.steps else "")
                + "; to train afresh, delete that directory or pass work_dir= (--work-dir)")

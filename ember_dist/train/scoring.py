@@ -95,6 +95,32 @@ class ScoreMaps:
         return cls(info["input_norm"].forward(src).astype(np.float32),
                    info["output_norm"].forward(tgt).astype(np.float32), what)
 
+    def score(self, model, preset, input_norm, output_norm, step=0, pixel_size=1.0, pk_csv=None):
+        """Mean :func:`prediction_score` of whole-map predictions of every map by ``model`` (noise seed 0).
+
+        ``model``: an inference model of a generator of ``preset``; ``input_norm``/``output_norm``:
+        the normalisations the maps were made with.  ``nan`` when a map's score is undefined.  With
+        ``pk_csv``, the P(k) of each prediction and its truth (``pixel_size``, ckpc/h) go there as rows
+        of ``step`` (:func:`write_pk_rows`).
+        """
+        from types import SimpleNamespace
+
+        from ember_dist.engine.reference import predict_whole
+        from ember_dist.model.geometry import receptive_field
+
+        fake = SimpleNamespace(exact_halo=receptive_field(preset).exact_halo(), preset=preset,
+                               input_norm=input_norm, output_norm=output_norm)
+        errs, rows = [], []
+        for i in range(len(self)):
+            dm = input_norm.inverse(self.inputs[i])
+            truth = output_norm.inverse(self.targets[i])
+            pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
+            errs.append(prediction_score(truth, pred))
+            if pk_csv is not None:
+                rows += pk_rows(step, i, truth, pred, pixel_size)
+        if rows:
+            write_pk_rows(pk_csv, step, rows)
+        return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
 
 def pk_rows(step, i, truth, pred, pixel_size):
     """Rows ``{step, map, k, power_true, power_pred}`` of P(k) of one prediction and its truth."""

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The configuration of a training run: :class:`TrainConfig`, checked when it is made.
+
+Everything that defines a run is one JSON-serialisable dataclass; a checkpoint stores it
+(:meth:`TrainConfig.to_dict`) and a resume compares it (:mod:`ember_dist.train.checkpoints`).
+
+Examples
+--------
+>>> TrainConfig(kind="wgan", field="hi").loss_weights
+LossWeights(alpha=5.0, beta=0.02, gamma=50.0)
+>>> TrainConfig(kind="gan")
+Traceback (most recent call last):
+...
+ValueError: kind must be 'unet' or 'wgan'. Received: kind='gan'.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from dataclasses import field as _field
+
+from ember_dist.model.presets import get_preset
+from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (JSON-serialisable).
+
+    Parameters
+    ----------
+    kind : {"unet", "wgan"}
+    field : {"gas", "hi"}
+    preset : str
+    steps : int
+        Generator iterations.
+    batch, tile : int
+    lr, critic_lr : float
+        Initial Adam learning rates, decayed polynomially (``power``) to
+        ``lr * end_lr_factor`` over the run.
+    n_critic : int
+        Critic updates per generator update (WGAN).
+    weights : dict, optional
+        ``{"alpha", "beta", "gamma"}``; default the paper's for ``kind``/``field``.
+    checkpoint_every, log_every, sample_every : int, steps (0 disables samples)
+    score_maps : int
+        Training maps predicted whole at every checkpoint to score it by the
+        power-spectrum error (the paper's best-checkpoint choice); 0 disables.
+    prefetch : int
+        Batches built ahead in a background thread (0: build in the loop).
+    tensorboard : bool
+        Also write the logged metrics as TensorBoard scalars in ``<work>/tensorboard``.
+    keep_checkpoints : int
+    seed : int
+        Seeds weights initialisation (``keras.utils.set_random_seed``) and all batches.
+    init_from : str, optional
+        Bundle (path or name) whose generator weights start the run (warm start), layer by layer
+        by name; e.g. a trained U-Net for a WGAN (the noise strengths, absent from a U-Net, keep
+        ``noise_init``).  The bundle's preset must have the same filters.
+    critic_warmup : int
+        First WGAN iterations that train only the critic (the generator waits).  A warm-started
+        generator is otherwise pushed by the gradients of an untrained critic.
+    noise_init : float
+        Initial strength of every noise injection of the WGAN generator (the paper: 0).  With
+        Adam a scalar moves by about ``lr`` per step, so from 0 it cannot grow in a short run.
+    devices : "auto", None, int or list of str
+        Data parallelism (:mod:`ember_dist.train.distribute`): ``"auto"`` (default) every GPU when
+        there are two or more, else one device; ``None`` or 1 one device; ``n`` the first ``n``
+        GPUs; or TensorFlow device names.  ``batch`` is the global batch, split evenly.
+    mbstd_group : int, optional
+        Samples per minibatch-standard-deviation group of the critic; default the batch on one
+        device (``batch / replicas``).  A run on ``n`` devices equals the one-device run with
+        ``mbstd_group = batch / n``.
+    fused : bool
+        Run a whole WGAN iteration (``n_critic`` critic updates and the generator update) as one
+        compiled call (one host round trip instead of ``n_critic + 1``; the generator outputs of
+        the critic batches in one forward pass); the same updates to round-off.  Off by default: on
+        the 2-core CPU it gained nothing measurable and compiles 2-4x longer (bench/README.md).
+    penalty : {"gp", "r1"}
+        Critic regulariser: the paper's two-sided gradient penalty at interpolates (weight
+        ``gp_weight``), or R1 on real samples, ``(gp_weight / 2) * mean ||grad D(real)||^2``.
+    noise_per_channel : bool
+        One noise strength per feature channel (StyleGAN) instead of one per level (WGAN).
+    noise_lr : float, optional
+        Initial learning rate of the noise strengths (own Adam optimizer, same decay); default: they
+        are trained with the generator's ``lr``.
+    diagnostics : bool
+        At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
+        channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
+        (:meth:`~ember_dist.train._tf_step.StepFunctions._generator_diagnostics`); at every
+        checkpoint write P(k) of the scored predictions and their truth to ``<work>/pk.csv``; at the
+        end draw ``<work>/diagnostics.png`` (:mod:`ember_dist.train.diagnostics`).
+    """
+
+    kind: str = "unet"
+    field: str = "gas"
+    preset: str = "small"
+    steps: int = 1000
+    batch: int = 8
+    tile: int = 64
+    lr: float = 1e-4
+    critic_lr: float = 1e-4
+    end_lr_factor: float = 0.01
+    power: float = 1.0
+    n_critic: int = 5
+    gp_weight: float = GP_WEIGHT
+    weights: dict | None = None
+    data_range: float = 1.0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    sample_every: int = 500
+    score_maps: int = 2
+    tensorboard: bool = True
+    prefetch: int = 2
+    seed: int = 0
+    jit: bool = True
+    fused: bool = False
+    penalty: str = "gp"
+    noise_per_channel: bool = False
+    noise_lr: float | None = None
+    diagnostics: bool = True
+    init_from: str | None = None
+    noise_init: float = 0.0
+    critic_warmup: int = 0
+    devices: object = "auto"
+    mbstd_group: int | None = None
+    extra: dict = _field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in ("unet", "wgan"):
+            raise ValueError(f"kind must be 'unet' or 'wgan'. Received: kind={self.kind!r}.")
+        p = get_preset(self.preset)
+        if self.tile % p.alignment:
+            raise ValueError(f"tile={self.tile} must be a multiple of the preset's alignment {p.alignment}.")
+        if self.kind == "wgan" and self.tile % (2 * p.alignment):
+            raise ValueError(f"tile={self.tile} must be a multiple of {2 * p.alignment} for the critic of preset "
+                             f"{p.name!r} (it halves the map once more than the generator).")
+        if self.steps < 1 or self.batch < 1:
+            raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {list(PENALTIES)} (--penalty). Received: penalty={self.penalty!r}.")
+        if self.noise_lr is not None and not self.noise_lr > 0:
+            raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")
+        if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):
+            raise ValueError(f"mbstd_group={self.mbstd_group} must divide batch={self.batch}.")
+
+    @property
+    def loss_weights(self):
+        if self.weights:
+            return LossWeights(**self.weights)
+        return loss_weights(self.kind, self.field)
+
+    def to_dict(self):
+        return asdict(self)

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The noise strengths of a WGAN generator: find its noise injections, set them, report them.
+
+Each decoder level ``l`` of a WGAN generator adds a noise map scaled by a trainable strength
+(layer ``dec{l}_noise``, :class:`~ember_dist.model.layers.NoiseInjection`): one scalar per level,
+or one per feature channel (StyleGAN).  A U-Net has none, and every function here then returns
+an empty result.
+
+Examples
+--------
+>>> from ember_dist.model.generator import build_generator
+>>> from ember_dist.model.presets import get_preset
+>>> g = build_generator(get_preset("tiny").with_noise(True))
+>>> fill(g, 0.25)
+>>> noise_levels(g)
+{'noise_l0': 0.25, 'noise_l1': 0.25, 'noise_l2': 0.25}
+>>> noise_levels(build_generator(get_preset("tiny").with_noise(False)))  # a U-Net
+{}
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["layers", "fill", "strengths", "noise_levels"]
+
+
+def layers(g):
+    """The noise-injection layers of generator ``g``, level 0 first (empty for the U-Net)."""
+    from ember_dist.model.layers import NoiseInjection
+
+    found = [l for l in g.layers if isinstance(l, NoiseInjection)]
+    return sorted(found, key=lambda l: l.name)
+
+
+def fill(g, value):
+    """Set every noise strength of ``g`` to ``value``."""
+    for s in layers(g):
+        s.strength.assign(np.full(s.strength.shape, value, np.float32))
+
+
+def strengths(g):
+    """``{layer name: strength}`` of the noise injections of ``g`` (a list per layer with one per channel)."""
+    return {l.name: (float(np.asarray(l.strength)) if not l.per_channel
+                     else [float(v) for v in np.asarray(l.strength)]) for l in layers(g)}
+
+
+def noise_levels(g):
+    """``{"noise_l{l}": RMS of the strengths of level l}`` (the value itself when one per level)."""
+    out = {}
+    for l in layers(g):
+        w = np.asarray(l.strength, np.float64)
+        lev = l.name.split("_")[0].replace("dec", "")  # dec{l}_noise
+        out[f"noise_l{lev}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
+    return out
