@@ -39,7 +39,7 @@ from ember_dist import config
 from ember_dist.engine.faults import kill_worker_at
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine import resume as resume_
-from ember_dist.engine.arguments import coerce_fields, resolve_models
+from ember_dist.engine.arguments import checked_options, with_engine_defaults
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
@@ -131,34 +131,6 @@ def _dataset_attrs(source, pixel_size, extra_attrs):
     attrs.update(extra_attrs or {})
     attrs["units_note"] = "lengths ckpc/h, masses Msun/h per pixel"
     return attrs
-
-
-def _bf16_note(cpuinfo=None):
-    """A sentence when this CPU has no fast bfloat16 path (AMX), else None.
-
-    AVX512-BF16 alone is not one: on an Intel Xeon with AVX512-BF16 and no AMX, TensorFlow's
-    oneDNN ran the fiducial generator 1.4x slower in mixed bfloat16 than in float32 (whole
-    2048^2 map, 3.7 s vs 2.6 s; split 4096^2 in bench/engine.py, 20.5 s vs 15.1 s).
-
-    >>> _bf16_note("flags : fpu avx512f amx_bf16 amx_tile") is None
-    True
-    >>> "1.4x slower" in _bf16_note("flags : fpu avx512f avx512_bf16")
-    True
-    >>> "emulated" in _bf16_note("flags : fpu avx2")
-    True
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
-    if "amx_bf16" in cpuinfo:
-        return None
-    if "avx512_bf16" in cpuinfo:
-        return ("precision='bfloat16': this CPU has AVX512-BF16 but no AMX; on such a CPU bench/engine.py measured "
-                "bfloat16 1.4x slower than float32 (use float32 here; GPU workers are unaffected)")
-    return ("precision='bfloat16': this CPU has no AMX or AVX512-BF16 instructions, so bfloat16 convolutions are "
-            "emulated; on such a CPU bench/engine.py measured no speed-up over float32 (GPU workers are unaffected)")
 
 
 def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
@@ -286,43 +258,22 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
 
         check_main_guard("enrich_box")
     out = Path(out).absolute()
-    check_output(out, None, overwrite=overwrite, resume=resume)  # fail fast, before reading anything
-    recorded = None
-    if resume:  # options not given come from the store; those given must match it
-        given = dict(maps=maps, fields=fields, model=model, samples=samples, seed=seed, tile=tile, halo=halo,
-                     batch_size=batch_size, precision=precision, pixel_size=pixel_size, variable=variable,
-                     dataset=dataset, split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale)
-        opts, recorded = resume_.options_from_store(out, given)
-        (maps, fields, model, samples, seed, tile, halo, batch_size, precision, pixel_size, variable, dataset,
-         split_level, coarse_core, dm_rescale) = (opts[k] for k in given)
-    if maps is None:
-        raise ValueError(f"no input maps were given; pass the dark-matter maps "
-                         f"({spell_or('maps', Ellipsis, 'the MAPS argument')}).")
-    fields = coerce_fields(("gas",) if fields is None else fields)
-    samples, seed = int(1 if samples is None else samples), int(0 if seed is None else seed)
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1. Received: {spell_or('samples', samples)}.")
-    bundles = resolve_models(fields, model)
-    if recorded is not None and (problems := resume_.check_models(recorded, bundles)):
-        raise resume_.refuse(out, problems)
-    if resume and (line := resume_.nothing_to_do(out, given["maps"], recorded)):  # no cluster, no write
+    given = dict(maps=maps, fields=fields, model=model, samples=samples, seed=seed, tile=tile, halo=halo,
+                 batch_size=batch_size, precision=precision, pixel_size=pixel_size, variable=variable,
+                 dataset=dataset, split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale)
+    opts = checked_options(out, given, overwrite=overwrite, resume=resume)  # bad input fails here, before any work
+    if resume and (line := resume_.nothing_to_do(out, maps, opts.recorded)):  # no cluster, no write
         import xarray as xr
 
         print(f"ember_dist: {line}", file=sys.stderr, flush=True)
         return xr.open_zarr(str(out))
-    tile = int(config.get("engine.tile", tile))
-    halo = config.get("engine.halo", halo)
-    halo_asked = list(halo) if isinstance(halo, (list, tuple)) else halo
-    batch_size = int(config.get("engine.batch-size", batch_size))
-    precision = config.get("engine.precision", precision)
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be 'float32' or 'bfloat16'. Received: {spell_or('precision', precision)}.")
-    if precision == "bfloat16" and (note := _bf16_note()):
-        log.warning(note)
-    pixel_tolerance = float(config.get("engine.pixel-tolerance", pixel_tolerance))
-    progress = bool(config.get("engine.progress", progress))
-    dm_rescale = bool(config.get("engine.dm-rescale", dm_rescale))
-    model_px = isinstance(pixel_size, str) and pixel_size == "model"
+    opts = with_engine_defaults(opts, pixel_tolerance=pixel_tolerance, progress=progress)
+    (maps, fields, samples, seed, tile, halo, halo_asked, batch_size, precision, pixel_size, pixel_tolerance, variable,
+     dataset, split_level, coarse_core, dm_rescale, progress, bundles, recorded) = (
+        getattr(opts, k) for k in ("maps", "fields", "samples", "seed", "tile", "halo", "halo_asked", "batch_size",
+                                   "precision", "pixel_size", "pixel_tolerance", "variable", "dataset", "split_level",
+                                   "coarse_core", "dm_rescale", "progress", "bundles", "recorded"))
+    model_px = opts.model_px
 
     staging = Path(tempfile.mkdtemp(prefix=".ember-staging-", dir=out.parent))
     try:
