@@ -4,8 +4,8 @@
 The public orchestrator: it resolves models and arguments, validates the input
 and the output path before any work, scans the maps on the cluster (NaN/Inf/
 negative, checksum), writes the store template, then submits one task per
-fixed batch of halo-padded tiles and shows progress.  Planning lives in
-:mod:`~ember_dist.engine.plan`, per-tile work in
+fixed batch of halo-padded tiles and shows progress.  Its arguments are
+checked in :mod:`~ember_dist.engine.arguments`, planning lives in :mod:`~ember_dist.engine.plan`, per-tile work in
 :mod:`~ember_dist.engine.worker`, Dask wiring in :mod:`~ember_dist.engine.graph`
 and storage in :mod:`ember_dist.io`.
 
@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,9 @@ from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
 from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, input_dm_scales,
                                        scan_map, source_checksum)
+from ember_dist.errors import spell_or
 from ember_dist.io.api import open_maps
 from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
-from ember_dist.errors import spell_or
 from ember_dist.io.store import check_output, count_done, create_store, done_markers, finalize_store
 from ember_dist.model.normalization import ScaledInput
 from ember_dist.model.regions import tile_compute
@@ -86,82 +87,6 @@ def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None)
         if split > SPLIT_MARGIN * exact:
             return "exact"
     return "split"
-
-
-def _compute_paid(plan, preset, split):
-    """Multiply-adds paid per output pixel over one whole-map pass (split: JSON, in all and per stage)."""
-    if not split:
-        return round(tile_compute(preset, plan), 4)
-    return json.dumps({"total": round(plan.compute_factor(preset), 4),
-                       **{k: round(v, 4) for k, v in plan.stage_compute(preset).items()}})
-
-
-def _template(source, fields, bundles, samples, seed, plan, pixel_size, dm_scales=None):
-    import dask.array as da
-    import xarray as xr
-
-    naxis, nslab, ny, nx = source.shape
-    coords = map_coords(ny, nx, pixel_size, axes=source.axes, nslab=nslab)
-    coords["sample"] = ("sample", np.arange(samples), {"long_name": "realisation index"})
-    coords["seed"] = ("sample", seed + np.arange(samples), {"long_name": "noise seed of the realisation"})
-    shape = (samples, naxis, nslab, ny, nx)
-    chunks = (1, 1, 1) + tuple(plan.core)
-    data_vars = {}
-    for f in fields:
-        b = bundles[f]
-        data_vars[f] = (DIMS, da.full(shape, np.nan, chunks=chunks, dtype=np.float32), {
-            "units": "Msun/h",
-            "long_name": FIELD_LONG_NAMES.get(f, f) + " (emulated)",
-            "model": b.name,
-            "model_weights_sha256": b.weights_sha256,
-            "model_kind": b.meta.get("kind", ""),
-            "dm_input_scale": float((dm_scales or {}).get(f, 1.0)),  # input dm multiplied by it before the generator
-        })
-    return xr.Dataset(data_vars, coords=coords), chunks
-
-
-def _dataset_attrs(source, pixel_size, extra_attrs):
-    attrs = {}
-    for k in DATASET_ATTRS:
-        v = source.attrs.get(k)
-        attrs[k] = None if v is None else (float(v) if np.ndim(v) == 0 else v)
-    attrs["pixel_size"] = float(pixel_size)
-    if attrs["box_size"] is None:
-        attrs["box_size"] = float(pixel_size * source.shape[3])
-    attrs.update(extra_attrs or {})
-    attrs["units_note"] = "lengths ckpc/h, masses Msun/h per pixel"
-    return attrs
-
-
-def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
-               progress_fn, norms_in):
-    """Submit the single-stage tile batches that are not done yet; wait with progress.
-
-    ``norms_in``: the input normalisation per field (the bundle's, or it applied to the rescaled input).
-    """
-    naxis, nslab = source.shape[:2]
-    tasks = []
-    for f in bundles:
-        done = done_markers(out, f)
-        for i, batch in enumerate(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)):
-            key = batch_key(f, i)
-            if key not in done:
-                tasks.append((f, key, batch))
-    if order is not None and order != "canonical":
-        random.Random(0 if order == "shuffled" else int(order)).shuffle(tasks)
-    futures = []
-    for f, key, batch in tasks:
-        b = bundles[f]
-        futures.append(client.submit(
-            run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
-            sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
-            norm_in=norms_in[f], norm_out=b.output_norm, batch_size=batch_size,
-            key=f"enrich-{key}-{token}", pure=False, retries=1,
-        ))
-    for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
-        fut.result()
-        fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
-    return len(futures)
 
 
 def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=None, seed=None, tile=None, halo=None,
@@ -268,130 +193,24 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         print(f"ember_dist: {line}", file=sys.stderr, flush=True)
         return xr.open_zarr(str(out))
     opts = with_engine_defaults(opts, pixel_tolerance=pixel_tolerance, progress=progress)
-    (maps, fields, samples, seed, tile, halo, halo_asked, batch_size, precision, pixel_size, pixel_tolerance, variable,
-     dataset, split_level, coarse_core, dm_rescale, progress, bundles, recorded) = (
-        getattr(opts, k) for k in ("maps", "fields", "samples", "seed", "tile", "halo", "halo_asked", "batch_size",
-                                   "precision", "pixel_size", "pixel_tolerance", "variable", "dataset", "split_level",
-                                   "coarse_core", "dm_rescale", "progress", "bundles", "recorded"))
-    model_px = opts.model_px
 
     staging = Path(tempfile.mkdtemp(prefix=".ember-staging-", dir=out.parent))
     try:
-        source = open_maps(maps, staging_dir=staging, variable=variable, dataset=dataset,
-                           pixel_size=None if model_px else pixel_size)
-        naxis, nslab, ny, nx = source.shape
-        if recorded is not None and list(source.shape) != list(recorded.get("source_shape", source.shape)):
-            raise resume_.refuse(out, [f"the input maps {source.description} have shape {source.shape}, the store's "
-                                       f"input had {tuple(recorded['source_shape'])}"])
-        if halo == "fastest":
-            halo = fastest_exact_mode((ny, nx), tile, bundles, split_level, coarse_core)
-            log.info("halo='fastest': %s (exact output for less compute)", halo)
-        if halo == "split":
-            plans = {f: plan_split((ny, nx), tile, b.preset, split_level, coarse_core) for f, b in bundles.items()}
-        else:
-            plans = {f: TilePlan.build((ny, nx), tile, resolve_halo(b, halo), b.alignment) for f, b in bundles.items()}
-        out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
-        for f, b in bundles.items():
-            check_pixel_size(source.pixel_size, b.pixel_size, pixel_tolerance, b.name)
-        if not model_px:
-            check_pixel_recorded(source.pixel_size, source.description, bundles[fields[0]].pixel_size)
-        px = source.pixel_size or bundles[fields[0]].pixel_size
-        dm_scales, dm_lines, dm_attrs = input_dm_scales(source, bundles, dm_rescale)
-        for line in dm_lines:
-            print(f"ember_dist: {line}", file=sys.stderr, flush=True)
-        norms_in = {f: ScaledInput(b.input_norm, dm_scales[f]) if f in dm_scales else b.input_norm
-                    for f, b in bundles.items()}
-        if halo == "split":
-            tasks_total = sum(count_tasks(plans[f], b.preset, samples, naxis, nslab, batch_size)
-                              for f, b in bundles.items())
-        else:
-            tasks_total = sum(len(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)) for f in fields)
-
+        source = open_maps(opts.maps, staging_dir=staging, variable=opts.variable, dataset=opts.dataset,
+                           pixel_size=None if opts.model_px else opts.pixel_size)
+        plan = _plan_run(source, opts, out)
         if own_client:
             from ember_dist.cluster import connect
 
             client = connect("local")
-        if progress:
+        if opts.progress:
             print(f"ember_dist: Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
-
-        # 1. Validate every map on the cluster (streamed in bands) before scheduling any tile.
-        band = max(1, int(config.get("engine.scan-band")) // nx)  # rows per read, bounded in pixels
-        scan_futs = [client.submit(scan_map, source, a, s, band, fill_cache=True,
-                                   key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
-                     for a in range(naxis) for s in range(nslab)]
-        scans = client.gather(scan_futs)
-        del scan_futs  # released: a worker lost later must not make the scheduler scan its maps again
-        check_scans(scans, source.axes, source.description)
-        checksum = source_checksum(scans)
-        # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
-        source.cache_tokens = {(r["axis"], r["slab"]): r["sha256"] for r in scans}
-
-        run = {
-            "fields": fields,
-            "models": {f: b.weights_sha256 for f, b in bundles.items()},
-            "samples": samples, "seed": seed, "precision": precision, "batch_size": batch_size,
-            "plans": {f: p.to_dict() for f, p in plans.items()},
-            "source_sha256": checksum, "source_shape": list(source.shape),
-        }
-        if dm_scales:  # only then: stores written unscaled (and before this option existed) resume unchanged
-            run["dm_scale"] = {f: float(v) for f, v in dm_scales.items()}
-        mode = check_output(out, run, overwrite=overwrite, resume=resume)
-        if mode == "create":
-            ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px, dm_scales)
-            request = resume_.make_request(maps, source, fields, bundles, samples=samples, seed=seed, tile=tile,
-                                           halo=halo_asked, halo_mode=halo, batch_size=batch_size, precision=precision,
-                                           pixel_size=pixel_size, variable=variable, dataset=dataset,
-                                           split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale,
-                                           tasks_total=tasks_total)
-            create_store(out, ds, run, chunks, request=request)
-
-        # 2. Load models once per worker, then submit the tile batches not yet done.
-        from ember_dist.engine.model_cache import register_models, worker_layout
-
-        register_models(client, [(str(b.path), b.weights_sha256, precision) for b in bundles.values()])
-        layout = worker_layout(client)  # provenance only: the bits do not depend on it
-        token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
-        bar = RunProgress(tasks_total, count_done(out)[0], progress, f"enrich {'+'.join(fields)}",
-                          stages=sum(len(p.stages()) for p in plans.values()) if halo == "split" else 1)
-        try:
-            if halo == "split":
-                n_tasks = 0
-                for f, b in bundles.items():
-                    n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plans[f],
-                                         samples=samples, seed=seed, precision=precision, batch_size=batch_size,
-                                         token=token, progress=progress, progress_fn=bar.stage, norm_in=norms_in[f])
-            else:
-                n_tasks = _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token,
-                                     progress, order, bar.stage, norms_in)
-        finally:
-            bar.close()
-        expected = {f: len(make_batches(make_jobs(out_plans[f], samples, naxis, nslab), batch_size)) for f in fields}
-        missing = {f: expected[f] - sum(1 for k in done_markers(out, f) if k.count("-") == 1) for f in fields}
-        if any(missing.values()):
-            raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with "
-                               f"{spell_or('resume', True, 'resume')}.")
-
-        # 3. Provenance, then consolidate.
-        p0 = out_plans[fields[0]]
-        attrs_out = _dataset_attrs(source, px, attrs)
-        attrs_out.update({
-            "title": "ember_dist enriched maps",
-            "source": source.description,
-            "source_sha256": checksum,
-            "source_checksum_method": "sha256 of the per-map sha256 of float32 little-endian bytes, (axis, slab) order",
-            "models": json.dumps({f: {"name": b.name, "weights_sha256": b.weights_sha256} for f, b in bundles.items()}),
-            "seed": seed, "samples": samples,
-            "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(halo),
-            "tile_plan": json.dumps({f: p.to_dict() for f, p in plans.items()}),
-            "redundant_compute_factor": _compute_paid(plans[fields[0]], bundles[fields[0]].preset, halo == "split"),
-            "precision": precision,
-            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "worker_layout": layout,
-            "ember_dist_version": ember_dist.__version__,
-            "created": utc_now(),
-            "status": "complete",
-            **dm_attrs,
-        })
+        checksum = _scan_maps(client, source)  # 1. every map validated on the cluster before any tile
+        run = _run_record(opts, plan, source, checksum)
+        _prepare_store(out, run, opts, plan, source, overwrite=overwrite, resume=resume)
+        n_tasks, layout = _run_tasks(client, source, out, opts, plan, run, order)  # 2. the tiles not yet done
+        _check_done(out, opts, plan, source)
+        attrs_out = _provenance_attrs(opts, plan, source, checksum, layout, attrs)  # 3. provenance, then consolidate
         kill_worker_at(client, "consolidate")  # tests only (EMBER_DIST_FAULT_DIR): a worker dies meanwhile
         finalize_store(out, attrs_out)
         log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
@@ -405,10 +224,254 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if own_client and client is not None:
-            cluster = client.cluster
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _close_own(client)
     import xarray as xr
 
     return xr.open_zarr(str(out))
+
+
+@dataclass(frozen=True)
+class _RunPlan:
+    """What a run computes, once the input is open: the halo mode, plans and input scaling per field."""
+
+    halo: object  # the mode: "split", "exact", "auto", or the (before, after) px asked for
+    plans: dict  # per field: a TilePlan, or a SplitPlan for halo="split"
+    out_plans: dict  # per field: the level-0 output tiling
+    px: float  # pixel size, ckpc/h
+    dm_scales: dict  # per field rescaled: the input dark matter's factor
+    dm_attrs: dict  # provenance of the rescaling
+    norms_in: dict  # per field: the input normalisation (the bundle's, or it applied to the rescaled input)
+    tasks_total: int
+
+
+def _plan_run(source, opts, out):
+    """Plan every field for the open ``source`` after the checks that need it (shape on resume, pixel size)."""
+    naxis, nslab, ny, nx = source.shape
+    if opts.recorded is not None and list(source.shape) != list(opts.recorded.get("source_shape", source.shape)):
+        raise resume_.refuse(out, [f"the input maps {source.description} have shape {source.shape}, the store's "
+                                   f"input had {tuple(opts.recorded['source_shape'])}"])
+    halo, plans = _field_plans((ny, nx), opts)
+    out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
+    for f, b in opts.bundles.items():
+        check_pixel_size(source.pixel_size, b.pixel_size, opts.pixel_tolerance, b.name)
+    if not opts.model_px:
+        check_pixel_recorded(source.pixel_size, source.description, opts.bundles[opts.fields[0]].pixel_size)
+    px = source.pixel_size or opts.bundles[opts.fields[0]].pixel_size
+    dm_scales, dm_lines, dm_attrs = input_dm_scales(source, opts.bundles, opts.dm_rescale)
+    for line in dm_lines:
+        print(f"ember_dist: {line}", file=sys.stderr, flush=True)
+    norms_in = {f: ScaledInput(b.input_norm, dm_scales[f]) if f in dm_scales else b.input_norm
+                for f, b in opts.bundles.items()}
+    if halo == "split":
+        tasks_total = sum(count_tasks(plans[f], b.preset, opts.samples, naxis, nslab, opts.batch_size)
+                          for f, b in opts.bundles.items())
+    else:
+        tasks_total = sum(len(make_batches(make_jobs(plans[f], opts.samples, naxis, nslab), opts.batch_size))
+                          for f in opts.fields)
+    return _RunPlan(halo, plans, out_plans, px, dm_scales, dm_attrs, norms_in, tasks_total)
+
+
+def _field_plans(shape, opts):
+    """``(halo mode, {field: plan})``: ``"fastest"`` resolved, a SplitPlan per field for ``"split"``, else a TilePlan."""
+    halo = opts.halo
+    if halo == "fastest":
+        halo = fastest_exact_mode(shape, opts.tile, opts.bundles, opts.split_level, opts.coarse_core)
+        log.info("halo='fastest': %s (exact output for less compute)", halo)
+    if halo == "split":
+        return halo, {f: plan_split(shape, opts.tile, b.preset, opts.split_level, opts.coarse_core)
+                      for f, b in opts.bundles.items()}
+    return halo, {f: TilePlan.build(shape, opts.tile, resolve_halo(b, halo), b.alignment)
+                  for f, b in opts.bundles.items()}
+
+
+def _scan_maps(client, source):
+    """Validate every map on the cluster (streamed in bands) before scheduling any tile; returns the checksum."""
+    naxis, nslab, _, nx = source.shape
+    band = max(1, int(config.get("engine.scan-band")) // nx)  # rows per read, bounded in pixels
+    scan_futs = [client.submit(scan_map, source, a, s, band, fill_cache=True,
+                               key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
+                 for a in range(naxis) for s in range(nslab)]
+    scans = client.gather(scan_futs)
+    del scan_futs  # released: a worker lost later must not make the scheduler scan its maps again
+    check_scans(scans, source.axes, source.description)
+    checksum = source_checksum(scans)
+    # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
+    source.cache_tokens = {(r["axis"], r["slab"]): r["sha256"] for r in scans}
+    return checksum
+
+
+def _run_tasks(client, source, out, opts, plan, run, order):
+    """Load the models once per worker, then run the task batches not yet done: ``(tasks run, worker layout)``."""
+    from ember_dist.engine.model_cache import register_models, worker_layout
+
+    register_models(client, [(str(b.path), b.weights_sha256, opts.precision) for b in opts.bundles.values()])
+    layout = worker_layout(client)  # provenance only: the bits do not depend on it
+    token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
+    split = plan.halo == "split"
+    bar = RunProgress(plan.tasks_total, count_done(out)[0], opts.progress, f"enrich {'+'.join(opts.fields)}",
+                      stages=sum(len(p.stages()) for p in plan.plans.values()) if split else 1)
+    try:
+        if split:
+            n_tasks = 0
+            for f, b in opts.bundles.items():
+                n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plan.plans[f],
+                                     samples=opts.samples, seed=opts.seed, precision=opts.precision,
+                                     batch_size=opts.batch_size, token=token, progress=opts.progress,
+                                     progress_fn=bar.stage, norm_in=plan.norms_in[f])
+        else:
+            n_tasks = _run_plain(client, source, out, opts.bundles, plan.plans, opts.samples, opts.seed,
+                                 opts.precision, opts.batch_size, token, opts.progress, order, bar.stage, plan.norms_in)
+    finally:
+        bar.close()
+    return n_tasks, layout
+
+
+def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
+               progress_fn, norms_in):
+    """Submit the single-stage tile batches that are not done yet; wait with progress.
+
+    ``norms_in``: the input normalisation per field (the bundle's, or it applied to the rescaled input).
+    """
+    naxis, nslab = source.shape[:2]
+    tasks = []
+    for f in bundles:
+        done = done_markers(out, f)
+        for i, batch in enumerate(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)):
+            key = batch_key(f, i)
+            if key not in done:
+                tasks.append((f, key, batch))
+    if order is not None and order != "canonical":
+        random.Random(0 if order == "shuffled" else int(order)).shuffle(tasks)
+    futures = []
+    for f, key, batch in tasks:
+        b = bundles[f]
+        futures.append(client.submit(
+            run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
+            sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
+            norm_in=norms_in[f], norm_out=b.output_norm, batch_size=batch_size,
+            key=f"enrich-{key}-{token}", pure=False, retries=1,
+        ))
+    for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
+        fut.result()
+        fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
+    return len(futures)
+
+
+def _check_done(out, opts, plan, source):
+    """Raise when a field's output tasks finished without all their done markers."""
+    naxis, nslab = source.shape[:2]
+    expected = {f: len(make_batches(make_jobs(plan.out_plans[f], opts.samples, naxis, nslab), opts.batch_size))
+                for f in opts.fields}
+    missing = {f: expected[f] - sum(1 for k in done_markers(out, f) if k.count("-") == 1) for f in opts.fields}
+    if any(missing.values()):
+        raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with "
+                           f"{spell_or('resume', True, 'resume')}.")
+
+
+def _close_own(client):
+    """Close the embedded cluster's client, then the cluster."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _run_record(opts, plan, source, checksum):
+    """The run's parameters as ``run.json`` records them; a resume must match them exactly."""
+    run = {
+        "fields": opts.fields,
+        "models": {f: b.weights_sha256 for f, b in opts.bundles.items()},
+        "samples": opts.samples, "seed": opts.seed, "precision": opts.precision, "batch_size": opts.batch_size,
+        "plans": {f: p.to_dict() for f, p in plan.plans.items()},
+        "source_sha256": checksum, "source_shape": list(source.shape),
+    }
+    if plan.dm_scales:  # only then: stores written unscaled (and before this option existed) resume unchanged
+        run["dm_scale"] = {f: float(v) for f, v in plan.dm_scales.items()}
+    return run
+
+
+def _prepare_store(out, run, opts, plan, source, *, overwrite=False, resume=False):
+    """Check ``out`` against ``run`` (a resume must match it), and write the template where the store is new."""
+    mode = check_output(out, run, overwrite=overwrite, resume=resume)
+    if mode == "create":
+        ds, chunks = _template(source, opts.fields, opts.bundles, opts.samples, opts.seed,
+                               plan.out_plans[opts.fields[0]], plan.px, plan.dm_scales)
+        request = resume_.make_request(opts.maps, source, opts.fields, opts.bundles, samples=opts.samples,
+                                       seed=opts.seed, tile=opts.tile, halo=opts.halo_asked, halo_mode=plan.halo,
+                                       batch_size=opts.batch_size, precision=opts.precision,
+                                       pixel_size=opts.pixel_size, variable=opts.variable, dataset=opts.dataset,
+                                       split_level=opts.split_level, coarse_core=opts.coarse_core,
+                                       dm_rescale=opts.dm_rescale, tasks_total=plan.tasks_total)
+        create_store(out, ds, run, chunks, request=request)
+
+
+def _template(source, fields, bundles, samples, seed, plan, pixel_size, dm_scales=None):
+    import dask.array as da
+    import xarray as xr
+
+    naxis, nslab, ny, nx = source.shape
+    coords = map_coords(ny, nx, pixel_size, axes=source.axes, nslab=nslab)
+    coords["sample"] = ("sample", np.arange(samples), {"long_name": "realisation index"})
+    coords["seed"] = ("sample", seed + np.arange(samples), {"long_name": "noise seed of the realisation"})
+    shape = (samples, naxis, nslab, ny, nx)
+    chunks = (1, 1, 1) + tuple(plan.core)
+    data_vars = {}
+    for f in fields:
+        b = bundles[f]
+        data_vars[f] = (DIMS, da.full(shape, np.nan, chunks=chunks, dtype=np.float32), {
+            "units": "Msun/h",
+            "long_name": FIELD_LONG_NAMES.get(f, f) + " (emulated)",
+            "model": b.name,
+            "model_weights_sha256": b.weights_sha256,
+            "model_kind": b.meta.get("kind", ""),
+            "dm_input_scale": float((dm_scales or {}).get(f, 1.0)),  # input dm multiplied by it before the generator
+        })
+    return xr.Dataset(data_vars, coords=coords), chunks
+
+
+def _provenance_attrs(opts, plan, source, checksum, layout, extra_attrs):
+    """The finished store's dataset attrs: geometry and cosmology, input, models, tiling and software."""
+    p0 = plan.out_plans[opts.fields[0]]
+    attrs = _dataset_attrs(source, plan.px, extra_attrs)
+    attrs.update({
+        "title": "ember_dist enriched maps",
+        "source": source.description,
+        "source_sha256": checksum,
+        "source_checksum_method": "sha256 of the per-map sha256 of float32 little-endian bytes, (axis, slab) order",
+        "models": json.dumps({f: {"name": b.name, "weights_sha256": b.weights_sha256}
+                              for f, b in opts.bundles.items()}),
+        "seed": opts.seed, "samples": opts.samples,
+        "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(plan.halo),
+        "tile_plan": json.dumps({f: p.to_dict() for f, p in plan.plans.items()}),
+        "redundant_compute_factor": _compute_paid(plan.plans[opts.fields[0]], opts.bundles[opts.fields[0]].preset,
+                                                  plan.halo == "split"),
+        "precision": opts.precision,
+        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "worker_layout": layout,
+        "ember_dist_version": ember_dist.__version__,
+        "created": utc_now(),
+        "status": "complete",
+        **plan.dm_attrs,
+    })
+    return attrs
+
+
+def _dataset_attrs(source, pixel_size, extra_attrs):
+    attrs = {}
+    for k in DATASET_ATTRS:
+        v = source.attrs.get(k)
+        attrs[k] = None if v is None else (float(v) if np.ndim(v) == 0 else v)
+    attrs["pixel_size"] = float(pixel_size)
+    if attrs["box_size"] is None:
+        attrs["box_size"] = float(pixel_size * source.shape[3])
+    attrs.update(extra_attrs or {})
+    attrs["units_note"] = "lengths ckpc/h, masses Msun/h per pixel"
+    return attrs
+
+
+def _compute_paid(plan, preset, split):
+    """Multiply-adds paid per output pixel over one whole-map pass (split: JSON, in all and per stage)."""
+    if not split:
+        return round(tile_compute(preset, plan), 4)
+    return json.dumps({"total": round(plan.compute_factor(preset), 4),
+                       **{k: round(v, 4) for k, v in plan.stage_compute(preset).items()}})
