@@ -5,7 +5,9 @@ The public orchestrator: it resolves models and arguments, validates the input
 and the output path before any work, scans the maps on the cluster (NaN/Inf/
 negative, checksum), writes the store template, then submits one task per
 fixed batch of halo-padded tiles and shows progress.  Its arguments are
-checked in :mod:`~ember_dist.engine.arguments`, planning lives in :mod:`~ember_dist.engine.plan`, per-tile work in
+checked in :mod:`~ember_dist.engine.arguments`, the run record, template and
+provenance of its store are built in :mod:`~ember_dist.engine.output_store`,
+planning lives in :mod:`~ember_dist.engine.plan`, per-tile work in
 :mod:`~ember_dist.engine.worker`, Dask wiring in :mod:`~ember_dist.engine.graph`
 and storage in :mod:`ember_dist.io`.
 
@@ -33,14 +35,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-import ember_dist
 from ember_dist import config
 from ember_dist.engine.faults import kill_worker_at
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine import resume as resume_
 from ember_dist.engine.arguments import checked_options, with_engine_defaults
+from ember_dist.engine.output_store import prepare_store, provenance_attrs, run_record
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
@@ -48,8 +48,7 @@ from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, 
                                        scan_map, source_checksum)
 from ember_dist.errors import spell_or
 from ember_dist.io.api import open_maps
-from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
-from ember_dist.io.store import check_output, count_done, create_store, done_markers, finalize_store
+from ember_dist.io.store import count_done, done_markers, finalize_store
 from ember_dist.model.normalization import ScaledInput
 from ember_dist.model.regions import tile_compute
 
@@ -206,11 +205,11 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         if opts.progress:
             print(f"ember_dist: Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
         checksum = _scan_maps(client, source)  # 1. every map validated on the cluster before any tile
-        run = _run_record(opts, plan, source, checksum)
-        _prepare_store(out, run, opts, plan, source, overwrite=overwrite, resume=resume)
+        run = run_record(opts, plan, source, checksum)
+        prepare_store(out, run, opts, plan, source, overwrite=overwrite, resume=resume)
         n_tasks, layout = _run_tasks(client, source, out, opts, plan, run, order)  # 2. the tiles not yet done
         _check_done(out, opts, plan, source)
-        attrs_out = _provenance_attrs(opts, plan, source, checksum, layout, attrs)  # 3. provenance, then consolidate
+        attrs_out = provenance_attrs(opts, plan, source, checksum, layout, attrs)  # 3. provenance, then consolidate
         kill_worker_at(client, "consolidate")  # tests only (EMBER_DIST_FAULT_DIR): a worker dies meanwhile
         finalize_store(out, attrs_out)
         log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
@@ -374,104 +373,3 @@ def _close_own(client):
     client.close()
     if cluster is not None:
         cluster.close()
-
-
-def _run_record(opts, plan, source, checksum):
-    """The run's parameters as ``run.json`` records them; a resume must match them exactly."""
-    run = {
-        "fields": opts.fields,
-        "models": {f: b.weights_sha256 for f, b in opts.bundles.items()},
-        "samples": opts.samples, "seed": opts.seed, "precision": opts.precision, "batch_size": opts.batch_size,
-        "plans": {f: p.to_dict() for f, p in plan.plans.items()},
-        "source_sha256": checksum, "source_shape": list(source.shape),
-    }
-    if plan.dm_scales:  # only then: stores written unscaled (and before this option existed) resume unchanged
-        run["dm_scale"] = {f: float(v) for f, v in plan.dm_scales.items()}
-    return run
-
-
-def _prepare_store(out, run, opts, plan, source, *, overwrite=False, resume=False):
-    """Check ``out`` against ``run`` (a resume must match it), and write the template where the store is new."""
-    mode = check_output(out, run, overwrite=overwrite, resume=resume)
-    if mode == "create":
-        ds, chunks = _template(source, opts.fields, opts.bundles, opts.samples, opts.seed,
-                               plan.out_plans[opts.fields[0]], plan.px, plan.dm_scales)
-        request = resume_.make_request(opts.maps, source, opts.fields, opts.bundles, samples=opts.samples,
-                                       seed=opts.seed, tile=opts.tile, halo=opts.halo_asked, halo_mode=plan.halo,
-                                       batch_size=opts.batch_size, precision=opts.precision,
-                                       pixel_size=opts.pixel_size, variable=opts.variable, dataset=opts.dataset,
-                                       split_level=opts.split_level, coarse_core=opts.coarse_core,
-                                       dm_rescale=opts.dm_rescale, tasks_total=plan.tasks_total)
-        create_store(out, ds, run, chunks, request=request)
-
-
-def _template(source, fields, bundles, samples, seed, plan, pixel_size, dm_scales=None):
-    import dask.array as da
-    import xarray as xr
-
-    naxis, nslab, ny, nx = source.shape
-    coords = map_coords(ny, nx, pixel_size, axes=source.axes, nslab=nslab)
-    coords["sample"] = ("sample", np.arange(samples), {"long_name": "realisation index"})
-    coords["seed"] = ("sample", seed + np.arange(samples), {"long_name": "noise seed of the realisation"})
-    shape = (samples, naxis, nslab, ny, nx)
-    chunks = (1, 1, 1) + tuple(plan.core)
-    data_vars = {}
-    for f in fields:
-        b = bundles[f]
-        data_vars[f] = (DIMS, da.full(shape, np.nan, chunks=chunks, dtype=np.float32), {
-            "units": "Msun/h",
-            "long_name": FIELD_LONG_NAMES.get(f, f) + " (emulated)",
-            "model": b.name,
-            "model_weights_sha256": b.weights_sha256,
-            "model_kind": b.meta.get("kind", ""),
-            "dm_input_scale": float((dm_scales or {}).get(f, 1.0)),  # input dm multiplied by it before the generator
-        })
-    return xr.Dataset(data_vars, coords=coords), chunks
-
-
-def _provenance_attrs(opts, plan, source, checksum, layout, extra_attrs):
-    """The finished store's dataset attrs: geometry and cosmology, input, models, tiling and software."""
-    p0 = plan.out_plans[opts.fields[0]]
-    attrs = _dataset_attrs(source, plan.px, extra_attrs)
-    attrs.update({
-        "title": "ember_dist enriched maps",
-        "source": source.description,
-        "source_sha256": checksum,
-        "source_checksum_method": "sha256 of the per-map sha256 of float32 little-endian bytes, (axis, slab) order",
-        "models": json.dumps({f: {"name": b.name, "weights_sha256": b.weights_sha256}
-                              for f, b in opts.bundles.items()}),
-        "seed": opts.seed, "samples": opts.samples,
-        "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(plan.halo),
-        "tile_plan": json.dumps({f: p.to_dict() for f, p in plan.plans.items()}),
-        "redundant_compute_factor": _compute_paid(plan.plans[opts.fields[0]], opts.bundles[opts.fields[0]].preset,
-                                                  plan.halo == "split"),
-        "precision": opts.precision,
-        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-        "worker_layout": layout,
-        "ember_dist_version": ember_dist.__version__,
-        "created": utc_now(),
-        "status": "complete",
-        **plan.dm_attrs,
-    })
-    return attrs
-
-
-def _dataset_attrs(source, pixel_size, extra_attrs):
-    attrs = {}
-    for k in DATASET_ATTRS:
-        v = source.attrs.get(k)
-        attrs[k] = None if v is None else (float(v) if np.ndim(v) == 0 else v)
-    attrs["pixel_size"] = float(pixel_size)
-    if attrs["box_size"] is None:
-        attrs["box_size"] = float(pixel_size * source.shape[3])
-    attrs.update(extra_attrs or {})
-    attrs["units_note"] = "lengths ckpc/h, masses Msun/h per pixel"
-    return attrs
-
-
-def _compute_paid(plan, preset, split):
-    """Multiply-adds paid per output pixel over one whole-map pass (split: JSON, in all and per stage)."""
-    if not split:
-        return round(tile_compute(preset, plan), 4)
-    return json.dumps({"total": round(plan.compute_factor(preset), 4),
-                       **{k: round(v, 4) for k, v in plan.stage_compute(preset).items()}})
