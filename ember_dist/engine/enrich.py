@@ -4,8 +4,10 @@
 The public orchestrator: it resolves models and arguments, validates the input
 and the output path before any work, scans the maps on the cluster (NaN/Inf/
 negative, checksum), writes the store template, then submits one task per
-fixed batch of halo-padded tiles and shows progress.  Planning lives in
-:mod:`~ember_dist.engine.plan`, per-tile work in
+fixed batch of halo-padded tiles and shows progress.  Its arguments are
+checked in :mod:`~ember_dist.engine.arguments`, the run record, template and
+provenance of its store are built in :mod:`~ember_dist.engine.output_store`,
+planning lives in :mod:`~ember_dist.engine.plan`, per-tile work in
 :mod:`~ember_dist.engine.worker`, Dask wiring in :mod:`~ember_dist.engine.graph`
 and storage in :mod:`ember_dist.io`.
 
@@ -30,25 +32,23 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-import ember_dist
 from ember_dist import config
 from ember_dist.engine.faults import kill_worker_at
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine import resume as resume_
-from ember_dist.engine.arguments import coerce_fields, resolve_models
+from ember_dist.engine.arguments import checked_options, with_engine_defaults
+from ember_dist.engine.output_store import prepare_store, provenance_attrs, run_record
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
 from ember_dist.engine.split import count_tasks, plan_split, run_split
 from ember_dist.engine.validate import (check_pixel_recorded, check_pixel_size, check_scans, input_dm_scales,
                                        scan_map, source_checksum)
-from ember_dist.io.api import open_maps
-from ember_dist.io.conventions import DATASET_ATTRS, DIMS, FIELD_LONG_NAMES, map_coords, utc_now
 from ember_dist.errors import spell_or
-from ember_dist.io.store import check_output, count_done, create_store, done_markers, finalize_store
+from ember_dist.io.api import open_maps
+from ember_dist.io.store import count_done, done_markers, finalize_store
 from ember_dist.model.normalization import ScaledInput
 from ember_dist.model.regions import tile_compute
 
@@ -86,110 +86,6 @@ def fastest_exact_mode(shape, tile, bundles, split_level=None, coarse_core=None)
         if split > SPLIT_MARGIN * exact:
             return "exact"
     return "split"
-
-
-def _compute_paid(plan, preset, split):
-    """Multiply-adds paid per output pixel over one whole-map pass (split: JSON, in all and per stage)."""
-    if not split:
-        return round(tile_compute(preset, plan), 4)
-    return json.dumps({"total": round(plan.compute_factor(preset), 4),
-                       **{k: round(v, 4) for k, v in plan.stage_compute(preset).items()}})
-
-
-def _template(source, fields, bundles, samples, seed, plan, pixel_size, dm_scales=None):
-    import dask.array as da
-    import xarray as xr
-
-    naxis, nslab, ny, nx = source.shape
-    coords = map_coords(ny, nx, pixel_size, axes=source.axes, nslab=nslab)
-    coords["sample"] = ("sample", np.arange(samples), {"long_name": "realisation index"})
-    coords["seed"] = ("sample", seed + np.arange(samples), {"long_name": "noise seed of the realisation"})
-    shape = (samples, naxis, nslab, ny, nx)
-    chunks = (1, 1, 1) + tuple(plan.core)
-    data_vars = {}
-    for f in fields:
-        b = bundles[f]
-        data_vars[f] = (DIMS, da.full(shape, np.nan, chunks=chunks, dtype=np.float32), {
-            "units": "Msun/h",
-            "long_name": FIELD_LONG_NAMES.get(f, f) + " (emulated)",
-            "model": b.name,
-            "model_weights_sha256": b.weights_sha256,
-            "model_kind": b.meta.get("kind", ""),
-            "dm_input_scale": float((dm_scales or {}).get(f, 1.0)),  # input dm multiplied by it before the generator
-        })
-    return xr.Dataset(data_vars, coords=coords), chunks
-
-
-def _dataset_attrs(source, pixel_size, extra_attrs):
-    attrs = {}
-    for k in DATASET_ATTRS:
-        v = source.attrs.get(k)
-        attrs[k] = None if v is None else (float(v) if np.ndim(v) == 0 else v)
-    attrs["pixel_size"] = float(pixel_size)
-    if attrs["box_size"] is None:
-        attrs["box_size"] = float(pixel_size * source.shape[3])
-    attrs.update(extra_attrs or {})
-    attrs["units_note"] = "lengths ckpc/h, masses Msun/h per pixel"
-    return attrs
-
-
-def _bf16_note(cpuinfo=None):
-    """A sentence when this CPU has no fast bfloat16 path (AMX), else None.
-
-    AVX512-BF16 alone is not one: on an Intel Xeon with AVX512-BF16 and no AMX, TensorFlow's
-    oneDNN ran the fiducial generator 1.4x slower in mixed bfloat16 than in float32 (whole
-    2048^2 map, 3.7 s vs 2.6 s; split 4096^2 in bench/engine.py, 20.5 s vs 15.1 s).
-
-    >>> _bf16_note("flags : fpu avx512f amx_bf16 amx_tile") is None
-    True
-    >>> "1.4x slower" in _bf16_note("flags : fpu avx512f avx512_bf16")
-    True
-    >>> "emulated" in _bf16_note("flags : fpu avx2")
-    True
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
-    if "amx_bf16" in cpuinfo:
-        return None
-    if "avx512_bf16" in cpuinfo:
-        return ("precision='bfloat16': this CPU has AVX512-BF16 but no AMX; on such a CPU bench/engine.py measured "
-                "bfloat16 1.4x slower than float32 (use float32 here; GPU workers are unaffected)")
-    return ("precision='bfloat16': this CPU has no AMX or AVX512-BF16 instructions, so bfloat16 convolutions are "
-            "emulated; on such a CPU bench/engine.py measured no speed-up over float32 (GPU workers are unaffected)")
-
-
-def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
-               progress_fn, norms_in):
-    """Submit the single-stage tile batches that are not done yet; wait with progress.
-
-    ``norms_in``: the input normalisation per field (the bundle's, or it applied to the rescaled input).
-    """
-    naxis, nslab = source.shape[:2]
-    tasks = []
-    for f in bundles:
-        done = done_markers(out, f)
-        for i, batch in enumerate(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)):
-            key = batch_key(f, i)
-            if key not in done:
-                tasks.append((f, key, batch))
-    if order is not None and order != "canonical":
-        random.Random(0 if order == "shuffled" else int(order)).shuffle(tasks)
-    futures = []
-    for f, key, batch in tasks:
-        b = bundles[f]
-        futures.append(client.submit(
-            run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
-            sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
-            norm_in=norms_in[f], norm_out=b.output_norm, batch_size=batch_size,
-            key=f"enrich-{key}-{token}", pure=False, retries=1,
-        ))
-    for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
-        fut.result()
-        fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
-    return len(futures)
 
 
 def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=None, seed=None, tile=None, halo=None,
@@ -286,161 +182,34 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
 
         check_main_guard("enrich_box")
     out = Path(out).absolute()
-    check_output(out, None, overwrite=overwrite, resume=resume)  # fail fast, before reading anything
-    recorded = None
-    if resume:  # options not given come from the store; those given must match it
-        given = dict(maps=maps, fields=fields, model=model, samples=samples, seed=seed, tile=tile, halo=halo,
-                     batch_size=batch_size, precision=precision, pixel_size=pixel_size, variable=variable,
-                     dataset=dataset, split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale)
-        opts, recorded = resume_.options_from_store(out, given)
-        (maps, fields, model, samples, seed, tile, halo, batch_size, precision, pixel_size, variable, dataset,
-         split_level, coarse_core, dm_rescale) = (opts[k] for k in given)
-    if maps is None:
-        raise ValueError(f"no input maps were given; pass the dark-matter maps "
-                         f"({spell_or('maps', Ellipsis, 'the MAPS argument')}).")
-    fields = coerce_fields(("gas",) if fields is None else fields)
-    samples, seed = int(1 if samples is None else samples), int(0 if seed is None else seed)
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1. Received: {spell_or('samples', samples)}.")
-    bundles = resolve_models(fields, model)
-    if recorded is not None and (problems := resume_.check_models(recorded, bundles)):
-        raise resume_.refuse(out, problems)
-    if resume and (line := resume_.nothing_to_do(out, given["maps"], recorded)):  # no cluster, no write
+    given = dict(maps=maps, fields=fields, model=model, samples=samples, seed=seed, tile=tile, halo=halo,
+                 batch_size=batch_size, precision=precision, pixel_size=pixel_size, variable=variable,
+                 dataset=dataset, split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale)
+    opts = checked_options(out, given, overwrite=overwrite, resume=resume)  # bad input fails here, before any work
+    if resume and (line := resume_.nothing_to_do(out, maps, opts.recorded)):  # no cluster, no write
         import xarray as xr
 
         print(f"ember_dist: {line}", file=sys.stderr, flush=True)
         return xr.open_zarr(str(out))
-    tile = int(config.get("engine.tile", tile))
-    halo = config.get("engine.halo", halo)
-    halo_asked = list(halo) if isinstance(halo, (list, tuple)) else halo
-    batch_size = int(config.get("engine.batch-size", batch_size))
-    precision = config.get("engine.precision", precision)
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be 'float32' or 'bfloat16'. Received: {spell_or('precision', precision)}.")
-    if precision == "bfloat16" and (note := _bf16_note()):
-        log.warning(note)
-    pixel_tolerance = float(config.get("engine.pixel-tolerance", pixel_tolerance))
-    progress = bool(config.get("engine.progress", progress))
-    dm_rescale = bool(config.get("engine.dm-rescale", dm_rescale))
-    model_px = isinstance(pixel_size, str) and pixel_size == "model"
+    opts = with_engine_defaults(opts, pixel_tolerance=pixel_tolerance, progress=progress)
 
     staging = Path(tempfile.mkdtemp(prefix=".ember-staging-", dir=out.parent))
     try:
-        source = open_maps(maps, staging_dir=staging, variable=variable, dataset=dataset,
-                           pixel_size=None if model_px else pixel_size)
-        naxis, nslab, ny, nx = source.shape
-        if recorded is not None and list(source.shape) != list(recorded.get("source_shape", source.shape)):
-            raise resume_.refuse(out, [f"the input maps {source.description} have shape {source.shape}, the store's "
-                                       f"input had {tuple(recorded['source_shape'])}"])
-        if halo == "fastest":
-            halo = fastest_exact_mode((ny, nx), tile, bundles, split_level, coarse_core)
-            log.info("halo='fastest': %s (exact output for less compute)", halo)
-        if halo == "split":
-            plans = {f: plan_split((ny, nx), tile, b.preset, split_level, coarse_core) for f, b in bundles.items()}
-        else:
-            plans = {f: TilePlan.build((ny, nx), tile, resolve_halo(b, halo), b.alignment) for f, b in bundles.items()}
-        out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
-        for f, b in bundles.items():
-            check_pixel_size(source.pixel_size, b.pixel_size, pixel_tolerance, b.name)
-        if not model_px:
-            check_pixel_recorded(source.pixel_size, source.description, bundles[fields[0]].pixel_size)
-        px = source.pixel_size or bundles[fields[0]].pixel_size
-        dm_scales, dm_lines, dm_attrs = input_dm_scales(source, bundles, dm_rescale)
-        for line in dm_lines:
-            print(f"ember_dist: {line}", file=sys.stderr, flush=True)
-        norms_in = {f: ScaledInput(b.input_norm, dm_scales[f]) if f in dm_scales else b.input_norm
-                    for f, b in bundles.items()}
-        if halo == "split":
-            tasks_total = sum(count_tasks(plans[f], b.preset, samples, naxis, nslab, batch_size)
-                              for f, b in bundles.items())
-        else:
-            tasks_total = sum(len(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)) for f in fields)
-
+        source = open_maps(opts.maps, staging_dir=staging, variable=opts.variable, dataset=opts.dataset,
+                           pixel_size=None if opts.model_px else opts.pixel_size)
+        plan = _plan_run(source, opts, out)
         if own_client:
             from ember_dist.cluster import connect
 
             client = connect("local")
-        if progress:
+        if opts.progress:
             print(f"ember_dist: Dask dashboard at {client.dashboard_link}", file=sys.stderr, flush=True)
-
-        # 1. Validate every map on the cluster (streamed in bands) before scheduling any tile.
-        band = max(1, int(config.get("engine.scan-band")) // nx)  # rows per read, bounded in pixels
-        scan_futs = [client.submit(scan_map, source, a, s, band, fill_cache=True,
-                                   key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
-                     for a in range(naxis) for s in range(nslab)]
-        scans = client.gather(scan_futs)
-        del scan_futs  # released: a worker lost later must not make the scheduler scan its maps again
-        check_scans(scans, source.axes, source.description)
-        checksum = source_checksum(scans)
-        # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
-        source.cache_tokens = {(r["axis"], r["slab"]): r["sha256"] for r in scans}
-
-        run = {
-            "fields": fields,
-            "models": {f: b.weights_sha256 for f, b in bundles.items()},
-            "samples": samples, "seed": seed, "precision": precision, "batch_size": batch_size,
-            "plans": {f: p.to_dict() for f, p in plans.items()},
-            "source_sha256": checksum, "source_shape": list(source.shape),
-        }
-        if dm_scales:  # only then: stores written unscaled (and before this option existed) resume unchanged
-            run["dm_scale"] = {f: float(v) for f, v in dm_scales.items()}
-        mode = check_output(out, run, overwrite=overwrite, resume=resume)
-        if mode == "create":
-            ds, chunks = _template(source, fields, bundles, samples, seed, out_plans[fields[0]], px, dm_scales)
-            request = resume_.make_request(maps, source, fields, bundles, samples=samples, seed=seed, tile=tile,
-                                           halo=halo_asked, halo_mode=halo, batch_size=batch_size, precision=precision,
-                                           pixel_size=pixel_size, variable=variable, dataset=dataset,
-                                           split_level=split_level, coarse_core=coarse_core, dm_rescale=dm_rescale,
-                                           tasks_total=tasks_total)
-            create_store(out, ds, run, chunks, request=request)
-
-        # 2. Load models once per worker, then submit the tile batches not yet done.
-        from ember_dist.engine.model_cache import register_models, worker_layout
-
-        register_models(client, [(str(b.path), b.weights_sha256, precision) for b in bundles.values()])
-        layout = worker_layout(client)  # provenance only: the bits do not depend on it
-        token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
-        bar = RunProgress(tasks_total, count_done(out)[0], progress, f"enrich {'+'.join(fields)}",
-                          stages=sum(len(p.stages()) for p in plans.values()) if halo == "split" else 1)
-        try:
-            if halo == "split":
-                n_tasks = 0
-                for f, b in bundles.items():
-                    n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plans[f],
-                                         samples=samples, seed=seed, precision=precision, batch_size=batch_size,
-                                         token=token, progress=progress, progress_fn=bar.stage, norm_in=norms_in[f])
-            else:
-                n_tasks = _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token,
-                                     progress, order, bar.stage, norms_in)
-        finally:
-            bar.close()
-        expected = {f: len(make_batches(make_jobs(out_plans[f], samples, naxis, nslab), batch_size)) for f in fields}
-        missing = {f: expected[f] - sum(1 for k in done_markers(out, f) if k.count("-") == 1) for f in fields}
-        if any(missing.values()):
-            raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with "
-                               f"{spell_or('resume', True, 'resume')}.")
-
-        # 3. Provenance, then consolidate.
-        p0 = out_plans[fields[0]]
-        attrs_out = _dataset_attrs(source, px, attrs)
-        attrs_out.update({
-            "title": "ember_dist enriched maps",
-            "source": source.description,
-            "source_sha256": checksum,
-            "source_checksum_method": "sha256 of the per-map sha256 of float32 little-endian bytes, (axis, slab) order",
-            "models": json.dumps({f: {"name": b.name, "weights_sha256": b.weights_sha256} for f, b in bundles.items()}),
-            "seed": seed, "samples": samples,
-            "tile_core": list(p0.core), "tile_halo": list(p0.halo), "halo_mode": str(halo),
-            "tile_plan": json.dumps({f: p.to_dict() for f, p in plans.items()}),
-            "redundant_compute_factor": _compute_paid(plans[fields[0]], bundles[fields[0]].preset, halo == "split"),
-            "precision": precision,
-            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "worker_layout": layout,
-            "ember_dist_version": ember_dist.__version__,
-            "created": utc_now(),
-            "status": "complete",
-            **dm_attrs,
-        })
+        checksum = _scan_maps(client, source)  # 1. every map validated on the cluster before any tile
+        run = run_record(opts, plan, source, checksum)
+        prepare_store(out, run, opts, plan, source, overwrite=overwrite, resume=resume)
+        n_tasks, layout = _run_tasks(client, source, out, opts, plan, run, order)  # 2. the tiles not yet done
+        _check_done(out, opts, plan, source)
+        attrs_out = provenance_attrs(opts, plan, source, checksum, layout, attrs)  # 3. provenance, then consolidate
         kill_worker_at(client, "consolidate")  # tests only (EMBER_DIST_FAULT_DIR): a worker dies meanwhile
         finalize_store(out, attrs_out)
         log.info("enriched %d tasks in %.1f s", n_tasks, time.perf_counter() - t_start)
@@ -454,10 +223,153 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if own_client and client is not None:
-            cluster = client.cluster
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _close_own(client)
     import xarray as xr
 
     return xr.open_zarr(str(out))
+
+
+@dataclass(frozen=True)
+class _RunPlan:
+    """What a run computes, once the input is open: the halo mode, plans and input scaling per field."""
+
+    halo: object  # the mode: "split", "exact", "auto", or the (before, after) px asked for
+    plans: dict  # per field: a TilePlan, or a SplitPlan for halo="split"
+    out_plans: dict  # per field: the level-0 output tiling
+    px: float  # pixel size, ckpc/h
+    dm_scales: dict  # per field rescaled: the input dark matter's factor
+    dm_attrs: dict  # provenance of the rescaling
+    norms_in: dict  # per field: the input normalisation (the bundle's, or it applied to the rescaled input)
+    tasks_total: int
+
+
+def _plan_run(source, opts, out):
+    """Plan every field for the open ``source`` after the checks that need it (shape on resume, pixel size)."""
+    naxis, nslab, ny, nx = source.shape
+    if opts.recorded is not None and list(source.shape) != list(opts.recorded.get("source_shape", source.shape)):
+        raise resume_.refuse(out, [f"the input maps {source.description} have shape {source.shape}, the store's "
+                                   f"input had {tuple(opts.recorded['source_shape'])}"])
+    halo, plans = _field_plans((ny, nx), opts)
+    out_plans = {f: (p.output if halo == "split" else p) for f, p in plans.items()}  # level-0 output tiling
+    for f, b in opts.bundles.items():
+        check_pixel_size(source.pixel_size, b.pixel_size, opts.pixel_tolerance, b.name)
+    if not opts.model_px:
+        check_pixel_recorded(source.pixel_size, source.description, opts.bundles[opts.fields[0]].pixel_size)
+    px = source.pixel_size or opts.bundles[opts.fields[0]].pixel_size
+    dm_scales, dm_lines, dm_attrs = input_dm_scales(source, opts.bundles, opts.dm_rescale)
+    for line in dm_lines:
+        print(f"ember_dist: {line}", file=sys.stderr, flush=True)
+    norms_in = {f: ScaledInput(b.input_norm, dm_scales[f]) if f in dm_scales else b.input_norm
+                for f, b in opts.bundles.items()}
+    if halo == "split":
+        tasks_total = sum(count_tasks(plans[f], b.preset, opts.samples, naxis, nslab, opts.batch_size)
+                          for f, b in opts.bundles.items())
+    else:
+        tasks_total = sum(len(make_batches(make_jobs(plans[f], opts.samples, naxis, nslab), opts.batch_size))
+                          for f in opts.fields)
+    return _RunPlan(halo, plans, out_plans, px, dm_scales, dm_attrs, norms_in, tasks_total)
+
+
+def _field_plans(shape, opts):
+    """``(halo mode, {field: plan})``: ``"fastest"`` resolved, a SplitPlan per field for ``"split"``, else a TilePlan."""
+    halo = opts.halo
+    if halo == "fastest":
+        halo = fastest_exact_mode(shape, opts.tile, opts.bundles, opts.split_level, opts.coarse_core)
+        log.info("halo='fastest': %s (exact output for less compute)", halo)
+    if halo == "split":
+        return halo, {f: plan_split(shape, opts.tile, b.preset, opts.split_level, opts.coarse_core)
+                      for f, b in opts.bundles.items()}
+    return halo, {f: TilePlan.build(shape, opts.tile, resolve_halo(b, halo), b.alignment)
+                  for f, b in opts.bundles.items()}
+
+
+def _scan_maps(client, source):
+    """Validate every map on the cluster (streamed in bands) before scheduling any tile; returns the checksum."""
+    naxis, nslab, _, nx = source.shape
+    band = max(1, int(config.get("engine.scan-band")) // nx)  # rows per read, bounded in pixels
+    scan_futs = [client.submit(scan_map, source, a, s, band, fill_cache=True,
+                               key=f"ember-scan-{a}-{s}-{os.getpid()}-{id(source)}")
+                 for a in range(naxis) for s in range(nslab)]
+    scans = client.gather(scan_futs)
+    del scan_futs  # released: a worker lost later must not make the scheduler scan its maps again
+    check_scans(scans, source.axes, source.description)
+    checksum = source_checksum(scans)
+    # Tiles may now share decoded input chunks, keyed by each map's content (the scan left small maps there).
+    source.cache_tokens = {(r["axis"], r["slab"]): r["sha256"] for r in scans}
+    return checksum
+
+
+def _run_tasks(client, source, out, opts, plan, run, order):
+    """Load the models once per worker, then run the task batches not yet done: ``(tasks run, worker layout)``."""
+    from ember_dist.engine.model_cache import register_models, worker_layout
+
+    register_models(client, [(str(b.path), b.weights_sha256, opts.precision) for b in opts.bundles.values()])
+    layout = worker_layout(client)  # provenance only: the bits do not depend on it
+    token = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:8]
+    split = plan.halo == "split"
+    bar = RunProgress(plan.tasks_total, count_done(out)[0], opts.progress, f"enrich {'+'.join(opts.fields)}",
+                      stages=sum(len(p.stages()) for p in plan.plans.values()) if split else 1)
+    try:
+        if split:
+            n_tasks = 0
+            for f, b in opts.bundles.items():
+                n_tasks += run_split(client, source=source, out=out, field=f, bundle=b, sp=plan.plans[f],
+                                     samples=opts.samples, seed=opts.seed, precision=opts.precision,
+                                     batch_size=opts.batch_size, token=token, progress=opts.progress,
+                                     progress_fn=bar.stage, norm_in=plan.norms_in[f])
+        else:
+            n_tasks = _run_plain(client, source, out, opts.bundles, plan.plans, opts.samples, opts.seed,
+                                 opts.precision, opts.batch_size, token, opts.progress, order, bar.stage, plan.norms_in)
+    finally:
+        bar.close()
+    return n_tasks, layout
+
+
+def _run_plain(client, source, out, bundles, plans, samples, seed, precision, batch_size, token, progress, order,
+               progress_fn, norms_in):
+    """Submit the single-stage tile batches that are not done yet; wait with progress.
+
+    ``norms_in``: the input normalisation per field (the bundle's, or it applied to the rescaled input).
+    """
+    naxis, nslab = source.shape[:2]
+    tasks = []
+    for f in bundles:
+        done = done_markers(out, f)
+        for i, batch in enumerate(make_batches(make_jobs(plans[f], samples, naxis, nslab), batch_size)):
+            key = batch_key(f, i)
+            if key not in done:
+                tasks.append((f, key, batch))
+    if order is not None and order != "canonical":
+        random.Random(0 if order == "shuffled" else int(order)).shuffle(tasks)
+    futures = []
+    for f, key, batch in tasks:
+        b = bundles[f]
+        futures.append(client.submit(
+            run_batch, key, batch, source=source, out=str(out), field=f, bundle_path=str(b.path),
+            sha256=b.weights_sha256, precision=precision, plan=plans[f], preset=b.preset, seed=seed,
+            norm_in=norms_in[f], norm_out=b.output_norm, batch_size=batch_size,
+            key=f"enrich-{key}-{token}", pure=False, retries=1,
+        ))
+    for fut in progress_fn(futures, progress, f"enrich {'+'.join(bundles)}"):
+        fut.result()
+        fut.release()  # done (marker written): a worker lost later must not make Dask recompute it
+    return len(futures)
+
+
+def _check_done(out, opts, plan, source):
+    """Raise when a field's output tasks finished without all their done markers."""
+    naxis, nslab = source.shape[:2]
+    expected = {f: len(make_batches(make_jobs(plan.out_plans[f], opts.samples, naxis, nslab), opts.batch_size))
+                for f in opts.fields}
+    missing = {f: expected[f] - sum(1 for k in done_markers(out, f) if k.count("-") == 1) for f in opts.fields}
+    if any(missing.values()):
+        raise RuntimeError(f"tasks finished but done markers are missing for {missing}; rerun with "
+                           f"{spell_or('resume', True, 'resume')}.")
+
+
+def _close_own(client):
+    """Close the embedded cluster's client, then the cluster."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
