@@ -8,7 +8,6 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
 
 from ember_dist.help_format import HelpFormatter
 

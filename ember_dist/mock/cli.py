@@ -7,7 +7,6 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
 
 from ember_dist.help_format import HelpFormatter
 

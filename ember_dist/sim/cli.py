@@ -61,12 +61,12 @@ def run_simulate(args):
     from ember_dist.sim.suite import simulate
 
     try:
-        meta = simulate(args.out, n=args.n, box_size=args.box_size, redshifts=args.redshifts, seed=args.seed,
-                        z_init=args.z_init, dm_only=args.dm_only, ntasks=args.ntasks, pmgrid=args.pmgrid,
-                        lpt_order=1 if args.zeldovich else 2, resume=args.resume, overwrite=args.overwrite,
-                        force=args.force, max_hours=args.max_hours, postprocess=not args.no_postprocess,
-                        restart_every=args.restart_every, gamma_scale=args.gamma_scale,
-                        log=lambda m: print(m, file=sys.stderr))
+        simulate(args.out, n=args.n, box_size=args.box_size, redshifts=args.redshifts, seed=args.seed,
+                z_init=args.z_init, dm_only=args.dm_only, ntasks=args.ntasks, pmgrid=args.pmgrid,
+                lpt_order=1 if args.zeldovich else 2, resume=args.resume, overwrite=args.overwrite,
+                force=args.force, max_hours=args.max_hours, postprocess=not args.no_postprocess,
+                restart_every=args.restart_every, gamma_scale=args.gamma_scale,
+                log=lambda m: print(m, file=sys.stderr))
     except (CostError, GadgetBuildError, GadgetRunError) as exc:
         print(f"ember-dist simulate: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -23,7 +23,6 @@ True
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 import xarray as xr

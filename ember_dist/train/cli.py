@@ -5,7 +5,6 @@ Imports of Keras/TensorFlow happen when the command runs, not when the parser is
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
