@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from ember_dist.train.eval_table import _frac
+from ember_dist.train.eval_table import frac_error
 
 __all__ = ["power_title", "figures"]
 
@@ -83,7 +83,7 @@ def figures(out, truth, dm, results, attrs, field):
     save_figure(fig, out / "power.png")
     kb, kbu = plot_units(ms[0]["b_k"], "h/ckpc")
     bu = plot_units(1.0, "(ckpc/h)^4")
-    bfrac = [(n, np.vstack([_frac(m["b_pred"].mean(axis=0), m["b_true"])[None], m["b_frac_real"]])
+    bfrac = [(n, np.vstack([frac_error(m["b_pred"].mean(axis=0), m["b_true"])[None], m["b_frac_real"]])
               if m["b_frac_real"].shape[0] > 1 else m["b_frac_real"][0]) for n, m in zip(names, ms)]
     fig = _panel(plt, kb, ms[0]["b_true"] * bu[0],
                  [(n, m["b_pred"].mean(axis=0) * bu[0]) for n, m in zip(names, ms)], bfrac, f"k [{kbu}]", f"B(k, k, k) [{bu[1]}]",

@@ -11,9 +11,15 @@ import csv
 
 import numpy as np
 
-__all__ = ["TABLE_K", "CDDF_MIN_ABSORBERS", "COLUMNS", "TARGETS", "judge", "table_rows", "write_table", "fmt"]
+__all__ = ["TABLE_K", "CDDF_MIN_ABSORBERS", "COLUMNS", "TARGETS", "frac_error", "judge", "table_rows", "write_table",
+           "fmt"]
 
-def _frac(pred, true, ok=None):
+def frac_error(pred, true, ok=None):
+    """``pred / true - 1`` in float64 (inf / nan where ``true`` is 0), nan where ``ok`` is False.
+
+    >>> frac_error([2.0, 1.0, 3.0], [1.0, 0.0, 3.0], ok=[True, True, False]).tolist()
+    [1.0, inf, nan]
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.asarray(pred, np.float64) / np.asarray(true, np.float64) - 1.0
     if ok is not None:

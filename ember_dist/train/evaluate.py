@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ember_dist.train.eval_figures import figures, power_title  # noqa: F401 (power_title: public here before)
-from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, _frac, judge,
+from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, frac_error, judge,
                                          table_rows, write_table)
 
 __all__ = ["evaluate", "evaluate_models", "predict_held_out", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
@@ -144,9 +144,9 @@ def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
         "k": np.asarray(pt["k"]),
         "p_true": p_true.mean(axis=0),
         "p_pred": p_pred.mean(axis=(0, 1)),
-        "p_frac_median": _nanmedian(_frac(p_pred.mean(axis=1), p_true), axis=0),
+        "p_frac_median": _nanmedian(frac_error(p_pred.mean(axis=1), p_true), axis=0),
         # per realisation: median over maps (the spread of the WGAN samples)
-        "p_frac_real": np.stack([_nanmedian(_frac(p_pred[:, r], p_true), axis=0) for r in range(nreal)]),
+        "p_frac_real": np.stack([_nanmedian(frac_error(p_pred[:, r], p_true), axis=0) for r in range(nreal)]),
     }
     k, k_nyq = out["k"], np.pi / float(attrs.get("pixel_size", 1.0))
     low, mid = k <= 0.5 * k_nyq, (k > 0.5 * k_nyq) & (k <= 0.75 * k_nyq)
@@ -160,7 +160,7 @@ def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
     b_true = np.asarray(bt["bispectrum"]).mean(axis=0)
     b_pred = np.asarray(bispectrum(flat, k=kb, box_size=box, bin_width=bin_width)["bispectrum"])
     b_pred = b_pred.reshape(nmaps, nreal, -1).mean(axis=0)  # (real, shells)
-    b_frac = _frac(b_pred, b_true[None])
+    b_frac = frac_error(b_pred, b_true[None])
     out.update(b_k=kb, b_true=b_true, b_pred=b_pred, b_frac_real=b_frac,
                b_mean_abs=float(_nanmedian(np.array([_nanmean_abs(f[kb <= 0.5 * k_nyq]) for f in b_frac]))))
     edges = _edges_for(truth, per_dex)
@@ -171,7 +171,7 @@ def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
         cp = np.asarray(hp["counts"]).reshape(nreal, -1, edges.size - 1).sum(axis=1)
         out.update(pdf_m=np.asarray(ht["m"]), pdf_true=ct / truth.size, pdf_pred=cp / truth.size,
                    pdf_ok=ct >= min_counts)
-        out["pdf_frac"] = _nanmedian(_frac(out["pdf_pred"], out["pdf_true"][None], out["pdf_ok"][None]), axis=0)
+        out["pdf_frac"] = _nanmedian(frac_error(out["pdf_pred"], out["pdf_true"][None], out["pdf_ok"][None]), axis=0)
         p1, p99 = np.percentile(truth[truth > 0], [1, 99])
         inside = (out["pdf_m"] >= p1) & (out["pdf_m"] <= p99)
         out.update(pdf_range=(float(p1), float(p99)), pdf_max_abs_1_99=_nanmax_abs(out["pdf_frac"][inside]))
@@ -188,9 +188,9 @@ def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
                                  **params)["f"])  # (real, N)
             ok = ctr >= min_counts
             out.update(cddf_N=np.sqrt(nedges[:-1] * nedges[1:]), cddf_true=ft, cddf_pred=fp, cddf_ok=ok,
-                       cddf_frac=_nanmedian(_frac(fp, ft[None], ok[None]), axis=0))
+                       cddf_frac=_nanmedian(frac_error(fp, ft[None], ok[None]), axis=0))
             ok10 = ctr >= CDDF_MIN_ABSORBERS
-            out["cddf_max_abs_min10"] = _nanmax_abs(_nanmedian(_frac(fp, ft[None], ok10[None]), axis=0))
+            out["cddf_max_abs_min10"] = _nanmax_abs(_nanmedian(frac_error(fp, ft[None], ok10[None]), axis=0))
     return out
 
 
