@@ -168,7 +168,8 @@ def test_auto_transposition_goes_through_disk_on_one_machine(client, lognormal_m
 
 
 def test_auto_transposition_falls_back_without_room_and_disk_says_so(tmp_path):
-    from ember_dist.stats.power import _is_this_machine, resolve_rechunk_method
+    from ember_dist.stats.power import resolve_rechunk_method
+    from ember_dist.stats.transposition import _is_this_machine
 
     assert resolve_rechunk_method("auto", 10**6, str(tmp_path)) == "disk"  # no client: threads, one machine
     assert resolve_rechunk_method("auto", 10**18, str(tmp_path)) is None  # an exabyte does not fit: p2p
@@ -181,7 +182,7 @@ def test_auto_transposition_falls_back_without_room_and_disk_says_so(tmp_path):
 
 def test_disk_reader_refuses_a_scratch_file_other_tasks_did_not_write(tmp_path):
     """A scratch directory that is not shared: the reader sees another machine's (or no) file."""
-    from ember_dist.stats.power import _read_cols_fft
+    from ember_dist.stats.fft_disk import _read_cols_fft
 
     n, cuts = 8, (0, 5)
     path = tmp_path / "x.cols"
