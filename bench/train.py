@@ -53,7 +53,7 @@ def main(argv=None):
     ap.add_argument("--compare-critic", type=int, nargs=2, metavar=("REF", "NEW"),
                     help="WGAN: two --n-critic values side by side, alternating (the first the reference)")
     ap.add_argument("--critic-lr", type=float, nargs="+", default=[1e-4],
-                    help="critic learning rate (with --compare-critic: one per value)")
+                    help="--compare-critic: the critic learning rate of each value (one: the same for both)")
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of --compare")
     args = ap.parse_args(argv)
 

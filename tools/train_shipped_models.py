@@ -244,9 +244,9 @@ def _input_dark_matter(store):
     return {**m.attrs(), "dm_source": a.get("dm_source", "hydro" if m.mass_fraction < 0.999 else "dark-matter-only")}
 
 
-def evaluate(names, data, realisations=8):
-    """Evaluate ``names`` per field on the held-out maps; store the errors in each bundle."""
-    from ember_dist.model.bundle import load_model, update_meta
+def _evaluate_per_field(names, data, maps, inputs, prefix, realisations, before=None):
+    """``(field, out, group, rows)`` per field: ``names`` of that field evaluated on ``maps`` (their input from
+    ``inputs[recipe input]``) into ``WORK/{prefix}-{field}``; ``before(name)`` runs first for each."""
     from ember_dist.train.evaluate import evaluate_models
 
     work = data.work
@@ -255,12 +255,22 @@ def evaluate(names, data, realisations=8):
         if not group:
             continue
         for n in group:
-            describe(n, data)
-        ins = [str(data.held_out_inputs[data.recipes[n]["input"]]) for n in group]
-        out = work / f"eval-{field}"
-        rows = evaluate_models([str(work / "models" / n) for n in group], str(data.held_out), out,
-                               input_maps=ins, axes=data.held_out_axes, realisations=realisations,
-                               overwrite=True)
+            if before is not None:
+                before(n)
+        ins = [str(inputs[data.recipes[n]["input"]]) for n in group]
+        out = work / f"{prefix}-{field}"
+        rows = evaluate_models([str(work / "models" / n) for n in group], str(maps), out, input_maps=ins,
+                               axes=data.held_out_axes, realisations=realisations, overwrite=True)
+        yield field, out, group, rows
+
+
+def evaluate(names, data, realisations=8):
+    """Evaluate ``names`` per field on the held-out maps; store the errors in each bundle."""
+    from ember_dist.model.bundle import load_model, update_meta
+
+    work = data.work
+    for field, out, group, rows in _evaluate_per_field(names, data, data.held_out, data.held_out_inputs, "eval",
+                                                       realisations, before=lambda n: describe(n, data)):
         print((out / "table.md").read_text(), flush=True)
         reps = {r["model"]: r for r in json.loads((out / "report.json").read_text())["models"]}
         for n, row in zip(group, rows):
@@ -283,16 +293,10 @@ def validate(names, data, realisations=8):
     """Evaluate ``names`` on the validation box (suite only), store each bundle's ``validation`` metadata with
     its default score, and print the default each (field, input) gets: the lowest score, the U-Net on a tie."""
     from ember_dist.model.bundle import load_model, update_meta
-    from ember_dist.train.evaluate import evaluate_models
 
     work, scores = data.work, {}
-    for field in ("gas", "hi"):
-        group = [n for n in names if data.recipes[n]["field"] == field and (work / "models" / n).is_dir()]
-        if not group:
-            continue
-        ins = [str(data.validation_inputs[data.recipes[n]["input"]]) for n in group]
-        rows = evaluate_models([str(work / "models" / n) for n in group], str(data.validation), work / f"val-{field}",
-                               input_maps=ins, axes=data.held_out_axes, realisations=realisations, overwrite=True)
+    for _, _, group, rows in _evaluate_per_field(names, data, data.validation, data.validation_inputs, "val",
+                                                 realisations):
         for n, row in zip(group, rows):
             score = sum(abs(float(row[c])) for c in SCORE_COLUMNS if row.get(c) not in (None, ""))
             scores[n] = score
@@ -348,6 +352,8 @@ def main(argv=None):
     if unknown:
         ap.error(f"--only: no {args.data} recipe named {', '.join(unknown)} (choose from {', '.join(data.recipes)})")
     names = args.only or list(data.recipes)
+    if args.validate and data.validation is None:  # before any training
+        ap.error("--validate needs --data suite (the toy data has no validation box)")
     if args.data == "toy":
         make_data(work)
     else:
@@ -360,8 +366,6 @@ def main(argv=None):
     for n in names:
         train(n, data)
     if args.validate:
-        if data.validation is None:
-            ap.error("--validate needs --data suite (the toy data has no validation box)")
         validate(names, data, args.realisations)
     if not args.no_eval:
         evaluate(names, data, args.realisations)
