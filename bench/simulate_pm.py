@@ -5,7 +5,8 @@
     python bench/simulate_pm.py --mesh 2 --steps 20 40 --json pm.json
 
 Initial conditions: exactly those of ``sim_suite/app`` (``ember_dist.sim.ics.make_initial_conditions``:
-2LPT of CAMB's spectrum, 80^3 particles, 32 Mpc/h, seed 1000, z = 49), handed to the PM code as
+2LPT of CAMB's spectrum at its n, box and seed, z = 49: 80^3 particles in 32 Mpc/h when bench/README.md's
+figures were measured, 140^3 in 56 Mpc/h since 2026-12-03), handed to the PM code as
 positions and momenta.  Gravity: jaxpm's PM kernels (CIC paint and read, 1/k^2 potential,
 fourth-order finite-difference gradient) on a mesh of ``--mesh`` times the particle grid.  Time
 stepping: FastPM's kick-drift-kick (Feng et al. 2016), whose factors use jaxpm's growth functions so

@@ -204,8 +204,9 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     if until == "runs":
         return meta
     _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log, gamma_scale)
-    meta["complete"] = True
-    meta["finished"] = utc_now()
+    if not meta.get("complete"):  # a resume of a finished run keeps the time it finished
+        meta["complete"] = True
+        meta["finished"] = utc_now()
     _save(meta_path, meta)
     return meta
 

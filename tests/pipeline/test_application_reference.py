@@ -125,7 +125,7 @@ def test_auto_downsampling_from_particle_masses(suite_models, tmp_path):
     assert spec["derived"]["downsample"] == 1
     assert "input 1 particle in 1 (auto, from the particle masses)" in spec["derived"]["resolution"]["text"]
 
-    # the application box (80^3 DM-only particles in 32000 ckpc/h, 400 ckpc/h apart like the MR8 input), through
+    # the application box (140^3 DM-only particles in 56000 ckpc/h, 400 ckpc/h apart like the MR8 input), through
     # deploy/pipeline-application.yaml with these bundles in place of the suite's: every particle kept; the
     # reference (box_s5) on 4 slabs of the application's 2000 ckpc/h
     app_yaml = Path(__file__).resolve().parents[2] / "deploy" / "pipeline-application.yaml"

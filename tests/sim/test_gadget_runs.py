@@ -119,3 +119,8 @@ def test_killed_run_resumes_and_no_half_snapshot_is_used(gadget2, tmp_path):
     with h5py.File(out / "dmo" / "snap_000.hdf5") as f:
         assert f["Header"].attrs["Redshift"] == pytest.approx(3.0, abs=1e-6)
         assert f["PartType1/Coordinates"].shape == (16**3, 3)
+    # a --resume of the finished run changes nothing it recorded (it is when it finished, not when it was asked)
+    meta = (out / "simulation.json").read_text()
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "simulation.json").read_text() == meta

@@ -164,9 +164,9 @@ def _md_power(rs):
                               zip(r["k"][:3], g[:3], r["delta2_linear"][:3])) if g else "(no ICs)"))
     L += ["", "Reading the verdict: CAMB's halofit/HMcode is the non-linear spectrum of an infinite volume. A box of "
           "a few Mpc/h has no modes below k_F = 2 pi / L, and the rare massive haloes whose one-halo term dominates "
-          "P(k) at k ~ 1-10 h/Mpc at z = 2-3 are mostly absent from it (Tinker08 expects "
-          + "; ".join(f"{r['tinker08_haloes_above_1e12_per_box']:.2f} haloes above 1e12 Msun/h per box at z = "
-                      f"{r['redshift']:g}" for r in rs)
+          "P(k) at k ~ 1-10 h/Mpc at z = 2-3 are mostly absent from it (Tinker08 expects, per box, haloes above "
+          "1e12 Msun/h: " + "; ".join(f"{r['tinker08_haloes_above_1e12_per_box']:.2f} in the {r['box_mpc_h']:g} Mpc/h "
+                                      f"box at z = {r['redshift']:g}" for r in rs)
           + "), so its non-linear power is expected to fall below halofit even when the code is right. The growth line is the check that does not depend on the box size: where "
           "Delta^2_lin << 1 a correct run grows its modes as linear theory; where Delta^2_lin approaches 1 (the lowest "
           "bins of these boxes already do) deviations of that order are non-linear physics, and a single small box "
