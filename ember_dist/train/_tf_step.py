@@ -56,7 +56,7 @@ class StepFunctions:
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
                  data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
-                 noise_variables=()):
+                 noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None):
         self.g, self.c = generator, critic
         self.w, self.levels = weights, list(levels)
         self.g_opt, self.c_opt = g_opt, c_opt
@@ -69,6 +69,12 @@ class StepFunctions:
         self.noise_all_ids = {id(v) for v in noise_variables}
         self.noise_ids = self.noise_all_ids if noise_opt is not None else set()
         self.data_range = float(data_range)
+        self.perceptual_from_level = int(perceptual_from_level)
+        # the P(k) term: (k, q) of the target's normalisation and the tile's bins (L.power_bins)
+        self.power_weight = float(power_weight)
+        if self.power_weight:
+            self.power_kq = (float(power_norm.k), float(power_norm.q))
+            self.power_bins = L.power_bins(int(tile))
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
         if parallel is None:
@@ -87,15 +93,20 @@ class StepFunctions:
                                for g in (True, False)}
 
     def _perceptual(self, target, outputs):
-        return L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range)
+        """Perceptual loss (+ ``power_weight`` x the P(k) term of the final output): ``(loss, dssim, msle, power)``."""
+        loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
+        if not self.power_weight:
+            return loss, d, m, 0.0
+        pw = L.power_spectrum_loss(target, outputs[0], *self.power_kq, *self.power_bins)
+        return loss + self.power_weight * pw, d, m, pw
 
     def _unet_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            loss, d, m = self._perceptual(target, outs)
+            loss, d, m, pw = self._perceptual(target, outs)
             scaled = loss * self.loss_scale
         self._apply_generator(tape.gradient(scaled, self.g.trainable_variables))
-        return {"loss": loss, "dssim": d, "msle": m}
+        return {"loss": loss, "dssim": d, "msle": m, **({"power": pw} if self.power_weight else {})}
 
     def _apply_generator(self, grads):
         """Generator update; the noise strengths by their own optimizer when there is one."""
@@ -140,13 +151,14 @@ class StepFunctions:
     def _generator_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            p, d, m = self._perceptual(target, outs)
+            p, d, m, pw = self._perceptual(target, outs)
             _, fake = self._real_fake(inputs, target, outs)
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
             scaled = loss * self.loss_scale
         self._apply_generator(tape.gradient(scaled, self.g.trainable_variables))
-        return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv}
+        return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv,
+                **({"power": pw} if self.power_weight else {})}
 
     def _generator_diagnostics(self, inputs, target):
         """Gradient norms of the perceptual and the (gamma-weighted) adversarial terms on the generator.
@@ -159,7 +171,7 @@ class StepFunctions:
         tv = self.g.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             outs = self.g(inputs, training=True)
-            p, _, _ = self._perceptual(target, outs)
+            p, _, _, _ = self._perceptual(target, outs)
             _, fake = self._real_fake(inputs, target, outs)
             adv = self.w.gamma * L.generator_adversarial(self.c(fake, training=True))
         gp_, ga_ = tape.gradient(p, tv), tape.gradient(adv, tv)

@@ -61,7 +61,8 @@ def networks(cfg, preset, group):
 
     import_keras().utils.set_random_seed(cfg.seed)
     g = build_generator(preset)
-    c = build_critic(preset, cfg.tile, mbstd_group=group) if cfg.kind == "wgan" else None
+    widths = [cfg.critic_width * f for f in preset.filters]
+    c = build_critic(preset, cfg.tile, filters=widths, mbstd_group=group) if cfg.kind == "wgan" else None
     return g, c
 
 

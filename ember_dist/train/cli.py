@@ -52,6 +52,8 @@ def _train(args):
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
               devices=args.devices, mbstd_group=args.mbstd_group, penalty=args.penalty, gp_weight=args.penalty_weight,
               noise_per_channel=args.noise_per_channel, noise_lr=args.noise_lr, fused=args.fused,
+              critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
+              power_weight=args.power_weight,
               score_maps=args.score_maps, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
@@ -97,6 +99,14 @@ def add_train_parser(subparsers):
                    "(own Adam, same decay; default: --lr)")
     p.add_argument("--fused", action="store_true", help="one compiled call per WGAN iteration instead of one per "
                    "critic/generator update (same updates to round-off; longer compilation)")
+    p.add_argument("--critic-width", type=int, default=1, help="multiplier of the critic's widths (wgan; 1: the "
+                   "paper's critic, as wide as the generator's encoder)")
+    p.add_argument("--perceptual-from-level", type=int, default=0, help="compare the final output with the "
+                   "target in the perceptual loss only after block-averaging both over 2**LEVEL pixels, leaving "
+                   "smaller scales to the adversarial term (wgan; 0: pixel by pixel, the paper)")
+    p.add_argument("--power-weight", type=float, default=0.0, help="weight of a P(k) term in the generator loss: "
+                   "squared log ratio of the predicted and true mass power of each batch in radial bins (0: none, "
+                   "the paper)")
     p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")
     p.add_argument("--beta", type=float, default=None, help="MSLE weight (default: the paper's)")
     p.add_argument("--gamma", type=float, default=None, help="adversarial weight (default: the paper's)")

@@ -85,6 +85,18 @@ class TrainConfig:
     noise_lr : float, optional
         Initial learning rate of the noise strengths (own Adam optimizer, same decay); default: they
         are trained with the generator's ``lr``.
+    critic_width : int
+        Multiplier of the critic's widths (block ``l`` has ``critic_width * filters[l]`` channels); 1 the
+        paper's critic, whose widths are the generator's encoder widths (8 at full resolution in the
+        ``small`` preset).
+    perceptual_from_level : int
+        Level at which the final (full-resolution) output enters the perceptual loss: 0 the paper (pixel by
+        pixel); ``l > 0`` compares the output block-averaged over ``2**l`` pixels with the target averaged
+        the same way, so that below that scale only the adversarial term shapes the map (WGAN only).
+    power_weight : float
+        Weight of a P(k) term in the generator loss (:func:`~ember_dist.train.losses.power_spectrum_loss`:
+        squared log ratio of the batch's predicted and true mass power in radial bins of the tile); 0 (the
+        paper) leaves it out.
     diagnostics : bool
         At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
         channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
@@ -120,6 +132,9 @@ class TrainConfig:
     penalty: str = "gp"
     noise_per_channel: bool = False
     noise_lr: float | None = None
+    critic_width: int = 1
+    perceptual_from_level: int = 0
+    power_weight: float = 0.0
     diagnostics: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
@@ -141,6 +156,14 @@ class TrainConfig:
             raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {list(PENALTIES)} (--penalty). Received: penalty={self.penalty!r}.")
+        if self.critic_width < 1:
+            raise ValueError(f"critic_width must be >= 1 (--critic-width). Received: critic_width={self.critic_width}.")
+        if self.perceptual_from_level and (self.kind != "wgan" or not 0 < self.perceptual_from_level < p.levels):
+            raise ValueError(f"perceptual_from_level={self.perceptual_from_level} needs kind='wgan' (a U-Net has only "
+                             f"the perceptual loss) and 0 <= level < {p.levels} (the preset's levels); "
+                             "--perceptual-from-level.")
+        if self.power_weight < 0:
+            raise ValueError(f"power_weight must be >= 0 (--power-weight). Received: power_weight={self.power_weight}.")
         if self.noise_lr is not None and not self.noise_lr > 0:
             raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")
         if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):

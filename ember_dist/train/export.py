@@ -31,9 +31,15 @@ __all__ = ["training_metadata", "write_bundle"]
 
 def _loss_text(cfg):
     """The training loss of ``cfg`` in words."""
-    return ("alpha*sum_scales DSSIM + beta*sum_scales MSLE" + (" + gamma*adversarial (WGAN, "
+    return ("alpha*sum_scales DSSIM + beta*sum_scales MSLE"
+            + (f" + {cfg.power_weight:g}*(ln P_pred(k) - ln P_true(k))^2 (mass power of each batch, radial bins)"
+               if cfg.power_weight else "")
+            + (" + gamma*adversarial (WGAN, "
             + ("R1 penalty gamma " if cfg.penalty == "r1" else "gradient penalty ")
-            + f"{cfg.gp_weight:g}, {cfg.n_critic} critic steps per generator step)"
+            + f"{cfg.gp_weight:g}, {cfg.n_critic} critic steps per generator step"
+            + (f", critic {cfg.critic_width}x the generator's widths" if cfg.critic_width != 1 else "")
+            + (f"; the final output enters DSSIM/MSLE block-averaged over {2 ** cfg.perceptual_from_level} px"
+               if cfg.perceptual_from_level else "") + ")"
             if cfg.kind == "wgan" else ""))
 
 

@@ -91,7 +91,10 @@ class Trainer:
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
                                    config.gp_weight, config.data_range, jit=config.jit, parallel=self.parallel,
                                    n_critic=config.n_critic, penalty=config.penalty, noise_opt=self.n_opt,
-                                   noise_variables=noise_vars)
+                                   noise_variables=noise_vars,
+                                   perceptual_from_level=config.perceptual_from_level,
+                                   power_weight=config.power_weight, power_norm=self.info.get("output_norm"),
+                                   tile=config.tile)
         self.step = 0
         self._pool, self._ahead = None, {}
         self._runlog = logs.RunLog(self.work, config.tensorboard)

@@ -118,3 +118,38 @@ def test_critic_output_shape_and_mbstd_round_trip():
     m = keras.Sequential([keras.Input((4, 4, 1)), MinibatchStdDev(name="mb")])
     m2 = keras.models.model_from_json(m.to_json())
     np.testing.assert_allclose(np.asarray(m2(x)), np.asarray(m(x)))
+
+
+def test_power_spectrum_loss_against_an_overdensity_scaled_by_hand():
+    """Overdensity x 0.8 about the true mean: every bin's power x 0.64, the loss (ln 0.64)^2, for both
+    normalisations (q = 1 gas, q = 0.2 HI); identical maps give 0."""
+    from ember_dist.model.normalization import Normalization
+
+    rng = np.random.default_rng(1)
+    onehot, window = L.power_bins(32)
+    f = np.fft.fftfreq(32) * 32
+    kk = np.hypot(f[:, None], f[None, :]).ravel()
+    assert onehot.shape == (1024, 7) and onehot.sum(axis=1).max() == 1
+    assert onehot[kk == 0].sum() == 0 and onehot[(kk >= 3) & (kk < 4)].sum() == np.sum((kk >= 3) & (kk < 4))
+    for field in ("gas", "hi"):
+        n = Normalization.for_field(field, hubble=0.6774)
+        m = np.exp(rng.normal(size=(4, 32, 32, 1)) * 1.5) * 1e6
+        mean = m.mean()
+        y, y2 = n.forward(m).astype("float32"), n.forward(mean + 0.8 * (m - mean)).astype("float32")
+        assert float(L.power_spectrum_loss(y, y, n.k, n.q, onehot, window)) == 0.0
+        got = float(L.power_spectrum_loss(y, y2, n.k, n.q, onehot, window))
+        assert got == pytest.approx(np.log(0.64) ** 2, rel=1e-4)
+
+
+def test_perceptual_from_level_ignores_what_block_averages_away():
+    """A change that keeps every 2x2 block mean leaves the terms of final_level=1 at zero, not of level 0."""
+    rng = np.random.default_rng(0)
+    t = rng.random((2, 32, 32, 1)).astype("float32")
+    o = t.copy()
+    o[:, ::2, ::2] += 0.1
+    o[:, 1::2, ::2] -= 0.1
+    outs = [o, L.downsample(t, 3), L.downsample(t, 2), L.downsample(t, 1)]
+    d0, m0 = (float(v) for v in L.multiscale_terms(t, outs))
+    d1, m1 = (float(v) for v in L.multiscale_terms(t, outs, final_level=1))
+    assert d0 > 1e-3 and m0 > 1e-4
+    assert d1 < 1e-6 and m1 < 1e-9
