@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """deposit_snapshot end to end on a 32^3 mock suite; CLI pieces."""
 import argparse
+import warnings
 
 import numpy as np
 import pytest
@@ -124,3 +125,23 @@ def test_cli_parsers(suite, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     ds = xr.open_zarr(tmp_path / "c.zarr", consolidated=False)
     assert ds.sizes["x"] == 64 and ds.attrs["n_neighbours"] == 16
+
+
+def test_client_graph_carries_no_particle_data(maps, suite, tmp_path):
+    """With a client, the deposit graph references the smoothing lengths on the workers instead of embedding
+    them (N x 8 bytes per species: 21 MiB for 2.7M particles, past distributed's large-graph warning)."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    ds, _ = maps
+    n = open_snapshot(suite["hydro"]).count(1)  # 32^3 of each species: embedded lengths would be 2 x 262 kB
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "100kB"}), \
+            distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client, \
+            warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        got = deposit_snapshot(suite["hydro"], tmp_path / "c.zarr", fields=("dm", "gas", "hi"), client=client, **KW)
+        got = got.load()
+    assert n * 8 > 100_000
+    assert [str(w.message) for w in rec if "Sending large graph" in str(w.message)] == []
+    for f in ("dm", "gas", "hi"):
+        np.testing.assert_array_equal(got[f].values, ds[f].values)
