@@ -56,7 +56,8 @@ class StepFunctions:
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
                  data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
-                 noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None):
+                 noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None,
+                 pdf_weight=0.0):
         self.g, self.c = generator, critic
         self.w, self.levels = weights, list(levels)
         self.g_opt, self.c_opt = g_opt, c_opt
@@ -75,6 +76,7 @@ class StepFunctions:
         if self.power_weight:
             self.power_kq = (float(power_norm.k), float(power_norm.q))
             self.power_bins = L.power_bins(int(tile))
+        self.pdf_weight = float(pdf_weight)
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
         if parallel is None:
@@ -93,20 +95,25 @@ class StepFunctions:
                                for g in (True, False)}
 
     def _perceptual(self, target, outputs):
-        """Perceptual loss (+ ``power_weight`` x the P(k) term of the final output): ``(loss, dssim, msle, power)``."""
+        """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term of the
+        final output): ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
-        if not self.power_weight:
-            return loss, d, m, 0.0
-        pw = L.power_spectrum_loss(target, outputs[0], *self.power_kq, *self.power_bins)
-        return loss + self.power_weight * pw, d, m, pw
+        extra = {}
+        if self.power_weight:
+            extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.power_kq, *self.power_bins)
+            loss = loss + self.power_weight * extra["power"]
+        if self.pdf_weight:
+            extra["pdf"] = L.pixel_distribution_loss(target, outputs[0])
+            loss = loss + self.pdf_weight * extra["pdf"]
+        return loss, d, m, extra
 
     def _unet_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            loss, d, m, pw = self._perceptual(target, outs)
+            loss, d, m, extra = self._perceptual(target, outs)
             scaled = loss * self.loss_scale
         self._apply_generator(tape.gradient(scaled, self.g.trainable_variables))
-        return {"loss": loss, "dssim": d, "msle": m, **({"power": pw} if self.power_weight else {})}
+        return {"loss": loss, "dssim": d, "msle": m, **extra}
 
     def _apply_generator(self, grads):
         """Generator update; the noise strengths by their own optimizer when there is one."""
@@ -151,14 +158,13 @@ class StepFunctions:
     def _generator_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            p, d, m, pw = self._perceptual(target, outs)
+            p, d, m, extra = self._perceptual(target, outs)
             _, fake = self._real_fake(inputs, target, outs)
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
             scaled = loss * self.loss_scale
         self._apply_generator(tape.gradient(scaled, self.g.trainable_variables))
-        return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv,
-                **({"power": pw} if self.power_weight else {})}
+        return {"loss": loss, "perceptual": p, "dssim": d, "msle": m, "adversarial": adv, **extra}
 
     def _generator_diagnostics(self, inputs, target):
         """Gradient norms of the perceptual and the (gamma-weighted) adversarial terms on the generator.

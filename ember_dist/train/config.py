@@ -97,6 +97,10 @@ class TrainConfig:
         Weight of a P(k) term in the generator loss (:func:`~ember_dist.train.losses.power_spectrum_loss`:
         squared log ratio of the batch's predicted and true mass power in radial bins of the tile); 0 (the
         paper) leaves it out.
+    pdf_weight : float
+        Weight of a pixel-PDF term in the generator loss
+        (:func:`~ember_dist.train.losses.pixel_distribution_loss`: the Wasserstein-1 distance between
+        the batch's predicted and true normalised pixel values); 0 (the paper) leaves it out.
     diagnostics : bool
         At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
         channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
@@ -135,6 +139,7 @@ class TrainConfig:
     critic_width: int = 1
     perceptual_from_level: int = 0
     power_weight: float = 0.0
+    pdf_weight: float = 0.0
     diagnostics: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
@@ -162,8 +167,10 @@ class TrainConfig:
             raise ValueError(f"perceptual_from_level={self.perceptual_from_level} needs kind='wgan' (a U-Net has only "
                              f"the perceptual loss) and 0 <= level < {p.levels} (the preset's levels); "
                              "--perceptual-from-level.")
-        if self.power_weight < 0:
-            raise ValueError(f"power_weight must be >= 0 (--power-weight). Received: power_weight={self.power_weight}.")
+        for name in ("power_weight", "pdf_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (--{name.replace('_', '-')}). "
+                                 f"Received: {name}={getattr(self, name)}.")
         if self.noise_lr is not None and not self.noise_lr > 0:
             raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")
         if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):

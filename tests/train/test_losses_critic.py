@@ -153,3 +153,15 @@ def test_perceptual_from_level_ignores_what_block_averages_away():
     d1, m1 = (float(v) for v in L.multiscale_terms(t, outs, final_level=1))
     assert d0 > 1e-3 and m0 > 1e-4
     assert d1 < 1e-6 and m1 < 1e-9
+
+
+def test_pixel_distribution_loss_is_the_1d_wasserstein_distance():
+    """Shifted values: W1 = the shift; a permutation of the same values: 0; against scipy's W1."""
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(2)
+    t = rng.random((2, 16, 16, 1)).astype("float32")
+    assert float(L.pixel_distribution_loss(t, t + 0.25)) == pytest.approx(0.25, rel=1e-5)
+    assert float(L.pixel_distribution_loss(t, rng.permutation(t.ravel()).reshape(t.shape))) == 0.0
+    p = (rng.random((2, 16, 16, 1)) ** 2).astype("float32")
+    assert float(L.pixel_distribution_loss(t, p)) == pytest.approx(wasserstein_distance(t.ravel(), p.ravel()), rel=1e-5)
