@@ -82,6 +82,11 @@ for _f in ("gas", "hi"):
         SUITE_RECIPES[f"suite-{_f}-unet{_sfx}"] = dict(field=_f, input=_inp, **_UNET)
         SUITE_RECIPES[f"suite-{_f}-wgan{_sfx}"] = dict(field=_f, input=_inp, init_from=f"suite-{_f}-unet{_sfx}",
                                                        **_SUITE_WGAN)
+# The gas WGAN also asks for the statistics the evaluation judges (2026-12-03, fourth session;
+# docs/evaluation/suite/levers): a P(k) term (weight 10) and a pixel-PDF term (weight 300) in the generator
+# loss. Validation score 0.258 vs 0.347 without them; test seed 5: mean |P(k) error| 14.1% vs 16.5%, PDF max
+# 9.7% (pass), mass -2.3% (vs -0.5%). The same terms on HI (weights 100 / 1000) scored worse on validation.
+SUITE_RECIPES["suite-gas-wgan"].update(power_weight=10.0, pdf_weight=300.0)
 
 
 class Data:
@@ -185,6 +190,9 @@ def train_args(name, data, work=None):
             a += ["--noise-per-channel"]
         if r.get("noise_lr"):
             a += ["--noise-lr", str(r["noise_lr"])]
+        for key in ("power_weight", "pdf_weight"):
+            if r.get(key):
+                a += ["--" + key.replace("_", "-"), str(r[key])]
     if r.get("init_from"):
         a += ["--init-from", str(w / "models" / r["init_from"])]
     return a
