@@ -24,7 +24,7 @@ import numpy as np
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
 
-__all__ = ["run_preset", "check_sampler", "mbstd_group", "networks", "warm_start", "optimizers"]
+__all__ = ["run_preset", "check_sampler", "mbstd_group", "check_batch_terms", "networks", "warm_start", "optimizers"]
 
 
 def run_preset(cfg):
@@ -51,6 +51,22 @@ def mbstd_group(cfg, replicas):
                          f"devices holds (batch {cfg.batch}); the critic's minibatch statistics must stay "
                          f"on one device. Pass mbstd_group dividing {per}.")
     return g
+
+
+def check_batch_terms(cfg, replicas, info):
+    """Refuse the P(k) and pixel-PDF terms where they would not be the loss they say.
+
+    Both are statistics of the whole batch (binned power sums, a sort of all its pixels); on several
+    devices each replica would compute them on its own share, a different, noisier loss than the
+    one-device run.  The P(k) term also needs the target's normalisation (``info["output_norm"]``).
+    """
+    terms = [n for n in ("power_weight", "pdf_weight") if getattr(cfg, n)]
+    if terms and replicas > 1:
+        raise ValueError(f"{' and '.join(terms)} are statistics of the whole batch and are not implemented on "
+                         f"{replicas} devices (each would see its own share). Train on one device (devices=None).")
+    if cfg.power_weight and (info or {}).get("output_norm") is None:
+        raise ValueError("power_weight needs the target's normalisation (info['output_norm'], as "
+                         "TileSampler.from_store returns it) to turn the maps back into mass.")
 
 
 def networks(cfg, preset, group):

@@ -115,7 +115,14 @@ def prune(ck, keep):
 def check_config(path, saved, now):
     """Refuse to resume checkpoint ``path`` (config ``saved``) with config ``now`` when a key outside
     :data:`RESUME_FREE` differs."""
-    saved = {k: v for k, v in saved.items() if k not in RESUME_FREE}
+    # a key the checkpoint predates counts as its default then: an option added since must be at its default
+    from dataclasses import MISSING, fields
+
+    from ember_dist.train.config import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    saved = {k: v for k, v in {**{k: defaults[k] for k in now if k in defaults}, **saved}.items()
+             if k not in RESUME_FREE}
     now = {k: v for k, v in now.items() if k in saved}
     if saved != now:
         diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k]}

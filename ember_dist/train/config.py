@@ -15,6 +15,7 @@ ValueError: kind must be 'unet' or 'wgan'. Received: kind='gan'.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from dataclasses import field as _field
 
@@ -167,9 +168,11 @@ class TrainConfig:
             raise ValueError(f"perceptual_from_level={self.perceptual_from_level} needs kind='wgan' (a U-Net has only "
                              f"the perceptual loss) and 0 <= level < {p.levels} (the preset's levels); "
                              "--perceptual-from-level.")
+        if self.critic_width != 1 and self.kind != "wgan":
+            raise ValueError(f"critic_width={self.critic_width} needs kind='wgan' (a U-Net has no critic).")
         for name in ("power_weight", "pdf_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 (--{name.replace('_', '-')}). "
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} must be a finite number >= 0 (--{name.replace('_', '-')}). "
                                  f"Received: {name}={getattr(self, name)}.")
         if self.noise_lr is not None and not self.noise_lr > 0:
             raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")

@@ -77,6 +77,7 @@ class Trainer:
         build.check_sampler(sampler, config, self.preset)
         self.parallel = DataParallel(config.devices, config.batch)
         self.mbstd_group = build.mbstd_group(config, self.parallel.n)
+        build.check_batch_terms(config, self.parallel.n, self.info)
         if self.parallel.n > 1:
             logging.getLogger("ember_dist").info("training on %d devices %s, %d samples each", self.parallel.n,
                                                  self.parallel.devices, config.batch // self.parallel.n)

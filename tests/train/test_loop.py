@@ -13,6 +13,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from ember_dist.model.normalization import Normalization  # noqa: E402
+from ember_dist.train import build  # noqa: E402
 from ember_dist.train.loop import TrainConfig, Trainer  # noqa: E402
 from ember_dist.train.losses import perceptual_loss  # noqa: E402
 from ember_dist.train.sampler import TileDataset, TileSampler  # noqa: E402
@@ -136,6 +137,24 @@ def test_wgan_levers_critic_width_perceptual_level_and_power_term(maps, tmp_path
     assert "critic 2x the generator's widths" in text
     with pytest.raises(ValueError, match="perceptual_from_level=1 needs kind='wgan'"):
         _cfg("unet", perceptual_from_level=1)
+    with pytest.raises(ValueError, match="critic_width=2 needs kind='wgan'"):
+        _cfg("unet", critic_width=2)
+    with pytest.raises(ValueError, match="pdf_weight must be a finite number >= 0"):
+        _cfg("wgan", pdf_weight=float("nan"))
+    with pytest.raises(ValueError, match="not implemented on 2 devices"):
+        build.check_batch_terms(cfg, 2, info)
+    with pytest.raises(ValueError, match="power_weight needs the target's normalisation"):
+        build.check_batch_terms(cfg, 1, {})
+
+
+def test_resume_refuses_an_option_the_checkpoint_predates(tmp_path):
+    """A checkpoint written before power_weight existed resumes at its default, not with a new value."""
+    from ember_dist.train.checkpoints import check_config
+
+    saved = {k: v for k, v in _cfg("wgan").to_dict().items() if k != "power_weight"}
+    check_config(tmp_path / "ck", saved, _cfg("wgan").to_dict())  # the default: resumes
+    with pytest.raises(ValueError, match="power_weight"):
+        check_config(tmp_path / "ck", saved, _cfg("wgan", power_weight=10.0).to_dict())
 
 
 def test_checkpoint_resume_is_bit_identical(maps, tmp_path):
