@@ -104,7 +104,11 @@ def test_example_pipelines_validate():
         assert spec["enrich"]["models"]["hi"] == "small-hi-unet-mr"
     app = load_pipeline(os.path.join(root, "pipeline-application.yaml"))
     assert app["input"]["reference"] == ["../sim_suite/box_s5/hydro/snap_001.hdf5"]
-    assert (app["deposit"]["slabs"], app["deposit"]["pixel"], app["statistics"]["halos"]["min_mass"]) == (16, 31.25, 1.1e11)
+    assert (app["deposit"]["pixel"], app["statistics"]["halos"]["min_mass"]) == (31.25, 1.1e11)
+    # slabs as deep as the training slabs (2000 ckpc/h) in the recipe's application box
+    from ember_dist.sim.recipe import APPLICATION
+
+    assert APPLICATION["box_size"] / app["deposit"]["slabs"] == 2000.0
 
 
 def test_missing_toy_suite_names_the_command_in_the_file_comments(tmp_path, monkeypatch):
