@@ -203,8 +203,8 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
             _save(meta_path, meta)
     if until == "runs":
         return meta
-    _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log, gamma_scale)
-    if not meta.get("complete"):  # a resume of a finished run keeps the time it finished
+    wrote = _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log, gamma_scale)
+    if wrote or not meta.get("complete"):  # a resume with nothing left to write keeps the time it finished
         meta["complete"] = True
         meta["finished"] = utc_now()
     _save(meta_path, meta)
@@ -288,6 +288,8 @@ def refresh_hi(snap, gamma_scale, *, lya_sightlines=500, log=print):
 
 
 def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines, log, gamma_scale=None):
+    """Write the missing snapshots and halo catalogues of ``runs``; returns whether it wrote any."""
+    wrote = False
     for r in runs:
         for i, (src, z) in enumerate(zip(finished_snapshots(out / r / "gadget"), zs)):
             dst = out / r / f"snap_{i:03d}.hdf5"
@@ -302,13 +304,16 @@ def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines
                         f"{cal['flux_calibrated']:.3f} (observed {cal['target_flux']:.3f})")
                 meta["timings"][f"finalize_{r}_{i:03d}_s"] = round(time.perf_counter() - t0, 1)
                 log(f"wrote {dst}")
+                wrote = True
             cat = out / r / f"fof_{i:03d}.h5"
             if postprocess and not cat.exists():
                 t0 = time.perf_counter()
                 snapshot_halos(dst, cat, z, cosmo, r)
                 meta["timings"][f"halos_{r}_{i:03d}_s"] = round(time.perf_counter() - t0, 1)
                 log(f"wrote {cat}")
+                wrote = True
         _save(meta_path, meta)
+    return wrote
 
 
 def snapshot_halos(snap, cat_path, z, cosmo, run):

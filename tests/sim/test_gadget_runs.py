@@ -124,3 +124,12 @@ def test_killed_run_resumes_and_no_half_snapshot_is_used(gadget2, tmp_path):
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "simulation.json").read_text() == meta
+    # a --resume that has something to write again (a deleted snapshot) records when it finished that
+    stale = json.loads(meta)
+    stale["finished"] = "2000-01-01T00:00:00+00:00"
+    (out / "simulation.json").write_text(json.dumps(stale))
+    (out / "dmo" / "snap_000.hdf5").unlink()
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "dmo" / "snap_000.hdf5").is_file()
+    assert json.loads((out / "simulation.json").read_text())["finished"] > "2026"
