@@ -4,12 +4,14 @@ seed, then the dark-matter-only application box.  Resumable: rerun the same comm
     python tools/make_sim_suite.py sim_suite            # every box, test seed early
     python tools/make_sim_suite.py sim_suite --only box_s0 app
 
-Writes OUT/box_s<seed>/ (ember-dist simulate layout) and OUT/app/, and OUT/suite.json; then the
+Writes OUT/box_s<seed>/ (ember-dist simulate layout) with its lower-resolution dark-matter-only twins
+OUT/box_s<seed>/mr8/ and mr64/ (same phases, 8x and 64x fewer particles: recipe.SUITE["mr_factors"]), OUT/app/,
+and OUT/suite.json; then the
 maps the models learn from (``--maps``), at MAP_PIXEL ckpc/h, MAP_SLABS slabs per axis, all three
 projections, per output redshift index K:
 
     OUT/maps/box_s<seed>_zK.zarr       dm, gas, hi of the hydro run (full resolution)
-    OUT/maps/box_s<seed>_zK_mr8.zarr   dm with 1 particle in 8 kept (MR input), mr64 likewise
+    OUT/maps/box_s<seed>_zK_mr8.zarr   dm of the box's 20^3 dark-matter-only twin (MR input), mr64: 10^3
     OUT/maps/{train,validation,test}_zK[_mr8|_mr64].zarr   the boxes of each split stacked along `slab`
     OUT/maps/app_zK.zarr               dm of the application box
 """
@@ -20,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from ember_dist.sim.recipe import APPLICATION, SUITE, split_of
+from ember_dist.sim.recipe import APPLICATION, SUITE, split_of, twin_n
 from ember_dist.sim.suite import simulate
 
 
@@ -58,6 +60,10 @@ def write_summary(out, wall_s=None):
                          .total_seconds(), 1)
         summary["boxes"][name] = {"split": "application" if name == "app" else split_of(kw["seed"]),
                                   "wall_s": wall, "timings": meta.get("timings")}
+        twins = {f"mr{k}": json.loads(t.read_text()).get("timings") for k in SUITE["mr_factors"]
+                 if name != "app" and (t := out / name / f"mr{k}" / "simulation.json").exists()}
+        if twins:
+            summary["boxes"][name]["twins"] = twins
     path.write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -106,14 +112,21 @@ def make_maps(out, z_index):
             print(f"maps: {snap} not there yet, skipped", file=sys.stderr)
             continue
         stem = maps / f"{name}_z{z_index}"
-        jobs = [(Path(f"{stem}.zarr"), dict(fields=("dm",) if name == "app" else ("dm", "gas", "hi")))]
+        jobs = [(snap, Path(f"{stem}.zarr"), ("dm",) if name == "app" else ("dm", "gas", "hi"))]
         if name != "app":
-            jobs += [(Path(f"{stem}_mr{k}.zarr"), dict(fields=("dm",), downsample=k, seed=k)) for k in (8, 64)]
-        sha = files_sha256(snap)  # once per snapshot, for its three stores
-        for store, kw_dep in jobs:
+            twins = [(out / name / f"mr{k}" / "dmo" / f"snap_{z_index:03d}.hdf5", Path(f"{stem}_mr{k}.zarr"), ("dm",))
+                     for k in SUITE["mr_factors"]]
+            missing = [str(t[0]) for t in twins if not t[0].exists()]
+            if missing:
+                print(f"maps: {name} skipped: its twins' snapshots {', '.join(missing)} are not there yet (run "
+                      f"tools/make_sim_suite.py {out} --only {name})", file=sys.stderr)
+                continue
+            jobs += twins
+        for src, store, fields in jobs:
+            sha = files_sha256(src)
             if not _complete(store, sha):
-                print(f"maps: depositing {snap} -> {store}", file=sys.stderr, flush=True)
-                deposit_snapshot(snap, store, **common, **kw_dep)
+                print(f"maps: depositing {src} -> {store}", file=sys.stderr, flush=True)
+                deposit_snapshot(src, store, fields=fields, **common)
         if name != "app":
             per_split.setdefault(split_of(kw["seed"]), []).append((kw["seed"], stem))
     for split, members in per_split.items():
@@ -183,8 +196,14 @@ def main(argv=None):
         folder = out / name
         sim = folder / "simulation.json"
         done_before = sim.exists() and json.loads(sim.read_text()).get("complete")
-        simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until,
-                 log=lambda m: print(m, file=sys.stderr, flush=True), **kw)
+        log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until, log=log, **kw)
+        if name != "app":  # the MR inputs: dark-matter-only twins with the box's phases (seconds each)
+            for k in SUITE["mr_factors"]:
+                twin = folder / f"mr{k}"
+                simulate(twin, n=twin_n(k), box_size=kw["box_size"], redshifts=kw["redshifts"], seed=kw["seed"],
+                         parent_n=kw["n"], dm_only=True, resume=twin.exists(), nice=args.nice, until=args.until,
+                         log=log)
         # a box finished before this command keeps its recorded (or created -> finished) wall time
         write_summary(out, None if done_before else {name: round(time.perf_counter() - t0, 1)})
     return 0

@@ -11,7 +11,8 @@
 ``--data suite`` reads the maps of ``tools/make_sim_suite.py SUITE --maps`` (default ``sim_suite``):
 training on ``maps/train_z1.zarr`` (z = 2, every training seed, projections x, y and z), held out
 ``maps/test_z1.zarr`` (the test seed, never used in training, all projections); MR8 models take
-``*_mr8.zarr`` (1 dark-matter particle in 8 kept, masses x8).  The steps below for the toy data:
+``*_mr8.zarr`` (each box's 20^3 dark-matter-only twin: 8x fewer particles, the box's phases; until
+2026-12-03 1 particle in 8 of the hydro run kept, masses x8).  The steps below for the toy data:
 
 Run it with ``nice -n 15`` on a shared machine.  Steps (each skipped when its output exists, so an
 interrupted run continues; training resumes from its last checkpoint):
@@ -129,8 +130,18 @@ class Data:
                 f"{a.get('seeds')}, deposited on 256^2 maps of 31.25 ckpc/h, 4 slabs of 2000 ckpc/h per axis, "
                 f"projections x, y, z; checkpoint chosen on validation seed(s) {v.get('seeds')}; held out: seed(s) "
                 f"{t.get('seeds')}"
-                + ("; input: dark matter of the hydro run with 1 particle in 8 kept (masses x8)"
-                   if recipe["input"] == "MR8" else "; input: full-resolution dark matter of the hydro run"))
+                + (f"; input: {self._mr8_text()}" if recipe["input"] == "MR8"
+                   else "; input: full-resolution dark matter of the hydro run"))
+
+    def _mr8_text(self):
+        """What the MR8 input store holds: the boxes' dark-matter-only twins, or (older maps) a subsample."""
+        import xarray as xr
+
+        a = xr.open_zarr(str(self.inputs["MR8"]), consolidated=False).attrs
+        if int(a.get("downsample", 1)) > 1:
+            return "dark matter of the hydro run with 1 particle in 8 kept (masses x8)"
+        return ("each box's 20^3-particle dark-matter-only Gadget-2 twin (same phases, 8x fewer particles: "
+                "tools/make_sim_suite.py)")
 
     def validation_description(self):
         import xarray as xr

@@ -227,7 +227,7 @@ def _input_label(text):
     import re
 
     text = str(text or "?")
-    if "downsampled" in text:
+    if "downsampled" in text or "low-resolution" in text:
         m = re.search(r"1/(\d+)", text)
         return f"MR 1/{m.group(1)}" if m else "MR"
     return text.split(" (")[0]

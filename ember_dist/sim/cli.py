@@ -36,6 +36,8 @@ def add_simulate_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, help="seed of the initial conditions' white noise")
     p.add_argument("--z-init", type=float, default=49.0, help="redshift of the initial conditions")
     p.add_argument("--dm-only", action="store_true", help="run only the dark-matter-only box")
+    p.add_argument("--parent-n", type=int, metavar="N",
+                   help="a lower-resolution twin of the N^3 box of the same seed (same large-scale phases)")
     p.add_argument("--np", type=int, default=2, dest="ntasks", help="MPI tasks of each Gadget-2 run")
     p.add_argument("--pmgrid", type=int, help="particle-mesh cells per side (default 2 n, at most 512)")
     p.add_argument("--zeldovich", action="store_true", help="first-order (Zel'dovich) initial conditions instead of 2LPT")
@@ -62,7 +64,7 @@ def run_simulate(args):
 
     try:
         simulate(args.out, n=args.n, box_size=args.box_size, redshifts=args.redshifts, seed=args.seed,
-                z_init=args.z_init, dm_only=args.dm_only, ntasks=args.ntasks, pmgrid=args.pmgrid,
+                z_init=args.z_init, dm_only=args.dm_only, parent_n=args.parent_n, ntasks=args.ntasks, pmgrid=args.pmgrid,
                 lpt_order=1 if args.zeldovich else 2, resume=args.resume, overwrite=args.overwrite,
                 force=args.force, max_hours=args.max_hours, postprocess=not args.no_postprocess,
                 restart_every=args.restart_every, gamma_scale=args.gamma_scale,

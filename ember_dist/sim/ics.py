@@ -41,7 +41,8 @@ def particle_masses(n, box_size, cosmo):
     return {"gas": total * fb / n**3, "dm_hydro": total * (1.0 - fb) / n**3, "dm_only": total / n**3}
 
 
-def make_initial_conditions(n, box_size, seed, z_init=49.0, *, cosmo=None, power=None, order=2, t_init=None):
+def make_initial_conditions(n, box_size, seed, z_init=49.0, *, cosmo=None, power=None, order=2, t_init=None,
+                            parent_n=None):
     """Particles of both runs at ``z_init``, in ckpc/h, Msun/h and Gadget velocities (km/s).
 
     Parameters
@@ -60,6 +61,8 @@ def make_initial_conditions(n, box_size, seed, z_init=49.0, *, cosmo=None, power
     t_init : float, K, optional
         Initial gas temperature; default the adiabatically cooled CMB temperature after thermal
         decoupling at z ~ 150: ``T_cmb (1 + z_init)^2 / 151``.
+    parent_n : int, optional
+        A lower-resolution twin of the ``parent_n^3`` box of this seed (:func:`ember_dist.sim.lpt.white_noise_k`).
 
     Returns
     -------
@@ -77,7 +80,7 @@ def make_initial_conditions(n, box_size, seed, z_init=49.0, *, cosmo=None, power
     _, f2 = second_order_growth(om_a)
     spacing = box_size / n
     dm, gas = lpt_displacements(n, box_size, lambda k: power(k) * d1**2, seed, shifts=(0.0, 0.5 * spacing),
-                                omega_m_a=om_a, order=order)
+                                omega_m_a=om_a, order=order, parent_n=parent_n)
     vfac = a * 100.0 * hubble_e(a, cosmo) / 1000.0 / np.sqrt(a)  # ckpc/h of displacement -> Gadget km/s
     parts = {}
     for name, d, off in (("dm", dm, 0.0), ("gas", gas, 0.5)):
@@ -101,7 +104,8 @@ def make_initial_conditions(n, box_size, seed, z_init=49.0, *, cosmo=None, power
     disp = np.sqrt((dm["psi1"] ** 2).sum(axis=0))
     meta = {"lpt_order": order, "z_init": float(z_init), "growth_D": d1, "growth_f1": f1, "growth_f2": f2,
             "t_init_K": float(t_init), "rms_displacement_spacings": float(np.sqrt((disp**2).mean()) / spacing),
-            "max_displacement_spacings": float(disp.max() / spacing), "sigma8": float(cosmo["sigma8"])}
+            "max_displacement_spacings": float(disp.max() / spacing), "sigma8": float(cosmo["sigma8"]),
+            "phases_of_n": int(parent_n or n)}
     return {"hydro": {0: gas_h, 1: dm_h}, "dmo": {1: dm_o}, "header": header, "meta": meta}
 
 

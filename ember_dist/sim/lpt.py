@@ -31,10 +31,25 @@ import numpy as np
 __all__ = ["white_noise_k", "kgrid", "lattice", "lpt_displacements", "second_order_growth"]
 
 
-def white_noise_k(n, seed):
-    """rfft of seeded unit white noise on an ``n^3`` lattice (Hermitian by construction)."""
-    rng = np.random.default_rng(seed)
-    return np.fft.rfftn(rng.standard_normal((n, n, n)))
+def white_noise_k(n, seed, parent_n=None):
+    """rfft of seeded unit white noise on an ``n^3`` lattice (Hermitian by construction).
+
+    ``parent_n``: draw the noise on the ``parent_n^3`` lattice instead and keep the modes an ``n^3``
+    lattice resolves (``|k_i| < n/2`` fundamental modes; its Nyquist planes are zeroed downstream),
+    scaled by ``(n / parent_n)^1.5`` so the ``n^3`` field has unit variance per cell.  A box run from
+    it is a lower-resolution twin of the ``parent_n^3`` box of the same seed: same large-scale
+    structure, ``(parent_n / n)^3`` times heavier particles (how zoom and multi-resolution initial
+    conditions, e.g. MUSIC, share phases between levels).
+    """
+    if parent_n is None or int(parent_n) == int(n):
+        rng = np.random.default_rng(seed)
+        return np.fft.rfftn(rng.standard_normal((n, n, n)))
+    n, parent_n = int(n), int(parent_n)
+    if parent_n < n:
+        raise ValueError(f"parent_n = {parent_n} is below n = {n}: a twin can only have fewer particles")
+    big = white_noise_k(parent_n, seed)
+    idx = np.fft.fftfreq(n, d=1.0 / n).astype(int) % parent_n  # the n lattice's modes in the parent's order
+    return big[np.ix_(idx, idx, np.arange(n // 2 + 1))] * (n / parent_n) ** 1.5
 
 
 def kgrid(n, box_mpc):
@@ -65,7 +80,8 @@ def second_order_growth(omega_m_a):
     return -3.0 / 7.0 * omega_m_a ** (-1.0 / 143.0), 2.0 * omega_m_a ** (6.0 / 11.0)
 
 
-def lpt_displacements(n, box_size, power, seed, *, shifts=(0.0,), omega_m_a=1.0, order=2, noise_k=None):
+def lpt_displacements(n, box_size, power, seed, *, shifts=(0.0,), omega_m_a=1.0, order=2, noise_k=None,
+                      parent_n=None):
     """First- and second-order displacements on the lattice, ckpc/h, at the initial redshift.
 
     Parameters
@@ -86,6 +102,8 @@ def lpt_displacements(n, box_size, power, seed, *, shifts=(0.0,), omega_m_a=1.0,
         1 gives Zel'dovich (``psi2`` zero).
     noise_k : ndarray, optional
         Precomputed :func:`white_noise_k`.
+    parent_n : int, optional
+        Phases of the ``parent_n^3`` box of the same seed (:func:`white_noise_k`).
 
     Returns
     -------
@@ -94,7 +112,7 @@ def lpt_displacements(n, box_size, power, seed, *, shifts=(0.0,), omega_m_a=1.0,
     """
     n = int(n)
     box_mpc = box_size / 1000.0
-    w = white_noise_k(n, seed) if noise_k is None else noise_k
+    w = white_noise_k(n, seed, parent_n) if noise_k is None else noise_k
     kx, ky, kz = kgrid(n, box_mpc)
     kvec = (kx, ky, kz)
     k2 = kx**2 + ky**2 + kz**2

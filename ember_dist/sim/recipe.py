@@ -17,7 +17,7 @@ until then.
 """
 from __future__ import annotations
 
-__all__ = ["SUITE", "APPLICATION", "split_of"]
+__all__ = ["SUITE", "APPLICATION", "split_of", "twin_n"]
 
 #: ``gamma_hi_scale``: one UV background for the whole suite.  Gamma_HI of Faucher-Giguere (2020) scaled
 #: per redshift so that the first training box (seed 0; 500 sightlines) has the observed mean Lyman-alpha
@@ -26,9 +26,16 @@ __all__ = ["SUITE", "APPLICATION", "split_of"]
 #: seed 0's x 1.357 / 1.902, i.e. 19% more HI per unit density at z = 2 than the training boxes.
 SUITE = {
     "n": 40, "box_size": 8000.0, "redshifts": (3.0, 2.0),
-    "seeds": {"train": (0, 1, 2, 3), "validation": (4,), "test": (5,)},
+    "seeds": {"train": (0, 1, 2, 3, 6, 7, 8, 9), "validation": (4,), "test": (5,)},
     "gamma_hi_scale": (1.3573342271482123, 1.9018333354450045),
+    "mr_factors": (8, 64),
 }
+#: ``mr_factors``: the MR inputs (8x and 64x fewer dark-matter particles, the paper's MR -> HR) are
+#: dark-matter-only Gadget-2 runs of each suite box at 20^3 and 10^3 particles with the box's own phases
+#: (:func:`twin_n`, ``simulate(parent_n=...)``): real low-resolution runs like the application box, whose
+#: particles weigh as much as a 20^3 twin's.  Until 2026-12-03 they were a random 1 in 8 (64) of the hydro
+#: run's dark matter, which a model can tell from a real low-resolution run at small scales
+#: (docs/application: 3x the reference gas P(k) at 40 h/Mpc on the DM-only box).
 APPLICATION = {"n": 140, "box_size": 56000.0, "redshifts": (3.0, 2.0), "seed": 1000, "dm_only": True}
 
 
@@ -38,3 +45,16 @@ def split_of(seed):
         if seed in seeds:
             return name
     raise KeyError(f"seed {seed} is not in the suite's recipe (seeds {SUITE['seeds']})")
+
+
+def twin_n(factor, n=None):
+    """Particles per side of the suite's dark-matter-only twin with ``factor`` times fewer particles.
+
+    >>> twin_n(8), twin_n(64)
+    (20, 10)
+    """
+    n = SUITE["n"] if n is None else int(n)
+    m = round(n / factor ** (1.0 / 3.0))
+    if m**3 * factor != n**3:
+        raise ValueError(f"{n}^3 particles cannot be divided by {factor} into a cubic lattice")
+    return m

@@ -47,9 +47,12 @@ class SimulationError(ValueError):
     """Bad arguments or an output that must not be touched; says what to change."""
 
 
-def _validate(out, n, box_size, redshifts, z_init, resume, overwrite):
+def _validate(out, n, box_size, redshifts, z_init, resume, overwrite, parent_n=None):
     if int(n) != n or n < 8:
         raise SimulationError(f"--n {n!r}: particles per side must be an integer >= 8 (e.g. --n 32)")
+    if parent_n is not None and (int(parent_n) != parent_n or parent_n < n):
+        raise SimulationError(f"--parent-n {parent_n!r}: the box this run is a lower-resolution twin of must have at "
+                              f"least --n {n} particles per side (e.g. --n 20 --parent-n 40)")
     if not box_size > 0:
         raise SimulationError(f"--box-size {box_size!r}: the box side must be positive, in ckpc/h (e.g. 8000)")
     zs = [float(z) for z in redshifts]
@@ -72,9 +75,10 @@ def _validate(out, n, box_size, redshifts, z_init, resume, overwrite):
     return zs
 
 
-def _params(n, box_size, zs, seed, z_init, dm_only, order):
+def _params(n, box_size, zs, seed, z_init, dm_only, order, parent_n=None):
     return {"n": int(n), "box_size": float(box_size), "redshifts": zs, "seed": int(seed), "z_init": float(z_init),
-            "dm_only": bool(dm_only), "lpt_order": int(order)}
+            "dm_only": bool(dm_only), "lpt_order": int(order),
+            "parent_n": None if parent_n is None or int(parent_n) == int(n) else int(parent_n)}
 
 
 class _Progress:
@@ -101,7 +105,7 @@ class _Progress:
 
 
 def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init=49.0, dm_only=False,
-             ntasks=2, pmgrid=None, lpt_order=2, resume=False, overwrite=False, force=False, max_hours=2.0,
+             parent_n=None, ntasks=2, pmgrid=None, lpt_order=2, resume=False, overwrite=False, force=False, max_hours=2.0,
              nice=10, progress=True, postprocess=True, until=None, restart_every=120.0, lya_sightlines=500,
              gamma_scale=None, log=print):
     """Run one paired box (or a DMO box) and write snapshots and halo catalogues under ``out``.
@@ -119,6 +123,10 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     z_init : float, default: 49
     dm_only : bool, default: False
         Run only the dark-matter-only box.
+    parent_n : int, optional
+        Make this box a lower-resolution twin of the ``parent_n^3`` box of the same ``seed``: the white
+        noise is drawn on that lattice and the modes ``n^3`` resolves are kept
+        (:func:`ember_dist.sim.lpt.white_noise_k`), so both boxes share their large-scale structure.
     ntasks : int, default: 2
         MPI tasks per run.
     pmgrid : int, optional
@@ -149,7 +157,7 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     dict
         The contents of ``simulation.json``.
     """
-    zs = _validate(out, n, box_size, redshifts, z_init, resume, overwrite)
+    zs = _validate(out, n, box_size, redshifts, z_init, resume, overwrite, parent_n)
     if gamma_scale is not None:
         gamma_scale = [float(g) for g in gamma_scale]
         if len(gamma_scale) != len(zs) or not all(g > 0 for g in gamma_scale):
@@ -157,11 +165,12 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
                                   f"--redshifts {' '.join(f'{z:g}' for z in zs)}); got {gamma_scale}")
     out = Path(out).resolve()
     cosmo = suite_cosmology()
-    params = _params(n, box_size, zs, seed, z_init, dm_only, lpt_order)
+    params = _params(n, box_size, zs, seed, z_init, dm_only, lpt_order, parent_n)
     meta_path = out / "simulation.json"
     if resume and meta_path.exists():
         old = json.loads(meta_path.read_text())["parameters"]
-        diff = [f"--{k.replace('_', '-')} {old[k]!r} in the run, {params[k]!r} now" for k in params if old.get(k) != params[k]]
+        diff = [f"--{k.replace('_', '-')} {old.get(k)!r} in the run, {params[k]!r} now" for k in params
+                if old.get(k) != params[k]]
         if diff:
             raise SimulationError(f"--resume: {out} was started with other settings ({'; '.join(diff)}); "
                                   "repeat the original options or pass --overwrite to start again")
@@ -182,7 +191,7 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     log(f"simulate: {' + '.join(runs)}, {'2x' if not dm_only else ''}{n}^3 particles, "
         f"{box_size / 1000:g} Mpc/h, z = {z_init:g} -> {', '.join(f'{z:g}' for z in zs)}; estimated "
         f"{budget['wall_seconds'] / 60:.0f} min on {ntasks} cores, {budget['memory_bytes'] / 2**30:.1f} GiB")
-    _initial_conditions(out, runs, n, box_size, seed, z_init, cosmo, lpt_order, meta, meta_path, log)
+    _initial_conditions(out, runs, params, cosmo, meta, meta_path, log)
     soft = box_size / n / 30.0
     for r in runs:
         folder = out / r / "gadget"
@@ -217,15 +226,18 @@ def _save(path, meta):
     os.replace(tmp, path)
 
 
-def _initial_conditions(out, runs, n, box_size, seed, z_init, cosmo, order, meta, meta_path, log):
+def _initial_conditions(out, runs, params, cosmo, meta, meta_path, log):
     from ember_dist.sim.ics import make_initial_conditions, write_ic_file
 
     todo = [r for r in runs if not (out / r / "gadget" / "ics.hdf5").exists()]
     if not todo:
         return
-    log(f"initial conditions: 2LPT at z = {z_init:g} from CAMB (seed {seed}) ...")
+    p = params
+    twin = f", phases of the {p['parent_n']}^3 box" if p["parent_n"] else ""
+    log(f"initial conditions: 2LPT at z = {p['z_init']:g} from CAMB (seed {p['seed']}{twin}) ...")
     t0 = time.perf_counter()
-    ic = make_initial_conditions(n, box_size, seed, z_init, cosmo=cosmo, order=order)
+    ic = make_initial_conditions(p["n"], p["box_size"], p["seed"], p["z_init"], cosmo=cosmo, order=p["lpt_order"],
+                                 parent_n=p["parent_n"])
     for r in todo:
         (out / r / "gadget").mkdir(parents=True, exist_ok=True)
         write_ic_file(out / r / "gadget" / "ics.hdf5", ic["header"], ic[r])

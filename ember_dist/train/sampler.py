@@ -148,6 +148,13 @@ class TileSampler:
             info["dm_particle_mass"] = dm.particle_mass
             if info["dm_mass_fraction"] is None:
                 info["dm_mass_fraction"] = dm.mass_fraction
+        full = store_dm_mass(attrs)
+        if int(in_attrs.get("downsample", 1)) == 1 and dm is not None and full is not None and input_maps:
+            # an input from another, lower-resolution run (the suite's dark-matter-only twins): how many times
+            # fewer particles it has than the target's run, per unit dark-matter fraction of Omega_m
+            factor = int(round(dm.equivalent / full.equivalent))
+            if factor > 1:
+                info.update(downsample=factor, input_run="lower-resolution dark-matter-only run")
         return s, info
 
     def rng(self, i):

@@ -163,6 +163,46 @@ def test_auto_downsampling_from_particle_masses(suite_models, tmp_path):
     assert "their bundles record no training particle mass" in spec["derived"]["resolution"]["text"]
 
 
+TWIN0 = SUITE / "box_s0" / "mr8" / "dmo" / "snap_001.hdf5"
+
+
+@pytest.mark.skipif(not TWIN0.is_file(), reason="the suite's low-resolution twin of box_s0 is not in this checkout")
+def test_a_twin_run_input_is_recorded_as_mr8_and_matches_the_application_box(suite_models, tmp_path):
+    """The MR8 input from box_s0's 20^3 dark-matter-only twin (a run, not a subsample): training records 1/8 from
+    the particle masses per unit dark-matter fraction, and the pipeline then keeps every particle of the
+    application box (same spacing) and 1 in 8 of the hydro run."""
+    from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.train.export import _data_metadata
+    from ember_dist.train.sampler import TileSampler
+
+    kw = dict(pixel=500.0, slabs=1, axes=("z",), align=16)
+    deposit_snapshot(TWIN0, tmp_path / "twin.zarr", fields=("dm",), **kw)
+    deposit_snapshot(HYDRO0, tmp_path / "hr.zarr", fields=("dm", "gas"), **kw)
+    deposit_snapshot(DMO0, tmp_path / "dmo.zarr", fields=("dm",), **kw)
+    _, info = TileSampler.from_store(str(tmp_path / "hr.zarr"), "gas", input_maps=str(tmp_path / "twin.zarr"),
+                                     axes=("z",), tile=8)
+    with h5py.File(TWIN0, "r") as f, h5py.File(HYDRO0, "r") as g:
+        m_twin, m_hydro = f["Header"].attrs["MassTable"][1] * 1e10, g["Header"].attrs["MassTable"][1] * 1e10
+        om, ob = g["Header"].attrs["Omega0"], g["Header"].attrs["OmegaBaryon"]
+    assert info["dm_particle_mass"] == pytest.approx(m_twin, rel=1e-9)
+    assert info["dm_mass_fraction"] == pytest.approx(1.0, rel=1e-12)
+    assert m_twin == pytest.approx(8 * m_hydro * om / (om - ob), rel=1e-9)  # 8x the particles' mass per unit fraction
+    assert info["downsample"] == 8 and info["input_run"] == "lower-resolution dark-matter-only run"
+    meta = _data_metadata(info)
+    assert meta["input_resolution"].startswith("low-resolution dark matter (1/8 of the particles")
+    # the same-resolution dark-matter-only run is not a lower-resolution input
+    _, same = TileSampler.from_store(str(tmp_path / "hr.zarr"), "gas", input_maps=str(tmp_path / "dmo.zarr"),
+                                     axes=("z",), tile=8)
+    assert "downsample" not in same or same["downsample"] == 1
+    assert _data_metadata(same)["input_resolution"].startswith("HR")
+    _set_training(suite_models, dm_particle_mass=info["dm_particle_mass"], dm_mass_fraction=info["dm_mass_fraction"],
+                  input_resolution=meta["input_resolution"])
+    assert resolve(_spec(tmp_path, HYDRO0, suite_models))[0]["derived"]["downsample"] == 8
+    heavy = tmp_path / "dmo_heavy.hdf5"
+    _heavier_dmo(DMO0, heavy, 8)  # the application box's particle mass
+    assert resolve(_spec(tmp_path, heavy, suite_models))[0]["derived"]["downsample"] == 1
+
+
 def _slab_masses(path, depth, weight):
     """Independent: sum of ``weight`` (per gas particle, Msun/h) per slab along z, by particle centre."""
     with h5py.File(path, "r") as f:

@@ -83,6 +83,7 @@ def test_cost_guard_refuses_and_forces():
     (["--redshifts", "60"], "must lie in"),
     (["--box-size", "-1"], "--box-size -1.0"),
     (["--n", "4"], "--n 4"),
+    (["--n", "20", "--parent-n", "10"], "--parent-n 10: the box this run is a lower-resolution twin of"),
     (["--n", "512"], "cannot finish here"),
 ])
 def test_simulate_cli_refuses_bad_input_before_any_work(tmp_path, capsys, argv, message):
@@ -111,3 +112,40 @@ class _nothing:
 
     def __exit__(self, *a):
         return False
+
+
+def test_twin_noise_is_the_parents_low_pass_sampled_on_the_coarse_lattice():
+    """A 16^3 twin of a 32^3 box: its white noise in real space is the parent's, low-passed to the modes the
+    coarse lattice resolves (|k_i| < 8 fundamentals) and sampled at every second point, times (32/16)^1.5."""
+    n, big, seed = 16, 32, 7
+    parent = white_noise_k(big, seed)
+    keep = np.abs(np.fft.fftfreq(big, d=1.0 / big)) < n // 2
+    keep_z = np.abs(np.fft.rfftfreq(big, d=1.0 / big)) < n // 2
+    low = parent * (keep[:, None, None] & keep[None, :, None] & keep_z[None, None, :])
+    expect = np.fft.irfftn(low, s=(big,) * 3)[::2, ::2, ::2] * (big / n) ** 1.5
+    twin = white_noise_k(n, seed, parent_n=big)
+    for ax in range(3):  # the twin's Nyquist planes are zeroed by lpt_displacements
+        twin[(slice(None),) * ax + (n // 2,)] = 0
+    got = np.fft.irfftn(twin, s=(n,) * 3)
+    assert np.allclose(got, expect, atol=1e-12)
+    # unit variance per coarse cell less the zeroed Nyquist planes: (15/16)^3 of the modes kept (4,096 cells)
+    assert got.std() == pytest.approx(np.sqrt((1 - 1 / n) ** 3), abs=0.04)
+    assert np.array_equal(white_noise_k(n, seed, parent_n=n), white_noise_k(n, seed))
+    with pytest.raises(ValueError, match="parent_n = 8 is below n = 16"):
+        white_noise_k(n, seed, parent_n=8)
+
+
+def test_twin_displacements_follow_the_parent_on_large_scales():
+    """The 2LPT displacement of a 16^3 twin at its lattice points equals the 32^3 parent's at the same points
+    up to the modes only the parent resolves: with a spectrum that has no power above the coarse Nyquist
+    frequency the first-order fields agree to round-off."""
+    box = 8000.0
+    kcut = 2 * np.pi / (box / 1000.0) * 7.5  # below 8 fundamentals: nothing beyond the 16^3 lattice's modes
+
+    def power(k):
+        return np.where(k < kcut, 1e3 * k**-1.0, 0.0)
+
+    fine = lpt_displacements(32, box, power, seed=3, order=1)["psi1"][:, ::2, ::2, ::2]
+    coarse = lpt_displacements(16, box, power, seed=3, order=1, parent_n=32)["psi1"]
+    assert np.abs(fine).max() > 10.0  # ckpc/h: a real displacement, not zeros
+    assert np.allclose(coarse, fine, atol=1e-9 * np.abs(fine).max())
