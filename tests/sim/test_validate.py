@@ -1,4 +1,6 @@
 """The validation report's estimators on cases with known answers (issue 17 item 5)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.special import j1, jv
@@ -167,3 +169,42 @@ def test_one_halo_trispectrum_matches_colossus_nfw_profiles_in_physical_units():
                            points=[prof.par["rs"]], limit=200)[0] / mj
     direct = np.trapezoid(dn * (m / rho_m) ** 4 * u**4, lnm, axis=1)
     np.testing.assert_allclose(hmf.one_halo_trispectrum(k, z), direct, rtol=0.01)
+
+
+def test_twin_check_on_a_hand_made_twin_and_on_the_suite(tmp_path):
+    """twin_check: a 'twin' that is the parent's own particles gives r = 1 and ratio 1 everywhere; an unrelated
+    field fails; the committed box_s0 MR8 twin (a real 20^3 Gadget-2 run) passes and parts at small scales."""
+    import json
+    import shutil
+
+    import h5py
+
+    from ember_dist.sim.validation.twins import twin_check
+
+    root = Path(__file__).resolve().parents[2] / "sim_suite" / "box_s0"
+    if not (root / "mr8" / "dmo" / "snap_001.hdf5").is_file():
+        pytest.skip("the committed suite box box_s0 and its MR8 twin are not in this checkout")
+    suite = tmp_path / "suite"
+    (suite / "box_s0" / "dmo").mkdir(parents=True)
+    shutil.copy(root / "dmo" / "snap_001.hdf5", suite / "box_s0" / "dmo" / "snap_001.hdf5")
+    shutil.copytree(root / "mr8", suite / "box_s0" / "mr8", ignore=shutil.ignore_patterns("gadget", "snap_000*"))
+    (res,) = twin_check(suite, log=lambda m: None)
+    k, r, ratio = (np.array(res[c], float) for c in ("k", "r", "power_ratio"))
+    assert res["factor"] == 8 and (res["n_twin"], res["n_parent"]) == (20, 40) and res["verdict"] == "pass"
+    assert res["k_nyquist_twin"] == pytest.approx(np.pi * 20 / 8.0)
+    assert res["min_r_judged"] > 0.99  # measured 0.9996 (k <= 3.9 h/Mpc)
+    assert r[k > 20].max() < 0.7 and ratio[k > 20].min() > 1.2  # small scales: another field, more shot noise
+
+    # the parent's own particles as the twin: identical fields
+    twin = suite / "box_s0" / "mr8" / "dmo" / "snap_001.hdf5"
+    shutil.copy(suite / "box_s0" / "dmo" / "snap_001.hdf5", twin)
+    (same,) = twin_check(suite, log=lambda m: None)
+    assert np.allclose(same["r"], 1.0, atol=1e-9) and np.allclose(same["power_ratio"], 1.0, rtol=1e-9)
+    # shuffled coordinates: no correlation at the judged scales
+    with h5py.File(twin, "r+") as f:
+        c = f["PartType1/Coordinates"]
+        c[...] = np.random.default_rng(0).uniform(0, 8000.0, c.shape)
+    (bad,) = twin_check(suite, log=lambda m: None)
+    assert bad["verdict"] == "fail" and bad["min_r_judged"] < 0.5
+    meta = json.loads((suite / "box_s0" / "mr8" / "simulation.json").read_text())
+    assert meta["parameters"]["parent_n"] == 40

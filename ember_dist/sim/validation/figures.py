@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from .cddf_check import DLA, LLS  # noqa: E402
 from .observations import prochaska14_cddf  # noqa: E402
 
-__all__ = ["plot_dm_power", "plot_gas_dm", "plot_mass_function", "plot_mean_flux", "plot_cddf"]
+__all__ = ["plot_dm_power", "plot_gas_dm", "plot_mass_function", "plot_mean_flux", "plot_cddf", "plot_twins"]
 
 
 def _save(fig, path):
@@ -137,4 +137,29 @@ def plot_cddf(results, path):
     ax.set_xlabel("log10 N_HI [cm^-2]")
     ax.set_ylabel("log10 f(N_HI, X) [cm^2]")
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_twins(results, path):
+    """r(k) and P_twin / P_parent of every low-resolution twin, one column per (factor, redshift)."""
+    keys = sorted({(r["factor"], round(r["redshift"], 3)) for r in results})
+    fig, axes = plt.subplots(2, len(keys), figsize=(4.5 * len(keys), 6), sharex="col", squeeze=False)
+    for j, key in enumerate(keys):
+        top, bot = axes[0, j], axes[1, j]
+        for r in (r for r in results if (r["factor"], round(r["redshift"], 3)) == key):
+            k = np.array(r["k"], float)
+            top.semilogx(k, r["r"], lw=0.8, label=r["box"])
+            bot.loglog(k, r["power_ratio"], lw=0.8)
+        k_nyq = r["k_nyquist_twin"]
+        for ax in (top, bot):
+            ax.axvline(k_nyq, color="0.4", ls=":", lw=0.8)
+            ax.axvline(0.5 * k_nyq, color="0.6", ls="--", lw=0.8)
+        top.axhline(0.95, color="C3", ls=":", lw=0.8)
+        top.set_title(f"MR{key[0]} twin ({r['n_twin']}^3) vs {r['n_parent']}^3 DMO, z = {key[1]:g}", fontsize=9)
+        top.set_ylabel("cross-correlation r(k)")
+        top.set_ylim(0, 1.05)
+        bot.axhline(1.0, color="k", lw=0.6)
+        bot.set_ylabel("P_twin / P_DMO")
+        bot.set_xlabel("k [h/Mpc]  (dotted: twin k_Nyq, dashed: half)")
+        top.legend(fontsize=6, ncol=2)
     return _save(fig, path)

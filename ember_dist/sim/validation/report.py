@@ -15,7 +15,7 @@ import numpy as np
 
 from ember_dist.io.conventions import utc_now
 
-from . import checks, figures
+from . import checks, figures, twins
 from .cddf_check import COMPARE_AT, DLA, LLS, fake_spectra_cddf, log_f_at, map_cddf
 from .observations import BECKER13, FG08, PROCHASKA14, prochaska14_cddf
 from .suite_data import complete_in_work, discover
@@ -49,6 +49,8 @@ def write_report(suite, out, work, *, cddf_pixel=31.25, cddf_slabs=5, n_per_axis
     res["mean_flux"] = checks.mean_flux_check(snaps, n_per_axis=n_per_axis, log=log)
     log("HI column density distribution ...")
     res["cddf"] = _cddf(snaps, work, cddf_pixel, cddf_slabs, fake_spectra, log)
+    log("low-resolution twins (MR inputs) ...")
+    res["twins"] = twins.twin_check(suite, log=log)
     figs = {}
     if res["dm_power"]:
         figs["dm_power"] = figures.plot_dm_power(res["dm_power"], out / "dm_power.png")
@@ -60,6 +62,8 @@ def write_report(suite, out, work, *, cddf_pixel=31.25, cddf_slabs=5, n_per_axis
         figs["mean_flux"] = figures.plot_mean_flux(res["mean_flux"], out / "mean_flux.png")
     if res["cddf"]:
         figs["cddf"] = figures.plot_cddf(res["cddf"], out / "cddf.png")
+    if res["twins"]:
+        figs["twins"] = figures.plot_twins(res["twins"], out / "twins.png")
     res["figures"] = {k: Path(v).name for k, v in figs.items()}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     (out / "results.json").write_text(json.dumps(_clean(res), indent=1))
@@ -128,7 +132,7 @@ def _markdown(res):
          "The runs are adiabatic Gadget-2 TreePM+SPH (no cooling, star formation or feedback); temperature floor "
          "and HI are imposed afterwards (`ember_dist.sim.hi`). Numbers: `results.json`.", ""]
     L += _md_power(res["dm_power"]) + _md_hmf(res["mass_function"]) + _md_gas(res["gas_dm_power"])
-    L += _md_flux(res["mean_flux"]) + _md_cddf(res["cddf"])
+    L += _md_flux(res["mean_flux"]) + _md_cddf(res["cddf"]) + _md_twins(res.get("twins") or [])
     return "\n".join(L) + "\n"
 
 
@@ -285,3 +289,24 @@ def _md_cddf(rs):
               "column of its slab, so where several forest lines overlap within a slab (below ~1e14-1e15 cm^-2) it "
               "is not the line-by-line f(N) that Prochaska+14 fitted.", ""]
     return L + (["![cddf](cddf.png)", ""] if rs else ["(no post-processed hydro snapshot yet)", ""])
+
+
+def _md_twins(rs):
+    if not rs:
+        return []
+    L = ["", "## 6. Low-resolution twins: the MR inputs", "",
+         "Each training, validation and test box has dark-matter-only twins with 8x and 64x fewer particles and the "
+         "box's own phases (`ember-dist simulate --parent-n`; `ember_dist.sim.recipe` `mr_factors`): the MR models' "
+         "input, a real low-resolution run like the application box. Cross-correlation r(k) and power ratio of the "
+         "twin's and the full-resolution DMO run's matter fields (CIC, grid 2x the parent's lattice, "
+         "`ember_dist.sim.validation.twins`); judged: r >= "
+         f"{twins.R_MIN:g} at every k up to {twins.K_CHECK_FRACTION:g} of the twin's particle Nyquist frequency. "
+         "Figure: `twins.png`.", "",
+         "| box | twin | z | k_Nyq twin [h/Mpc] | min r judged | r at k_Nyq twin | P_twin/P_DMO at k_Nyq twin | verdict |",
+         "|---|---|---|---|---|---|---|---|"]
+    for r in rs:
+        k = np.array(r["k"], float)
+        i = int(np.nanargmin(np.abs(k - r["k_nyquist_twin"])))
+        L.append(f"| {r['box']} | MR{r['factor']} ({r['n_twin']}^3) | {r['redshift']:g} | {r['k_nyquist_twin']:.2f} | "
+                 f"{_fmt(r['min_r_judged'])} | {_fmt(r['r'][i])} | {_fmt(r['power_ratio'][i])} | {r['verdict']} |")
+    return L
