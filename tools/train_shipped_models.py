@@ -12,7 +12,7 @@
 training on ``maps/train_z1.zarr`` (z = 2, every training seed, projections x, y and z), held out
 ``maps/test_z1.zarr`` (the test seed, never used in training, all projections); MR8 models take
 ``*_mr8.zarr`` (each box's 20^3 dark-matter-only twin: 8x fewer particles, the box's phases; until
-2026-12-03 1 particle in 8 of the hydro run kept, masses x8).  The steps below for the toy data:
+2026-12-03 1 particle in 8 of the hydro run kept, masses x8), MR64 models ``*_mr64.zarr`` (10^3 twins).  The steps below for the toy data:
 
 Run it with ``nice -n 15`` on a shared machine.  Steps (each skipped when its output exists, so an
 interrupted run continues; training resumes from its last checkpoint):
@@ -79,7 +79,7 @@ _SUITE_WGAN = dict(_WGAN, steps=800, critic_warmup=150, noise_per_channel=True, 
                    n_critic=2, critic_lr=3e-4)
 SUITE_RECIPES = {}
 for _f in ("gas", "hi"):
-    for _inp, _sfx in (("HR", ""), ("MR8", "-mr8")):
+    for _inp, _sfx in (("HR", ""), ("MR8", "-mr8"), ("MR64", "-mr64")):
         SUITE_RECIPES[f"suite-{_f}-unet{_sfx}"] = dict(field=_f, input=_inp, **_UNET)
         SUITE_RECIPES[f"suite-{_f}-wgan{_sfx}"] = dict(field=_f, input=_inp, init_from=f"suite-{_f}-unet{_sfx}",
                                                        **_SUITE_WGAN)
@@ -107,11 +107,12 @@ class Data:
             maps = Path(suite) / "maps"
             self.recipes = SUITE_RECIPES
             self.train, self.held_out = maps / "train_z1.zarr", maps / "test_z1.zarr"
-            self.inputs = {"HR": self.train, "MR8": maps / "train_z1_mr8.zarr"}
-            self.held_out_inputs = {"HR": self.held_out, "MR8": maps / "test_z1_mr8.zarr"}
+            self.inputs = {"HR": self.train, **{f"MR{k}": maps / f"train_z1_mr{k}.zarr" for k in (8, 64)}}
+            self.held_out_inputs = {"HR": self.held_out, **{f"MR{k}": maps / f"test_z1_mr{k}.zarr" for k in (8, 64)}}
             # the validation seed scores the checkpoints (model selection); the test seed only the final table
             self.validation = maps / "validation_z1.zarr"
-            self.validation_inputs = {"HR": self.validation, "MR8": maps / "validation_z1_mr8.zarr"}
+            self.validation_inputs = {"HR": self.validation,
+                                      **{f"MR{k}": maps / f"validation_z1_mr{k}.zarr" for k in (8, 64)}}
             self.train_axes = self.held_out_axes = ("x", "y", "z")
             self.held_out_text = None  # filled from the store's seeds by data_text()
 
@@ -130,18 +131,21 @@ class Data:
                 f"{a.get('seeds')}, deposited on 256^2 maps of 31.25 ckpc/h, 4 slabs of 2000 ckpc/h per axis, "
                 f"projections x, y, z; checkpoint chosen on validation seed(s) {v.get('seeds')}; held out: seed(s) "
                 f"{t.get('seeds')}"
-                + (f"; input: {self._mr8_text()}" if recipe["input"] == "MR8"
+                + (f"; input: {self._mr_text(recipe['input'])}" if recipe["input"].startswith("MR")
                    else "; input: full-resolution dark matter of the hydro run"))
 
-    def _mr8_text(self):
-        """What the MR8 input store holds: the boxes' dark-matter-only twins, or (older maps) a subsample."""
+    def _mr_text(self, inp):
+        """What an MR input store holds: the boxes' dark-matter-only twins, or (older maps) a subsample."""
         import xarray as xr
 
-        a = xr.open_zarr(str(self.inputs["MR8"]), consolidated=False).attrs
+        a = xr.open_zarr(str(self.inputs[inp]), consolidated=False).attrs
+        k = int(inp[2:])
         if int(a.get("downsample", 1)) > 1:
-            return "dark matter of the hydro run with 1 particle in 8 kept (masses x8)"
-        return ("each box's 20^3-particle dark-matter-only Gadget-2 twin (same phases, 8x fewer particles: "
-                "tools/make_sim_suite.py)")
+            return f"dark matter of the hydro run with 1 particle in {k} kept (masses x{k})"
+        from ember_dist.sim.recipe import twin_n
+
+        return (f"each box's {twin_n(k)}^3-particle dark-matter-only Gadget-2 twin (same phases, {k}x fewer "
+                "particles: tools/make_sim_suite.py)")
 
     def validation_description(self):
         import xarray as xr
