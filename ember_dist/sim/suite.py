@@ -179,7 +179,12 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     estimates = {r: estimate_cost(n, box_size, zs[-1], hydro=(r == "hydro"), z_init=z_init, pmgrid=pmgrid,
                                   ntasks=ntasks) for r in runs}
     budget = check_affordable(list(estimates.values()), max_hours=max_hours, ntasks=ntasks, force=force)
-    exe = ensure_gadget2(pmgrid, log=log)  # before any long work: a missing compiler is said now
+    # a run whose post-processed snapshots are all there is done, with or without its Gadget-2 folder (which a
+    # committed suite box or a fresh clone does not have): it is not run again, and its timings stay
+    done = set() if overwrite else {r for r in runs if all((out / r / f"snap_{i:03d}.hdf5").exists()
+                                                          for i in range(len(zs)))}
+    todo = [r for r in runs if r not in done]
+    exe = ensure_gadget2(pmgrid, log=log) if todo else None  # before any long work: a missing compiler is said now
     if overwrite and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,9 +196,10 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
     log(f"simulate: {' + '.join(runs)}, {'2x' if not dm_only else ''}{n}^3 particles, "
         f"{box_size / 1000:g} Mpc/h, z = {z_init:g} -> {', '.join(f'{z:g}' for z in zs)}; estimated "
         f"{budget['wall_seconds'] / 60:.0f} min on {ntasks} cores, {budget['memory_bytes'] / 2**30:.1f} GiB")
-    _initial_conditions(out, runs, params, cosmo, meta, meta_path, log)
+    if todo:
+        _initial_conditions(out, todo, params, cosmo, meta, meta_path, log)
     soft = box_size / n / 30.0
-    for r in runs:
+    for r in todo:
         folder = out / r / "gadget"
         if not (folder / "params.txt").exists():
             write_parameter_file(folder, box_size=box_size, cosmo=cosmo, a_begin=1 / (1 + z_init),
@@ -303,9 +309,12 @@ def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines
     """Write the missing snapshots and halo catalogues of ``runs``; returns whether it wrote any."""
     wrote = False
     for r in runs:
-        for i, (src, z) in enumerate(zip(finished_snapshots(out / r / "gadget"), zs)):
+        srcs = None  # Gadget-2's output is read only for a snapshot still to write (a finished box may not keep it)
+        for i, z in enumerate(zs):
             dst = out / r / f"snap_{i:03d}.hdf5"
             if not dst.exists():
+                srcs = finished_snapshots(out / r / "gadget") if srcs is None else srcs
+                src = srcs[i]
                 t0 = time.perf_counter()
                 hi_meta = finish_snapshot(src, dst, run=r, redshift=z, parameters=meta["parameters"], cosmo=cosmo,
                                           hi=postprocess, lya_sightlines=lya_sightlines,
@@ -324,7 +333,8 @@ def _finalize(out, runs, zs, cosmo, meta, meta_path, postprocess, lya_sightlines
                 meta["timings"][f"halos_{r}_{i:03d}_s"] = round(time.perf_counter() - t0, 1)
                 log(f"wrote {cat}")
                 wrote = True
-        _save(meta_path, meta)
+        if wrote:
+            _save(meta_path, meta)
     return wrote
 
 

@@ -172,3 +172,22 @@ def test_low_resolution_twin_shares_the_boxs_large_scales(box, tmp_path):
     sel = (k > 0) & (k < 1.5)
     r_other = (fp[sel] * fo[sel].conj()).real.sum() / np.sqrt((abs(fp[sel]) ** 2).sum() * (abs(fo[sel]) ** 2).sum())
     assert abs(r_other) < 0.6  # an unrelated seed: no such correlation (measured 0.258)
+
+
+def test_resume_of_a_finished_box_without_its_gadget_folders_runs_nothing(box, tmp_path):
+    """A committed suite box (or a fresh clone's) keeps only the post-processed snapshots: --resume must not run
+    Gadget-2 again from new initial conditions, nor overwrite the recorded timings."""
+    import shutil
+
+    from ember_dist.sim.suite import simulate
+
+    out, _ = box
+    copy = tmp_path / "box"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("gadget"))
+    before = (copy / "simulation.json").read_text()
+    t0 = time.perf_counter()
+    meta = simulate(copy, n=N, box_size=BOX, redshifts=(4.0, 3.0), seed=3, pmgrid=32, progress=False, resume=True,
+                    lya_sightlines=100, log=lambda m: None)
+    assert time.perf_counter() - t0 < 20  # measured ~1 s; one Gadget-2 run of this box takes longer
+    assert meta["complete"] and not (copy / "hydro" / "gadget").exists() and not (copy / "dmo" / "gadget").exists()
+    assert (copy / "simulation.json").read_text() == before
