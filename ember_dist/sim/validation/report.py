@@ -309,4 +309,4 @@ def _md_twins(rs):
         i = int(np.nanargmin(np.abs(k - r["k_nyquist_twin"])))
         L.append(f"| {r['box']} | MR{r['factor']} ({r['n_twin']}^3) | {r['redshift']:g} | {r['k_nyquist_twin']:.2f} | "
                  f"{_fmt(r['min_r_judged'])} | {_fmt(r['r'][i])} | {_fmt(r['power_ratio'][i])} | {r['verdict']} |")
-    return L
+    return L + ["", "![twins](twins.png)"]
