@@ -181,7 +181,7 @@ def evolve(x, p, a, a_out, nmesh, cosmo, omega_m):
 def initial_state(par, cosmo, nmesh):
     """The Gadget-2 run's particles at z_init as PM positions (mesh cells) and momenta p = a v_pec / H0."""
     ic = make_initial_conditions(par["n"], par["box_size"], par["seed"], par["z_init"], cosmo=cosmo,
-                                 order=par["lpt_order"])["dmo"][1]
+                                 order=par["lpt_order"], parent_n=par.get("parent_n"))["dmo"][1]
     a, cell = 1.0 / (1.0 + par["z_init"]), par["box_size"] / nmesh  # ckpc/h
     h0 = 0.1  # km/s per ckpc/h; Gadget velocities are v_pec / sqrt(a)
     return ic["Coordinates"] / cell, a**1.5 * ic["Velocities"] / h0 / cell, float(ic["Masses"])

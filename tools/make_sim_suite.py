@@ -130,7 +130,12 @@ def make_maps(out, z_index):
         if name != "app":
             per_split.setdefault(split_of(kw["seed"]), []).append((kw["seed"], stem))
     for split, members in per_split.items():
-        for suffix in ("", "_mr8", "_mr64"):
+        missing = sorted(set(SUITE["seeds"][split]) - {s for s, _ in members})
+        if missing:  # a split store without some of its boxes would change the training data silently
+            print(f"maps: {split}_z{z_index}* not stacked: seeds {missing} of the recipe are not deposited yet",
+                  file=sys.stderr)
+            continue
+        for suffix in ("", *(f"_mr{k}" for k in SUITE["mr_factors"])):
             _stack([Path(f"{stem}{suffix}.zarr") for _, stem in sorted(members)], [s for s, _ in sorted(members)],
                    maps / f"{split}_z{z_index}{suffix}.zarr")
 
@@ -198,6 +203,7 @@ def main(argv=None):
         done_before = sim.exists() and json.loads(sim.read_text()).get("complete")
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
         simulate(folder, resume=folder.exists(), nice=args.nice, max_hours=3.0, until=args.until, log=log, **kw)
+        wall = round(time.perf_counter() - t0, 1)  # the box alone; its twins record their own timings
         if name != "app":  # the MR inputs: dark-matter-only twins with the box's phases (seconds each)
             for k in SUITE["mr_factors"]:
                 twin = folder / f"mr{k}"
@@ -205,7 +211,7 @@ def main(argv=None):
                          parent_n=kw["n"], dm_only=True, resume=twin.exists(), nice=args.nice, until=args.until,
                          log=log)
         # a box finished before this command keeps its recorded (or created -> finished) wall time
-        write_summary(out, None if done_before else {name: round(time.perf_counter() - t0, 1)})
+        write_summary(out, None if done_before else {name: wall})
     return 0
 
 

@@ -112,6 +112,8 @@ def lpt_displacements(n, box_size, power, seed, *, shifts=(0.0,), omega_m_a=1.0,
     """
     n = int(n)
     box_mpc = box_size / 1000.0
+    if noise_k is not None and parent_n is not None:
+        raise ValueError("give noise_k or parent_n, not both: parent_n says how to draw the noise noise_k replaces")
     w = white_noise_k(n, seed, parent_n) if noise_k is None else noise_k
     kx, ky, kz = kgrid(n, box_mpc)
     kvec = (kx, ky, kz)

@@ -176,14 +176,15 @@ def simulate(out, n=32, box_size=8000.0, redshifts=(3.0, 2.0), seed=0, *, z_init
                                   "repeat the original options or pass --overwrite to start again")
     runs = ["dmo"] if dm_only else ["hydro", "dmo"]
     pmgrid = int(pmgrid or min(2 * int(n), 512))
-    estimates = {r: estimate_cost(n, box_size, zs[-1], hydro=(r == "hydro"), z_init=z_init, pmgrid=pmgrid,
-                                  ntasks=ntasks) for r in runs}
-    budget = check_affordable(list(estimates.values()), max_hours=max_hours, ntasks=ntasks, force=force)
     # a run whose post-processed snapshots are all there is done, with or without its Gadget-2 folder (which a
     # committed suite box or a fresh clone does not have): it is not run again, and its timings stay
     done = set() if overwrite else {r for r in runs if all((out / r / f"snap_{i:03d}.hdf5").exists()
                                                           for i in range(len(zs)))}
     todo = [r for r in runs if r not in done]
+    estimates = {r: estimate_cost(n, box_size, zs[-1], hydro=(r == "hydro"), z_init=z_init, pmgrid=pmgrid,
+                                  ntasks=ntasks) for r in runs}
+    budget = check_affordable([estimates[r] for r in todo] or list(estimates.values()), max_hours=max_hours,
+                              ntasks=ntasks, force=force or not todo)
     exe = ensure_gadget2(pmgrid, log=log) if todo else None  # before any long work: a missing compiler is said now
     if overwrite and out.exists():
         shutil.rmtree(out)

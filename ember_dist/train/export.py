@@ -58,7 +58,7 @@ def _data_metadata(info):
         "pixel_size": float(info.get("pixel_size", 0.0)),
         "input_resolution": "HR (full-resolution dark matter)" if down == 1
         else f"downsampled dark matter (1/{down} of the particles)" if not info.get("input_run")
-        else f"low-resolution dark matter (1/{down} of the particles: a {info['input_run']} with the same phases)",
+        else f"low-resolution dark matter (1/{down} of the particles: a {info['input_run']})",
         "data": info.get("data", "maps: " + str(info.get("maps", "?")) + "; input maps: "
                          + str(info.get("input_maps", "?"))),
         "input_variable": info.get("input_var"),

@@ -154,7 +154,9 @@ class TileSampler:
             # fewer particles it has than the target's run, per unit dark-matter fraction of Omega_m
             factor = int(round(dm.equivalent / full.equivalent))
             if factor > 1:
-                info.update(downsample=factor, input_run="lower-resolution dark-matter-only run")
+                dmo = abs(dm.mass_fraction - 1.0) < 0.02  # its dark matter carries all of Omega_m
+                info.update(downsample=factor,
+                            input_run="lower-resolution dark-matter-only run" if dmo else "lower-resolution run")
         return s, info
 
     def rng(self, i):

@@ -5,8 +5,10 @@ A twin ``box_s<seed>/mr<k>/`` is a dark-matter-only Gadget-2 run with ``k`` time
 box's own phases (``simulate(parent_n=...)``).  What an MR model should see is the box's structure with
 the small scales a coarser run resolves: the twin's matter field must follow the full-resolution DMO run
 on large scales (cross-correlation ``r(k) = P_tp / sqrt(P_tt P_pp)`` near 1, power ratio near 1) and part
-from it only where its particles cannot follow.  Both are measured with the report's 3D estimator
-(:func:`ember_dist.sim.validation.power3d.power_spectrum_3d`'s CIC, interlaced grid) on the parent's grid.
+from it only where its particles cannot follow.  Both are measured from CIC grids of twice the parent's
+lattice (:func:`ember_dist.sim.validation.power3d.assign`; no interlacing, no window deconvolution and no
+shot-noise subtraction: the window cancels in r(k) and in the ratio on the same grid, and the twin's larger
+shot noise is part of what an MR model sees).
 """
 from __future__ import annotations
 
