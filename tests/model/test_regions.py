@@ -84,7 +84,8 @@ def test_unpadded_network_gives_the_padded_core(name):
 
     p = get_preset(name)
     err, shape, plan, padded = exact_tile_error(name)
-    assert shape[1:3] == list(plan.core) and err <= 1e-6
+    # float32 sums in another order: 2.0e-6 measured on AMD EPYC (AVX2) for "small", below 1e-6 on AVX-512
+    assert shape[1:3] == list(plan.core) and err <= 1e-5
     # Unpadded tiles pay a fraction of the canvas; approximate halos keep the canvas (and its seam table).
     assert 1.0 < tile_compute(p, plan) < 0.5 * plan.redundancy
     small = TilePlan.build(plan.shape, plan.core, (p.alignment, p.alignment), p.alignment)

@@ -113,9 +113,11 @@ def test_real_tensorflow_startup_lines_are_filtered(tmp_path):
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
     plain = _run(tmp_path, "import ember_probe", **env)
     assert plain.returncode == 0, plain.stderr
-    assert "absl::InitializeLog" in plain.stderr and "oneDNN custom operations" in plain.stderr  # the control
-
     quiet = _run(tmp_path, "from ember_dist.model.runtime import quiet_import; quiet_import('ember_probe')", **env)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr.splitlines() == ["deliberate line before keras", "deliberate line after keras"]
     assert not any(m in quiet.stderr for m in MARKERS)
+    if not any(m in plain.stderr for m in MARKERS):  # the control: seen on Intel AVX-512, silent on AMD EPYC (AVX2)
+        pytest.skip("TensorFlow printed no start-up lines on this CPU, so the filter had nothing to remove "
+                    "(the deliberate lines passed through it, checked above)")
+    assert "absl::InitializeLog" in plain.stderr and "oneDNN custom operations" in plain.stderr
