@@ -37,6 +37,11 @@ def boxes():
                       dm_only=True)
 
 
+def twin_dir(out, name, factor):
+    """Folder of box ``name``'s dark-matter-only twin with ``factor`` times fewer particles."""
+    return out / name / f"mr{factor}"
+
+
 def write_summary(out, wall_s=None):
     """OUT/suite.json: the recipe and every finished box on disk (a run of some boxes keeps the others).
 
@@ -61,7 +66,7 @@ def write_summary(out, wall_s=None):
         summary["boxes"][name] = {"split": "application" if name == "app" else split_of(kw["seed"]),
                                   "wall_s": wall, "timings": meta.get("timings")}
         twins = {f"mr{k}": json.loads(t.read_text()).get("timings") for k in SUITE["mr_factors"]
-                 if name != "app" and (t := out / name / f"mr{k}" / "simulation.json").exists()}
+                 if name != "app" and (t := twin_dir(out, name, k) / "simulation.json").exists()}
         if twins:
             summary["boxes"][name]["twins"] = twins
     path.write_text(json.dumps(summary, indent=2))
@@ -114,7 +119,7 @@ def make_maps(out, z_index):
         stem = maps / f"{name}_z{z_index}"
         jobs = [(snap, Path(f"{stem}.zarr"), ("dm",) if name == "app" else ("dm", "gas", "hi"))]
         if name != "app":
-            twins = [(out / name / f"mr{k}" / "dmo" / f"snap_{z_index:03d}.hdf5", Path(f"{stem}_mr{k}.zarr"), ("dm",))
+            twins = [(twin_dir(out, name, k) / "dmo" / f"snap_{z_index:03d}.hdf5", Path(f"{stem}_mr{k}.zarr"), ("dm",))
                      for k in SUITE["mr_factors"]]
             missing = [str(t[0]) for t in twins if not t[0].exists()]
             if missing:
@@ -206,7 +211,7 @@ def main(argv=None):
         wall = round(time.perf_counter() - t0, 1)  # the box alone; its twins record their own timings
         if name != "app":  # the MR inputs: dark-matter-only twins with the box's phases (seconds each)
             for k in SUITE["mr_factors"]:
-                twin = folder / f"mr{k}"
+                twin = twin_dir(out, name, k)
                 simulate(twin, n=twin_n(k), box_size=kw["box_size"], redshifts=kw["redshifts"], seed=kw["seed"],
                          parent_n=kw["n"], dm_only=True, resume=twin.exists(), nice=args.nice, until=args.until,
                          log=log)

@@ -44,6 +44,9 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from ember_dist.sim.recipe import SUITE as SIM_RECIPE
+from ember_dist.sim.recipe import twin_n
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = dict(n=128, seed=0)
 GRID, SLABS = 256, 8
@@ -77,9 +80,11 @@ COMMON = ["--preset", "small", "--batch", "8", "--tile", "64", "--sample-every",
 # the same best score (0.248 vs 0.241, both at step 300); bench/README.md "Fewer critic steps".
 _SUITE_WGAN = dict(_WGAN, steps=800, critic_warmup=150, noise_per_channel=True, noise_lr=1e-3, checkpoint_every=100,
                    n_critic=2, critic_lr=3e-4)
+#: the MR inputs' particle factors: the suite's low-resolution twins (ember_dist.sim.recipe, one definition)
+MR_FACTORS = SIM_RECIPE["mr_factors"]
 SUITE_RECIPES = {}
 for _f in ("gas", "hi"):
-    for _inp, _sfx in (("HR", ""), ("MR8", "-mr8"), ("MR64", "-mr64")):
+    for _inp, _sfx in (("HR", ""), *((f"MR{_k}", f"-mr{_k}") for _k in MR_FACTORS)):
         SUITE_RECIPES[f"suite-{_f}-unet{_sfx}"] = dict(field=_f, input=_inp, **_UNET)
         SUITE_RECIPES[f"suite-{_f}-wgan{_sfx}"] = dict(field=_f, input=_inp, init_from=f"suite-{_f}-unet{_sfx}",
                                                        **_SUITE_WGAN)
@@ -112,12 +117,13 @@ class Data:
             maps = Path(suite) / "maps"
             self.recipes = SUITE_RECIPES
             self.train, self.held_out = maps / "train_z1.zarr", maps / "test_z1.zarr"
-            self.inputs = {"HR": self.train, **{f"MR{k}": maps / f"train_z1_mr{k}.zarr" for k in (8, 64)}}
-            self.held_out_inputs = {"HR": self.held_out, **{f"MR{k}": maps / f"test_z1_mr{k}.zarr" for k in (8, 64)}}
+            self.inputs = {"HR": self.train, **{f"MR{k}": maps / f"train_z1_mr{k}.zarr" for k in MR_FACTORS}}
+            self.held_out_inputs = {"HR": self.held_out,
+                                    **{f"MR{k}": maps / f"test_z1_mr{k}.zarr" for k in MR_FACTORS}}
             # the validation seed scores the checkpoints (model selection); the test seed only the final table
             self.validation = maps / "validation_z1.zarr"
             self.validation_inputs = {"HR": self.validation,
-                                      **{f"MR{k}": maps / f"validation_z1_mr{k}.zarr" for k in (8, 64)}}
+                                      **{f"MR{k}": maps / f"validation_z1_mr{k}.zarr" for k in MR_FACTORS}}
             self.train_axes = self.held_out_axes = ("x", "y", "z")
             self.held_out_text = None  # filled from the store's seeds by data_text()
 
@@ -147,8 +153,6 @@ class Data:
         k = int(inp[2:])
         if int(a.get("downsample", 1)) > 1:
             return f"dark matter of the hydro run with 1 particle in {k} kept (masses x{k})"
-        from ember_dist.sim.recipe import twin_n
-
         return (f"each box's {twin_n(k)}^3-particle dark-matter-only Gadget-2 twin (same phases, {k}x fewer "
                 "particles: tools/make_sim_suite.py)")
 

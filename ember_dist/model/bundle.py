@@ -222,14 +222,30 @@ class ModelBundle:
                 f"input={t.get('input_resolution', '?')}\tpixel={self.pixel_size:g} ckpc/h")
 
 
-def _input_label(text):
-    """Short input resolution: ``HR``, ``MR 1/64`` (from the training description)."""
+def input_downsample(text):
+    """How many times fewer dark-matter particles a bundle's ``input_resolution`` text names: ``"... (1/8 of the
+    particles ...)"`` -> 8 (a subsample or a lower-resolution run), ``"HR (full-resolution ...)"`` -> 1, else None.
+
+    >>> input_downsample("low-resolution dark matter (1/8 of the particles: a lower-resolution run)"), input_downsample("HR")
+    (8, 1)
+    """
     import re
 
+    text = str(text or "")
+    m = re.search(r"1/(\d+)", text)
+    if m:
+        return int(m.group(1))
+    if text.startswith("HR") or "full-resolution" in text:
+        return 1
+    return None
+
+
+def _input_label(text):
+    """Short input resolution: ``HR``, ``MR 1/64`` (from the training description)."""
     text = str(text or "?")
     if "downsampled" in text or "low-resolution" in text:
-        m = re.search(r"1/(\d+)", text)
-        return f"MR 1/{m.group(1)}" if m else "MR"
+        k = input_downsample(text)
+        return f"MR 1/{k}" if k else "MR"
     return text.split(" (")[0]
 
 

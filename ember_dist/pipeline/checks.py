@@ -12,6 +12,8 @@ import re
 import shutil
 from pathlib import Path
 
+from ember_dist.model.bundle import input_downsample
+
 from .schema import PipelineError
 
 __all__ = ["resolve", "check_output_folder", "downsample_of_bundle", "reference_label", "REFERENCE_DZ"]
@@ -35,13 +37,7 @@ def _path(spec, value):
 
 def downsample_of_bundle(bundle):
     """Particle downsampling factor a bundle was trained with (1 for HR), or None if it does not say."""
-    text = str(bundle.meta.get("training", {}).get("input_resolution", ""))
-    m = re.search(r"1/(\d+)", text)
-    if m:
-        return int(m.group(1))
-    if text.startswith("HR") or "full-resolution" in text:
-        return 1
-    return None
+    return input_downsample(bundle.meta.get("training", {}).get("input_resolution", ""))
 
 
 def _mass_dict(m):

@@ -11,6 +11,8 @@ import csv
 
 import numpy as np
 
+from ember_dist.model.bundle import input_downsample
+
 __all__ = ["TABLE_K", "CDDF_MIN_ABSORBERS", "COLUMNS", "TARGETS", "frac_error", "judge", "table_rows", "write_table",
            "fmt"]
 
@@ -103,7 +105,7 @@ def table_rows(reports, metrics):
     for r, m in zip(reports, metrics):
         k = m["k"]
         row = {"model": r["model"], "kind": r["kind"], "field": r["field"],
-               "input": "MR" if "of the particles" in str(r.get("input_resolution")) else "HR",
+               "input": "MR" if (input_downsample(r.get("input_resolution")) or 1) > 1 else "HR",
                "maps x realisations": f"{r['n_maps']} x {r['realisations']}",
                "total mass error (median)": r["total_mass_frac_error_median"],
                "total mass error (16-84%)": " .. ".join(fmt(float(v)) for v in np.percentile(m["mass_err"], [16, 84]))}
