@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["assign", "power_spectrum_3d", "SCHEMES"]
+__all__ = ["assign", "power_spectrum_3d", "Shells", "SCHEMES"]
 
 #: Mass-assignment schemes and the order p of their window ``W(k) = prod sinc(k_i H / 2)^p``.
 SCHEMES = {"ngp": 1, "cic": 2, "tsc": 3}
@@ -102,23 +102,46 @@ def power_spectrum_3d(pos, box, ngrid, *, scheme="cic", interlace=True, weights=
     h = box / ngrid
     window = (np.sinc(kx * h / (2 * np.pi)) * np.sinc(ky * h / (2 * np.pi)) * np.sinc(kzz * h / (2 * np.pi))) ** order
     pk = np.abs(dk / window) ** 2 * (box / ngrid) ** 6 / box**3
-    kmag = np.sqrt(kx**2 + ky**2 + kzz**2)
-    # rfft stores kz >= 0 only: planes kz = 0 and kz = Nyquist (even ngrid) stand for themselves, others twice
-    mult = np.full(kz.shape, 2.0)
-    mult[0] = 1.0
-    if ngrid % 2 == 0:
-        mult[-1] = 1.0
-    mult = np.broadcast_to(mult[None, None, :], pk.shape)
-    nb = int(nbins or ngrid // 2)
-    idx = np.floor(kmag / kf).astype(np.int64)  # bin i: [i, i + 1) k_F; i = 0 holds only the DC mode
-    ok = (idx >= 1) & (idx <= nb)
-    cnt = np.bincount(idx[ok], weights=mult[ok], minlength=nb + 1)[1:]
-    psum = np.bincount(idx[ok], weights=(mult * pk)[ok], minlength=nb + 1)[1:]
-    ksum = np.bincount(idx[ok], weights=np.broadcast_to(mult * kmag, pk.shape)[ok], minlength=nb + 1)[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = {"k": ksum / cnt, "power": psum / cnt, "n_modes": cnt}
+    shells = Shells(ngrid, box, nbins)
+    out = {"k": shells.k, "power": shells.mean(pk), "n_modes": shells.n_modes}
+    nb, kf = shells.nbins, shells.kf
     out["k_lo"] = np.arange(1, nb + 1) * kf
     out["k_hi"] = out["k_lo"] + kf
     out["shot_noise"] = box**3 * float((w**2).sum() / w.sum() ** 2)
     out["k_nyquist_grid"] = np.pi * ngrid / box
     return out
+
+
+class Shells:
+    """``k_F``-wide shells of an ``ngrid^3`` rfft grid of a box ``box`` (bin i: ``[i, i + 1) k_F``, DC dropped).
+
+    rfft stores ``kz >= 0`` only: the planes ``kz = 0`` and ``kz = Nyquist`` (even ``ngrid``) stand for
+    themselves, the others for their mirror too, so every sum weights them twice; ``n_modes`` counts the full
+    sphere and ``k`` is the mean ``|k|`` of each shell's modes.
+    """
+
+    def __init__(self, ngrid, box, nbins=None):
+        self.kf = 2.0 * np.pi / box
+        k1, kz = np.fft.fftfreq(ngrid, 1.0 / ngrid), np.fft.rfftfreq(ngrid, 1.0 / ngrid)  # in units of k_F
+        units = np.sqrt(k1[:, None, None] ** 2 + k1[None, :, None] ** 2 + kz[None, None, :] ** 2)
+        mult = np.full(kz.shape, 2.0)
+        mult[0] = 1.0
+        if ngrid % 2 == 0:
+            mult[-1] = 1.0
+        self.nbins = int(nbins or ngrid // 2)
+        idx = np.floor(units).astype(np.int64)  # exact on integer units; i = 0 holds only the DC mode
+        self._ok = (idx >= 1) & (idx <= self.nbins)
+        self._idx = idx[self._ok]
+        self._mult = np.broadcast_to(mult[None, None, :], units.shape)[self._ok]
+        self.n_modes = self.sum(np.ones(units.shape))
+        self.k = self.mean(units) * self.kf
+
+    def sum(self, values):
+        """Mode-weighted sum of ``values`` (an rfft-shaped array) per shell."""
+        return np.bincount(self._idx, weights=self._mult * np.asarray(values)[self._ok],
+                           minlength=self.nbins + 1)[1:]
+
+    def mean(self, values):
+        """Mean of ``values`` over each shell's modes (NaN for an empty shell)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sum(values) / self.n_modes

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .power3d import assign
+from .power3d import Shells, assign
 from .suite_data import read_particles, snapshot_header
 
 __all__ = ["find_twins", "twin_check", "R_MIN", "K_CHECK_FRACTION"]
@@ -57,22 +57,12 @@ def twin_check(suite, log=print):
             n_twin = round(float(hdr["npart"][1]) ** (1 / 3))
             ngrid, L = 2 * n_parent, hdr["box"]
             a, b = _delta_k(parent, L, ngrid), _delta_k(snap, L, ngrid)
-            kf = 2 * np.pi / L
-            k1 = np.fft.fftfreq(ngrid, 1 / ngrid)
-            kz = np.fft.rfftfreq(ngrid, 1 / ngrid)
-            kmag = np.sqrt(k1[:, None, None] ** 2 + k1[None, :, None] ** 2 + kz[None, None, :] ** 2)
-            idx = np.floor(kmag).astype(np.int64)
-            nb = ngrid // 2
-            ok = (idx >= 1) & (idx <= nb)
-
-            def binned(v):
-                return np.bincount(idx[ok], weights=v[ok], minlength=nb + 1)[1:]
-
-            cnt = binned(np.ones(kmag.shape))
-            pa, pb, x = binned(np.abs(a) ** 2), binned(np.abs(b) ** 2), binned((a * b.conj()).real)
+            shells = Shells(ngrid, L)
+            cnt = shells.n_modes
+            pa, pb, x = shells.sum(np.abs(a) ** 2), shells.sum(np.abs(b) ** 2), shells.sum((a * b.conj()).real)
             with np.errstate(invalid="ignore", divide="ignore"):
                 r, ratio = x / np.sqrt(pa * pb), pb / pa
-                k = binned(kmag) / cnt * kf
+            k = shells.k
             k_nyq_twin = np.pi * n_twin / L
             judged = (cnt > 0) & (k <= K_CHECK_FRACTION * k_nyq_twin)
             ok_r = bool(np.all(r[judged] >= R_MIN)) if judged.any() else None
