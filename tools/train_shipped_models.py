@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -127,7 +128,17 @@ class Data:
             self.train_axes = self.held_out_axes = ("x", "y", "z")
             self.held_out_text = None  # filled from the store's seeds by data_text()
 
-    def data_text(self, recipe):
+    def train_seeds(self):
+        """The seeds stacked in the training store (``None`` for the toy data)."""
+        if self.kind == "toy":
+            return None
+        import xarray as xr
+
+        return xr.open_zarr(str(self.train), consolidated=False).attrs.get("seeds")
+
+    def data_text(self, recipe, scored_on=None):
+        """The training data of ``recipe``; ``scored_on``: what the exported checkpoint was chosen on (the
+        bundle's ``checkpoint_scored_on``; default: the validation store now)."""
         if self.kind == "toy":
             return TOY_DATA_TEXT + ("; input: dark matter with 1 particle in 64 kept (masses x64)"
                                     if recipe["input"] == "MR" else "; input: full-resolution dark matter of the "
@@ -137,11 +148,11 @@ class Data:
         a = xr.open_zarr(str(self.train), consolidated=False).attrs
         t = xr.open_zarr(str(self.held_out), consolidated=False).attrs
         v = xr.open_zarr(str(self.validation), consolidated=False).attrs
+        chosen = scored_on or f"validation seed(s) {v.get('seeds')}"
         return (f"Gadget-2 suite (ember_dist.sim.recipe SUITE: 2x40^3 particles, 8000 ckpc/h, adiabatic SPH, "
                 f"HI post-processed with Gamma_HI calibrated to the observed mean Lya flux) at z = 2, training seeds "
                 f"{a.get('seeds')}, deposited on 256^2 maps of 31.25 ckpc/h, 4 slabs of 2000 ckpc/h per axis, "
-                f"projections x, y, z; checkpoint chosen on validation seed(s) {v.get('seeds')}; held out: seed(s) "
-                f"{t.get('seeds')}"
+                f"projections x, y, z; checkpoint chosen on {chosen}; held out: seed(s) {t.get('seeds')}"
                 + (f"; input: {self._mr_text(recipe['input'])}" if recipe["input"].startswith("MR")
                    else "; input: full-resolution dark matter of the hydro run"))
 
@@ -250,7 +261,19 @@ def describe(name, data):
 
     b = load_model(data.work / "models" / name)
     t = dict(b.meta["training"])
-    t["data"] = data.data_text(data.recipes[name])
+    seeds = data.train_seeds()
+    before = t.get("training_seeds")
+    if before is None and t.get("data"):  # bundles written before training_seeds was recorded
+        m = re.search(r"training seeds \[([0-9, ]*)\]", t["data"])
+        before = [int(x) for x in m.group(1).split(",") if x.strip()] if m else None
+    if before is not None and seeds is not None and list(before) != list(seeds):
+        # trained on other boxes (e.g. before the suite grew): its record of them stays; only where it is
+        # judged now (its validation and evaluation metadata) changes
+        print(f"{name}: trained on seeds {before}, not the training store's {seeds}: training record kept", flush=True)
+        return
+    t["data"] = data.data_text(data.recipes[name], t.get("checkpoint_scored_on"))
+    if seeds is not None:
+        t["training_seeds"] = list(seeds)
     t["recipe"] = (f"python tools/train_shipped_models.py --data {data.kind}"
                    + (" --suite SUITE" if data.kind == "suite" else "") + f" --work WORK --only {name}")
     t["command"] = "ember-dist " + " ".join(train_args(name, data, Path("WORK")))

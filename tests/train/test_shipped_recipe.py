@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""tools/train_shipped_models.py's record of a bundle's training data when the suite grows."""
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("train_shipped_models", ROOT / "tools" / "train_shipped_models.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _store(path, seeds):
+    xr.Dataset({"dm": (("slab", "y", "x"), np.ones((len(seeds), 2, 2)))}, attrs={"seeds": list(seeds)}).to_zarr(
+        path, mode="w", consolidated=False)
+
+
+def _suite(tmp_path, train_seeds):
+    maps = tmp_path / "suite" / "maps"
+    maps.mkdir(parents=True)
+    _store(maps / "train_z1.zarr", train_seeds)
+    _store(maps / "validation_z1.zarr", (4, 10, 11))
+    _store(maps / "test_z1.zarr", (5, 12, 13))
+    return tmp_path / "suite"
+
+
+def _bundle(work, name, training):
+    from ember_dist.model.bundle import load_model, update_meta
+
+    dst = work / "models" / name
+    shutil.copytree(ROOT / "ember_dist" / "bundles" / "suite-gas-unet", dst)
+    b = load_model(dst)
+    update_meta(b, training={**b.meta["training"], **training})
+    return dst
+
+
+def test_a_bundle_trained_on_fewer_boxes_keeps_its_training_record(tmp_path):
+    """A four-box bundle judged again after the suite grew to eight training boxes must not be relabelled
+    as trained on eight."""
+    from ember_dist.model.bundle import load_model
+
+    t = _tool()
+    data = t.Data("suite", tmp_path / "work", _suite(tmp_path, (0, 1, 2, 3, 6, 7, 8, 9)))
+    old = "Gadget-2 suite ... training seeds [0, 1, 2, 3], ...; checkpoint chosen on validation seed(s) [4]"
+    path = _bundle(data.work, "suite-gas-unet", {"data": old})
+    t.describe("suite-gas-unet", data)
+    tr = load_model(path).meta["training"]
+    assert tr["data"] == old and "training_seeds" not in tr
+
+
+def test_a_bundle_of_the_training_store_is_described_with_what_chose_its_checkpoint(tmp_path):
+    from ember_dist.model.bundle import load_model
+
+    t = _tool()
+    data = t.Data("suite", tmp_path / "work", _suite(tmp_path, (0, 1, 2, 3)))
+    scored = "36 validation maps of 'V' (seeds [4, 10, 11])"
+    path = _bundle(data.work, "suite-gas-unet", {"training_seeds": [0, 1, 2, 3], "checkpoint_scored_on": scored})
+    t.describe("suite-gas-unet", data)
+    tr = load_model(path).meta["training"]
+    assert "training seeds [0, 1, 2, 3]" in tr["data"] and f"checkpoint chosen on {scored}" in tr["data"]
+    assert "held out: seed(s) [5, 12, 13]" in tr["data"] and tr["training_seeds"] == [0, 1, 2, 3]
+    assert tr["command"].startswith("ember-dist train --maps")
