@@ -10,7 +10,7 @@
 
 ``--data suite`` reads the maps of ``tools/make_sim_suite.py SUITE --maps`` (default ``sim_suite``):
 training on ``maps/train_z1.zarr`` (z = 2, every training seed, projections x, y and z), held out
-``maps/test_z1.zarr`` (the test seed, never used in training, all projections); MR8 models take
+``maps/test_z1.zarr`` (the test seeds, never used in training nor for a choice, all projections); MR8 models take
 ``*_mr8.zarr`` (each box's 20^3 dark-matter-only twin: 8x fewer particles, the box's phases; until
 2026-12-03 1 particle in 8 of the hydro run kept, masses x8), MR64 models ``*_mr64.zarr`` (10^3 twins).  The steps below for the toy data:
 
@@ -121,7 +121,7 @@ class Data:
             self.inputs = {"HR": self.train, **{f"MR{k}": maps / f"train_z1_mr{k}.zarr" for k in MR_FACTORS}}
             self.held_out_inputs = {"HR": self.held_out,
                                     **{f"MR{k}": maps / f"test_z1_mr{k}.zarr" for k in MR_FACTORS}}
-            # the validation seed scores the checkpoints (model selection); the test seed only the final table
+            # the validation seeds score the checkpoints (model selection); the test seeds only the final table
             self.validation = maps / "validation_z1.zarr"
             self.validation_inputs = {"HR": self.validation,
                                       **{f"MR{k}": maps / f"validation_z1_mr{k}.zarr" for k in MR_FACTORS}}

@@ -127,7 +127,7 @@ def test_auto_downsampling_from_particle_masses(suite_models, tmp_path):
 
     # the application box (140^3 DM-only particles in 56000 ckpc/h, 400 ckpc/h apart like the MR8 input), through
     # deploy/pipeline-application.yaml with these bundles in place of the suite's: every particle kept; the
-    # reference (box_s5) on 4 slabs of the application's 2000 ckpc/h
+    # references (the test seeds 5, 12, 13) on 4 slabs of the application's 2000 ckpc/h
     app_yaml = Path(__file__).resolve().parents[2] / "deploy" / "pipeline-application.yaml"
     if (SUITE / "app" / "dmo" / "snap_001.hdf5").is_file():
         s = load_pipeline(app_yaml)
@@ -136,8 +136,9 @@ def test_auto_downsampling_from_particle_masses(suite_models, tmp_path):
         assert spec["derived"]["downsample"] == 1
         assert ("input 1 particle in 1 (auto, from the particle masses); models trained on particles of 5.487e+09 "
                 "Msun/h; snapshot's are 5.487e+09 Msun/h") in spec["derived"]["resolution"]["text"]
-        (ref,) = spec["derived"]["references"]
-        assert (ref["slabs"], ref["slab_depth"], ref["label"]) == (4, 2000.0, "hydro suite (seed 5, 8 Mpc/h)")
+        refs = spec["derived"]["references"]
+        assert [(r["slabs"], r["slab_depth"], r["label"]) for r in refs] == [
+            (4, 2000.0, f"hydro suite (seed {s}, 8 Mpc/h)") for s in (5, 12, 13)]
 
     # an explicit factor the masses contradict is refused, naming both masses
     s = _spec(tmp_path, heavy, suite_models)
