@@ -36,12 +36,13 @@ DEMO_DATA = Path(__file__).resolve().parent / "data" / "suite_demo.npz"
 #: Variables of :data:`DEMO_DATA`: the input and the truths.
 DEMO_VARIABLES = ("dm", "gas", "hi")
 #: The demo's model per field, full-resolution dark-matter input: the shipped model with the lowest sum of
-#: |mass error| + mean |P(k) error| + mean |PDF error| (+ mean |CDDF error| for HI) on the suite's
-#: validation box (seed 4; the U-Net on a tie within 2%; ``tools/train_shipped_models.py --validate``),
-#: docs/evaluation/suite: the WGANs, gas 0.347 (its U-Net 0.371) and HI 0.432 (its U-Net 0.536) ...
-DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
-#: ... or, when that bundle is not installed, the suite U-Net of that field.
-FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
+#: |mass error| + mean |P(k) error| + mean |PDF error| (+ mean |CDDF error| for HI) on the suite's three
+#: validation boxes (seeds 4, 10, 11; the U-Net on a tie within 2%; ``tools/train_shipped_models.py
+#: --validate``), docs/evaluation/suite: gas the WGAN, 0.267 (its U-Net 0.364); HI the U-Net, 0.390 (every HI
+#: WGAN trained so far 0.479-0.515: their realisations carry too much power beyond k_Nyq/2) ...
+DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-unet"}
+#: ... or, when that bundle is not installed, the other suite model of that field.
+FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-wgan"}
 #: Wavenumbers (h/ckpc) at which the demo prints the P(k) error (nearest bin): 5, 10, 20, 40 h/Mpc.
 DEMO_K = (0.005, 0.01, 0.02, 0.04)
 #: Tile core of the suite demo, px: each 256^2 map is cut into 4 tiles.
@@ -113,7 +114,7 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
     """The demo's bundle per field, and one-line notes on every fallback taken.
 
     Per field: ``models[field]`` when given; else :data:`DEFAULT_MODELS` (the shipped default) when
-    installed; else :data:`FALLBACK_MODELS` (the suite U-Net). A field with neither is left out
+    installed; else :data:`FALLBACK_MODELS` (the field's other suite model). A field with neither is left out
     with a note; when no field has a suite bundle, the result is empty (the caller runs the toy demo).
 
     Returns
@@ -123,12 +124,12 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
 
     Examples
     --------
-    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-unet", "suite-hi-unet"])
+    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-unet", "suite-hi-wgan"])
     >>> chosen
-    {'gas': 'suite-gas-unet', 'hi': 'suite-hi-unet'}
+    {'gas': 'suite-gas-unet', 'hi': 'suite-hi-wgan'}
     >>> for note in notes: print(note)
     suite-gas-wgan is not installed; gas uses suite-gas-unet (U-Net: one deterministic prediction)
-    suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)
+    suite-hi-unet is not installed; hi uses suite-hi-wgan
     """
     if available is None:
         from ember_dist.model.bundle import available_models
@@ -146,8 +147,9 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
             chosen[f] = DEFAULT_MODELS[f]
         elif FALLBACK_MODELS[f] in available:
             chosen[f] = FALLBACK_MODELS[f]
-            notes.append(f"{DEFAULT_MODELS[f]} is not installed; {f} uses {FALLBACK_MODELS[f]} (U-Net: one "
-                         "deterministic prediction)")
+            unet = "-unet" in FALLBACK_MODELS[f]
+            notes.append(f"{DEFAULT_MODELS[f]} is not installed; {f} uses {FALLBACK_MODELS[f]}"
+                         + (" (U-Net: one deterministic prediction)" if unet else ""))
         else:
             notes.append(f"no suite bundle for {f} ({DEFAULT_MODELS[f]}, {FALLBACK_MODELS[f]}) is installed; "
                          f"{f} is left out")

@@ -42,6 +42,8 @@ def test_packaged_demo_maps_match_their_recorded_totals():
                                                 "packaged maps are checked against their recorded totals instead")
 def test_packaged_demo_maps_equal_the_suite_store():
     src = xr.open_zarr(SOURCE, consolidated=False).sel(axis="z")
+    # the demo is the first test seed's box (seed 5); the store stacks every test box along slab
+    src = src.isel(slab=np.flatnonzero(np.asarray(src.attrs["slab_box_seed"]) == 5))
     ds = suite_demo_maps()
     assert ds.attrs["pixel_size"] == src.attrs["pixel_size"] and ds.attrs["box_size"] == src.attrs["box_size"]
     for v in ("dm", "gas", "hi"):
@@ -77,9 +79,12 @@ def test_demo_prefers_the_default_then_the_unet():
     both = [DEFAULT_MODELS["gas"], DEFAULT_MODELS["hi"], FALLBACK_MODELS["gas"], FALLBACK_MODELS["hi"]]
     assert choose_models(("gas", "hi"), available=both) == (DEFAULT_MODELS, [])
     assert DEFAULT_MODELS["gas"] == "suite-gas-wgan" and FALLBACK_MODELS["gas"] == "suite-gas-unet"
+    # HI: the U-Net scored best on the validation boxes (docs/evaluation/suite), the WGAN is the fallback
+    assert DEFAULT_MODELS["hi"] == "suite-hi-unet" and FALLBACK_MODELS["hi"] == "suite-hi-wgan"
     chosen, notes = choose_models(("gas", "hi"), available=["small-gas-toy", FALLBACK_MODELS["hi"]])
-    assert chosen == {"hi": "suite-hi-unet"} and len(notes) == 2
-    assert notes[0].startswith("no suite bundle for gas") and notes[1].startswith("suite-hi-wgan is not installed")
+    assert chosen == {"hi": "suite-hi-wgan"} and len(notes) == 2
+    assert notes[0].startswith("no suite bundle for gas")
+    assert notes[1] == "suite-hi-unet is not installed; hi uses suite-hi-wgan"
     assert choose_models(("gas",), available=[]) == ({}, [notes[0]])
     chosen, notes = choose_models(("gas",), available=[FALLBACK_MODELS["gas"]])
     assert chosen == {"gas": "suite-gas-unet"} and notes[0].startswith("suite-gas-wgan is not installed")

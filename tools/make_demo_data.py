@@ -4,7 +4,7 @@
     python tools/make_demo_data.py                       # sim_suite/maps/test_z1.zarr -> ember_dist/data/
     python tools/make_demo_data.py --maps OTHER.zarr --out /tmp/demo.npz
 
-``ember-dist demo`` enriches these maps: the z projection, every slab, of the suite's test box
+``ember-dist demo`` enriches these maps: the z projection, every slab, of the suite's first test box
 (seed 5, z = 2; never trained on), variables ``dm``, ``gas`` and ``hi`` in Msun/h per pixel,
 float32 exactly as the store holds them (no rounding, so totals match it to float32 summation
 error). One compressed ``.npz`` (numpy only, nothing pickled): the three arrays ``(slab, y, x)``
@@ -47,12 +47,19 @@ def make(maps=SOURCE, out=DEMO_DATA, axis="z"):
     missing = [v for v in DEMO_VARIABLES if v not in ds]
     if missing:
         raise SystemExit(f"{maps}: no variable(s) {', '.join(missing)}; the demo needs {', '.join(DEMO_VARIABLES)}")
+    src = ds.attrs
+    per_slab = src.get("slab_box_seed")
+    if per_slab is not None:  # a stacked split store: the demo is the first test seed's box alone
+        box = SUITE["seeds"]["test"][0]
+        ds = ds.isel(slab=np.flatnonzero(np.asarray(per_slab) == box))
+        if ds.sizes["slab"] == 0:
+            raise SystemExit(f"{maps}: no slab of seed {box} (its slab_box_seed attr: {sorted(set(per_slab))})")
+        src = {**src, "slab_box_seed": [box] * ds.sizes["slab"]}
     sel = ds.sel(axis=axis)
     arrays = {v: np.ascontiguousarray(sel[v].values) for v in DEMO_VARIABLES}
     for v, a in arrays.items():
         if a.dtype != np.float32 or a.ndim != 3:
             raise SystemExit(f"{maps}: {v} is {a.dtype} {a.shape}; expected float32 (slab, y, x)")
-    src = ds.attrs
     seeds = sorted(set(src.get("slab_box_seed", src.get("seeds", []))))
     attrs = {k: src[k] for k in KEEP if k in src}
     if "source" in attrs:
