@@ -208,3 +208,40 @@ def test_twin_check_on_a_hand_made_twin_and_on_the_suite(tmp_path):
     assert bad["verdict"] == "fail" and bad["min_r_judged"] < 0.5
     meta = json.loads((suite / "box_s0" / "mr8" / "simulation.json").read_text())
     assert meta["parameters"]["parent_n"] == 40
+
+
+def test_initial_conditions_regenerated_in_the_work_folder_equal_the_ones_gadget_started_from(tmp_path):
+    """A fresh clone has no Gadget-2 folders: the growth check's ICs are made again from the box's record."""
+    import json
+
+    import h5py
+
+    from ember_dist.sim.ics import make_initial_conditions, write_ic_file
+    from ember_dist.sim.linear import suite_cosmology
+    from ember_dist.sim.validation.suite_data import ics_in_work
+
+    params = {"n": 8, "box_size": 8000.0, "redshifts": [3.0], "seed": 11, "z_init": 49.0, "lpt_order": 2}
+    cosmo = suite_cosmology()
+    kept = tmp_path / "kept.hdf5"  # what simulate() wrote into dmo/gadget/ics.hdf5
+    ic = make_initial_conditions(8, 8000.0, 11, 49.0, cosmo=cosmo, order=2)
+    write_ic_file(kept, ic["header"], ic["dmo"])
+    suite = tmp_path / "suite"
+    (suite / "box_s11").mkdir(parents=True)
+    (suite / "box_s11" / "simulation.json").write_text(json.dumps({"parameters": params, "cosmology": cosmo}))
+    snaps = [{"box": "box_s11", "run": run, "ics": None} for run in ("hydro", "dmo")]
+    lines = []
+    ics_in_work(snaps, suite, tmp_path / "work", log=lines.append)
+    assert len(lines) == 1 and "seed 11" in lines[0]  # once per box, both runs
+    assert all(s["ics_regenerated"] for s in snaps) and snaps[1]["ics"] == tmp_path / "work/ics/box_s11/dmo.hdf5"
+
+    def arrays(path):
+        with h5py.File(path, "r") as f:
+            out = {}
+            f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+            return out, dict(f["Header"].attrs)
+
+    (a, ha), (b, hb) = arrays(kept), arrays(snaps[1]["ics"])
+    assert sorted(a) == sorted(b) and a and all(np.array_equal(a[k], b[k]) for k in a)
+    assert ha.keys() == hb.keys() and all(np.array_equal(ha[k], hb[k]) for k in ha)
+    ics_in_work([{"box": "box_s11", "run": "dmo", "ics": None}], suite, tmp_path / "work", log=lines.append)
+    assert len(lines) == 1  # kept in the work folder: not made again

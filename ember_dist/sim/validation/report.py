@@ -18,7 +18,7 @@ from ember_dist.io.conventions import utc_now
 from . import checks, figures, twins
 from .cddf_check import COMPARE_AT, DLA, LLS, fake_spectra_cddf, log_f_at, map_cddf
 from .observations import BECKER13, FG08, PROCHASKA14, prochaska14_cddf
-from .suite_data import complete_in_work, discover
+from .suite_data import complete_in_work, discover, ics_in_work
 
 __all__ = ["write_report"]
 
@@ -37,6 +37,9 @@ def write_report(suite, out, work, *, cddf_pixel=31.25, cddf_slabs=5, n_per_axis
     if any(s["raw"] for s in snaps):
         log("finishing raw Gadget-2 snapshots in the work folder (header, calibrated HI, haloes) ...")
         snaps = complete_in_work(snaps, work, log=log)
+    if any(s["ics"] is None for s in snaps):
+        log("initial conditions not kept with the suite: regenerating them in the work folder ...")
+        snaps = ics_in_work(snaps, suite, work, log=log)
     res = {"suite": str(Path(suite).resolve()), "created": utc_now(),
            "snapshots": [{k: (str(v) if isinstance(v, Path) else v) for k, v in s.items() if k != "params"} for s in snaps]}
     log("dark-matter P(k) ...")

@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-__all__ = ["discover", "read_particles", "snapshot_header"]
+__all__ = ["discover", "ics_in_work", "read_particles", "snapshot_header"]
 
 
 def _finished_raw(run_dir):
@@ -56,6 +56,42 @@ def discover(suite):
                             "raw": is_raw, "fof": fof if fof.exists() else None, "params": params,
                             "ics": ics if ics.exists() else None})
     return out
+
+
+def ics_in_work(snaps, suite, work, log=print):
+    """Give every snapshot without its run's ``gadget/ics.hdf5`` (a fresh clone: the Gadget-2 folders are not
+    kept) the initial conditions regenerated into ``work/ics/<box>/<run>.hdf5``.
+
+    They are a pure function of the box's recorded parameters and cosmology (seed, n, box size, z_init, LPT
+    order, parent lattice: :func:`ember_dist.sim.ics.make_initial_conditions`), so they equal the ones
+    Gadget-2 started from; made once per box and kept in ``work`` as a cache.  Returns ``snaps`` with
+    ``ics`` filled and ``ics_regenerated`` set where it was made here.
+    """
+    from ember_dist.sim.ics import make_initial_conditions, write_ic_file
+
+    made = {}
+    for s in snaps:
+        if s.get("ics") is not None:
+            continue
+        box = s["box"]
+        if box not in made:
+            folder = Path(work) / "ics" / box
+            meta = json.loads((Path(suite) / box / "simulation.json").read_text())
+            p = meta["parameters"]
+            runs = ["dmo"] if p.get("dm_only") else ["hydro", "dmo"]
+            if not all((folder / f"{r}.hdf5").exists() for r in runs):
+                log(f"  initial conditions of {box} regenerated from its seed {p['seed']} into {folder}")
+                ic = make_initial_conditions(p["n"], p["box_size"], p["seed"], p.get("z_init", 49.0),
+                                             cosmo=meta.get("cosmology"), order=p.get("lpt_order", 2),
+                                             parent_n=p.get("parent_n"))
+                folder.mkdir(parents=True, exist_ok=True)
+                for r in runs:
+                    write_ic_file(folder / f"{r}.hdf5", ic["header"], ic[r])
+            made[box] = folder
+        path = made[box] / f"{s['run']}.hdf5"
+        if path.exists():
+            s["ics"], s["ics_regenerated"] = path, True
+    return snaps
 
 
 def snapshot_header(path):
