@@ -257,9 +257,10 @@ def build_parser():
 
     d = sub.add_parser("demo", formatter_class=fmt,
                        help="held-out simulation maps -> suite models on a LocalCluster -> zarr, PNG and errors",
-                       description="Enrich the packaged held-out maps of the simulation suite (test box, seed 5, "
-                                   "z = 2, 31.25 ckpc/h pixels) with the shipped default suite models (suite-gas-wgan, suite-hi-unet: the "
-                                   "lowest errors on the suite's three validation boxes) "
+                       description="Enrich the packaged held-out maps of the simulation suite (first test box, seed "
+                                   "5, z = 2, 31.25 ckpc/h pixels) with the shipped default suite models "
+                                   "(suite-gas-wgan, suite-hi-unet: the lowest errors on the suite's three "
+                                   "validation boxes) "
                                    "on an embedded LocalCluster, tile by tile; write demo.png (dark matter, truth, "
                                    "predictions) and print the total-mass and P(k) errors against the true maps. "
                                    "--toy runs the toy demo (lognormal maps, toy bundles).")

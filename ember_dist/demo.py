@@ -2,7 +2,7 @@
 """``ember-dist demo``: the suite models on held-out simulation maps; toy lognormal maps for tests.
 
 The package ships a small map set (``ember_dist/data/suite_demo.npz``, written by
-``tools/make_demo_data.py``): the z projection of the simulation suite's test box (Gadget-2,
+``tools/make_demo_data.py``): the z projection of the simulation suite's first test box (Gadget-2,
 2x40^3 particles in 8000 ckpc/h, seed 5, never used in training) at z = 2, 4 slabs of
 256^2 pixels of 31.25 ckpc/h, with the dark matter and the true gas and HI of the hydro run.
 :func:`run_demo` enriches its dark matter with the installed suite models

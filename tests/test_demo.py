@@ -43,7 +43,11 @@ def test_packaged_demo_maps_match_their_recorded_totals():
 def test_packaged_demo_maps_equal_the_suite_store():
     src = xr.open_zarr(SOURCE, consolidated=False).sel(axis="z")
     # the demo is the first test seed's box (seed 5); the store stacks every test box along slab
-    src = src.isel(slab=np.flatnonzero(np.asarray(src.attrs["slab_box_seed"]) == 5))
+    from ember_dist.sim.recipe import SUITE
+
+    per_slab = src.attrs.get("slab_box_seed")
+    assert per_slab is not None, f"{SOURCE} records no slab_box_seed: rerun tools/make_sim_suite.py --maps"
+    src = src.isel(slab=np.flatnonzero(np.asarray(per_slab) == SUITE["seeds"]["test"][0]))
     ds = suite_demo_maps()
     assert ds.attrs["pixel_size"] == src.attrs["pixel_size"] and ds.attrs["box_size"] == src.attrs["box_size"]
     for v in ("dm", "gas", "hi"):

@@ -3,7 +3,7 @@
 
     python tools/train_shipped_models.py --data suite --work /tmp/ember-suite   # suite maps, every model, evaluation
     python tools/train_shipped_models.py --data suite --work W --only suite-hi-unet suite-hi-wgan
-    python tools/train_shipped_models.py --data suite --work W --validate       # + validation box: the defaults
+    python tools/train_shipped_models.py --data suite --work W --validate       # + validation boxes: the defaults
     python tools/train_shipped_models.py --data suite --work W --ship           # then copy into ember_dist/bundles
     python tools/train_shipped_models.py --work /tmp/ember-train                # the TOY bundles (tests, demo of
                                                                                 # the machinery)
@@ -270,6 +270,11 @@ def describe(name, data):
 
     b = load_model(data.work / "models" / name)
     t = dict(b.meta["training"])
+    # the input's particle mass (what input_resolution: auto compares), for bundles trained before it was recorded:
+    # the suite's boxes all have the same particles, so the training store now answers for any of them
+    dm = _input_dark_matter(data.inputs[data.recipes[name]["input"]])
+    missing = {k: v for k, v in dm.items() if t.get(k) is None}
+    t.update(missing)
     seeds = data.train_seeds()
     before = t.get("training_seeds")
     if before is None and t.get("data"):  # bundles written before training_seeds was recorded
@@ -279,15 +284,18 @@ def describe(name, data):
         # trained on other boxes (e.g. before the suite grew): its record of them stays; only where it is
         # judged now (its validation and evaluation metadata) changes
         print(f"{name}: trained on seeds {before}, not the training store's {seeds}: training record kept", flush=True)
+        if missing:
+            update_meta(b, training=t)
         return
-    t["data"] = data.data_text(data.recipes[name], t.get("checkpoint_scored_on"))
+    scored_on = t.get("checkpoint_scored_on")
+    if scored_on:  # the store's path from its sim_suite folder on, not this machine's
+        scored_on = re.sub(r"'[^']*/(sim_suite/[^']*)'", r"'\1'", scored_on)
+    t["data"] = data.data_text(data.recipes[name], scored_on)
     if seeds is not None:
         t["training_seeds"] = list(seeds)
     t["recipe"] = (f"python tools/train_shipped_models.py --data {data.kind}"
                    + (" --suite SUITE" if data.kind == "suite" else "") + f" --work WORK --only {name}")
     t["command"] = "ember-dist " + " ".join(train_args(name, data, Path("WORK")))
-    dm = _input_dark_matter(data.inputs[data.recipes[name]["input"]])
-    t.update({k: v for k, v in dm.items() if t.get(k) is None})
     update_meta(b, training=t)
 
 
@@ -347,14 +355,14 @@ def evaluate(names, data, realisations=8):
             update_meta(load_model(work / "models" / n), evaluation=ev)
 
 
-#: the validation box's sum that chooses the defaults (the U-Net on a tie within ``TIE``, relative)
+#: the validation boxes' sum that chooses the defaults (the U-Net on a tie within ``TIE``, relative)
 SCORE_COLUMNS = ("total mass error (median)", "mean abs P(k) error, k <= k_Nyq/2", "mean abs PDF error",
                  "mean abs CDDF error")
 TIE = 0.02
 
 
 def validate(names, data, realisations=8):
-    """Evaluate ``names`` on the validation box (suite only), store each bundle's ``validation`` metadata with
+    """Evaluate ``names`` on the validation boxes (suite only), store each bundle's ``validation`` metadata with
     its default score, and print the default each (field, input) gets: the lowest score, the U-Net on a tie."""
     from ember_dist.model.bundle import load_model, update_meta
 
@@ -367,7 +375,7 @@ def validate(names, data, realisations=8):
             update_meta(load_model(work / "models" / n), validation={
                 "box": f"{data.validation_description()}, {row['maps x realisations']} maps x realisations",
                 "default_score": score, "default_score_definition": "|total mass error| + mean |P(k) error| (k <= "
-                "k_Nyq/2) + mean |PDF error| + mean |CDDF error| (HI) on the validation box", "table": row})
+                "k_Nyq/2) + mean |PDF error| + mean |CDDF error| (HI) on the validation boxes", "table": row})
     for (field, inp), group in _by_field_input(scores, data).items():
         unet = next((n for n in group if data.recipes[n]["kind"] == "unet"), None)
         best = min(group, key=scores.get)
@@ -405,7 +413,7 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="models to train (default all of --data)")
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--validate", action="store_true",
-                    help="--data suite: also evaluate on the validation boxes, record it and print the defaults they choose")
+                    help="--data suite: also evaluate on the validation boxes, record it, print the defaults")
     ap.add_argument("--realisations", type=int, default=8, help="WGAN realisations per held-out map")
     ap.add_argument("--ship", action="store_true", help="copy the bundles into ember_dist/bundles")
     args = ap.parse_args(argv)
@@ -417,7 +425,7 @@ def main(argv=None):
         ap.error(f"--only: no {args.data} recipe named {', '.join(unknown)} (choose from {', '.join(data.recipes)})")
     names = args.only or list(data.recipes)
     if args.validate and data.validation is None:  # before any training
-        ap.error("--validate needs --data suite (the toy data has no validation box)")
+        ap.error("--validate needs --data suite (the toy data has no validation boxes)")
     if args.data == "toy":
         make_data(work)
     else:

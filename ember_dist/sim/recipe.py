@@ -3,9 +3,9 @@
 
 One box (2 x 40^3 particles, 8 Mpc/h, z = 49 -> 3, 2) was chosen so that a hydro run and its
 dark-matter-only twin finish in about 15 minutes on 2 cores (bench/README.md "Simulation");
-seeds are independent realisations: eight train, three validation seeds choose checkpoints and defaults
-(one 8 Mpc/h box could not: two held-out boxes ranked the HI models in opposite orders), and the three test
-seeds are never used in training nor for a choice.  The
+seeds are independent realisations: eight train, three validation seeds choose the defaults and the newest
+runs' checkpoints (one 8 Mpc/h box could not: two held-out boxes ranked the HI models in opposite orders),
+and the three test seeds are never used in training nor for a choice.  The
 application box is dark-matter only, 56 Mpc/h with 140^3 particles: a mean spacing of 400 ckpc/h, twice
 the suite's, so its particles carry 8x the mass of the suite's dark-matter particles -- the input the MR8
 models (1 particle in 8 of the suite) learn from -- and its slabs are 1792^2 pixels of the suite's 31.25

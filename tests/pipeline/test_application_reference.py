@@ -2,7 +2,7 @@
 """The application run's two pieces: ``input_resolution: auto`` from particle masses, and references (hydro
 snapshots of other boxes) deposited on the application's slab depth and compared as a different volume.
 
-Real snapshots: the Gadget-2 suite's box_s0 (hydro and DM-only) and box_s5 (the held-out seed), z = 2,
+Real snapshots: the Gadget-2 suite's box_s0 (hydro and DM-only) and box_s5 (a held-out test seed), z = 2,
 2 x 40^3 particles in 8000 ckpc/h (read only)."""
 from __future__ import annotations
 

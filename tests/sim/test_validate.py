@@ -211,7 +211,10 @@ def test_twin_check_on_a_hand_made_twin_and_on_the_suite(tmp_path):
 
 
 def test_initial_conditions_regenerated_in_the_work_folder_equal_the_ones_gadget_started_from(tmp_path):
-    """A fresh clone has no Gadget-2 folders: the growth check's ICs are made again from the box's record."""
+    """A fresh clone has no Gadget-2 folders: the growth check's ICs are made again from the box's record.
+
+    Every parameter away from its default (z_init, LPT order, cosmology, a twin's parent lattice), so that one
+    dropped on the way would change the particles."""
     import json
 
     import h5py
@@ -220,15 +223,18 @@ def test_initial_conditions_regenerated_in_the_work_folder_equal_the_ones_gadget
     from ember_dist.sim.linear import suite_cosmology
     from ember_dist.sim.validation.suite_data import ics_in_work
 
-    params = {"n": 8, "box_size": 8000.0, "redshifts": [3.0], "seed": 11, "z_init": 49.0, "lpt_order": 2}
-    cosmo = suite_cosmology()
+    params = {"n": 8, "box_size": 8000.0, "redshifts": [3.0], "seed": 11, "z_init": 39.0, "lpt_order": 1,
+              "parent_n": 16}
+    cosmo = {**suite_cosmology(), "sigma8": 0.7}
     kept = tmp_path / "kept.hdf5"  # what simulate() wrote into dmo/gadget/ics.hdf5
-    ic = make_initial_conditions(8, 8000.0, 11, 49.0, cosmo=cosmo, order=2)
+    ic = make_initial_conditions(8, 8000.0, 11, 39.0, cosmo=cosmo, order=1, parent_n=16)
     write_ic_file(kept, ic["header"], ic["dmo"])
+    plain = make_initial_conditions(8, 8000.0, 11)  # the defaults: what a dropped parameter would give
+    write_ic_file(tmp_path / "plain.hdf5", plain["header"], plain["dmo"])
     suite = tmp_path / "suite"
     (suite / "box_s11").mkdir(parents=True)
     (suite / "box_s11" / "simulation.json").write_text(json.dumps({"parameters": params, "cosmology": cosmo}))
-    snaps = [{"box": "box_s11", "run": run, "ics": None} for run in ("hydro", "dmo")]
+    snaps = [{"box": "box_s11", "dir": suite / "box_s11", "run": run, "ics": None} for run in ("hydro", "dmo")]
     lines = []
     ics_in_work(snaps, suite, tmp_path / "work", log=lines.append)
     assert len(lines) == 1 and "seed 11" in lines[0]  # once per box, both runs
@@ -243,5 +249,27 @@ def test_initial_conditions_regenerated_in_the_work_folder_equal_the_ones_gadget
     (a, ha), (b, hb) = arrays(kept), arrays(snaps[1]["ics"])
     assert sorted(a) == sorted(b) and a and all(np.array_equal(a[k], b[k]) for k in a)
     assert ha.keys() == hb.keys() and all(np.array_equal(ha[k], hb[k]) for k in ha)
+    pos = next(k for k in a if k.endswith("Coordinates"))
+    assert not np.allclose(a[pos], arrays(tmp_path / "plain.hdf5")[0][pos])
     ics_in_work([{"box": "box_s11", "run": "dmo", "ics": None}], suite, tmp_path / "work", log=lines.append)
     assert len(lines) == 1  # kept in the work folder: not made again
+    # the same box name in another suite (other parameters): made again, not taken from the cache
+    (suite / "box_s11" / "simulation.json").write_text(json.dumps({"parameters": {**params, "seed": 12},
+                                                                   "cosmology": cosmo}))
+    ics_in_work([{"box": "box_s11", "run": "dmo", "ics": None}], suite, tmp_path / "work", log=lines.append)
+    assert len(lines) == 2 and "seed 12" in lines[1]
+
+
+def test_shells_put_a_mode_on_a_whole_number_of_k_f_into_that_bin():
+    """|k| = 5 k_F exactly ((3, 4, 0)) belongs to bin [5, 6) k_F, whatever the box size's rounding."""
+    from ember_dist.sim.validation.power3d import Shells
+
+    for box in (8000.0, 7.3, 100.0):
+        sh = Shells(16, box)
+        v = np.zeros((16, 16, 9))
+        v[3, 4, 0] = 1.0  # kz = 0 plane: stands for itself (weight 1)
+        got = sh.sum(v)
+        assert got[4] == 1.0 and got.sum() == 1.0  # bins start at 1 k_F: index 4 is [5, 6) k_F
+        assert 5 * sh.kf <= sh.k[4] < 6 * sh.kf
+    # full-sphere mode counts: the shell [1, 2) k_F holds the 6 (1, 0, 0), 12 (1, 1, 0) and 8 (1, 1, 1) modes
+    assert Shells(16, 1.0).n_modes[0] == 6 + 12 + 8

@@ -223,7 +223,7 @@ def _md_flux(rs):
          "1/Gamma_HI, so the factor that brings <exp(-s tau)> to the target gives Gamma_HI / s), and every box of "
          "the suite uses that one scale per redshift (`recipe.SUITE['gamma_hi_scale']`): a UV background is one "
          "physics for all boxes, and calibrating each small box on its own would absorb its cosmic variance "
-         "(the test box alone needed a 19% lower Gamma_HI at z = 2). Here the flux is measured "
+         "(seed 5 alone needed a 19% lower Gamma_HI at z = 2). Here the flux is measured "
          "again on fresh sightlines along all three axes (other seeds than the calibration's), which checks that "
          "calibration; s is the tau factor that would match each observation (1 = matched), Gamma_HI/s the "
          "photo-ionisation rate that would. Second observation: " + BECKER13 + ".", "",

@@ -52,7 +52,8 @@ def discover(suite):
                     snap = raw[i]
                 fof = rd / f"fof_{i:03d}.h5"
                 ics = rd / "gadget" / "ics.hdf5"
-                out.append({"box": box.name, "seed": params.get("seed"), "run": run, "index": i, "path": snap,
+                out.append({"box": box.name, "dir": box, "seed": params.get("seed"), "run": run, "index": i,
+                            "path": snap,
                             "raw": is_raw, "fof": fof if fof.exists() else None, "params": params,
                             "ics": ics if ics.exists() else None})
     return out
@@ -76,10 +77,13 @@ def ics_in_work(snaps, suite, work, log=print):
         box = s["box"]
         if box not in made:
             folder = Path(work) / "ics" / box
-            meta = json.loads((Path(suite) / box / "simulation.json").read_text())
+            meta = json.loads((Path(s.get("dir") or Path(suite) / box) / "simulation.json").read_text())
             p = meta["parameters"]
             runs = ["dmo"] if p.get("dm_only") else ["hydro", "dmo"]
-            if not all((folder / f"{r}.hdf5").exists() for r in runs):
+            record = json.dumps({"parameters": p, "cosmology": meta.get("cosmology")}, sort_keys=True)
+            made_from = folder / "made_from.json"  # a work folder reused for another suite's box of that name
+            if not (all((folder / f"{r}.hdf5").exists() for r in runs) and made_from.exists()
+                    and made_from.read_text() == record):
                 log(f"  initial conditions of {box} regenerated from its seed {p['seed']} into {folder}")
                 ic = make_initial_conditions(p["n"], p["box_size"], p["seed"], p.get("z_init", 49.0),
                                              cosmo=meta.get("cosmology"), order=p.get("lpt_order", 2),
@@ -87,6 +91,7 @@ def ics_in_work(snaps, suite, work, log=print):
                 folder.mkdir(parents=True, exist_ok=True)
                 for r in runs:
                     write_ic_file(folder / f"{r}.hdf5", ic["header"], ic[r])
+                made_from.write_text(record)
             made[box] = folder
         path = made[box] / f"{s['run']}.hdf5"
         if path.exists():
