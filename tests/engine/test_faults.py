@@ -16,6 +16,7 @@ from distributed import get_task_stream
 import ember_dist as ed
 from ember_dist.demo import lognormal_map
 from ember_dist.engine.faults import FAULT_DIR_ENV, arm, fired
+from tests.conftest import local_client
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +27,8 @@ def fault_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fclient(fault_dir):
     """Two one-thread workers that read the fault directory (only armed phases kill)."""
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=":0",
-                           env={"TF_NUM_INTRAOP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-                                "KERAS_BACKEND": "tensorflow", FAULT_DIR_ENV: str(fault_dir)})
-    c = Client(cluster, timeout="60s")
-    yield c
-    c.close()
-    cluster.close()
+    with local_client(2, **{FAULT_DIR_ENV: str(fault_dir)}) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
