@@ -34,6 +34,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ember_dist.futures import as_completed_on_own_loop
 from ember_dist.io.checksum import files_sha256
 from ember_dist.deposit.downsample import downsample_indices
 from ember_dist.deposit.grid import coerce_axes, grid_size, projection_axes, slab_edges
@@ -367,10 +368,8 @@ def _run(tasks, client, progress, extra=()):
     """Compute the slab ``tasks`` (with a progress bar of them) and ``extra`` in one graph; returns extra's results."""
     extra = list(extra)
     if client is not None:
-        from distributed import as_completed
-
         futures = client.compute(list(tasks) + extra)
-        it = as_completed(futures[:len(tasks)])
+        it = as_completed_on_own_loop(futures[:len(tasks)])
         if progress:
             from tqdm.auto import tqdm
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from ember_dist.futures import as_completed_on_own_loop
+
 __all__ = ["RunProgress"]
 
 
@@ -43,14 +45,12 @@ class RunProgress:
 
         Has the signature of the engine's ``progress_fn(futures, enabled, desc)``.
         """
-        from distributed import as_completed
-
         bar = None
         if self.enabled and enabled and self.multi and futures:
             bar = self._tqdm(total=len(futures), desc=desc, unit="task", file=sys.stderr, smoothing=0.05,
                              position=1, leave=False)
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed_on_own_loop(futures):
                 yield fut
                 if bar is not None:
                     bar.update()
