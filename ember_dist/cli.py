@@ -259,7 +259,7 @@ def build_parser():
                        help="held-out simulation maps -> suite models on a LocalCluster -> zarr, PNG and errors",
                        description="Enrich the packaged held-out maps of the simulation suite (first test box, seed "
                                    "5, z = 2, 31.25 ckpc/h pixels) with the shipped default suite models "
-                                   "(suite-gas-wgan, suite-hi-unet: the lowest errors on the suite's three "
+                                   "(suite-gas-wgan, suite-hi-wgan: the lowest errors on the suite's three "
                                    "validation boxes) "
                                    "on an embedded LocalCluster, tile by tile; write demo.png (dark matter, truth, "
                                    "predictions) and print the total-mass and P(k) errors against the true maps. "
@@ -268,7 +268,7 @@ def build_parser():
     d.add_argument("--field", nargs="+", default=None, help="fields to predict (default gas hi)")
     d.add_argument("--model", default=None,
                    help="bundle name or path per --field, comma-separated (default: suite-gas-wgan and "
-                        "suite-hi-unet, else the field's other suite model)")
+                        "suite-hi-wgan, else the field's other suite model)")
     d.add_argument("--samples", type=int, default=2, help="realisations (noise seeds seed..seed+N-1)")
     d.add_argument("--slabs", type=int, default=None, help="slabs to use (default: all 4; --toy: 2)")
     d.add_argument("--tile", type=int, default=None, help="tile core, px (default 128: 4 tiles per map; --toy 256)")

@@ -38,11 +38,11 @@ DEMO_VARIABLES = ("dm", "gas", "hi")
 #: The demo's model per field, full-resolution dark-matter input: the shipped model with the lowest sum of
 #: |mass error| + mean |P(k) error| + mean |PDF error| (+ mean |CDDF error| for HI) on the suite's three
 #: validation boxes (seeds 4, 10, 11; the U-Net on a tie within 2%; ``tools/train_shipped_models.py
-#: --validate``), docs/evaluation/suite: gas the WGAN, 0.267 (its U-Net 0.364); HI the U-Net, 0.390 (every HI
-#: WGAN trained so far 0.479-0.515: their realisations carry too much power beyond k_Nyq/2) ...
-DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-unet"}
+#: --validate``), docs/evaluation/suite: gas the WGAN, 0.267 (its U-Net 0.364); HI the WGAN with the P(k) and
+#: pixel-PDF terms from the 4000-step U-Net, 0.293 (its U-Net 0.390; the HI WGANs before it 0.479-0.515) ...
+DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
 #: ... or, when that bundle is not installed, the other suite model of that field.
-FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-wgan"}
+FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
 #: Wavenumbers (h/ckpc) at which the demo prints the P(k) error (nearest bin): 5, 10, 20, 40 h/Mpc.
 DEMO_K = (0.005, 0.01, 0.02, 0.04)
 #: Tile core of the suite demo, px: each 256^2 map is cut into 4 tiles.
@@ -124,12 +124,12 @@ def choose_models(fields=("gas", "hi"), models=None, available=None):
 
     Examples
     --------
-    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-unet", "suite-hi-wgan"])
+    >>> chosen, notes = choose_models(("gas", "hi"), available=["suite-gas-unet", "suite-hi-unet"])
     >>> chosen
-    {'gas': 'suite-gas-unet', 'hi': 'suite-hi-wgan'}
+    {'gas': 'suite-gas-unet', 'hi': 'suite-hi-unet'}
     >>> for note in notes: print(note)
     suite-gas-wgan is not installed; gas uses suite-gas-unet (U-Net: one deterministic prediction)
-    suite-hi-unet is not installed; hi uses suite-hi-wgan
+    suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)
     """
     if available is None:
         from ember_dist.model.bundle import available_models

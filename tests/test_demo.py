@@ -83,12 +83,12 @@ def test_demo_prefers_the_default_then_the_unet():
     both = [DEFAULT_MODELS["gas"], DEFAULT_MODELS["hi"], FALLBACK_MODELS["gas"], FALLBACK_MODELS["hi"]]
     assert choose_models(("gas", "hi"), available=both) == (DEFAULT_MODELS, [])
     assert DEFAULT_MODELS["gas"] == "suite-gas-wgan" and FALLBACK_MODELS["gas"] == "suite-gas-unet"
-    # HI: the U-Net scored best on the validation boxes (docs/evaluation/suite), the WGAN is the fallback
-    assert DEFAULT_MODELS["hi"] == "suite-hi-unet" and FALLBACK_MODELS["hi"] == "suite-hi-wgan"
+    # HI: the WGAN scored best on the validation boxes (docs/evaluation/suite), the U-Net is the fallback
+    assert DEFAULT_MODELS["hi"] == "suite-hi-wgan" and FALLBACK_MODELS["hi"] == "suite-hi-unet"
     chosen, notes = choose_models(("gas", "hi"), available=["small-gas-toy", FALLBACK_MODELS["hi"]])
-    assert chosen == {"hi": "suite-hi-wgan"} and len(notes) == 2
+    assert chosen == {"hi": "suite-hi-unet"} and len(notes) == 2
     assert notes[0].startswith("no suite bundle for gas")
-    assert notes[1] == "suite-hi-unet is not installed; hi uses suite-hi-wgan"
+    assert notes[1] == "suite-hi-wgan is not installed; hi uses suite-hi-unet (U-Net: one deterministic prediction)"
     assert choose_models(("gas",), available=[]) == ({}, [notes[0]])
     chosen, notes = choose_models(("gas",), available=[FALLBACK_MODELS["gas"]])
     assert chosen == {"gas": "suite-gas-unet"} and notes[0].startswith("suite-gas-wgan is not installed")

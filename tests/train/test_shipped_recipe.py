@@ -67,3 +67,30 @@ def test_a_bundle_of_the_training_store_is_described_with_what_chose_its_checkpo
     assert "training seeds [0, 1, 2, 3]" in tr["data"] and f"checkpoint chosen on {scored}" in tr["data"]
     assert "held out: seed(s) [5, 12, 13]" in tr["data"] and tr["training_seeds"] == [0, 1, 2, 3]
     assert tr["command"].startswith("ember-dist train --maps")
+
+
+def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkeypatch):
+    """suite-hi-wgan starts from suite-hi-unet-4000, a U-Net trained only for it: training the WGAN alone must
+    train that U-Net first, with its own step count, and hand its bundle to --init-from."""
+    import ember_dist.cli
+
+    t = _tool()
+    data = t.Data("suite", tmp_path / "work", _suite(tmp_path, (0, 1, 2, 3)))
+    runs = []
+
+    def fake_train(args):  # the arguments only: real training runs in tests/train/test_loop.py
+        out = Path(args[args.index("--out") + 1])
+        runs.append((out.name, args))
+        out.mkdir(parents=True)
+        (out / "bundle.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(ember_dist.cli, "main", fake_train)
+    t.train("suite-hi-wgan", data)
+    (u, ua), (w, wa) = runs
+    assert (u, w) == ("suite-hi-unet-4000", "suite-hi-wgan")
+    assert ua[ua.index("--steps") + 1] == "4000" and ua[ua.index("--kind") + 1] == "unet"
+    assert wa[wa.index("--init-from") + 1] == str(data.work / "models" / "suite-hi-unet-4000")
+    assert wa[wa.index("--power-weight") + 1] == "30.0" and wa[wa.index("--pdf-weight") + 1] == "300.0"
+    t.train("suite-hi-wgan", data)  # both exist now: nothing runs again
+    assert len(runs) == 2
