@@ -94,3 +94,7 @@ def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkey
     assert wa[wa.index("--power-weight") + 1] == "30.0" and wa[wa.index("--pdf-weight") + 1] == "300.0"
     t.train("suite-hi-wgan", data)  # both exist now: nothing runs again
     assert len(runs) == 2
+    # a run without --only trains the warm start only through the WGAN: never validated or shipped on its own
+    names = t.default_names(t.SUITE_RECIPES)
+    assert "suite-hi-unet-4000" not in names and {"suite-hi-unet", "suite-hi-wgan"} <= set(names)
+    assert len(names) == len(t.SUITE_RECIPES) - 1
