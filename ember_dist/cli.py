@@ -198,8 +198,15 @@ def command_flags(parser):
 
 
 def _quiet_interrupt(signum, frame):
-    """SIGINT during a command: silence Dask's shutdown logs (cancelled tasks, closed comms), then interrupt."""
-    for name in ("distributed", "tornado", "asyncio"):
+    """SIGINT during a command: silence Dask's shutdown logs (cancelled tasks, closed comms), then interrupt.
+
+    Child loggers with their own level are silenced too: distributed's logging config sets
+    ``tornado.application`` to ERROR, which let a traceback from ``distributed.utils.sync``'s cancel callback
+    (NameError on a future not yet created when Ctrl-C arrived) through onto the user's terminal.
+    """
+    roots = ("distributed", "tornado", "asyncio")
+    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in roots]
+    for name in (*roots, *names):
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     raise KeyboardInterrupt

@@ -136,3 +136,30 @@ def test_command_line_errors_in_a_subprocess(npy, tmp_path):
                         "--samples", "0", "--pixel-size", "3.66"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip() == "ember-dist enrich: error: samples must be >= 1. Received: --samples 0."
+
+
+def test_ctrl_c_silences_the_loggers_distributed_configures_itself():
+    """Ctrl-C's handler quiets Dask's shutdown logs, also those whose level distributed's own config sets.
+
+    CI of 2026-12-04: distributed's logging config sets ``tornado.application`` to ERROR, so a traceback
+    from ``distributed.utils.sync``'s cancel callback reached the terminal under the one-line message.
+    Run in a fresh interpreter: the handler changes process-wide logging.
+    """
+    code = """
+import logging, signal, sys
+import distributed
+from ember_dist import cli
+logging.basicConfig(format="%(name)s %(message)s")
+logging.getLogger("tornado.application").error("visible before Ctrl-C")
+try:
+    cli._quiet_interrupt(signal.SIGINT, None)
+except KeyboardInterrupt:
+    pass
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+for name in ("tornado.application", "tornado.general", "distributed.client", "distributed.utils", "asyncio"):
+    logging.getLogger(name).error("after Ctrl-C")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("visible before Ctrl-C") == 1, res.stderr  # the logger does reach the terminal
+    assert "after Ctrl-C" not in res.stderr, res.stderr
