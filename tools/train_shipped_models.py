@@ -245,7 +245,7 @@ def train_args(name, data, work=None):
             a += ["--noise-per-channel"]
         if r.get("noise_lr"):
             a += ["--noise-lr", str(r["noise_lr"])]
-    for key in ("power_weight", "pdf_weight"):  # statistics terms in the generator loss, either kind
+    for key in ("power_weight", "pdf_weight", "pdf_log_weight"):  # statistics terms in the generator loss, either kind
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]
     if r.get("init_from"):

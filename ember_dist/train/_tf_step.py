@@ -57,7 +57,7 @@ class StepFunctions:
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
                  data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
                  noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None,
-                 pdf_weight=0.0):
+                 pdf_weight=0.0, pdf_log_weight=0.0):
         self.g, self.c = generator, critic
         self.w, self.levels = weights, list(levels)
         self.g_opt, self.c_opt = g_opt, c_opt
@@ -77,6 +77,9 @@ class StepFunctions:
             self.power_kq = (float(power_norm.k), float(power_norm.q))
             self.power_bins = L.power_bins(int(tile))
         self.pdf_weight = float(pdf_weight)
+        self.pdf_log_weight = float(pdf_log_weight)
+        if self.pdf_log_weight:
+            self.pdf_log_kq = (float(power_norm.k), float(power_norm.q))
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
         if parallel is None:
@@ -95,8 +98,8 @@ class StepFunctions:
                                for g in (True, False)}
 
     def _perceptual(self, target, outputs):
-        """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term of the
-        final output): ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
+        """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
+        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output): ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
         extra = {}
         if self.power_weight:
@@ -105,6 +108,9 @@ class StepFunctions:
         if self.pdf_weight:
             extra["pdf"] = L.pixel_distribution_loss(target, outputs[0])
             loss = loss + self.pdf_weight * extra["pdf"]
+        if self.pdf_log_weight:
+            extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.pdf_log_kq)
+            loss = loss + self.pdf_log_weight * extra["pdf_log"]
         return loss, d, m, extra
 
     def _unet_step(self, inputs, target):

@@ -22,6 +22,9 @@ from dataclasses import field as _field
 from ember_dist.model.presets import get_preset
 from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights
 
+#: the generator-loss terms that are statistics of the whole batch (one device only, weights >= 0)
+BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight")
+
 __all__ = ["TrainConfig"]
 
 
@@ -102,6 +105,10 @@ class TrainConfig:
         Weight of a pixel-PDF term in the generator loss
         (:func:`~ember_dist.train.losses.pixel_distribution_loss`: the Wasserstein-1 distance between
         the batch's predicted and true normalised pixel values); 0 (the paper) leaves it out.
+    pdf_log_weight : float
+        Weight of a pixel-PDF term in ln(mass) (:func:`~ember_dist.train.losses.log_mass_distribution_loss`:
+        the Wasserstein-1 distance between the batch's predicted and true ln(mass per pixel), which weighs the
+        emptiest pixels as the evaluation's log-binned PDF and CDDF do); 0 (the paper) leaves it out.
     diagnostics : bool
         At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
         channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
@@ -141,6 +148,7 @@ class TrainConfig:
     perceptual_from_level: int = 0
     power_weight: float = 0.0
     pdf_weight: float = 0.0
+    pdf_log_weight: float = 0.0
     diagnostics: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
@@ -170,7 +178,7 @@ class TrainConfig:
                              "--perceptual-from-level.")
         if self.critic_width != 1 and self.kind != "wgan":
             raise ValueError(f"critic_width={self.critic_width} needs kind='wgan' (a U-Net has no critic).")
-        for name in ("power_weight", "pdf_weight"):
+        for name in BATCH_TERMS:
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a finite number >= 0 (--{name.replace('_', '-')}). "
                                  f"Received: {name}={getattr(self, name)}.")

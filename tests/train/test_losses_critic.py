@@ -167,6 +167,31 @@ def test_pixel_distribution_loss_is_the_1d_wasserstein_distance():
     assert float(L.pixel_distribution_loss(t, p)) == pytest.approx(wasserstein_distance(t.ravel(), p.ravel()), rel=1e-5)
 
 
+def test_log_mass_distribution_loss_is_the_1d_wasserstein_distance_of_ln_mass():
+    """Every pixel's mass x 1.3: W1 of ln(mass) = ln 1.3, for gas (q = 1) and HI (q = 0.2); a permutation: 0;
+    two unrelated maps: scipy's W1 of their ln(mass); an empty pixel stays finite (the floor)."""
+    from scipy.stats import wasserstein_distance
+
+    from ember_dist.model.normalization import Normalization
+
+    rng = np.random.default_rng(3)
+    for field, scale in (("gas", 1e6), ("hi", 10.0)):
+        n = Normalization.for_field(field, hubble=0.6774)
+        m = np.exp(rng.normal(size=(2, 16, 16, 1)) * 1.5) * scale
+        y = n.forward(m).astype("float32")
+        got = float(L.log_mass_distribution_loss(y, n.forward(1.3 * m).astype("float32"), n.k, n.q))
+        assert got == pytest.approx(np.log(1.3), rel=2e-3)
+        perm = rng.permutation(y.ravel()).reshape(y.shape)
+        assert float(L.log_mass_distribution_loss(y, perm, n.k, n.q)) == pytest.approx(0.0, abs=1e-6)
+        m2 = np.exp(rng.normal(size=m.shape) * 0.7) * scale * 3
+        want = wasserstein_distance(np.log(m.ravel()), np.log(m2.ravel()))
+        got = float(L.log_mass_distribution_loss(y, n.forward(m2).astype("float32"), n.k, n.q))
+        assert got == pytest.approx(want, rel=2e-3)
+        empty = y.copy()
+        empty[0, 0, 0, 0] = 0.0
+        assert np.isfinite(float(L.log_mass_distribution_loss(y, empty, n.k, n.q)))
+
+
 def test_power_spectrum_loss_ignores_total_mass_and_survives_runaway_pixels():
     """Each map about its own mean (as the evaluation): a prediction 3% lighter everywhere has the same P(k);
     a runaway pixel (normalised 1e3) gives a finite loss and finite gradients."""
