@@ -77,14 +77,34 @@ def gpu_env(preallocate=False, mem_fraction=None, backend="jax"):
     return env
 
 
+def _local_cluster_class():
+    """LocalCluster whose nannies are never closed because their worker left (a crash, an OOM kill).
+
+    SpecCluster closes a worker's nanny when ``distributed.deploy.lost-worker-timeout`` (15 s) after the
+    worker left none of its name is back: right for a batch job that ended, wrong here, where the nanny is
+    restarting that worker. A restart slower than the timeout (TensorFlow's import under load), or a second
+    kill while the first restart runs, shrank the cluster for good ("Only 1/2 workers arrived"; reproduced
+    with the timeout at 0.5 s: tests/test_processes.py). Scaling down still closes workers (it changes
+    the spec, not this path).
+    """
+    from distributed import LocalCluster
+    from distributed.deploy.cluster import Cluster
+
+    class EmberLocalCluster(LocalCluster):
+        def _update_worker_status(self, op, msg):
+            Cluster._update_worker_status(self, op, msg)  # the bookkeeping, without SpecCluster's close timer
+
+    return EmberLocalCluster
+
+
 def _local(**overrides):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     opts = dict(config.get("cluster.local"))
     opts.update({_dash(k): v for k, v in overrides.items()})
     n = int(opts["n-workers"])
     threads = max(1, (os.cpu_count() or 1) // n)
-    cluster = LocalCluster(
+    cluster = _local_cluster_class()(
         n_workers=n,
         threads_per_worker=int(opts["threads-per-worker"]),
         processes=True,

@@ -64,3 +64,44 @@ def test_guarded_script_runs(tmp_path, bundles):
     import xarray as xr
 
     assert np.isfinite(xr.open_zarr(tmp_path / "o.zarr")["gas"].values).all()
+
+
+def test_a_killed_local_worker_comes_back_even_after_the_lost_worker_timeout(tmp_path):
+    """ember's LocalCluster keeps the nanny of a killed worker, which restarts it, however long that takes.
+
+    Stock SpecCluster closes the nanny ``lost-worker-timeout`` after the worker left; at 0.5 s (a TensorFlow
+    worker restarting under load takes longer than the default 15 s) the cluster stays at one worker. Run in a
+    fresh interpreter: tests/conftest.py pushes the timeout past the session for the other tests.
+    """
+    script = tmp_path / "kill.py"
+    script.write_text(textwrap.dedent("""\
+        import os, signal, sys, time
+        import dask
+        dask.config.set({"distributed.deploy.lost-worker-timeout": "0.5s"})
+        from distributed import LocalCluster
+        from ember_dist.cluster import close, connect
+
+        if __name__ == "__main__":
+            c = connect("local", n_workers=2)
+            c.wait_for_workers(2, timeout=120)
+            pids = sorted(c.run(os.getpid).values())
+            os.kill(pids[0], signal.SIGKILL)
+            new, t0 = [], time.monotonic()
+            while time.monotonic() - t0 < 120:  # until the restarted worker has replaced the killed one
+                time.sleep(1)
+                try:
+                    new = sorted(c.run(os.getpid).values())
+                except Exception:  # the dead worker still listed: ask again
+                    continue
+                if pids[0] not in new and len(new) == 2:
+                    break
+            assert pids[0] not in new and pids[1] in new and len(new) == 2, (pids, new)
+            time.sleep(2)  # past the 0.5 s timer
+            assert isinstance(c.cluster, LocalCluster) and len(c.cluster.workers) == 2, list(c.cluster.workers)
+            print("ok", flush=True)
+            close(c, quiet=True)
+        """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=400, env=env,
+                         cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stdout + res.stderr[-3000:]
