@@ -118,12 +118,13 @@ SUITE_RECIPES["suite-gas-wgan"].update(power_weight=30.0, pdf_weight=300.0)
 # train() trains it when the WGAN that starts from it needs it.
 SUITE_RECIPES["suite-hi-unet-4000"] = dict(SUITE_RECIPES["suite-hi-unet"], steps=4000, warm_start_only=True)
 SUITE_RECIPES["suite-hi-wgan"].update(init_from="suite-hi-unet-4000", power_weight=30.0, pdf_weight=300.0, steps=1600)
-# A pixel-PDF term in ln(mass) as well (weight 15; 2026-12-04, eighth session; docs/evaluation/suite "The pixel PDF
-# in ln(mass)"): the normalised maps squeeze HI's emptiest pixels, where the PDF and CDDF missed. Validation 0.469 vs
-# 0.518 (score with B_eq): CDDF max 46% vs 141%, mean |P(k)| 3.9% vs 4.6%, B_eq 20.5% vs 22.5%, PDF max 29.5% vs
-# 25.3%. The same 4000-step warm start (bitwise: weights sha256 c1bf886b...) and step count; exported step 1200.
+# A pixel-PDF term in ln(mass) as well (2026-12-04, eighth session; docs/evaluation/suite "The pixel PDF in
+# ln(mass)"): the normalised maps squeeze HI's emptiest pixels, where the PDF and CDDF missed. Weights 5 / 15 / 50 on
+# the validation boxes (score with B_eq): 0.540 / 0.469 / 0.453 against 0.518 without the term; weight 50: PDF max
+# 11.6% (25.3% without), CDDF max 36.7% (141%), mean |P(k)| 4.5% (4.6%), B_eq 22.7% (22.5%). The same 4000-step warm
+# start (bitwise: weights sha256 c1bf886b...) and step count; exported step 1600.
 # The gas WGAN from a 4000-step gas U-Net, 1600 steps, exported its critic-only warm-up (0.703 vs 0.647): not used.
-SUITE_RECIPES["suite-hi-wgan"].update(pdf_log_weight=15.0)
+SUITE_RECIPES["suite-hi-wgan"].update(pdf_log_weight=50.0)
 
 
 class Data:
