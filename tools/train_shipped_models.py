@@ -121,9 +121,8 @@ SUITE_RECIPES["suite-hi-wgan"].update(init_from="suite-hi-unet-4000", power_weig
 # A pixel-PDF term in ln(mass) as well (2026-12-04, eighth session; docs/evaluation/suite "The pixel PDF in
 # ln(mass)"): the normalised maps squeeze HI's emptiest pixels, where the PDF and CDDF missed. Weights 5 / 15 / 50 on
 # the validation boxes (score with B_eq): 0.540 / 0.469 / 0.453 against 0.518 without the term (150: 0.552, its CDDF
-# max 249%); weight 50: PDF max
-# 11.6% (25.3% without), CDDF max 36.7% (141%), mean |P(k)| 4.5% (4.6%), B_eq 22.7% (22.5%). The same 4000-step warm
-# start (bitwise: weights sha256 c1bf886b...) and step count; exported step 1600.
+# max 249%); weight 50: PDF max 11.6% (25.3% without), CDDF max 36.7% (141%), mean |P(k)| 4.5% (4.6%), B_eq 22.7%
+# (22.5%). The same 4000-step warm start (bitwise: weights sha256 c1bf886b...) and step count; exported step 1600.
 # The gas WGAN from a 4000-step gas U-Net, 1600 steps, exported its critic-only warm-up (0.703 vs 0.647): not used.
 SUITE_RECIPES["suite-hi-wgan"].update(pdf_log_weight=50.0)
 
