@@ -99,7 +99,8 @@ class StepFunctions:
 
     def _perceptual(self, target, outputs):
         """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
-        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output): ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
+        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output): ``(loss, dssim, msle, extra)``,
+        ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
         extra = {}
         if self.power_weight:

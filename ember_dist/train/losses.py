@@ -233,6 +233,12 @@ def power_bins(tile):
     return onehot, np.outer(hann, hann).astype(np.float32)[None, :, :, None]
 
 
+def _mass(y, k, q, top):
+    """``x / x0`` of normalised maps ``y`` (the inverse without ``x0``), ``y`` clipped to ``[0, top]``."""
+    y = ops.minimum(ops.maximum(ops.cast(y, "float32"), 0.0), top)
+    return ops.power(ops.expm1(y * k), 1.0 / q)
+
+
 def power_spectrum_loss(target, pred, k, q, onehot, window):
     """``mean_bins (ln P_pred - ln P_true)^2`` of the batch's mass maps, binned in |k|.
 
@@ -247,11 +253,6 @@ def power_spectrum_loss(target, pred, k, q, onehot, window):
     adversarial terms only imply.
     """
     top = ops.max(ops.cast(target, "float32")) + 1.0
-
-    def mass(y):
-        y = ops.minimum(ops.maximum(ops.cast(y, "float32"), 0.0), top)
-        return ops.power(ops.expm1(y * k), 1.0 / q)
-
     w = ops.convert_to_tensor(window)
     oh = ops.convert_to_tensor(onehot)
 
@@ -262,7 +263,7 @@ def power_spectrum_loss(target, pred, k, q, onehot, window):
         p2 = ops.sum(ops.reshape(re * re + im * im, (-1, d.shape[1] * d.shape[2])), axis=0)
         return ops.matmul(p2[None, :], oh)[0]
 
-    pt, pp = power(mass(target)), power(mass(pred))
+    pt, pp = power(_mass(target, k, q, top)), power(_mass(pred, k, q, top))
     tiny = 1e-12 * ops.max(pt) + 1e-30
     return ops.mean(ops.square(ops.log(pp + tiny) - ops.log(pt + tiny)))
 
@@ -289,13 +290,8 @@ def log_mass_distribution_loss(target, pred, k, q, floor=1e-8):
     to 1.3 Msun/h per pixel span 0.04 in y) so that noise there barely costs. Not in Bernardini et al. (2022).
     """
     top = ops.max(ops.cast(target, "float32")) + 1.0
-
-    def log_mass(y):
-        y = ops.minimum(ops.maximum(ops.cast(y, "float32"), 0.0), top)
-        return ops.log(ops.power(ops.expm1(y * k), 1.0 / q) + floor)
-
-    t = ops.sort(ops.reshape(log_mass(target), (-1,)))
-    p = ops.sort(ops.reshape(log_mass(pred), (-1,)))
+    t = ops.sort(ops.reshape(ops.log(_mass(target, k, q, top) + floor), (-1,)))
+    p = ops.sort(ops.reshape(ops.log(_mass(pred, k, q, top) + floor), (-1,)))
     return ops.mean(ops.abs(p - t))
 
 
