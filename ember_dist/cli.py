@@ -9,6 +9,7 @@ import signal
 import sys
 
 from ember_dist.help_format import HelpFormatter
+from ember_dist.model.bundle import DEFAULT_MODELS
 
 __all__ = ["main", "build_parser", "HelpFormatter", "command_flags"]
 
@@ -228,7 +229,9 @@ def build_parser():
                    help="dark-matter maps: .npy, file.h5[:dataset], or a zarr store (variable dm); "
                         "with --resume, default: the input the store was written from")
     e.add_argument("--field", nargs="+", default=None, help="output fields, e.g. gas hi (default gas)")
-    e.add_argument("--model", help="bundle name or path (default: bundled model per field); "
+    e.add_argument("--model", help="bundle name or path (default per field: "
+                                     f"{', '.join(f'{v} for {k}' for k, v in DEFAULT_MODELS.items())}; "
+                                     "`ember-dist models` lists the others with their pixel sizes); "
                                      "several fields: comma-separated in --field order, e.g. a,b")
     e.add_argument("--out", required=True, help="output zarr store")
     e.add_argument("--samples", type=int, default=None, help="realisations (seeds seed..seed+N-1; default 1)")

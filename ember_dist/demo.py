@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ember_dist.io.conventions import PLANCK15, map_coords, utc_now
+from ember_dist.model.bundle import DEFAULT_MODELS, FALLBACK_MODELS, TOY_MODELS
 from ember_dist.mock.maps import lognormal_map
 
 __all__ = ["lognormal_map", "make_demo_maps", "suite_demo_maps", "choose_models", "held_out_errors", "run_demo",
@@ -35,14 +36,6 @@ __all__ = ["lognormal_map", "make_demo_maps", "suite_demo_maps", "choose_models"
 DEMO_DATA = Path(__file__).resolve().parent / "data" / "suite_demo.npz"
 #: Variables of :data:`DEMO_DATA`: the input and the truths.
 DEMO_VARIABLES = ("dm", "gas", "hi")
-#: The demo's model per field, full-resolution dark-matter input: the shipped model with the lowest sum of
-#: |mass error| + mean |P(k) error| + mean |PDF error| (+ mean |CDDF error| for HI) on the suite's three
-#: validation boxes (seeds 4, 10, 11; the U-Net on a tie within 2%; ``tools/train_shipped_models.py
-#: --validate``), docs/evaluation/suite: gas the WGAN, 0.267 (its U-Net 0.364); HI the WGAN with the P(k) and
-#: pixel-PDF terms from the 4000-step U-Net, 0.293 (its U-Net 0.390; the HI WGANs before it 0.479-0.515) ...
-DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
-#: ... or, when that bundle is not installed, the other suite model of that field.
-FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
 #: Wavenumbers (h/ckpc) at which the demo prints the P(k) error (nearest bin): 5, 10, 20, 40 h/Mpc.
 DEMO_K = (0.005, 0.01, 0.02, 0.04)
 #: Tile core of the suite demo, px: each 256^2 map is cut into 4 tiles.
@@ -66,13 +59,18 @@ def make_demo_maps(n=512, nslab=2, axes=("x",), seed=0, pixel_size=3.66, mean=1e
     return ds
 
 
-def suite_demo_maps(slabs=None, path=None):
+def suite_demo_maps(slabs=None, path=None, replicas=1):
     """The packaged held-out suite maps as an ``xarray.Dataset``.
 
     Parameters
     ----------
     slabs : int, optional
         Keep the first ``slabs`` slabs (default all 4).
+    replicas : int, default 1
+        Tile every map ``replicas`` x ``replicas`` times: the projection of a periodic box is periodic, so
+        the result is the map of a box ``replicas`` times wider made of copies of this one (a large input
+        for exercising a cluster with real dark matter; the same physics, no new structure). Recorded in
+        the attrs ``replicas`` and ``box_size``.
     path : str or Path, optional
         Another ``.npz`` written by ``tools/make_demo_data.py`` (default :data:`DEMO_DATA`).
 
@@ -101,6 +99,15 @@ def suite_demo_maps(slabs=None, path=None):
             raise ValueError(f"the demo maps have {nslab} slabs; pass {spell_or('slabs', nslab)} or fewer (at "
                              f"least 1). Received: {spell_or('slabs', slabs)}.")
         nslab = int(slabs)
+    r = int(replicas)
+    if r < 1 or r != replicas:
+        raise ValueError(f"replicas must be a positive integer (copies per side). Received: replicas={replicas!r}.")
+    if r > 1:
+        arrays = {v: np.tile(a[:nslab], (1, r, r)) for v, a in arrays.items()}
+        ny, nx = ny * r, nx * r
+        attrs.update(replicas=r, box_size=float(attrs["box_size"]) * r,
+                     description=f"{attrs.get('description', '').rstrip('. ')}; tiled {r} x {r} (periodic replicas of "
+                                 "one box).")
     long_names, units = attrs.pop("long_names", {}), attrs.pop("units", "Msun/h")
     attrs.pop("total_mass", None)  # of the full set; kept in the file for the check in the tests
     data = {v: (("axis", "slab", "y", "x"), a[None, :nslab], {"units": units, "long_name": long_names.get(v, v)})
@@ -311,7 +318,8 @@ def _run_toy(out_dir, n, nslab, fields, tile, workers, seed, overwrite, progress
     maps.to_zarr(maps_path, mode="w" if overwrite else "w-")
     client, own = _cluster(client, workers)
     try:
-        ds = enrich_box(str(maps_path), fields=list(fields), out=enriched, samples=1, seed=seed, tile=tile,
+        ds = enrich_box(str(maps_path), fields=list(fields), model=[TOY_MODELS[f] for f in fields],
+                        out=enriched, samples=1, seed=seed, tile=tile,
                         client=client, overwrite=overwrite, progress=progress)
         panels = {"dark matter (input)": maps["dm"].values[0, 0]}
         for f in fields:

@@ -56,9 +56,9 @@ def test_pixel_size_mismatch_names_pixel_tolerance_flag(capsys, npy, bundles, tm
 def test_one_model_for_two_fields_shows_the_comma_form(capsys, npy, tmp_path):
     err = _error(capsys, ["enrich", npy, "--field", "gas", "hi", "--model", "small-gas-toy", "--out",
                           tmp_path / "o.zarr", "--pixel-size", "3.66"])
-    assert "--model small-gas-toy,small-hi-toy" in err
+    assert "--model suite-gas-wgan,suite-hi-wgan" in err  # the defaults, in --field order
     err = _error(capsys, ["enrich", npy, "--field", "gas", "hi", "--model", "a,b,c", "--out", tmp_path / "o.zarr"])
-    assert "3 models were given for 2 fields" in err and "--model small-gas-toy,small-hi-toy" in err
+    assert "3 models were given for 2 fields" in err and "--model suite-gas-wgan,suite-hi-wgan" in err
 
 
 def test_unknown_model_and_field_model_mismatch(capsys, npy, bundles, tmp_path):
@@ -66,7 +66,7 @@ def test_unknown_model_and_field_model_mismatch(capsys, npy, bundles, tmp_path):
     assert "unknown model 'no-such-model'" in err and "as --model MODEL" in err
     err = _error(capsys, ["enrich", npy, "--field", "hi", "--model", bundles["unet"].path, "--out",
                           tmp_path / "o.zarr"])
-    assert "--model small-hi-toy" in err and "--field gas" in err
+    assert "--model suite-hi-wgan" in err and "--field gas" in err
 
 
 def test_halo_flag_lists_its_valid_values(capsys, npy, tmp_path):

@@ -38,6 +38,21 @@ def test_packaged_demo_maps_match_their_recorded_totals():
         suite_demo_maps(slabs=5)
 
 
+def test_replicated_demo_maps_are_the_periodic_tiling_of_the_box():
+    one, rep = suite_demo_maps(slabs=1), suite_demo_maps(slabs=1, replicas=3)
+    assert rep["dm"].shape == (1, 1, 768, 768) and rep.attrs["box_size"] == 3 * 8000.0
+    assert rep.attrs["replicas"] == 3 and "tiled 3 x 3" in rep.attrs["description"]
+    for v in ("dm", "gas", "hi"):
+        a = one[v].values[0, 0]
+        # every copy is the box itself, so the map stays periodic across the seams
+        assert np.array_equal(rep[v].values[0, 0, 256:512, 512:768], a)
+        np.testing.assert_allclose(rep[v].values.astype(np.float64).sum(), 9 * a.astype(np.float64).sum(), rtol=1e-12)
+    np.testing.assert_allclose(np.diff(rep["x"].values), 31.25)
+    assert rep["x"].values[-1] == pytest.approx(24000.0 - 15.625)
+    with pytest.raises(ValueError, match="replicas must be a positive integer"):
+        suite_demo_maps(replicas=0)
+
+
 @pytest.mark.skipif(not SOURCE.is_dir(), reason=f"{SOURCE} not made here (tools/make_sim_suite.py --maps); the "
                                                 "packaged maps are checked against their recorded totals instead")
 def test_packaged_demo_maps_equal_the_suite_store():

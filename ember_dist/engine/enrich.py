@@ -114,7 +114,8 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         Output fields, e.g. ``["gas", "hi"]``.
     model : str, Path, dict or sequence, optional
         Bundle name or path, ``{field: model}``, or one model per field in ``fields`` order;
-        default: the bundled model of each field.
+        default: the field's shipped default (:data:`ember_dist.model.bundle.DEFAULT_MODELS`: ``suite-gas-wgan``,
+        ``suite-hi-wgan``, trained on full-resolution dark matter at 31.25 ckpc/h pixels).
     out : str or Path, default "enriched.zarr"
         Output zarr store.
     samples : int, default 1

@@ -136,7 +136,7 @@ def check_pixel_size(pixel_size, model_pixel_size, tolerance, model_name):
     >>> check_pixel_size(7.32, 3.66, 0.05, "m")
     Traceback (most recent call last):
     ...
-    ValueError: input pixel size 7.32 ckpc/h differs from the training pixel size of model 'm', 3.66 ckpc/h, by 100.0% (tolerance 5.0%); the generator learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... --pixel 3.66`, or pass pixel_tolerance=1.1 to accept the mismatch.
+    ValueError: input pixel size 7.32 ckpc/h differs from the training pixel size of model 'm', 3.66 ckpc/h, by 100.0% (tolerance 5.0%); the generator learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... --pixel 3.66`, pass a model trained at 7.32 ckpc/h (`ember-dist models` lists each bundle's pixel size), or pass pixel_tolerance=1.1 to accept the mismatch.
     """
     if pixel_size is None:
         return
@@ -147,8 +147,8 @@ def check_pixel_size(pixel_size, model_pixel_size, tolerance, model_name):
             f"input pixel size {pixel_size:g} ckpc/h differs from the training pixel size of model {model_name!r}, "
             f"{model_pixel_size:g} ckpc/h, by {100 * dev:.1f}% (tolerance {100 * tolerance:.1f}%); the generator "
             "learned structure at its training resolution. Re-deposit the maps with `ember-dist deposit ... "
-            f"--pixel {model_pixel_size:g}`, or pass {spell_or('pixel_tolerance', enough)} to "
-            "accept the mismatch."
+            f"--pixel {model_pixel_size:g}`, pass a model trained at {pixel_size:g} ckpc/h (`ember-dist models` "
+            f"lists each bundle's pixel size), or pass {spell_or('pixel_tolerance', enough)} to accept the mismatch."
         )
 
 

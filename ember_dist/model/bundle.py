@@ -31,14 +31,24 @@ from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import Preset
 
 __all__ = ["ModelBundle", "load_model", "available_models", "save_bundle", "default_model_name",
+           "DEFAULT_MODELS", "FALLBACK_MODELS", "TOY_MODELS",
            "BundleError", "BundleExistsError", "check_bundle_path", "models_table", "BUNDLE_FORMAT"]
 
 BUNDLE_FORMAT = "ember_dist.bundle/1"
 _WEIGHTS = "generator.weights.h5"
 _META = "bundle.json"
 
-#: Default shipped bundle per output field.
-DEFAULT_MODELS = {"gas": "small-gas-toy", "hi": "small-hi-toy"}
+#: Default bundle per output field, taken when no model is given (``enrich_box``, ``ember-dist enrich``, the
+#: demo): the shipped suite model with the lowest score on the suite's three validation boxes
+#: (``tools/train_shipped_models.py --validate``: |mass| + mean |P(k)| + mean |B_eq| + mean |PDF| (+ mean
+#: |CDDF|), the U-Net on a 2% tie; docs/evaluation/suite). Both take full-resolution dark matter at 31.25
+#: ckpc/h pixels (Gadget-2 suite, z = 2); maps at another pixel size are refused before any work.
+DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
+#: The field's other suite model, which the demo takes when the default is not installed.
+FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
+#: The toy bundles (600 steps on lognormal maps and an analytic relation, 3.66 ckpc/h pixels;
+#: ``tools/make_toy_bundles.py``): for tests and ``ember-dist demo --toy``, never for science.
+TOY_MODELS = {"gas": "small-gas-toy", "hi": "small-hi-toy"}
 
 #: Rows of the ``evaluation["table"]`` metadata (written by ``ember_dist.train.evaluate`` through
 #: ``tools/train_shipped_models.py``) that ``ember-dist models`` lists.

@@ -61,6 +61,17 @@ def test_pixel_size_far_from_training(good, bundles, client, tmp_path):
         _enrich(good, bundles["unet"], tmp_path / "o.zarr", client, pixel_size=7.32)
 
 
+def test_the_default_model_refuses_toy_pixels_and_names_the_fixes(good, client, tmp_path):
+    # no model=: the shipped default suite-gas-wgan (31.25 ckpc/h), checked before any work
+    with pytest.raises(ValueError) as e:
+        ed.enrich_box(good, fields="gas", out=tmp_path / "o.zarr", client=client, progress=False, pixel_size=3.66,
+                      tile=32)
+    msg = str(e.value)
+    assert "model 'suite-gas-wgan', 31.25 ckpc/h, by 88.3%" in msg and "--pixel 31.25" in msg
+    assert "a model trained at 3.66 ckpc/h" in msg and "ember-dist models" in msg
+    assert not (tmp_path / "o.zarr").exists() and not list(tmp_path.glob(".ember-staging-*"))
+
+
 def test_existing_output_is_never_touched(good, bundles, client, tmp_path):
     out = tmp_path / "o.zarr"
     _enrich(good, bundles["unet"], out, client)

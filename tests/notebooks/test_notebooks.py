@@ -28,4 +28,6 @@ def test_quickstart_notebook(tmp_path):
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     with xr.open_zarr(str(out)) as ds:
         assert set(ds.data_vars) == {"gas", "hi"} and ds.attrs["status"] == "complete"
-        assert ds["gas"].shape == (1, 1, 1, 128, 128) and np.isfinite(ds["hi"].values).all()
+        # the packaged held-out suite box, one slab, two realisations of the default WGANs
+        assert ds["gas"].shape == (2, 1, 1, 256, 256) and np.isfinite(ds["hi"].values).all()
+        assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan", "suite-hi-wgan")

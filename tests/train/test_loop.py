@@ -423,7 +423,11 @@ def test_shipped_trained_bundles_load_predict_and_say_what_they_are():
     from ember_dist.model.bundle import available_models, default_model_name, load_model
 
     assert set(SHIPPED) <= set(available_models())
-    assert default_model_name("gas") == "small-gas-toy"  # trained at 58.59 ckpc/h pixels: not the default
+    # the mock-suite bundles (58.59 ckpc/h) are never a default: the defaults learned from the Gadget-2 suite
+    for field in ("gas", "hi"):
+        d = load_model(default_model_name(field))
+        assert d.name == f"suite-{field}-wgan" and d.field == field and d.pixel_size == 31.25
+        assert "Gadget-2" in d.meta["training"]["data"] and d.name not in SHIPPED
     dm = np.exp(np.random.default_rng(0).standard_normal((64, 64))) * 4e7
     for name in SHIPPED:
         b = load_model(name)
