@@ -192,3 +192,6 @@ def test_models_table_lists_held_out_errors(tmp_path, monkeypatch, capsys):
     assert good[ocol:] == "suite seed(s) [5] (test split, never used in training) (12 x 8)"
     assert bare[col:pcol].split() == ["-"] and bare[pcol:ocol].split() == ["-"] and bare[ocol:] == "-"
     assert "31.25" in good and " HR " in good
+    dcol = header.index("default for")
+    assert good[dcol:col].split() == ["-"]  # not a default
+    assert rows["suite-hi-unet-mr8"][dcol:col].split() == ["MR", "1/8"] and rows["suite-gas-wgan"][dcol:col].split() == ["HR"]

@@ -19,7 +19,7 @@ from ember_dist.errors import spell_or
 from ember_dist.io.store import check_output
 from ember_dist.model.bundle import BundleError, default_model_name, load_model
 
-__all__ = ["coerce_fields", "resolve_models", "Options", "checked_options", "with_engine_defaults"]
+__all__ = ["coerce_fields", "defaulted_fields", "resolve_models", "Options", "checked_options", "with_engine_defaults"]
 
 log = logging.getLogger("ember_dist")
 
@@ -43,6 +43,23 @@ def _default_names(fields):
         except BundleError:
             names[f] = f"<{f} model>"
     return names
+
+
+def defaulted_fields(fields, model):
+    """The fields whose model was left out (``model`` None, or None for that field in a dict or sequence).
+
+    >>> defaulted_fields(["gas", "hi"], None), defaulted_fields(["gas", "hi"], {"gas": "m", "hi": None})
+    ({'gas', 'hi'}, {'hi'})
+    >>> defaulted_fields(["gas"], "m")
+    set()
+    """
+    if model is None:
+        return set(fields)
+    if isinstance(model, dict):
+        return {f for f in fields if model.get(f) is None}
+    if isinstance(model, (list, tuple)):
+        return {f for f, m in zip(fields, model) if m is None}
+    return set()
 
 
 def resolve_models(fields, model):

@@ -32,14 +32,15 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ember_dist import config
 from ember_dist.engine.faults import kill_worker_at
 from ember_dist.engine.graph import batch_key, make_batches, make_jobs, run_batch
 from ember_dist.engine import resume as resume_
-from ember_dist.engine.arguments import checked_options, with_engine_defaults
+from ember_dist.engine.arguments import checked_options, defaulted_fields, with_engine_defaults
+from ember_dist.engine.input_resolution import defaults_for_input, resolution_notes
 from ember_dist.engine.output_store import prepare_store, provenance_attrs, run_record
 from ember_dist.engine.plan import TilePlan, coerce_halo
 from ember_dist.engine.progress import RunProgress
@@ -114,8 +115,9 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
         Output fields, e.g. ``["gas", "hi"]``.
     model : str, Path, dict or sequence, optional
         Bundle name or path, ``{field: model}``, or one model per field in ``fields`` order;
-        default: the field's shipped default (:data:`ember_dist.model.bundle.DEFAULT_MODELS`: ``suite-gas-wgan``,
-        ``suite-hi-wgan``, trained on full-resolution dark matter at 31.25 ckpc/h pixels).
+        default: the field's shipped default for the input's dark-matter resolution, read from the particle
+        mass the maps record (:data:`ember_dist.model.bundle.DEFAULT_MODELS_BY_INPUT`; full resolution:
+        ``suite-gas-wgan``, ``suite-hi-wgan``, 31.25 ckpc/h pixels; :mod:`ember_dist.engine.input_resolution`).
     out : str or Path, default "enriched.zarr"
         Output zarr store.
     samples : int, default 1
@@ -198,6 +200,7 @@ def enrich_box(maps=None, fields=None, model=None, out="enriched.zarr", samples=
     try:
         source = open_maps(opts.maps, staging_dir=staging, variable=opts.variable, dataset=opts.dataset,
                            pixel_size=None if opts.model_px else opts.pixel_size)
+        opts = _models_for_input(opts, source)
         plan = _plan_run(source, opts, out)
         if own_client:
             from ember_dist.cluster import connect
@@ -242,6 +245,19 @@ class _RunPlan:
     dm_attrs: dict  # provenance of the rescaling
     norms_in: dict  # per field: the input normalisation (the bundle's, or it applied to the rescaled input)
     tasks_total: int
+
+
+def _models_for_input(opts, source):
+    """``opts`` with the default models of the input's dark-matter resolution; a line per choice, and per model
+    given by name that learned from other particles (:mod:`ember_dist.engine.input_resolution`). A resumed run
+    keeps the store's models."""
+    if opts.recorded is not None:
+        return opts
+    defaulted = defaulted_fields(opts.fields, opts.model)
+    bundles, lines = defaults_for_input(opts.fields, defaulted, opts.bundles, source.attrs)
+    for line in lines + resolution_notes(bundles, source.attrs, skip=defaulted):
+        print(f"ember_dist: {line}", file=sys.stderr, flush=True)
+    return replace(opts, bundles=bundles)
 
 
 def _plan_run(source, opts, out):

@@ -65,8 +65,9 @@ DATASET_ATTRS = {
 #: What a dark-matter map store says about its dark matter (written by ``deposit_snapshot``, kept by
 #: ``open_maps``): ``dm_mass_fraction`` = total dark-matter particle mass / (omega_m * RHO_CRIT *
 #: box_size^3), ~1 - omega_b/omega_m for a hydro run, ~1 for a dark-matter-only run; ``dm_source`` =
-#: ``"hydro"`` or ``"dark-matter-only"``.  Not every store has them (``.npy``, older deposits).
-DM_ATTRS = ("dm_mass_fraction", "dm_source")
+#: ``"hydro"`` or ``"dark-matter-only"``; ``dm_particle_mass`` = mass of one deposited dark-matter particle
+#: (Msun/h, after any downsampling).  Not every store has them (``.npy``, older deposits).
+DM_ATTRS = ("dm_mass_fraction", "dm_source", "dm_particle_mass")
 
 FIELD_LONG_NAMES = {
     "dm": "dark-matter mass per pixel",

@@ -31,7 +31,7 @@ from ember_dist.model.normalization import Normalization
 from ember_dist.model.presets import Preset
 
 __all__ = ["ModelBundle", "load_model", "available_models", "save_bundle", "default_model_name",
-           "DEFAULT_MODELS", "FALLBACK_MODELS", "TOY_MODELS",
+           "DEFAULT_MODELS", "DEFAULT_MODELS_BY_INPUT", "FALLBACK_MODELS", "TOY_MODELS",
            "BundleError", "BundleExistsError", "check_bundle_path", "models_table", "BUNDLE_FORMAT"]
 
 BUNDLE_FORMAT = "ember_dist.bundle/1"
@@ -44,6 +44,13 @@ _META = "bundle.json"
 #: |CDDF|), the U-Net on a 2% tie; docs/evaluation/suite). Both take full-resolution dark matter at 31.25
 #: ckpc/h pixels (Gadget-2 suite, z = 2); maps at another pixel size are refused before any work.
 DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
+#: The defaults per input resolution, keyed by how many times fewer dark-matter particles the input has than
+#: the suite's full-resolution runs (1, 8, 64: the suite boxes' lower-resolution twins); each the model that
+#: scored lowest on the validation twins (docs/evaluation/suite "The bispectrum in the validation score").
+#: ``enrich_box`` picks by the input maps' recorded particle mass (:mod:`ember_dist.engine.input_resolution`).
+DEFAULT_MODELS_BY_INPUT = {1: DEFAULT_MODELS,
+                           8: {"gas": "suite-gas-wgan-mr8", "hi": "suite-hi-unet-mr8"},
+                           64: {"gas": "suite-gas-unet-mr64", "hi": "suite-hi-wgan-mr64"}}
 #: The field's other suite model, which the demo takes when the default is not installed.
 FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
 #: The toy bundles (600 steps on lognormal maps and an analytic relation, 3.66 ckpc/h pixels;
@@ -262,14 +269,16 @@ def _input_label(text):
 def models_table(bundles):
     """Lines of ``ember-dist models``: one row per bundle, columns aligned, ``-`` where a value is absent.
 
-    Columns: name, field, kind, input resolution, training pixel size (ckpc/h), and from the
-    bundle's ``evaluation`` metadata the held-out median total-mass error, the mean |P(k) error|
+    Columns: name, field, kind, input resolution, training pixel size (ckpc/h), the input it is the default
+    for (:data:`DEFAULT_MODELS_BY_INPUT`: ``HR``, ``MR 1/8``, ...), and from the bundle's ``evaluation`` metadata the held-out median total-mass error, the mean |P(k) error|
     for k <= k_Nyquist / 2, and what the errors were measured on.
     """
     def pct(v, signed):
         return "-" if v is None else f"{v:+.1%}" if signed else f"{v:.1%}"
 
-    header = ("name", "field", "kind", "input", "pixel [ckpc/h]", "held-out mass error",
+    default_for = {name: "HR" if k == 1 else f"MR 1/{k}" for k, d in DEFAULT_MODELS_BY_INPUT.items()
+                   for name in d.values()}
+    header = ("name", "field", "kind", "input", "pixel [ckpc/h]", "default for", "held-out mass error",
               "mean |P(k) error| k<=k_Nyq/2", "held out on (maps x realisations)")
     rows = []
     for b in bundles:
@@ -279,7 +288,7 @@ def models_table(bundles):
             on += f" ({e['maps_x_realisations']})"
         rows.append((b.name, b.field, str(b.meta.get("kind", "?")),
                      _input_label(b.meta.get("training", {}).get("input_resolution")), f"{b.pixel_size:.4g}",
-                     pct(e["mass_error"], True), pct(e["power_error"], False), on))
+                     default_for.get(b.name, "-"), pct(e["mass_error"], True), pct(e["power_error"], False), on))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [header, *rows]]
 
