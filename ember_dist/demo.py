@@ -1,16 +1,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """``ember-dist demo``: the suite models on held-out simulation maps; toy lognormal maps for tests.
 
-The package ships a small map set (``ember_dist/data/suite_demo.npz``, written by
-``tools/make_demo_data.py``): the z projection of the simulation suite's first test box (Gadget-2,
-2x40^3 particles in 8000 ckpc/h, seed 5, never used in training) at z = 2, 4 slabs of
-256^2 pixels of 31.25 ckpc/h, with the dark matter and the true gas and HI of the hydro run.
-:func:`run_demo` enriches its dark matter with the installed suite models
+:func:`run_demo` enriches the dark matter of the packaged held-out suite box
+(:func:`~ember_dist.demo_maps.suite_demo_maps`, re-exported here) with the installed suite models
 (:data:`DEFAULT_MODELS`) on a Dask cluster, tile by tile, and compares with the truth.
 
-`lognormal_map` (:func:`ember_dist.mock.maps.lognormal_map`, re-exported here) and :func:`make_demo_maps` make seeded lognormal dark-matter maps whose
-Gaussian parent has a power-law spectrum ``P(k) ~ k**-2.2`` with a cutoff at a few pixels: a
-toy stand-in for tests and for ``ember-dist demo --toy``, labelled as such in its attrs.
+`lognormal_map` (:func:`ember_dist.mock.maps.lognormal_map`) and :func:`make_demo_maps`
+(:mod:`ember_dist.demo_maps`), re-exported here, make seeded lognormal dark-matter maps whose Gaussian parent
+has a power-law spectrum ``P(k) ~ k**-2.2`` with a cutoff at a few pixels: a toy stand-in for tests and for
+``ember-dist demo --toy``, labelled as such in its attrs.
 
 Examples
 --------
@@ -25,97 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ember_dist.io.conventions import PLANCK15, map_coords, utc_now
+from ember_dist.demo_maps import DEMO_DATA, make_demo_maps, suite_demo_maps
+from ember_dist.io.conventions import utc_now
 from ember_dist.model.bundle import DEFAULT_MODELS, FALLBACK_MODELS, TOY_MODELS
 from ember_dist.mock.maps import lognormal_map
 
 __all__ = ["lognormal_map", "make_demo_maps", "suite_demo_maps", "choose_models", "held_out_errors", "run_demo",
            "DEFAULT_MODELS", "FALLBACK_MODELS", "DEMO_DATA", "DEMO_K", "JSON_UNITS"]
 
-#: The packaged held-out suite maps (``tools/make_demo_data.py``).
-DEMO_DATA = Path(__file__).resolve().parent / "data" / "suite_demo.npz"
-#: Variables of :data:`DEMO_DATA`: the input and the truths.
-DEMO_VARIABLES = ("dm", "gas", "hi")
 #: Wavenumbers (h/ckpc) at which the demo prints the P(k) error (nearest bin): 5, 10, 20, 40 h/Mpc.
 DEMO_K = (0.005, 0.01, 0.02, 0.04)
 #: Tile core of the suite demo, px: each 256^2 map is cut into 4 tiles.
 DEMO_TILE = 128
 #: How the figure and the printed table name the fields.
 FIELD_LABELS = {"dm": "dark matter", "gas": "gas", "hi": "HI"}
-
-
-def make_demo_maps(n=512, nslab=2, axes=("x",), seed=0, pixel_size=3.66, mean=1e7):
-    """Dark-matter maps ``(axis, slab, y, x)`` as an ``xarray.Dataset`` with variable ``dm``."""
-    import xarray as xr
-
-    data = np.stack([np.stack([lognormal_map(n, seed=seed + 1000 * a + s, mean=mean) for s in range(nslab)])
-                     for a in range(len(axes))])
-    attrs = {"box_size": n * pixel_size, "redshift": 2.0, **PLANCK15, "pixel_size": pixel_size,
-             "slab_depth": 1500.0, "created": utc_now(),
-             "source": f"ember_dist.mock.maps.lognormal_map (TOY lognormal field, seed {seed}; not a simulation)"}
-    ds = xr.Dataset({"dm": (("axis", "slab", "y", "x"), data,
-                            {"units": "Msun/h", "long_name": "dark-matter mass per pixel (toy lognormal)"})},
-                    coords=map_coords(n, n, pixel_size, axes=axes, nslab=nslab), attrs=attrs)
-    return ds
-
-
-def suite_demo_maps(slabs=None, path=None, replicas=1):
-    """The packaged held-out suite maps as an ``xarray.Dataset``.
-
-    Parameters
-    ----------
-    slabs : int, optional
-        Keep the first ``slabs`` slabs (default all 4).
-    replicas : int, default 1
-        Tile every map ``replicas`` x ``replicas`` times: the projection of a periodic box is periodic, so
-        the result is the map of a box ``replicas`` times wider made of copies of this one (a large input
-        for exercising a cluster with real dark matter; the same physics, no new structure). Recorded in
-        the attrs ``replicas`` and ``box_size``.
-    path : str or Path, optional
-        Another ``.npz`` written by ``tools/make_demo_data.py`` (default :data:`DEMO_DATA`).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``dm``, ``gas``, ``hi`` (Msun/h per pixel, float32) with dims ``(axis, slab, y, x)``, one
-        axis (the projection kept); attrs: geometry (``pixel_size``, ``box_size``, ``slab_depth``,
-        ckpc/h), ``redshift``, cosmology, simulation ``seed``, ``description`` and provenance.
-    """
-    import xarray as xr
-
-    path = Path(path or DEMO_DATA)
-    if not path.is_file():
-        raise FileNotFoundError(f"demo maps {str(path)!r} not found; the package install is incomplete. Reinstall "
-                                "ember_dist, or regenerate them with `python tools/make_demo_data.py` in a checkout "
-                                "with the simulation suite's maps.")
-    with np.load(path, allow_pickle=False) as z:
-        attrs = json.loads(str(z["attrs"]))
-        arrays = {v: z[v] for v in DEMO_VARIABLES}
-    nslab, ny, nx = arrays["dm"].shape
-    if slabs is not None:
-        if not 1 <= int(slabs) <= nslab:
-            from ember_dist.errors import spell_or
-
-            raise ValueError(f"the demo maps have {nslab} slabs; pass {spell_or('slabs', nslab)} or fewer (at "
-                             f"least 1). Received: {spell_or('slabs', slabs)}.")
-        nslab = int(slabs)
-    r = int(replicas)
-    if r < 1 or r != replicas:
-        raise ValueError(f"replicas must be a positive integer (copies per side). Received: replicas={replicas!r}.")
-    if r > 1:
-        arrays = {v: np.tile(a[:nslab], (1, r, r)) for v, a in arrays.items()}
-        ny, nx = ny * r, nx * r
-        attrs.update(replicas=r, box_size=float(attrs["box_size"]) * r,
-                     description=f"{attrs.get('description', '').rstrip('. ')}; tiled {r} x {r} (periodic replicas of "
-                                 "one box).")
-    long_names, units = attrs.pop("long_names", {}), attrs.pop("units", "Msun/h")
-    attrs.pop("total_mass", None)  # of the full set; kept in the file for the check in the tests
-    data = {v: (("axis", "slab", "y", "x"), a[None, :nslab], {"units": units, "long_name": long_names.get(v, v)})
-            for v, a in arrays.items()}
-    attrs["demo_data"] = path.name
-    return xr.Dataset(data, coords=map_coords(ny, nx, attrs["pixel_size"], axes=[attrs.get("axis", "z")],
-                                              nslab=nslab), attrs=attrs)
-
 
 def choose_models(fields=("gas", "hi"), models=None, available=None):
     """The demo's bundle per field, and one-line notes on every fallback taken.
