@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -92,4 +93,18 @@ def chromium():
     exe = _browser()
     assert exe, "apt-get installed chromium but no chromium executable is on PATH"
     return exe
+
+
+def as_from_a_terminal(cmd):
+    """``cmd`` (``[sys.executable, "-m", module, *args]``) with SIGINT at Python's default, as from a terminal.
+
+    A job that a non-interactive shell starts in the background (``cmd &``, ``nohup``) inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler: the CLI rightly keeps ignoring Ctrl-C
+    there, so a test that sends it one must give the child the disposition a terminal gives it (a pytest run
+    started that way saw its Ctrl-C test's child finish with exit code 0).
+    """
+    assert cmd[:2] == [sys.executable, "-m"], cmd
+    code = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", code, *cmd[2:]]
 

@@ -18,6 +18,7 @@ import pytest
 import ember_dist as ed
 from ember_dist.demo import lognormal_map
 from ember_dist.io.store import done_markers, read_request
+from tests.conftest import as_from_a_terminal
 
 SAMPLES = 6  # 2 slabs x 9 tiles x 6 samples = 108 tasks
 
@@ -107,7 +108,8 @@ def test_ctrl_c_prints_one_line_and_the_resume_command_finishes_bitwise(maps, bu
     out = tmp_path / "o.zarr"
     cmd = _cli("enrich", maps, "--model", bundles["wgan"].path, "--out", out, "--samples", SAMPLES, "--seed", 3,
                "--tile", 32, "--pixel-size", 3.66, "--quiet")
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(as_from_a_terminal(cmd), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_markers(out, 3)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group, workers included

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ember_dist.io.conventions import PLANCK15, RHO_CRIT
+from tests.conftest import as_from_a_terminal
 
 BOX, N = 8000.0, 16
 
@@ -101,8 +102,8 @@ def test_killed_run_resumes_and_no_half_snapshot_is_used(gadget2, tmp_path):
     cmd = [sys.executable, "-m", "ember_dist.cli", "simulate", str(out), "--n", "16", "--box-size", "8000",
            "--redshifts", "3", "--dm-only", "--pmgrid", "32", "--seed", "5", "--no-postprocess"]
     folder = out / "dmo" / "gadget"
-    proc = subprocess.Popen(cmd + ["--restart-every", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(as_from_a_terminal(cmd + ["--restart-every", "0.5"]), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (folder / "output" / "restart.0").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
