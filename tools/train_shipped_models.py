@@ -255,6 +255,9 @@ def train_args(name, data, work=None):
     for key in ("power_weight", "pdf_weight", "pdf_log_weight"):  # statistics terms in the generator loss, either kind
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]
+    for key in ("alpha", "beta", "gamma"):  # the paper's loss weights (DSSIM, MSLE, adversarial), where a recipe sets them
+        if r.get(key) is not None:
+            a += ["--" + key, str(r[key])]
     if r.get("init_from"):
         a += ["--init-from", str(w / "models" / r["init_from"])]
     return a

@@ -120,3 +120,14 @@ def test_the_validation_score_counts_the_equilateral_bispectrum():
     assert shipped["default_score_definition"] == t.SCORE_DEFINITION
     assert t.default_score(row) < t.default_score(lever)
     assert t.default_score({**lever, "mean abs B_eq error, k <= k_Nyq/2": ""}) < 0.576  # how it had won
+
+
+def test_a_recipe_that_sets_the_papers_loss_weights_passes_them_to_train(tmp_path):
+    t = _tool()
+    data = t.Data("suite", tmp_path / "work", _suite(tmp_path, (0, 1, 2, 3)))
+    args = t.train_args("suite-gas-wgan", data)
+    assert "--alpha" not in args and "--gamma" not in args  # the shipped recipe keeps the paper's weights
+    data.recipes["suite-gas-wgan"] = dict(data.recipes["suite-gas-wgan"], alpha=1.0, beta=0.04)
+    args = t.train_args("suite-gas-wgan", data)
+    assert args[args.index("--alpha") + 1] == "1.0" and args[args.index("--beta") + 1] == "0.04"
+    assert "--gamma" not in args
