@@ -229,9 +229,9 @@ def build_parser():
                    help="dark-matter maps: .npy, file.h5[:dataset], or a zarr store (variable dm); "
                         "with --resume, default: the input the store was written from")
     e.add_argument("--field", nargs="+", default=None, help="output fields, e.g. gas hi (default gas)")
-    e.add_argument("--model", help="bundle name or path (default per field: "
-                                     f"{', '.join(f'{v} for {k}' for k, v in DEFAULT_MODELS.items())}; "
-                                     "`ember-dist models` lists the others with their pixel sizes); "
+    e.add_argument("--model", help="bundle name or path (default: the field's default for the maps' dark-matter "
+                                     f"resolution: {', '.join(DEFAULT_MODELS.values())} at full resolution, the MR "
+                                     "ones for 8x or 64x heavier recorded particles; `ember-dist models` lists them); "
                                      "several fields: comma-separated in --field order, e.g. a,b")
     e.add_argument("--out", required=True, help="output zarr store")
     e.add_argument("--samples", type=int, default=None, help="realisations (seeds seed..seed+N-1; default 1)")

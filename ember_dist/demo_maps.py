@@ -56,8 +56,8 @@ def suite_demo_maps(slabs=None, path=None, replicas=1):
     replicas : int, default 1
         Tile every map ``replicas`` x ``replicas`` times: the projection of a periodic box is periodic, so
         the result is the map of a box ``replicas`` times wider made of copies of this one (a large input
-        for exercising a cluster with real dark matter; the same physics, no new structure). Recorded in
-        the attrs ``replicas`` and ``box_size``.
+        for exercising a cluster with real dark matter; the same physics, no new structure). Above 1 it is
+        recorded in the attrs ``replicas``, ``box_size`` and ``description``.
     path : str or Path, optional
         Another ``.npz`` written by ``tools/make_demo_data.py`` (default :data:`DEMO_DATA`).
 
@@ -86,7 +86,10 @@ def suite_demo_maps(slabs=None, path=None, replicas=1):
             raise ValueError(f"the demo maps have {nslab} slabs; pass {spell_or('slabs', nslab)} or fewer (at "
                              f"least 1). Received: {spell_or('slabs', slabs)}.")
         nslab = int(slabs)
-    r = int(replicas)
+    try:
+        r = int(replicas)
+    except (TypeError, ValueError):
+        r = 0
     if r < 1 or r != replicas:
         raise ValueError(f"replicas must be a positive integer (copies per side). Received: replicas={replicas!r}.")
     if r > 1:

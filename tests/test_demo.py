@@ -49,8 +49,9 @@ def test_replicated_demo_maps_are_the_periodic_tiling_of_the_box():
         np.testing.assert_allclose(rep[v].values.astype(np.float64).sum(), 9 * a.astype(np.float64).sum(), rtol=1e-12)
     np.testing.assert_allclose(np.diff(rep["x"].values), 31.25)
     assert rep["x"].values[-1] == pytest.approx(24000.0 - 15.625)
-    with pytest.raises(ValueError, match="replicas must be a positive integer"):
-        suite_demo_maps(replicas=0)
+    for bad in (0, 1.5, None):
+        with pytest.raises(ValueError, match="replicas must be a positive integer"):
+            suite_demo_maps(replicas=bad)
 
 
 @pytest.mark.skipif(not SOURCE.is_dir(), reason=f"{SOURCE} not made here (tools/make_sim_suite.py --maps); the "

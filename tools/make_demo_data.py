@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "sim_suite" / "maps" / "test_z1.zarr"
 sys.path.insert(0, str(ROOT))
 
-from ember_dist.demo import DEMO_DATA, DEMO_VARIABLES  # noqa: E402
+from ember_dist.demo_maps import DEMO_DATA, DEMO_VARIABLES  # noqa: E402
 from ember_dist.io.checksum import files_sha256  # noqa: E402
 from ember_dist.io.conventions import DATASET_ATTRS, utc_now  # noqa: E402
 from ember_dist.sim.recipe import SUITE  # noqa: E402

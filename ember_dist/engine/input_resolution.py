@@ -33,11 +33,19 @@ SAME_INPUT = 1.5
 
 def input_ratio(source_attrs, bundle):
     """``input / model`` spacing-equivalent particle mass (8 for a 1-in-8 input to a full-resolution
-    model), or None when the maps or the bundle do not record their particles."""
-    from ember_dist.deposit.resolution import bundle_dm_mass, store_dm_mass  # the deposit package imports numba
+    model), or None when the maps or the bundle do not record their particles.
 
-    src, mod = store_dm_mass(source_attrs), bundle_dm_mass(bundle)
-    if src is None or mod is None:
+    Only what the maps record counts: an older deposit's source snapshot is not opened here (it could be
+    large, and a relative path in its attrs would resolve against wherever enrichment runs).
+    """
+    from ember_dist.deposit.resolution import ATTRS, ParticleMass, bundle_dm_mass  # the deposit package imports numba
+
+    try:
+        src = ParticleMass(*(float(source_attrs[k]) for k in ATTRS))
+    except (KeyError, TypeError, ValueError):
+        return None
+    mod = bundle_dm_mass(bundle)
+    if mod is None or not (src.equivalent > 0 and mod.equivalent > 0):
         return None
     return src.equivalent / mod.equivalent
 
@@ -63,14 +71,16 @@ def defaults_for_input(fields, defaulted, bundles, source_attrs):
         factors = sorted(k for k, names in DEFAULT_MODELS_BY_INPUT.items() if f in names)
         k = _nearest(q, factors)
         if k is None:
+            ways = ["all" if c == 1 else f"1 in {c}" for c in factors]
+            ways = ", ".join(ways[:-1]) + " or " + ways[-1] if len(ways) > 1 else ways[0]
             raise ValueError(
                 f"the input maps' dark-matter particles are {q:.3g}x as heavy (spacing-equivalent mass) as those "
-                f"the default {f} model {bundles[f].name!r} learned from; the {f} defaults learned from "
-                f"{', '.join(map(str, factors))} times that mass (1 in {', '.join(map(str, factors))} of its "
-                "particles), none within a factor 1.5. Deposit the maps from a run of one of those resolutions "
-                "(`ember-dist deposit ... --downsample K` keeps 1 particle in K of a finer one), or pass "
-                f"{spell_or('model', Ellipsis, '--model')} a bundle trained on this input (`ember-dist models` lists "
-                "each bundle's input resolution).")
+                f"the default {f} model {bundles[f].name!r} learned from; the {f} defaults learned from {ways} of "
+                "those particles, none within a factor 1.5. Deposit the maps from a run of one of those "
+                "resolutions (`ember-dist deposit ... --downsample K` keeps 1 particle in K of a finer one), or "
+                f"pass a bundle trained on this input as {spell_or('model', Ellipsis, '--model')} (`ember-dist "
+                f"models` lists each bundle's input resolution); naming a default there ({bundles[f].name} for {f}) "
+                "runs it on these maps with a note.")
         if k != 1:
             out[f] = load_model(DEFAULT_MODELS_BY_INPUT[k][f])
             lines.append(f"{f}: the input has 1/{q:.3g} of the particles of full-resolution dark matter (its "

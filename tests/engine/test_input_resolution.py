@@ -22,12 +22,15 @@ def _attrs(k, fraction=1.0):
     return {"dm_particle_mass": k * M_HR * fraction / F_HR, "dm_mass_fraction": fraction}
 
 
-def test_the_ratio_compares_spacing_equivalent_masses():
+def test_the_ratio_compares_spacing_equivalent_masses(tmp_path):
     # a dark-matter-only particle at the suite's spacing is Omega_m / (Omega_m - Omega_b) heavier: the same input
     assert input_ratio(_attrs(1, fraction=1.0), HR) == pytest.approx(1.0, rel=1e-12)
     assert input_ratio({"dm_particle_mass": M_HR, "dm_mass_fraction": F_HR}, HR) == pytest.approx(1.0, rel=1e-12)
     assert input_ratio(_attrs(8), HR) == pytest.approx(8.0, rel=1e-12)
     assert input_ratio({"pixel_size": 31.25}, HR) is None  # maps that do not record their particles
+    # an older deposit's snapshot is not opened: only what the maps record counts
+    (tmp_path / "snap.hdf5").write_bytes(b"not a snapshot")
+    assert input_ratio({"source": str(tmp_path / "snap.hdf5"), "downsample": 1}, HR) is None
 
 
 @pytest.mark.parametrize("k", [1, 8, 64])
@@ -45,8 +48,9 @@ def test_an_input_between_the_defaults_is_refused_with_the_fixes():
     with pytest.raises(ValueError) as e:
         defaults_for_input(["gas"], {"gas"}, {"gas": HR}, _attrs(3.0))
     msg = str(e.value)
-    assert "3x as heavy" in msg and "'suite-gas-wgan'" in msg and "1, 8, 64 times" in msg
-    assert "--downsample K" in msg and "model=..." in msg and "ember-dist models" in msg
+    assert "3x as heavy" in msg and "'suite-gas-wgan'" in msg and "learned from all, 1 in 8 or 1 in 64 of those particles" in msg
+    assert "--downsample K" in msg and "as model=..." in msg and "ember-dist models" in msg
+    assert "naming a default there (suite-gas-wgan for gas) runs it" in msg
     # a model given by name is not replaced, whatever the input
     chosen, lines = defaults_for_input(["gas"], set(), {"gas": HR}, _attrs(3.0))
     assert chosen["gas"] is HR and lines == []
@@ -71,8 +75,11 @@ def test_enrich_box_takes_the_mr8_defaults_for_a_coarse_run_and_records_them(cli
     assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan-mr8", "suite-hi-unet-mr8")
     err = capsys.readouterr().err
     assert "using suite-gas-wgan-mr8, the default for 1 in 8" in err and "using suite-hi-unet-mr8" in err
-    # resuming the finished store keeps its models (nothing to do, nothing chosen again)
-    ed.enrich_box(_maps(8), fields=["gas", "hi"], out=tmp_path / "o.zarr", resume=True, client=client, progress=False)
+    # resuming keeps the store's models: none is chosen again (a store with no record would say "using ...")
+    ds = ed.enrich_box(_maps(8), fields=["gas", "hi"], out=tmp_path / "o.zarr", resume=True, client=client,
+                       progress=False)
+    assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan-mr8", "suite-hi-unet-mr8")
+    assert "using" not in capsys.readouterr().err
     with pytest.raises(ValueError, match="3x as heavy"):
         ed.enrich_box(_maps(3), fields=["gas"], out=tmp_path / "p.zarr", tile=32, client=client, progress=False)
     assert not (tmp_path / "p.zarr").exists() and not list(tmp_path.glob(".ember-staging-*"))
