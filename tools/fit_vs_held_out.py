@@ -24,22 +24,20 @@ K_PRINT = (5, 10, 20, 30, 40, 50, 75)  # h/Mpc
 
 
 def power_error(bundle, store, field, nmaps, nreal, axis="z"):
-    """``(k in h/Mpc, e(k))`` of ``bundle`` on the first ``nmaps`` ``axis`` maps of ``store``."""
+    """``(k in h/Mpc, e(k))`` of ``bundle`` on the first ``nmaps`` ``axis`` maps of ``store`` (the statistic of
+    :func:`ember_dist.demo.held_out_errors`)."""
     import xarray as xr
 
+    from ember_dist.demo import held_out_errors
     from ember_dist.engine.reference import predict_whole
-    from ember_dist.stats.power import power_spectrum
 
     ds = xr.open_zarr(store, consolidated=False)
     if "axis" in ds.dims:
         ds = ds.sel(axis=axis)
-    dm, truth = ds["dm"].values[:nmaps], ds[field].values[:nmaps].astype(np.float64)
-    box = float(ds.attrs["pixel_size"]) * dm.shape[-1]
-    preds = np.stack([[predict_whole(bundle, m, seed=s) for s in range(nreal)] for m in dm]).astype(np.float64)
-    pt = power_spectrum(truth, box_size=box)
-    pp = power_spectrum(preds.reshape((-1,) + dm.shape[-2:]), box_size=box)
-    p_pred = np.asarray(pp["power"]).reshape(len(dm), nreal, -1).mean(axis=1)
-    return np.asarray(pt["k"]) * 1000.0, np.median(p_pred / np.asarray(pt["power"]) - 1.0, axis=0)
+    dm, truth = ds["dm"].values[:nmaps], ds[field].values[:nmaps]
+    preds = np.stack([[predict_whole(bundle, m, seed=s) for s in range(nreal)] for m in dm])
+    e = held_out_errors(truth, preds, float(ds.attrs["pixel_size"]))
+    return np.asarray(e["k"]) * 1000.0, np.asarray(e["power_frac_error"])
 
 
 def main(argv=None):
@@ -60,7 +58,8 @@ def main(argv=None):
     from ember_dist.model.bundle import load_model
 
     b = load_model(a.model)
-    rows, fig = {}, plt.figure(figsize=(6.5, 4))
+    rows = {}
+    plt.figure(figsize=(6.5, 4))
     for label, store in (("training maps", a.train), ("held-out maps", a.held_out)):
         k, e = power_error(b, store, b.field, a.maps, a.realisations)
         rows[label] = e

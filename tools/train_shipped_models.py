@@ -233,6 +233,8 @@ def _complete(store):
 
 def train_args(name, data, work=None):
     """The ``ember-dist train`` arguments of recipe ``name`` (``work`` replaces the work folder, for the record)."""
+    from ember_dist.train.config import BATCH_TERMS
+
     r = data.recipes[name]
     w = Path(work) if work is not None else data.work
     a = ["train", "--maps", str(data.train), "--field", r["field"], "--kind", r["kind"],
@@ -252,7 +254,7 @@ def train_args(name, data, work=None):
             a += ["--noise-per-channel"]
         if r.get("noise_lr"):
             a += ["--noise-lr", str(r["noise_lr"])]
-    for key in ("power_weight", "pdf_weight", "pdf_log_weight"):  # statistics terms in the generator loss, either kind
+    for key in BATCH_TERMS:  # statistics terms in the generator loss, either kind
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]
     for key in ("alpha", "beta", "gamma"):  # the paper's loss weights (DSSIM, MSLE, adversarial), where a recipe sets them

@@ -76,7 +76,7 @@ def defaults_for_input(fields, defaulted, bundles, source_attrs):
             raise ValueError(
                 f"the input maps' dark-matter particles are {q:.3g}x as heavy (spacing-equivalent mass) as those "
                 f"the default {f} model {bundles[f].name!r} learned from; the {f} defaults learned from {ways} of "
-                "those particles, none within a factor 1.5. Deposit the maps from a run of one of those "
+                f"those particles, none within a factor {SAME_INPUT:g}. Deposit the maps from a run of one of those "
                 "resolutions (`ember-dist deposit ... --downsample K` keeps 1 particle in K of a finer one), or "
                 f"pass a bundle trained on this input as {spell_or('model', Ellipsis, '--model')} (`ember-dist "
                 f"models` lists each bundle's input resolution); naming a default there ({bundles[f].name} for {f}) "

@@ -270,8 +270,9 @@ def models_table(bundles):
     """Lines of ``ember-dist models``: one row per bundle, columns aligned, ``-`` where a value is absent.
 
     Columns: name, field, kind, input resolution, training pixel size (ckpc/h), the input it is the default
-    for (:data:`DEFAULT_MODELS_BY_INPUT`: ``HR``, ``MR 1/8``, ...), and from the bundle's ``evaluation`` metadata the held-out median total-mass error, the mean |P(k) error|
-    for k <= k_Nyquist / 2, and what the errors were measured on.
+    for (:data:`DEFAULT_MODELS_BY_INPUT`: ``HR``, ``MR 1/8``, ...), and from the bundle's ``evaluation``
+    metadata the held-out median total-mass error, the mean |P(k) error| for k <= k_Nyquist / 2, and what the
+    errors were measured on.
     """
     def pct(v, signed):
         return "-" if v is None else f"{v:+.1%}" if signed else f"{v:.1%}"

@@ -71,15 +71,15 @@ class StepFunctions:
         self.noise_ids = self.noise_all_ids if noise_opt is not None else set()
         self.data_range = float(data_range)
         self.perceptual_from_level = int(perceptual_from_level)
-        # the P(k) term: (k, q) of the target's normalisation and the tile's bins (L.power_bins)
+        # the terms in mass (P(k), ln-mass PDF): (k, q) of the target's normalisation, which turns maps back
+        # into mass; the P(k) term also needs the tile's bins (L.power_bins)
         self.power_weight = float(power_weight)
-        if self.power_weight:
-            self.power_kq = (float(power_norm.k), float(power_norm.q))
-            self.power_bins = L.power_bins(int(tile))
         self.pdf_weight = float(pdf_weight)
         self.pdf_log_weight = float(pdf_log_weight)
-        if self.pdf_log_weight:
-            self.pdf_log_kq = (float(power_norm.k), float(power_norm.q))
+        if self.power_weight or self.pdf_log_weight:
+            self.mass_kq = (float(power_norm.k), float(power_norm.q))
+        if self.power_weight:
+            self.power_bins = L.power_bins(int(tile))
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
         if parallel is None:
@@ -104,13 +104,13 @@ class StepFunctions:
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
         extra = {}
         if self.power_weight:
-            extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.power_kq, *self.power_bins)
+            extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
             loss = loss + self.power_weight * extra["power"]
         if self.pdf_weight:
             extra["pdf"] = L.pixel_distribution_loss(target, outputs[0])
             loss = loss + self.pdf_weight * extra["pdf"]
         if self.pdf_log_weight:
-            extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.pdf_log_kq)
+            extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.mass_kq)
             loss = loss + self.pdf_log_weight * extra["pdf_log"]
         return loss, d, m, extra
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
-from ember_dist.train.config import BATCH_TERMS
+from ember_dist.train.config import BATCH_TERMS, MASS_TERMS
 
 __all__ = ["run_preset", "check_sampler", "mbstd_group", "check_batch_terms", "networks", "warm_start", "optimizers"]
 
@@ -66,7 +66,7 @@ def check_batch_terms(cfg, replicas, info):
     if terms and replicas > 1:
         raise ValueError(f"{' and '.join(terms)} are statistics of the whole batch and are not implemented on "
                          f"{replicas} devices (each would see its own share). Train on one device (devices=None).")
-    mass_terms = [n for n in ("power_weight", "pdf_log_weight") if getattr(cfg, n)]
+    mass_terms = [n for n in MASS_TERMS if getattr(cfg, n)]
     if mass_terms and (info or {}).get("output_norm") is None:
         raise ValueError(f"{' and '.join(mass_terms)} need the target's normalisation (info['output_norm'], as "
                          "TileSampler.from_store returns it) to turn the maps back into mass.")

@@ -24,6 +24,8 @@ from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weig
 
 #: the generator-loss terms that are statistics of the whole batch (one device only, weights >= 0)
 BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight")
+#: those of them computed in mass: they need the target's normalisation to turn the maps back into mass
+MASS_TERMS = ("power_weight", "pdf_log_weight")
 
 __all__ = ["TrainConfig"]
 
