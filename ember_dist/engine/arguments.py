@@ -48,8 +48,8 @@ def _default_names(fields):
 def defaulted_fields(fields, model):
     """The fields whose model was left out (``model`` None, or None for that field in a dict or sequence).
 
-    >>> defaulted_fields(["gas", "hi"], None), defaulted_fields(["gas", "hi"], {"gas": "m", "hi": None})
-    ({'gas', 'hi'}, {'hi'})
+    >>> sorted(defaulted_fields(["gas", "hi"], None)), defaulted_fields(["gas", "hi"], {"gas": "m", "hi": None})
+    (['gas', 'hi'], {'hi'})
     >>> defaulted_fields(["gas"], "m")
     set()
     """
