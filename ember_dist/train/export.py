@@ -119,10 +119,38 @@ def training_metadata(trainer, chosen, exported_step, extra=None):
         "train_seconds": round(t.train_seconds, 1),
         "iterations_per_second": round(t.iterations_per_second(), 4),
         "backend": keras.backend.backend(),
+        "device": training_device(),
         "data_parallel": {**t.parallel.describe(), "per_device_batch": cfg.batch // t.parallel.n,
                           "critic_mbstd_group": t.mbstd_group if wgan else None},
         **(extra or {}),
     }
+
+
+def training_device():
+    """What the steps ran on: the accelerator's name (JAX or TensorFlow GPU), else the CPU's model name."""
+    backend = import_keras().backend.backend()
+    if backend == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        if d.platform != "cpu":
+            return d.device_kind
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
+                "device_name", gpus[0].name)
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def _load_best(trainer):

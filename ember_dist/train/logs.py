@@ -41,6 +41,21 @@ def append_metrics_row(path, row):
         w.writerows(rows)
 
 
+def _scalar_writer(logdir):
+    """TensorFlow's TensorBoard writer, or ``False`` (said once) where TensorFlow is not installed (a JAX run)."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("tensorflow") is None:
+        logging.getLogger("ember_dist").warning(
+            "TensorBoard scalars are written with TensorFlow, which is not installed: the metrics go to "
+            "metrics.csv only (pass tensorboard=False to TrainConfig to silence this)")
+        return False
+    from ember_dist.train._tf_step import ScalarWriter
+
+    return ScalarWriter(logdir)
+
+
 class RunLog:
     """The logged metrics of a run in ``work``: ``metrics.csv`` and, with ``tensorboard``, TensorBoard scalars."""
 
@@ -53,14 +68,13 @@ class RunLog:
         append_metrics_row(self.work / "metrics.csv", {"step": step, "wall_s": wall_s, **metrics})
         if self.tensorboard:
             if self._tb is None:
-                from ember_dist.train._tf_step import ScalarWriter
-
-                self._tb = ScalarWriter(self.work / "tensorboard")
-            self._tb.write(step, metrics)
+                self._tb = _scalar_writer(self.work / "tensorboard")
+            if self._tb is not False:
+                self._tb.write(step, metrics)
 
     def close(self):
         """Close the TensorBoard writer (a later :meth:`write` opens it again)."""
-        if self._tb is not None:
+        if self._tb:
             self._tb.close()
             self._tb = None
 

@@ -25,7 +25,8 @@ continuing is bit-identical to an uninterrupted run on the same machine and
 thread settings.
 
 The gradient steps are in :mod:`ember_dist.train._tf_step` (TensorFlow
-backend); this module is backend-agnostic.  It drives the rest of the package:
+backend) or :mod:`ember_dist.train._jax_step` (JAX: a GPU without TensorFlow);
+this module is backend-agnostic.  It drives the rest of the package:
 :mod:`~ember_dist.train.config` (:class:`TrainConfig`), :mod:`~ember_dist.train.build`
 (networks, optimizers, warm start), :mod:`~ember_dist.train.noise` (noise strengths),
 :mod:`~ember_dist.train.checkpoints` (the checkpoint files), :mod:`~ember_dist.train.logs`
@@ -50,14 +51,20 @@ from ember_dist.train.scoring import ScoreMaps, prediction_score
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
 
 
-def _require_tf():
-    keras = import_keras()
+STEP_MODULES = {"tensorflow": "ember_dist.train._tf_step", "jax": "ember_dist.train._jax_step"}
 
-    if keras.backend.backend() != "tensorflow":
+
+def step_functions_class():
+    """The backend's :class:`StepFunctions` (TensorFlow or JAX); other backends are refused with the fix."""
+    import importlib
+
+    backend = import_keras().backend.backend()
+    if backend not in STEP_MODULES:
         raise NotImplementedError(
-            f"training steps exist for the TensorFlow backend only (KERAS_BACKEND={keras.backend.backend()!r}); "
-            "run training with KERAS_BACKEND=tensorflow. The trained bundle runs on any backend."
+            f"training steps exist for the TensorFlow and JAX backends (KERAS_BACKEND={backend!r}); run training "
+            "with KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax. The trained bundle runs on any backend."
         )
+    return importlib.import_module(STEP_MODULES[backend]).StepFunctions
 
 
 class Trainer:
@@ -66,8 +73,7 @@ class Trainer:
     def __init__(self, config, sampler, work_dir, info=None, score_on=None):
         """``score_on``: a :class:`~ember_dist.train.scoring.ScoreMaps` the checkpoints are scored on
         (e.g. a validation box); default the first ``config.score_maps`` training maps."""
-        _require_tf()
-        from ember_dist.train._tf_step import StepFunctions
+        StepFunctions = step_functions_class()
         from ember_dist.train.distribute import DataParallel
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
