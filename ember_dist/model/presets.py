@@ -16,7 +16,7 @@ Examples
 >>> get_preset("huge")
 Traceback (most recent call last):
 ...
-ValueError: unknown architecture preset 'huge'; available presets are ['fiducial', 'small', 'tiny']. Pass one of them as preset=...
+ValueError: unknown architecture preset 'huge'; available presets are ['fiducial', 'small', 'tiny', 'wide']. Pass one of them as preset=...
 """
 from __future__ import annotations
 
@@ -81,6 +81,8 @@ PRESETS = {
     "fiducial": Preset("fiducial", (8, 16, 32, 64, 128, 256, 512, 512)),
     # For demos and tests on CPU: 5 levels, alignment 16.
     "small": Preset("small", (8, 16, 32, 32, 64)),
+    # The small layout (5 levels, alignment 16) at twice the widths: 4x the parameters, for GPU training.
+    "wide": Preset("wide", (16, 32, 64, 64, 128)),
     # For fast unit tests: 4 levels, alignment 8.
     "tiny": Preset("tiny", (4, 8, 8, 16)),
 }

@@ -73,7 +73,7 @@ def add_train_parser(subparsers):
     p.add_argument("--out", required=True, help="bundle directory to write")
     p.add_argument("--kind", default="unet", choices=["unet", "wgan"],
                    help="U-Net (perceptual loss) or WGAN-GP with the multi-scale critic")
-    p.add_argument("--preset", default="small", help="generator architecture preset (tiny, small, fiducial)")
+    p.add_argument("--preset", default="small", help="generator architecture preset (tiny, small, wide, fiducial)")
     p.add_argument("--steps", type=int, default=1000, help="generator iterations")
     p.add_argument("--input-maps", default=None, help="store holding the input (default: --maps), e.g. a DM-only "
                    "or downsampled deposit")

@@ -98,7 +98,12 @@ def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkey
     # a run without --only trains the warm start only through the WGAN: never validated or shipped on its own
     names = t.default_names(t.SUITE_RECIPES)
     assert "suite-hi-unet-4000" not in names and {"suite-hi-unet", "suite-hi-wgan"} <= set(names)
-    assert len(names) == len(t.SUITE_RECIPES) - 1
+    # one per field x input (HR, MR8, MR64) x kind; the warm start and the trials (run by name) are not in it
+    assert len(names) == 2 * 3 * 2 and not any(t.SUITE_RECIPES[n].get("trial") for n in names)
+    wide = t.train_args("suite-gas-wgan-wide", data)
+    assert wide[wide.index("--preset") + 1] == "wide" and wide[wide.index("--steps") + 1] == "6000"
+    assert wide[wide.index("--init-from") + 1] == str(data.work / "models" / "suite-gas-unet-wide")
+    assert ua[ua.index("--preset") + 1] == "small"
 
 
 def test_the_validation_score_counts_the_equilateral_bispectrum():
