@@ -36,11 +36,19 @@ def resolve_devices(devices):
     """The device names to replicate over, or ``None`` for one device (no strategy).
 
     ``devices``: ``None`` or ``1`` (one device), ``"auto"`` (every GPU when there are two or
-    more, else one device), an int ``n >= 2`` (the first ``n`` GPUs) or a sequence / comma-separated
+    more, else one device; always one device on a backend other than TensorFlow), an int ``n >= 2`` (the first ``n`` GPUs) or a sequence / comma-separated
     string of TensorFlow device names (e.g. ``"/gpu:0,/gpu:1"``; one name places the run there).
     """
     if devices is None or devices == 1 or devices == "1":
         return None
+    from ember_dist.model.runtime import import_keras
+
+    backend = import_keras().backend.backend()
+    if backend != "tensorflow":  # replicas are tf.distribute's; the JAX steps run on JAX's default device
+        if isinstance(devices, str) and devices.strip().lower() == "auto":
+            return None
+        raise ValueError(f"devices={devices!r}: training on several devices needs KERAS_BACKEND=tensorflow (this "
+                         f"process runs {backend!r}, on one device); pass devices=None or 'auto' (--devices auto).")
     if isinstance(devices, str) and devices.strip().lower() == "auto":
         gpus = _gpus()
         return gpus if len(gpus) > 1 else None

@@ -59,6 +59,16 @@ def main(work):
         out[name] = steps
         np.savez(work / f"{backend}-{name}.npz", **{f"{k}{i}": np.asarray(w) for k, vs in t._variables().items()
                                                      for i, w in enumerate(vs)})
+    from ember_dist.train.distribute import DataParallel
+
+    out["auto_replicas"] = DataParallel("auto").n
+    try:
+        DataParallel(2)
+        out["two_devices"] = None
+    except ValueError as e:
+        out["two_devices"] = str(e)
+    # whether TensorFlow was imported (test_jax_steps hides it from the JAX run, as on the GPU machines)
+    out["tensorflow_imported"] = sys.modules.get("tensorflow") is not None
     print("RESULT " + json.dumps(out))
 
 

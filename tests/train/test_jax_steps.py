@@ -2,8 +2,9 @@
 """The JAX training steps (``_jax_step``, for GPUs without TensorFlow) do what the TensorFlow ones do.
 
 The same tiny runs, from the same initial weights and batches, on both backends
-(``backend_run.py``, one process per backend): every logged metric and every variable after
-three iterations (weights, Adam moments, the noise strengths' own optimizer) agree to round-off.
+(``backend_run.py``, one process per backend; the JAX one with TensorFlow hidden, as on the GPU
+machines): every logged metric and every variable after three iterations (weights, Adam moments,
+the noise strengths' own optimizer) agree to round-off.
 """
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ pytest.importorskip("jax")
 
 def _run(work, backend):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+    if backend == "jax":  # as on the GPU machines, which have JAX and no TensorFlow: any import of it fails
+        hide = work / "no-tensorflow"
+        hide.mkdir(exist_ok=True)
+        (hide / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(hide), *filter(None, [os.environ.get("PYTHONPATH")])])
     p = subprocess.run([sys.executable, str(Path(__file__).with_name("backend_run.py")), str(work)],
                        capture_output=True, text=True, env=env, timeout=600)
     lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
@@ -77,3 +83,10 @@ def test_jax_steps_match_tensorflow_on_the_pdf_terms_at_the_same_weights(runs):
     a, b = tf["unet-pdf"][0], jx["unet-pdf"][0]
     assert {"pdf", "pdf_log", "dssim", "msle"} <= a.keys() == b.keys()
     assert max(_rel(a[k], b[k]) for k in a) < 1e-5  # measured 2e-7
+
+
+def test_a_jax_run_needs_no_tensorflow_and_uses_one_device(runs):
+    _, tf, jx = runs
+    assert jx["tensorflow_imported"] is False and tf["tensorflow_imported"] is True
+    assert jx["auto_replicas"] == 1 and "needs KERAS_BACKEND=tensorflow" in jx["two_devices"]
+    assert tf["two_devices"] is not None and "TensorFlow sees" in tf["two_devices"]  # no GPUs here
