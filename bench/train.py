@@ -17,6 +17,11 @@ first GPUs, or, on a machine without GPUs, logical CPU devices that share the
 cores (which measures the plumbing's cost, not a speed-up).  Prints one JSON
 line per configuration.
 
+``--compare-backends`` times the suite gas WGAN's iteration (small preset, 2 critic steps, per-channel
+noise with its own optimizer, P(k) and pixel-PDF terms) on Keras' TensorFlow and JAX backends, each in
+a process of its own (one backend per process), alternating ``--rounds`` times: median wall and
+process CPU ms per iteration after 3 warm-up iterations, the first iteration (compilation), peak RSS.
+
 ``--compare`` (WGAN only) builds two trainers with the same seed in one process, the separate
 compiled steps (``fused=False``, the reference) and the fused iteration (``fused=True``), runs
 them in alternating blocks of 2 iterations and prints medians of wall and process CPU time per
@@ -55,7 +60,14 @@ def main(argv=None):
     ap.add_argument("--critic-lr", type=float, nargs="+", default=[1e-4],
                     help="--compare-critic: the critic learning rate of each value (one: the same for both)")
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of --compare")
+    ap.add_argument("--compare-backends", action="store_true",
+                    help="WGAN (the suite gas recipe's step): TensorFlow and JAX, each in its own process, in turn")
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # --compare-backends: maps store of one backend's process
     args = ap.parse_args(argv)
+    if args.child:
+        return backend_child(args)
+    if args.compare_backends:
+        return compare_backends(args)
 
     import tensorflow as tf
 
@@ -66,18 +78,13 @@ def main(argv=None):
         logical_cpu_devices(max(args.devices))
     import keras
 
-    from ember_dist.deposit.api import deposit_snapshot
-    from ember_dist.mock import make_mock_suite
     from ember_dist.model.generator import count_params
     from ember_dist.model.presets import get_preset
     from ember_dist.train.loop import TrainConfig, Trainer
     from ember_dist.train.sampler import TileSampler
 
     root = tempfile.mkdtemp(prefix="bench_train_")
-    suite = make_mock_suite(os.path.join(root, "suite"), n=args.n, seed=0)
-    maps = os.path.join(root, "maps.zarr")
-    deposit_snapshot(suite["hydro"], maps, pixel=15000 / args.grid, slabs=2, axes=("x", "y"),
-                     fields=("dm", "gas"), align=16)
+    maps = _mock_maps(args, root)
     device = f"GPU: {gpus[0].name} ({len(gpus)} GPUs)" if gpus else f"CPU ({os.cpu_count()} cores visible)"
     kind_of = "GPU" if gpus else "CPU"
     names = [d.name for d in tf.config.list_logical_devices(kind_of)]
@@ -165,6 +172,85 @@ def compare(args, maps, root):
         out.update(peak_rss_gb_process=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
                    load_avg_1min=round(os.getloadavg()[0], 1))
         print(json.dumps(out), flush=True)
+
+def _mock_maps(args, root):
+    from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.mock import make_mock_suite
+
+    suite = make_mock_suite(os.path.join(root, "suite"), n=args.n, seed=0)
+    maps = os.path.join(root, "maps.zarr")
+    deposit_snapshot(suite["hydro"], maps, pixel=15000 / args.grid, slabs=2, axes=("x", "y"), fields=("dm", "gas"),
+                     align=16)
+    return maps
+
+
+def compare_backends(args):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    root = tempfile.mkdtemp(prefix="bench_train_")
+    maps = _mock_maps(args, root)
+    rows = {"tensorflow": [], "jax": []}
+    for r in range(args.rounds):
+        for backend in rows:
+            env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+            p = subprocess.run([sys.executable, __file__, "--child", maps, "--steps", str(args.steps),
+                                "--batch", str(args.batch), "--tile", str(args.tile), "--presets", args.presets[0]],
+                               capture_output=True, text=True, env=env)
+            line = [l for l in p.stdout.splitlines() if l.startswith("{")]
+            if p.returncode or not line:
+                raise SystemExit(f"{backend} child failed:\n{p.stderr[-3000:]}")
+            rows[backend].append(json.loads(line[-1]))
+            print(json.dumps({"round": r, **rows[backend][-1]}), flush=True)
+    med = {b: {k: float(np.median([x[k] for x in v])) for k in ("wall_ms", "cpu_ms", "first_step_s", "peak_rss_gb")}
+           for b, v in rows.items()}
+    print(json.dumps({"summary": med, "jax_speedup_wall": round(med["tensorflow"]["wall_ms"] / med["jax"]["wall_ms"], 3),
+                      "jax_speedup_cpu": round(med["tensorflow"]["cpu_ms"] / med["jax"]["cpu_ms"], 3),
+                      "spread_wall_ms": {b: [x["wall_ms"] for x in v] for b, v in rows.items()},
+                      "load_avg_1min": round(os.getloadavg()[0], 1)}), flush=True)
+
+
+def backend_child(args):
+    """One backend's timing of the suite gas WGAN iteration (``--compare-backends``)."""
+    import resource
+
+    import keras
+    import numpy as np
+
+    from ember_dist.model.presets import get_preset
+    from ember_dist.train.loop import TrainConfig, Trainer
+    from ember_dist.train.sampler import TileSampler
+
+    preset = args.presets[0]
+    p = get_preset(preset)
+    s, info = TileSampler.from_store(args.child, "gas", tile=args.tile, batch=args.batch, noise_levels=p.levels - 1,
+                                     seed=0)
+    # tools/train_shipped_models.py suite-gas-wgan: n_critic 2, per-channel noise with its own rate, P(k) + PDF terms
+    cfg = TrainConfig(kind="wgan", field="gas", preset=preset, steps=10**6, batch=args.batch, tile=args.tile,
+                      n_critic=2, critic_lr=3e-4, noise_per_channel=True, noise_lr=1e-3, noise_init=0.02,
+                      critic_warmup=0, power_weight=30.0, pdf_weight=300.0, checkpoint_every=10**9,
+                      log_every=10**9, sample_every=0, score_maps=0, tensorboard=False, diagnostics=False,
+                      devices=None)
+    t = Trainer(cfg, s, tempfile.mkdtemp(prefix="bench_backend_"), info)
+    t0 = time.perf_counter()
+    t.train_step()
+    first = time.perf_counter() - t0
+    for _ in range(3):
+        t.train_step()
+    wall, cpu = [], []
+    for _ in range(args.steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        t.train_step()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    print(json.dumps({"backend": keras.backend.backend(), "preset": preset, "batch": args.batch, "tile": args.tile,
+                      "iterations": args.steps, "wall_ms": round(1e3 * float(np.median(wall)), 1),
+                      "cpu_ms": round(1e3 * float(np.median(cpu)), 1), "first_step_s": round(first, 1),
+                      "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}),
+          flush=True)
+
 
 if __name__ == "__main__":
     main()
