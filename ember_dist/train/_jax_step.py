@@ -14,10 +14,9 @@ One device only (multi-device data parallelism is :mod:`ember_dist.train.distrib
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ember_dist.model.runtime import import_keras
 from ember_dist.train import losses as L
+from ember_dist.train.step_terms import StepTerms
 
 keras = import_keras()
 
@@ -36,7 +35,7 @@ def _assign(variables, values):
         v.assign(x)
 
 
-class StepFunctions:
+class StepFunctions(StepTerms):
     """Compiled (``jax.jit``) train steps for one generator (and critic); arguments as the TensorFlow one's."""
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
@@ -47,23 +46,9 @@ class StepFunctions:
             raise NotImplementedError(f"training on {parallel.n} devices needs the TensorFlow backend "
                                       "(KERAS_BACKEND=tensorflow); on JAX a run uses one device (devices=None).")
         self.g, self.c = generator, critic
-        self.w, self.levels = weights, list(levels)
+        self._init_terms(weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
+                         power_norm, tile, pdf_weight, pdf_log_weight)
         self.g_opt, self.c_opt, self.noise_opt = g_opt, c_opt, noise_opt
-        self.gp_weight = float(gp_weight)
-        if penalty not in L.PENALTIES:
-            raise ValueError(f"penalty must be one of {L.PENALTIES}. Received: penalty={penalty!r}.")
-        self.penalty = penalty
-        self.data_range = float(data_range)
-        self.perceptual_from_level = int(perceptual_from_level)
-        self.power_weight = float(power_weight)
-        self.pdf_weight = float(pdf_weight)
-        self.pdf_log_weight = float(pdf_log_weight)
-        if self.power_weight or self.pdf_log_weight:
-            self.mass_kq = (float(power_norm.k), float(power_norm.q))
-        if self.power_weight:
-            self.power_bins = L.power_bins(int(tile))
-        self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
-        self.wrt = ["target"] + self.scale_names
         self.loss_scale = 1.0
         # positions in the generator's trainable variables, each in the order its optimizer was built with
         # (build.optimizers: the noise strengths level 0 first, the rest as the model lists them)
@@ -121,12 +106,7 @@ class StepFunctions:
     def wgan_iteration(self, critic_batches, generator_batch=None):
         """``n_critic`` critic updates then one generator update (none when ``generator_batch`` is ``None``),
         in one compiled call; the generator's outputs for the critic batches come from one forward pass."""
-        if len(critic_batches) != self.n_critic:
-            raise ValueError(f"wgan_iteration takes n_critic={self.n_critic} critic batches; got {len(critic_batches)}.")
-        stack = lambda *a: np.concatenate(a, axis=0)  # noqa: E731
-        xc = {k: stack(*[b[0][k] for b in critic_batches]) for k in critic_batches[0][0]}
-        yc = stack(*[b[1] for b in critic_batches])
-        ec = stack(*[b[2] for b in critic_batches])
+        xc, yc, ec = self._stack_critic_batches(critic_batches)
         if generator_batch is None:
             return self._run(self._iteration[False], xc, yc, ec)
         return self._run(self._iteration[True], xc, yc, ec, *generator_batch)
@@ -147,31 +127,6 @@ class StepFunctions:
 
         g = jax.grad(total)({n: inputs[n] for n in self.wrt})
         return [g[n] for n in self.wrt]
-
-    def _perceptual(self, target, outputs):
-        """As :meth:`ember_dist.train._tf_step.StepFunctions._perceptual`: ``(loss, dssim, msle, extra)``."""
-        loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
-        extra = {}
-        if self.power_weight:
-            extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
-            loss = loss + self.power_weight * extra["power"]
-        if self.pdf_weight:
-            extra["pdf"] = L.pixel_distribution_loss(target, outputs[0])
-            loss = loss + self.pdf_weight * extra["pdf"]
-        if self.pdf_log_weight:
-            extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.mass_kq)
-            loss = loss + self.pdf_log_weight * extra["pdf_log"]
-        return loss, d, m, extra
-
-    def _real_fake(self, inputs, target, outs):
-        dm = inputs["dm"]
-        real = {"target": target, "dm": dm}
-        fake = {"target": outs[0], "dm": dm}
-        for o, lev in zip(outs, self.levels):
-            if lev > 0:
-                real[f"scale_l{lev}"] = L.downsample(target, lev)
-                fake[f"scale_l{lev}"] = o
-        return real, fake
 
     def _apply_generator(self, s, grads):
         """New ``g_tv`` / ``go`` (/ ``no``): the noise strengths by their own optimizer when there is one."""

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """TensorFlow-backend training steps (``tf.GradientTape``); everything else in ``train`` is backend-agnostic.
 
-The losses come from :mod:`ember_dist.train.losses` (``keras.ops``); only the
-gradients and ``tf.function`` compilation are TensorFlow-specific here.  All
+The losses come from :mod:`ember_dist.train.losses` (``keras.ops``) through
+:class:`~ember_dist.train.step_terms.StepTerms`; only the gradients and ``tf.function``
+compilation are TensorFlow-specific here.  All
 randomness (tiles, noise maps, interpolation weights of the gradient penalty)
 arrives as inputs, so a step is a pure function of the weights, the optimizer
 state and its inputs.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from ember_dist.model.runtime import import_keras, import_tensorflow
 from ember_dist.train import losses as L
+from ember_dist.train.step_terms import StepTerms
 
 keras = import_keras()
 tf = import_tensorflow()
@@ -51,7 +53,7 @@ def _by_level(outputs, levels):
     return dict(zip(levels, outputs))
 
 
-class StepFunctions:
+class StepFunctions(StepTerms):
     """Compiled train steps for one generator (and critic)."""
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
@@ -59,29 +61,13 @@ class StepFunctions:
                  noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None,
                  pdf_weight=0.0, pdf_log_weight=0.0):
         self.g, self.c = generator, critic
-        self.w, self.levels = weights, list(levels)
+        self._init_terms(weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
+                         power_norm, tile, pdf_weight, pdf_log_weight)
         self.g_opt, self.c_opt = g_opt, c_opt
-        self.gp_weight = float(gp_weight)
-        if penalty not in L.PENALTIES:
-            raise ValueError(f"penalty must be one of {L.PENALTIES}. Received: penalty={penalty!r}.")
-        self.penalty = penalty
         # noise strengths with their own optimizer (learning rate); None: one optimizer for all
         self.noise_opt = noise_opt
         self.noise_all_ids = {id(v) for v in noise_variables}
         self.noise_ids = self.noise_all_ids if noise_opt is not None else set()
-        self.data_range = float(data_range)
-        self.perceptual_from_level = int(perceptual_from_level)
-        # the terms in mass (P(k), ln-mass PDF): (k, q) of the target's normalisation, which turns maps back
-        # into mass; the P(k) term also needs the tile's bins (L.power_bins)
-        self.power_weight = float(power_weight)
-        self.pdf_weight = float(pdf_weight)
-        self.pdf_log_weight = float(pdf_log_weight)
-        if self.power_weight or self.pdf_log_weight:
-            self.mass_kq = (float(power_norm.k), float(power_norm.q))
-        if self.power_weight:
-            self.power_bins = L.power_bins(int(tile))
-        self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
-        self.wrt = ["target"] + self.scale_names
         if parallel is None:
             from ember_dist.train.distribute import DataParallel
 
@@ -96,23 +82,6 @@ class StepFunctions:
         if critic is not None:
             self._iteration = {g: parallel.compile(lambda *a, g=g: self._wgan_iteration(*a, train_generator=g), jit)
                                for g in (True, False)}
-
-    def _perceptual(self, target, outputs):
-        """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
-        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output): ``(loss, dssim, msle, extra)``,
-        ``extra`` the metrics of the terms in use."""
-        loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
-        extra = {}
-        if self.power_weight:
-            extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
-            loss = loss + self.power_weight * extra["power"]
-        if self.pdf_weight:
-            extra["pdf"] = L.pixel_distribution_loss(target, outputs[0])
-            loss = loss + self.pdf_weight * extra["pdf"]
-        if self.pdf_log_weight:
-            extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.mass_kq)
-            loss = loss + self.pdf_log_weight * extra["pdf_log"]
-        return loss, d, m, extra
 
     def _unet_step(self, inputs, target):
         with tf.GradientTape() as tape:
@@ -132,16 +101,6 @@ class StepFunctions:
         noise = [(g, v) for g, v in zip(grads, tv) if id(v) in self.noise_ids]
         self.g_opt.apply_gradients(main)
         self.noise_opt.apply_gradients(noise)
-
-    def _real_fake(self, inputs, target, outs):
-        dm = inputs["dm"]
-        real = {"target": target, "dm": dm}
-        fake = {"target": outs[0], "dm": dm}
-        for o, lev in zip(outs, self.levels):
-            if lev > 0:
-                real[f"scale_l{lev}"] = L.downsample(target, lev)
-                fake[f"scale_l{lev}"] = o
-        return real, fake
 
     def _critic_step(self, inputs, target, eps, outs=None):
         if outs is None:
@@ -214,14 +173,7 @@ class StepFunctions:
         convolution batch may differ).  Returns the metrics of the last critic update and of the
         generator update.
         """
-        import numpy as np
-
-        if len(critic_batches) != self.n_critic:
-            raise ValueError(f"wgan_iteration takes n_critic={self.n_critic} critic batches; got {len(critic_batches)}.")
-        stack = lambda *a: np.concatenate(a, axis=0)  # noqa: E731
-        xc = {k: stack(*[b[0][k] for b in critic_batches]) for k in critic_batches[0][0]}
-        yc = stack(*[b[1] for b in critic_batches])
-        ec = stack(*[b[2] for b in critic_batches])
+        xc, yc, ec = self._stack_critic_batches(critic_batches)
         if generator_batch is None:
             return self._iteration[False](xc, yc, ec)
         return self._iteration[True](xc, yc, ec, *generator_batch)

@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""What the TensorFlow and JAX training steps share: the generator's loss terms and the critic's inputs.
+
+:class:`StepTerms` holds the run's loss configuration (perceptual weights, the statistics terms in mass, the
+critic penalty) and builds, from backend-agnostic :mod:`ember_dist.train.losses` (``keras.ops``), the
+generator's perceptual loss and the critic's real / fake input dicts; ``_tf_step`` and ``_jax_step``
+differ only in how they take gradients and compile.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ember_dist.train import losses as L
+
+__all__ = ["StepTerms"]
+
+
+class StepTerms:
+    """Loss terms of one run; subclasses call :meth:`_init_terms` from their ``__init__``."""
+
+    def _init_terms(self, weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
+                    power_norm, tile, pdf_weight, pdf_log_weight):
+        self.w, self.levels = weights, list(levels)
+        self.gp_weight = float(gp_weight)
+        if penalty not in L.PENALTIES:
+            raise ValueError(f"penalty must be one of {L.PENALTIES}. Received: penalty={penalty!r}.")
+        self.penalty = penalty
+        self.data_range = float(data_range)
+        self.perceptual_from_level = int(perceptual_from_level)
+        # the terms in mass (P(k), ln-mass PDF): (k, q) of the target's normalisation, which turns maps back
+        # into mass; the P(k) term also needs the tile's bins (L.power_bins)
+        self.power_weight = float(power_weight)
+        self.pdf_weight = float(pdf_weight)
+        self.pdf_log_weight = float(pdf_log_weight)
+        if self.power_weight or self.pdf_log_weight:
+            self.mass_kq = (float(power_norm.k), float(power_norm.q))
+        if self.power_weight:
+            self.power_bins = L.power_bins(int(tile))
+        self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
+        self.wrt = ["target"] + self.scale_names
+
+    def _perceptual(self, target, outputs):
+        """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
+        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output): ``(loss, dssim, msle, extra)``,
+        ``extra`` the metrics of the terms in use."""
+        loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
+        extra = {}
+        if self.power_weight:
+            extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
+            loss = loss + self.power_weight * extra["power"]
+        if self.pdf_weight:
+            extra["pdf"] = L.pixel_distribution_loss(target, outputs[0])
+            loss = loss + self.pdf_weight * extra["pdf"]
+        if self.pdf_log_weight:
+            extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.mass_kq)
+            loss = loss + self.pdf_log_weight * extra["pdf_log"]
+        return loss, d, m, extra
+
+    def _real_fake(self, inputs, target, outs):
+        """The critic's input dicts for the truth and the generator's outputs (each output level beside its
+        downsampled truth), sharing the dark-matter conditioning."""
+        dm = inputs["dm"]
+        real = {"target": target, "dm": dm}
+        fake = {"target": outs[0], "dm": dm}
+        for o, lev in zip(outs, self.levels):
+            if lev > 0:
+                real[f"scale_l{lev}"] = L.downsample(target, lev)
+                fake[f"scale_l{lev}"] = o
+        return real, fake
+
+    def _stack_critic_batches(self, critic_batches):
+        """``(inputs, target, eps)`` of ``n_critic`` critic batches stacked along the batch axis, for one
+        compiled WGAN iteration (the steps cut them apart again)."""
+        if len(critic_batches) != self.n_critic:
+            raise ValueError(f"wgan_iteration takes n_critic={self.n_critic} critic batches; got {len(critic_batches)}.")
+        stack = lambda *a: np.concatenate(a, axis=0)  # noqa: E731
+        xc = {k: stack(*[b[0][k] for b in critic_batches]) for k in critic_batches[0][0]}
+        return xc, stack(*[b[1] for b in critic_batches]), stack(*[b[2] for b in critic_batches])
