@@ -142,6 +142,9 @@ SUITE_RECIPES["suite-gas-unet-wide"] = dict(SUITE_RECIPES["suite-gas-unet"], pre
                                             checkpoint_every=500, trial=True)
 SUITE_RECIPES["suite-gas-wgan-wide"] = dict(SUITE_RECIPES["suite-gas-wgan-6k"], preset="wide",
                                             init_from="suite-gas-unet-wide")
+# Next on a GPU: the wide gas WGAN with its checkpoint chosen by P(k), mass and B_eq together (weight 1, as the
+# validation score weighs them); the wide run above exported step 6000, chosen by P(k) and mass alone.
+SUITE_RECIPES["suite-gas-wgan-wide-beq"] = dict(SUITE_RECIPES["suite-gas-wgan-wide"], score_bispectrum=1.0)
 
 
 class Data:
@@ -274,6 +277,8 @@ def train_args(name, data, work=None):
     for key in BATCH_TERMS:  # statistics terms in the generator loss, either kind
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]
+    if r.get("score_bispectrum"):  # B_eq in the checkpoint score, where a recipe asks for it
+        a += ["--score-bispectrum", str(r["score_bispectrum"])]
     for key in ("alpha", "beta", "gamma"):  # the paper's loss weights (DSSIM, MSLE, adversarial), where a recipe sets them
         if r.get(key) is not None:
             a += ["--" + key, str(r[key])]

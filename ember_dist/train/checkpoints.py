@@ -44,7 +44,7 @@ __all__ = ["write_arrays", "write_state", "latest", "best", "update_best", "prun
 #: Config keys a resume may change: they do not alter the trajectory (the critic's minibatch
 #: groups, which do, are compared through the checkpoint's ``mbstd_group_effective``).
 RESUME_FREE = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
-               "tensorboard", "score_maps", "jit", "fused", "devices", "mbstd_group")
+               "tensorboard", "score_maps", "score_bispectrum", "jit", "fused", "devices", "mbstd_group")
 
 
 def _replace_text(path, text):

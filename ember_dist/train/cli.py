@@ -55,7 +55,7 @@ def _train(args):
               critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight,
-              score_maps=args.score_maps, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
+              score_maps=args.score_maps, score_bispectrum=args.score_bispectrum, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
@@ -129,6 +129,8 @@ def add_train_parser(subparsers):
                    "--val-maps), e.g. its downsampled dark matter for an MR model")
     p.add_argument("--score-maps", type=int, default=2, help="training maps scored at each checkpoint when "
                    "there is no --val-maps (0: no scoring; the last step is exported)")
+    p.add_argument("--score-bispectrum", type=float, default=0.0, help="weight of the equilateral-bispectrum "
+                   "error (the evaluation's B_eq) in each checkpoint's score (default 0: P(k) and mass alone)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint (and score) period, steps")
     p.add_argument("--log-every", type=int, default=10, help="metrics.csv / TensorBoard / progress period, steps")
     p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")

@@ -53,6 +53,9 @@ class TrainConfig:
     score_maps : int
         Training maps predicted whole at every checkpoint to score it by the
         power-spectrum error (the paper's best-checkpoint choice); 0 disables.
+    score_bispectrum : float
+        Weight of the equilateral-bispectrum error (:func:`~ember_dist.train.scoring.equilateral_error`, the
+        evaluation's B_eq) added to each checkpoint's score; 0 (default): P(k) and mass alone.
     prefetch : int
         Batches built ahead in a background thread (0: build in the loop).
     tensorboard : bool
@@ -138,6 +141,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     score_maps: int = 2
+    score_bispectrum: float = 0.0
     tensorboard: bool = True
     prefetch: int = 2
     seed: int = 0

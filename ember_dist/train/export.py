@@ -162,8 +162,10 @@ def _load_best(trainer):
     with np.load(best[0]) as z:
         checkpoints.load_group(z, "g", trainer.g.weights)
     cfg = trainer.cfg
+    b_term = (f" + {cfg.score_bispectrum:g} x mean |B_eq,pred/B_eq,true - 1| for k <= k_Nyquist/2 "
+              "(ember_dist.train.scoring.equilateral_error)" if cfg.score_bispectrum else "")
     return (f"step {best[1]}: lowest score {best[2]:.4g} = ln-k-weighted mean |ln(P_pred(k)/P_true(k))| "
-            f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score) over "
+            f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score){b_term} over "
             f"whole-map predictions of {trainer.score_set.source}, among the kept checkpoints "
             f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)"), best[1]
 

@@ -251,7 +251,8 @@ class Trainer:
             self._infer = inference_model(self.g)
         return self.score_set.score(self._infer, self.preset, self.info["input_norm"], self.info["output_norm"],
                                     step=self.step, pixel_size=float(self.info.get("pixel_size") or 1.0),
-                                    pk_csv=self.work / "pk.csv" if record and self.cfg.diagnostics else None)
+                                    pk_csv=self.work / "pk.csv" if record and self.cfg.diagnostics else None,
+                                    bispectrum_weight=self.cfg.score_bispectrum)
 
     def rescore(self):
         """Score every kept checkpoint again with :meth:`score` and point ``best`` at the lowest.

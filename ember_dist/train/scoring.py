@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["prediction_score", "ScoreMaps", "pk_rows", "write_pk_rows"]
+__all__ = ["prediction_score", "equilateral_error", "ScoreMaps", "pk_rows", "write_pk_rows"]
 
 
 def prediction_score(truth, pred):
@@ -52,6 +52,23 @@ def prediction_score(truth, pred):
         w = np.gradient(lk) if lk.size > 1 else np.ones(1)
         e = np.abs(np.log(pp[keep] / pt[keep]))
     return float(np.sum(w * e) / np.sum(w) + abs(np.log(mp / mt)))
+
+
+def equilateral_error(truths, preds, bin_width=1.0):
+    """Mean over the equilateral shells with k <= k_Nyquist/2 of ``|B_pred(k) / B_true(k) - 1|``, each ``B`` the
+    overdensity bispectrum averaged over the maps ``(n, ny, nx)`` (:func:`ember_dist.stats.bispectrum.bispectrum`'s
+    shells, as the evaluation's B_eq column takes them); ``nan`` when no shell is defined."""
+    from ember_dist.stats.bispectrum import bispectrum
+
+    truths, preds = np.asarray(truths, np.float64), np.asarray(preds, np.float64)
+    n = float(truths.shape[-1])  # k in 1/pixel: Nyquist = pi
+    bt = bispectrum(truths, box_size=n, bin_width=bin_width)
+    k = np.asarray(bt["k1"])
+    b_true = np.asarray(bt["bispectrum"]).reshape(-1, k.size).mean(axis=0)
+    b_pred = np.asarray(bispectrum(preds, k=k, box_size=n, bin_width=bin_width)["bispectrum"])
+    b_pred = b_pred.reshape(-1, k.size).mean(axis=0)
+    keep = (k <= 0.5 * np.pi) & (b_true != 0) & np.isfinite(b_true) & np.isfinite(b_pred)
+    return float(np.mean(np.abs(b_pred[keep] / b_true[keep] - 1))) if keep.any() else float("nan")
 
 
 @dataclass
@@ -95,8 +112,10 @@ class ScoreMaps:
         return cls(info["input_norm"].forward(src).astype(np.float32),
                    info["output_norm"].forward(tgt).astype(np.float32), what)
 
-    def score(self, model, preset, input_norm, output_norm, step=0, pixel_size=1.0, pk_csv=None):
-        """Mean :func:`prediction_score` of whole-map predictions of every map by ``model`` (noise seed 0).
+    def score(self, model, preset, input_norm, output_norm, step=0, pixel_size=1.0, pk_csv=None,
+              bispectrum_weight=0.0):
+        """Mean :func:`prediction_score` of whole-map predictions of every map by ``model`` (noise seed 0),
+        plus ``bispectrum_weight`` x :func:`equilateral_error` of all the maps together when it is not 0.
 
         ``model``: an inference model of a generator of ``preset``; ``input_norm``/``output_norm``:
         the normalisations the maps were made with.  ``nan`` when a map's score is undefined.  With
@@ -110,16 +129,21 @@ class ScoreMaps:
 
         fake = SimpleNamespace(exact_halo=receptive_field(preset).exact_halo(), preset=preset,
                                input_norm=input_norm, output_norm=output_norm)
-        errs, rows = [], []
+        errs, rows, truths, preds = [], [], [], []
         for i in range(len(self)):
             dm = input_norm.inverse(self.inputs[i])
             truth = output_norm.inverse(self.targets[i])
             pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
             errs.append(prediction_score(truth, pred))
+            if bispectrum_weight:
+                truths.append(truth)
+                preds.append(pred)
             if pk_csv is not None:
                 rows += pk_rows(step, i, truth, pred, pixel_size)
         if rows:
             write_pk_rows(pk_csv, step, rows)
+        if bispectrum_weight and len(self):
+            errs = [e + float(bispectrum_weight) * equilateral_error(truths, preds) for e in errs]
         return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
 
 def pk_rows(step, i, truth, pred, pixel_size):

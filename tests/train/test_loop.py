@@ -372,8 +372,38 @@ def test_prediction_score_weights_scales_and_sees_mass():
     assert prediction_score(truth, cut(0.1, 0.3)) > 0.1
 
 
-def test_checkpoints_scored_on_a_validation_store(maps, tmp_path):
-    """--val-maps: the checkpoints are scored on maps never trained on, and the bundle says so."""
+def test_equilateral_error_sees_phases_that_the_power_spectrum_cannot():
+    """B_eq term of the checkpoint score (--score-bispectrum): 0 for the truth, |1.1^3 - 1| for a 10% brighter
+    overdensity (B ~ delta^3), and large for the same maps with random Fourier phases, whose P(k) is the truth's."""
+    from ember_dist.stats.bispectrum import bispectrum
+    from ember_dist.train.scoring import equilateral_error, prediction_score
+
+    rng = np.random.default_rng(1)
+    n = 64
+    truths = np.exp(1.5 * rng.standard_normal((3, n, n)))  # lognormal: strongly non-Gaussian
+    w = np.fft.fft2(rng.standard_normal(truths.shape))  # Hermitian random phases: the result stays real
+    phases = w / np.abs(w)
+    phases[:, 0, 0] = 1.0  # keep the mean
+    gauss = np.fft.ifft2(np.abs(np.fft.fft2(truths)) * phases).real
+    assert equilateral_error(truths, truths) == pytest.approx(0.0, abs=1e-12)
+    mean = truths.mean(axis=(1, 2), keepdims=True)
+    brighter = mean + 1.1 * (truths - mean)  # overdensity x 1.1, same mass
+    assert equilateral_error(truths, brighter) == pytest.approx(1.1**3 - 1, rel=1e-6)
+    # by hand from the stats module: mean over maps, shells up to k_Nyq/2 (k in 1/pixel)
+    bt = bispectrum(truths, box_size=n)
+    k = np.asarray(bt["k1"])
+    btm = np.asarray(bt["bispectrum"]).mean(axis=0)
+    bgm = np.asarray(bispectrum(gauss, k=k, box_size=n)["bispectrum"]).mean(axis=0)
+    keep = k <= 0.5 * np.pi
+    assert equilateral_error(truths, gauss) == pytest.approx(np.mean(np.abs(bgm[keep] / btm[keep] - 1)), rel=1e-9)
+    assert equilateral_error(truths, gauss) > 0.5
+    assert max(prediction_score(t, g) for t, g in zip(truths, gauss)) < 1e-9  # P(k) and mass: identical
+
+
+@pytest.mark.parametrize("b_weight", [0.0, 2.0])
+def test_checkpoints_scored_on_a_validation_store(maps, tmp_path, b_weight):
+    """--val-maps: the checkpoints are scored on maps never trained on, and the bundle says so; with
+    --score-bispectrum W the score adds W x the maps' equilateral-bispectrum error."""
     import json
 
     import xarray as xr
@@ -381,22 +411,26 @@ def test_checkpoints_scored_on_a_validation_store(maps, tmp_path):
     from ember_dist.engine.reference import predict_whole
     from ember_dist.model.bundle import load_model
     from ember_dist.train.loop import train
-    from ember_dist.train.scoring import prediction_score
+    from ember_dist.train.scoring import equilateral_error, prediction_score
 
     b = train(maps, "gas", tmp_path / "b", kind="unet", preset="tiny", steps=4, batch=2, tile=32,
               checkpoint_every=2, log_every=2, sample_every=0, seed=0, tensorboard=False, seam_size=64,
-              val_maps=maps, val_axes=("z",))
+              val_maps=maps, val_axes=("z",), score_bispectrum=b_weight)
     t = b.meta["training"]
     assert t["checkpoint_scored_on"] == f"2 validation maps of {str(maps)!r}"
     assert "2 validation maps" in t["checkpoint"] and "training maps" not in t["checkpoint"]
+    assert ("equilateral_error" in t["checkpoint"]) == bool(b_weight)
     best = (tmp_path / "b.work" / "checkpoints" / "best").read_text().strip()
     recorded = json.loads((tmp_path / "b.work" / "checkpoints" / f"{best}.json").read_text())["score"]
     # independently: the exported bundle's whole-map predictions of the z projection, scored map by map
     ds = xr.open_zarr(str(maps), consolidated=False)
     b = load_model(tmp_path / "b")
-    scores = [prediction_score(ds["gas"].sel(axis="z").values[i], predict_whole(b, ds["dm"].sel(axis="z").values[i]))
-              for i in range(2)]
-    assert recorded == pytest.approx(np.mean(scores), rel=1e-4)
+    truths = ds["gas"].sel(axis="z").values[:2]
+    preds = [predict_whole(b, ds["dm"].sel(axis="z").values[i]) for i in range(2)]
+    scores = [prediction_score(truths[i], preds[i]) for i in range(2)]
+    b_err = equilateral_error(truths, np.stack(preds)) if b_weight else 0.0
+    assert recorded == pytest.approx(np.mean(scores) + b_weight * b_err, rel=1e-4)
+    assert b_err == 0.0 or b_err > 1e-3  # the term is there and moves the score
     trained_on = [prediction_score(ds["gas"].sel(axis="x").values[i], predict_whole(b, ds["dm"].sel(axis="x").values[i]))
                   for i in range(2)]
     assert abs(np.mean(trained_on) - np.mean(scores)) > 1e-3  # the training maps would have scored it otherwise

@@ -103,7 +103,9 @@ def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkey
     wide = t.train_args("suite-gas-wgan-wide", data)
     assert wide[wide.index("--preset") + 1] == "wide" and wide[wide.index("--steps") + 1] == "6000"
     assert wide[wide.index("--init-from") + 1] == str(data.work / "models" / "suite-gas-unet-wide")
-    assert ua[ua.index("--preset") + 1] == "small"
+    assert ua[ua.index("--preset") + 1] == "small" and "--score-bispectrum" not in wide
+    beq = t.train_args("suite-gas-wgan-wide-beq", data)
+    assert beq[beq.index("--score-bispectrum") + 1] == "1.0" and beq[beq.index("--preset") + 1] == "wide"
 
 
 def test_the_validation_score_counts_the_equilateral_bispectrum():
