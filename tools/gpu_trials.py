@@ -3,8 +3,10 @@
 
 The recipes are :mod:`train_shipped_models`' (``--only NAME``, no evaluation); each chain (a warm-start
 U-Net, then its WGAN) runs in its own process, all at once: the suite's small networks leave most of an
-H200 idle, so three processes train about three times as much as one.  A process still training when
-the budget ends is stopped; its best checkpoint's generator goes back and ``tools/export_checkpoint.py`` makes the bundle of it.
+H200 idle (three chains side by side ran 21-22 WGAN iterations/s each there).  A process still training when
+the budget ends is stopped and no bundle is written: its best checkpoint's generator weights come back as
+``NAME.work/best-generator.npz`` (``g/0000`` ... in the order of ``generator.weights``), with its scores; size the
+budget so that the chains finish (the H200 ran 6000 WGAN iterations with 12 scorings in ~340 s).
 After each chain the results are packed into ``--pack`` (one ``NAME.tar`` per recipe: the bundle when it
 was written, else the best checkpoint's generator weights, with the checkpoint scores, ``metrics.csv``,
 ``pk.csv`` and the chain's log), since the device machine keeps nothing.
@@ -58,7 +60,7 @@ def pack(work, name, dest):
         files += sorted(ck.glob("*.json")) + [p for p in (ck / "best", ck / "latest") if p.is_file()]
         if not (bundle / "bundle.json").is_file() and (ck / "best").is_file():
             # the best checkpoint's generator weights only (its optimizer states would pass the 16 MiB a file
-            # the device returns): tools/export_checkpoint.py makes the bundle from them
+            # the device returns); no bundle: set them into a generator of the recipe's preset to use them
             best = ck / ((ck / "best").read_text().strip() + ".npz")
             with np.load(best) as z:
                 np.savez(run / "best-generator.npz", **{k: z[k] for k in z.files if k.startswith("g/")})
