@@ -36,8 +36,9 @@ def resolve_devices(devices):
     """The device names to replicate over, or ``None`` for one device (no strategy).
 
     ``devices``: ``None`` or ``1`` (one device), ``"auto"`` (every GPU when there are two or
-    more, else one device; always one device on a backend other than TensorFlow), an int ``n >= 2`` (the first ``n`` GPUs) or a sequence / comma-separated
-    string of TensorFlow device names (e.g. ``"/gpu:0,/gpu:1"``; one name places the run there).
+    more, else one device; always one device on a backend other than TensorFlow), an int ``n >= 2``
+    (the first ``n`` GPUs) or a sequence / comma-separated string of TensorFlow device names (e.g.
+    ``"/gpu:0,/gpu:1"``; one name places the run there).
     """
     if devices is None or devices == 1 or devices == "1":
         return None
