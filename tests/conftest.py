@@ -108,3 +108,15 @@ def as_from_a_terminal(cmd):
             "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
     return [sys.executable, "-c", code, *cmd[2:]]
 
+
+
+def load_tool(name):
+    """A fresh module of ``tools/<name>.py`` (the tools are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

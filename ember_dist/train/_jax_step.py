@@ -197,8 +197,14 @@ class StepFunctions(StepTerms):
         return {**s, **self._apply_generator(s, grads), "g_ntv": list(ntv)}, metrics
 
     def _diagnostics_pure(self, s, inputs, target):
-        gp_ = jax.grad(lambda tv: self._generator_terms(s, tv, inputs, target)[0])(s["g_tv"])
-        ga_ = jax.grad(lambda tv: self.w.gamma * self._generator_terms(s, tv, inputs, target)[4])(s["g_tv"])
+        # one forward pass, both gradients (the TensorFlow step's persistent tape)
+        def terms(tv):
+            p, _, _, _, adv, _ = self._generator_terms(s, tv, inputs, target)
+            return p, self.w.gamma * adv
+
+        (p, adv), pull = jax.vjp(terms, s["g_tv"])
+        (gp_,) = pull((jnp.ones_like(p), jnp.zeros_like(adv)))
+        (ga_,) = pull((jnp.zeros_like(p), jnp.ones_like(adv)))
         noise = set(self._noise_idx)
 
         def norm(gs, keep):

@@ -2,21 +2,16 @@
 """tools/gpu_trials.py packs what a device run must bring back, within the device's per-file limit."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import tarfile
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("gpu_trials", ROOT / "tools" / "gpu_trials.py")
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    return load_tool("gpu_trials")
 
 
 def _run_dir(work, name, bundle):

@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """tools/train_shipped_models.py's record of a bundle's training data when the suite grows."""
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -8,14 +7,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from tests.conftest import load_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("train_shipped_models", ROOT / "tools" / "train_shipped_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("train_shipped_models")
 
 
 def _store(path, seeds):
