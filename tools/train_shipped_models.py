@@ -21,7 +21,7 @@ interrupted run continues; training resumes from its last checkpoint):
    HI), deposited with ``deposit_snapshot`` on 256^2 maps (58.6 ckpc/h pixels), 8 slabs of
    1875 ckpc/h per axis, projections x, y, z: ``hr.zarr`` (dm, gas, hi); and the dark matter alone
    with one particle in 64 kept, masses scaled (``downsample=64, seed=1``): ``mr.zarr``;
-2. training with ``ember-dist train`` (``RECIPES`` below; x and y projections = 16 maps per field);
+2. training with ``ember-dist train`` (``RECIPES`` in ``tools/shipped_recipes.py``; x and y projections = 16 maps per field);
    the WGANs start from the trained U-Net of the same field and input (``--init-from``);
 3. evaluation on the held-out z projection (8 maps; WGAN: 8 realisations) with
    ``ember-dist evaluate`` per field, written to ``<work>/eval-<field>/``; the measured errors are
@@ -45,106 +45,16 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ember_dist.sim.recipe import SUITE as SIM_RECIPE
 from ember_dist.sim.recipe import twin_n
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = dict(n=128, seed=0)
 GRID, SLABS = 256, 8
 
-_UNET = dict(kind="unet", steps=2000, lr=1e-3, end_lr_factor=0.05, checkpoint_every=250)
-# Adversarial fine-tuning of the trained U-Net (2026-12-01): 300 critic-only iterations, then 2700 generator
-# steps with 5 critic steps each. The earlier recipe (300 steps, n_critic 2, lr 2e-5 / 2e-4) exported step 50,
-# inside its critic warm-up: the U-Net with fixed injected noise, not an adversarially trained model.
-_WGAN = dict(kind="wgan", steps=3000, lr=5e-5, critic_lr=1e-4, end_lr_factor=0.1, n_critic=5, noise_init=0.02,
-             critic_warmup=300, checkpoint_every=250)
-
-#: name -> recipe.  ``input``: "HR" (full-resolution dm of the hydro run) or "MR" (64x downsampled).
-RECIPES = {
-    "small-gas-unet": dict(field="gas", input="HR", **_UNET),
-    "small-hi-unet": dict(field="hi", input="HR", **_UNET),
-    "small-gas-wgan": dict(field="gas", input="HR", init_from="small-gas-unet", **_WGAN),
-    "small-hi-wgan": dict(field="hi", input="HR", init_from="small-hi-unet", **_WGAN),
-    "small-gas-unet-mr": dict(field="gas", input="MR", **{**_UNET, "steps": 1500}),
-    "small-hi-unet-mr": dict(field="hi", input="MR", **{**_UNET, "steps": 1500}),
-    "small-gas-wgan-mr": dict(field="gas", input="MR", init_from="small-gas-unet-mr", **_WGAN),
-    "small-hi-wgan-mr": dict(field="hi", input="MR", init_from="small-hi-unet-mr", **_WGAN),
-}
-COMMON = ["--batch", "8", "--tile", "64", "--sample-every", "500", "--log-every", "50",
-          "--seed", "0"]
-
-# The Gadget-2 suite (2026-12-03): the U-Net as above; the WGAN fine-tunes it with one noise strength per
-# feature channel (StyleGAN-style) on their own, faster learning rate, so that Adam can move them in 800
-# steps (the toy WGANs' scalar strengths went 0.020 -> 0.018 in 3000 steps at the generator's 5e-5).
-# 2 critic steps per generator step at 3x the critic's learning rate (two time-scale update rule) instead of
-# 5 at 1e-4: 1.98x less time per iteration (bench/train.py --compare-critic 5 2), and on the HI validation box
-# the same best score (0.248 vs 0.241, both at step 300); bench/README.md "Fewer critic steps".
-_SUITE_WGAN = dict(_WGAN, steps=800, critic_warmup=150, noise_per_channel=True, noise_lr=1e-3, checkpoint_every=100,
-                   n_critic=2, critic_lr=3e-4)
-#: the MR inputs' particle factors: the suite's low-resolution twins (ember_dist.sim.recipe, one definition)
-MR_FACTORS = SIM_RECIPE["mr_factors"]
-SUITE_RECIPES = {}
-for _f in ("gas", "hi"):
-    for _inp, _sfx in (("HR", ""), *((f"MR{_k}", f"-mr{_k}") for _k in MR_FACTORS)):
-        SUITE_RECIPES[f"suite-{_f}-unet{_sfx}"] = dict(field=_f, input=_inp, **_UNET)
-        SUITE_RECIPES[f"suite-{_f}-wgan{_sfx}"] = dict(field=_f, input=_inp, init_from=f"suite-{_f}-unet{_sfx}",
-                                                       **_SUITE_WGAN)
-# The gas WGAN also asks for the statistics the evaluation judges (2026-12-03, fourth session;
-# docs/evaluation/suite/levers): a P(k) term (weight 10) and a pixel-PDF term (weight 300) in the generator
-# loss. Validation score 0.311 vs 0.347 without them; test seed 5: mean |P(k) error| 12.2% vs 16.5%, PDF max
-# 7.8% (pass), mass -2.5% (vs -0.5%). The same terms on HI (weights 100 / 1000) scored worse on validation.
-# Weight 30 instead of 10 (2026-12-03, sixth session, three validation boxes 4, 10, 11): score 0.267 vs 0.287,
-# the P(k) at 40 h/Mpc -16.6% vs -23.3%, max |P(k) error| to k_Nyq/2 25.8% vs 32.7% (docs/evaluation/suite
-# "Three validation boxes"); weight 100 had bought the small scales with +45..+63% at 10-25 h/Mpc. That run
-# started from the eight-box U-Net exported at step 1000 (chosen on seed 4 alone); the U-Net this recipe
-# exports now is chosen on the three validation boxes (step 2000), so a rerun starts from another U-Net.
-SUITE_RECIPES["suite-gas-wgan"].update(power_weight=30.0, pdf_weight=300.0)
-# Eight training boxes (seeds 0-3, 6-9) and twin MR inputs (2026-12-03, fifth session): every model retrained by
-# this recipe; shipped where it beat the shipped bundle on the validation box (docs/evaluation/suite "Eight
-# training boxes"): suite-gas-wgan (0.308 vs 0.311), suite-hi-unet (0.492 vs 0.536) and all MR8 / MR64 models
-# (their input changed to the twins). suite-gas-unet (0.371) and suite-hi-wgan (0.432) stay the four-box runs of
-# this recipe before seeds 6-9 (their metadata name seeds 0-3); the eight-box runs scored 0.421 and 0.536.
-# Three validation boxes (seeds 4, 10, 11; 2026-12-03, sixth session): suite-gas-unet stays the four-box run
-# (0.364 vs 0.425), suite-hi-wgan is the eight-box run (0.479 vs 0.514), and the HI default is suite-hi-unet
-# (0.390): docs/evaluation/suite "Three validation and three test boxes".
-# The HI WGAN with the gas recipe's statistics terms (P(k) 30, pixel PDF 300; 2026-12-04, seventh session;
-# docs/evaluation/suite "Statistics terms on the HI and MR8 WGANs"), warm-started from a U-Net trained 4000 steps
-# instead of 2000 (suite-hi-unet-4000, trained only as this warm start: its own validation score 0.567 loses to
-# the 2000-step U-Net's 0.390), 1600 steps: validation 0.293, the first HI WGAN to beat the U-Net (0.390). The
-# same terms from the 2000-step U-Net exported the critic-only warm-up (0.479); 800 steps from the 4000-step one
-# scored 0.575. On the MR8 gas WGAN the terms won on the validation twins (0.444 vs 0.576) but painted the
-# application box with 2.3-8.6x the references' gas power and halo gas fractions above the cosmic one: not used.
-# warm_start_only: not in the default list of models (never validated, evaluated or shipped unless named by --only);
-# train() trains it when the WGAN that starts from it needs it.
-SUITE_RECIPES["suite-hi-unet-4000"] = dict(SUITE_RECIPES["suite-hi-unet"], steps=4000, warm_start_only=True)
-SUITE_RECIPES["suite-hi-wgan"].update(init_from="suite-hi-unet-4000", power_weight=30.0, pdf_weight=300.0, steps=1600)
-# A pixel-PDF term in ln(mass) as well (2026-12-04, eighth session; docs/evaluation/suite "The pixel PDF in
-# ln(mass)"): the normalised maps squeeze HI's emptiest pixels, where the PDF and CDDF missed. Weights 5 / 15 / 50 on
-# the validation boxes (score with B_eq): 0.540 / 0.469 / 0.453 against 0.518 without the term (150: 0.552, its CDDF
-# max 249%); weight 50: PDF max 11.6% (25.3% without), CDDF max 36.7% (141%), mean |P(k)| 4.5% (4.6%), B_eq 22.7%
-# (22.5%). The same 4000-step warm start (bitwise: weights sha256 c1bf886b...) and step count; exported step 1600.
-# The gas WGAN from a 4000-step gas U-Net, 1600 steps, exported its critic-only warm-up (0.703 vs 0.647): not used.
-SUITE_RECIPES["suite-hi-wgan"].update(pdf_log_weight=50.0)
-# GPU trials (2026-12-04, tenth session; KERAS_BACKEND=jax on a lent H200, tools/gpu_trials.py): the gas deficit above
-# 40 h/Mpc is on the training maps too (tools/fit_vs_held_out.py), so fit and capacity first: the shipped recipes
-# run 6000 steps instead of 800 (gas) / 1600 (HI), and the gas U-Net and WGAN with the "wide" preset (2x the widths). trial:
-# trained only when named by --only, like warm_start_only; validated before anything ships. Validation scores: gas 6k
-# 0.656 (best step 1000; shipped 0.647), wide U-Net 0.702, wide WGAN 1.013 (P(k) max to k_Nyq/2 11.0%, to 3/4 k_Nyq 16.0%,
-# but B_eq 72.7% vs 38.0%): the gas default stays (docs/evaluation/suite "GPU training").
-SUITE_RECIPES["suite-gas-wgan-6k"] = dict(SUITE_RECIPES["suite-gas-wgan"], steps=6000, checkpoint_every=500,
-                                          trial=True)
-# The HI WGAN 6000 steps (trained on the H200 as the trial suite-hi-wgan-6k): validation 0.385 vs 0.453 for the 1600-step
-# run (P(k) max to k_Nyq/2 12.6 vs 15.3%, PDF max 5.0 vs 11.6%, B_eq 17.8 vs 22.7%; CDDF max 80.6 vs 36.7%), exported
-# step 5500; shipped as suite-hi-wgan (docs/evaluation/suite "GPU training"). Its warm start, suite-hi-unet-4000, was
-# retrained there too (exported step 3750). On this CPU 6000 steps are ~1.5 h (1.7 it/s); tools/gpu_trials.py.
-SUITE_RECIPES["suite-hi-wgan"].update(steps=6000, checkpoint_every=500)
-SUITE_RECIPES["suite-gas-unet-wide"] = dict(SUITE_RECIPES["suite-gas-unet"], preset="wide", steps=4000,
-                                            checkpoint_every=500, trial=True)
-SUITE_RECIPES["suite-gas-wgan-wide"] = dict(SUITE_RECIPES["suite-gas-wgan-6k"], preset="wide",
-                                            init_from="suite-gas-unet-wide")
-# Next on a GPU: the wide gas WGAN with its checkpoint chosen by P(k), mass and B_eq together (weight 1, as the
-# validation score weighs them); the wide run above exported step 6000, chosen by P(k) and mass alone.
-SUITE_RECIPES["suite-gas-wgan-wide-beq"] = dict(SUITE_RECIPES["suite-gas-wgan-wide"], score_bispectrum=1.0)
+# the recipes live beside this script (tools/ is a folder of scripts, not a package)
+if str(ROOT / "tools") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tools"))
+from shipped_recipes import COMMON, MR_FACTORS, RECIPES, SUITE_RECIPES  # noqa: E402
 
 
 class Data:
