@@ -85,9 +85,10 @@ SUITE_RECIPES["suite-hi-wgan"].update(pdf_log_weight=50.0)
 # GPU trials (2026-12-04, tenth session; KERAS_BACKEND=jax on a lent H200, tools/gpu_trials.py): the gas deficit above
 # 40 h/Mpc is on the training maps too (tools/fit_vs_held_out.py), so fit and capacity first: the shipped recipes
 # run 6000 steps instead of 800 (gas) / 1600 (HI), and the gas U-Net and WGAN with the "wide" preset (2x the widths). trial:
-# trained only when named by --only, like warm_start_only; validated before anything ships. Validation scores: gas 6k
-# 0.656 (best step 1000; shipped 0.647), wide U-Net 0.702, wide WGAN 1.013 (P(k) max to k_Nyq/2 11.0%, to 3/4 k_Nyq 16.0%,
-# but B_eq 72.7% vs 38.0%): the gas default stays (docs/evaluation/suite "GPU training").
+# trained only when named by --only, like warm_start_only; validated before anything ships. Validation scores: gas
+# 6k 0.656 (best step 1000; shipped 0.647), wide U-Net 0.702, wide WGAN 1.013 (P(k) max to k_Nyq/2 11.0%, to 3/4
+# k_Nyq 16.0%, B_eq 24.2% vs 38.0%, but mean |PDF error| 72.7% vs 15.7%, one far-tail bin): the gas default stayed
+# (docs/evaluation/suite "GPU training").
 SUITE_RECIPES["suite-gas-wgan-6k"] = dict(SUITE_RECIPES["suite-gas-wgan"], steps=6000, checkpoint_every=500,
                                           trial=True)
 # The HI WGAN 6000 steps (trained on the H200 as the trial suite-hi-wgan-6k): validation 0.385 vs 0.453 for the 1600-step
