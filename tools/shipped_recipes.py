@@ -103,6 +103,12 @@ SUITE_RECIPES["suite-gas-wgan-wide"] = dict(SUITE_RECIPES["suite-gas-wgan-6k"], 
 # Next on a GPU: the wide gas WGAN with its checkpoint chosen by P(k), mass and B_eq together (weight 1, as the
 # validation score weighs them); the wide run above exported step 6000, chosen by P(k) and mass alone.
 SUITE_RECIPES["suite-gas-wgan-wide-beq"] = dict(SUITE_RECIPES["suite-gas-wgan-wide"], score_bispectrum=1.0)
+# Shipped (2026-12-04, eleventh session): the wide gas WGAN trained on the H200 (trial suite-gas-wgan-wide, adopted with
+# --adopt) is suite-gas-wgan, its wide U-Net a warm start. Validation score 0.377 vs 0.558 once the score's PDF term is
+# the target's 1-99% range (tools/train_shipped_models.py SCORE_COLUMNS): mean / max P(k) to k_Nyq/2 3.4 / 11.0% vs
+# 10.6 / 25.8%, B_eq 24.2 vs 38.0%, PDF max 9.1 vs 6.8% (docs/evaluation/suite "The PDF term of the validation score").
+SUITE_RECIPES["suite-gas-unet-wide"].update(trial=False, warm_start_only=True)
+SUITE_RECIPES["suite-gas-wgan"] = dict(SUITE_RECIPES["suite-gas-wgan-wide"], trial=False)
 # The same capacity lever on HI (2026-12-04, eleventh session, on this CPU: the wide WGAN runs ~2.5 it/s here): the
 # 4000-step U-Net warm start and the shipped HI WGAN's recipe with the "wide" preset, checkpoints chosen with B_eq.
 SUITE_RECIPES["suite-hi-unet-wide"] = dict(SUITE_RECIPES["suite-hi-unet-4000"], preset="wide", checkpoint_every=500,
