@@ -111,7 +111,9 @@ SUITE_RECIPES["suite-gas-unet-wide"].update(trial=False, warm_start_only=True)
 SUITE_RECIPES["suite-gas-wgan"] = dict(SUITE_RECIPES["suite-gas-wgan-wide"], trial=False)
 # The same capacity lever on HI (2026-12-04, eleventh session, on this CPU: the wide WGAN runs ~2.5 it/s here): the
 # 4000-step U-Net warm start and the shipped HI WGAN's recipe with the "wide" preset, checkpoints chosen with B_eq.
+# The wide HI U-Net at the small one's lr 1e-3 collapsed between steps 650 and 850 (DSSIM 0.076 -> 2.498, a constant
+# map, never recovered in 3350 steps; TensorFlow on this CPU): 3e-4.
 SUITE_RECIPES["suite-hi-unet-wide"] = dict(SUITE_RECIPES["suite-hi-unet-4000"], preset="wide", checkpoint_every=500,
-                                           warm_start_only=False, trial=True)
+                                           lr=3e-4, warm_start_only=False, trial=True)
 SUITE_RECIPES["suite-hi-wgan-wide-beq"] = dict(SUITE_RECIPES["suite-hi-wgan"], preset="wide", init_from="suite-hi-unet-wide",
                                                score_bispectrum=1.0, trial=True)
