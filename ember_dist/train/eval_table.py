@@ -49,7 +49,8 @@ COLUMNS = {
         "power_max_abs_frac_error_mid", "max over k bins with k_Nyq/2 < k <= 3/4 k_Nyq of |median over maps of e_P|"),
     "P(k) 16-84% band coverage, k <= 3/4 k_Nyq": (
         "power_band_coverage", "fraction of (map, k bin) pairs with k <= 3/4 k_Nyq where P_true lies inside the "
-        "16th-84th percentile range (numpy linear) of that map's realisations' P_pred; blank with < 2 realisations"),
+        "16th-84th percentile range (Weibull plotting positions p(n+1): a calibrated emulator scores 68-71% with "
+        "6 or more realisations) of that map's realisations' P_pred; blank with < 2 realisations"),
     "mean abs B_eq error, k <= k_Nyq/2": (
         "bispectrum_mean_abs_frac_error", "median over realisations of the mean over shells with k <= k_Nyq/2 of "
         "|B_pred(k) / B_true(k) - 1|, B the equilateral FFT-shell bispectrum (shells of width bin_width k_F from "

@@ -49,13 +49,32 @@ def _evaluate(truth, preds, field="gas"):
 
 
 def test_band_coverage_edges_and_too_few_realisations():
-    real = np.array([[[1.0, 1.0], [2.0, 3.0], [3.0, 5.0]]])  # 1 map, 3 realisations, 2 bins
-    # 16-84%: bin 0 [1.32, 2.68], bin 1 [1.64, 4.36]
-    assert band_coverage([[2.0, 4.5]], real) == 0.5
-    assert band_coverage(np.percentile(real, 16, axis=1), real) == 1.0  # band edges count as inside
-    assert band_coverage(np.percentile(real, 84, axis=1), real) == 1.0
+    real = np.array([[[1.0, 1.0], [2.0, 3.0], [3.0, 5.0], [4.0, 7.0]]])  # 1 map, 4 realisations, 2 bins
+    # Weibull 16-84%: positions 0.8 and 4.2 of 1..4 -> bin 0 [1.0, 4.0] (clipped), bin 1 [1.0, 7.0]
+    five = np.array([[[1.0], [2.0], [3.0], [4.0], [5.0]]])  # positions 0.96 and 5.04: [1, 5]; 7 values:
+    seven = np.arange(1.0, 8.0).reshape(1, 7, 1)  # positions 1.28 and 6.72 -> [1.28, 6.72]
+    assert band_coverage([[1.2, 6.0]], seven[:, :, [0, 0]]) == 0.5
+    assert band_coverage([[1.28, 6.72]], seven[:, :, [0, 0]]) == 1.0  # band edges count as inside
+    assert band_coverage([[4.5]], real[:, :, :1]) == 0.0 and band_coverage([[1.0, 7.0]], real) == 1.0
+    assert band_coverage([[5.0]], five) == 1.0
     assert np.isnan(band_coverage([[2.0, 2.0]], real[:, :1]))  # one realisation: no band
     assert band_coverage([[2.0, np.nan]], real) == 1.0  # NaN bins are left out
+
+
+@pytest.mark.parametrize("n", [4, 6, 8, 32])
+def test_band_coverage_of_a_calibrated_emulator_is_68_percent_for_any_number_of_realisations(n):
+    """A truth drawn like one more realisation (order statistics: a new draw falls below the j-th of n with
+    probability j / (n + 1), whatever the distribution): inside the Weibull 16-84% band with probability 0.68 at
+    the order statistics, 0.68-0.71 between them from 6 realisations on; with 4 the band is the realisations'
+    range, 3/5 exactly. NumPy's linear band holds it with ~0.68 (n - 1) / (n + 1): 0.53 for 8, short of 2/3."""
+    rng = np.random.default_rng(n)
+    real = rng.lognormal(0.0, 0.3, (4000, n, 25))
+    true = rng.lognormal(0.0, 0.3, (4000, 25))
+    cov = band_coverage(true, real)
+    assert cov == pytest.approx(3 / 5, abs=0.005) if n == 4 else 0.675 <= cov <= 0.715
+    p_lo, p_hi = np.percentile(real, [16, 84], axis=1)  # linear
+    linear = float(((true >= p_lo) & (true <= p_hi)).mean())
+    assert linear == pytest.approx(0.68 * (n - 1) / (n + 1), abs=0.04) and linear < 2 / 3
 
 
 def test_uniformly_scaled_overdensity_gives_exact_errors(truth, tmp_path):

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Is a stochastic generator's spread calibrated?  Per map and k bin, how far the truth's P(k) lies from the
+mean of the realisations' P(k), against how much those realisations scatter.
+
+The evaluation's band target (the realisations' 16-84 % band holds the truth in >= 2/3 of the (map, k) pairs)
+is met by an emulator whose realisations vary as much as the truth varies around their mean; it fails for two
+reasons this module tells apart: a per-map error of the mean (the model paints a map's small-scale power wrong,
+differently for each map) larger than the realisations' spread, or a spread too small for the truth's own
+randomness.  For a calibrated emulator ``z = (P_true - <P_pred>) / std(P_pred)`` behaves like one more
+realisation's: median |z| ~ 0.67 (Gaussian), coverage ~ 0.68; and the scatter of ``P_true / <P_pred>`` between
+maps is about the realisations' relative spread.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ember_dist.train.evaluate import band_coverage
+
+__all__ = ["spread_diagnosis", "spread_curves", "K_RANGES"]
+
+#: k ranges, in units of the Nyquist wavenumber, that the diagnosis summarises
+K_RANGES = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75))
+
+
+def spread_diagnosis(k, p_true, p_real, k_nyquist, ranges=K_RANGES):
+    """Per k range: band coverage, the truth's distance from the realisations' mean and their spread.
+
+    Parameters
+    ----------
+    k : array_like, shape (bins,)
+    p_true : array_like, shape (maps, bins)
+    p_real : array_like, shape (maps, realisations, bins)
+        At least 2 realisations.
+    k_nyquist : float
+        ``ranges`` are in units of it, ``(lo, hi]``.
+
+    Returns
+    -------
+    dict
+        ``{"lo-hi": {...}}`` with, over the (map, bin) pairs of the range (medians over them):
+        ``coverage`` (:func:`~ember_dist.train.evaluate.band_coverage`), ``median_abs_z``,
+        ``per_map_error`` (|<P_pred> / P_true - 1|), ``error_of_median`` (|median over maps of
+        <P_pred> / P_true - 1|, the error the evaluation's P(k) columns report), ``realisation_spread``
+        (std / mean of the realisations' P), ``truth_scatter`` (std over maps of P_true / <P_pred>,
+        median over bins) and ``bins``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> real = 1.0 + 0.05 * rng.standard_normal((200, 8, 10))
+    >>> true = 1.0 + 0.05 * rng.standard_normal((200, 10))
+    >>> d = spread_diagnosis(np.arange(1, 11), true, real, 10.0, ranges=((0.0, 1.0),))["0.0-1.0"]
+    >>> round(d["coverage"], 1), round(d["realisation_spread"], 2), round(d["truth_scatter"], 2)
+    (0.7, 0.05, 0.05)
+    """
+    k = np.asarray(k, np.float64)
+    p_true = np.asarray(p_true, np.float64)
+    p_real = np.asarray(p_real, np.float64)
+    if p_real.ndim != 3 or p_real.shape[1] < 2:
+        raise ValueError(f"p_real must be (maps, realisations >= 2, bins). Received: shape {p_real.shape}.")
+    mean, std = p_real.mean(axis=1), p_real.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z, err, spread, ratio = (p_true - mean) / std, mean / p_true - 1.0, std / mean, p_true / mean
+    out = {}
+    for lo, hi in ranges:
+        s = (k > lo * k_nyquist) & (k <= hi * k_nyquist) & np.isfinite(p_true).all(axis=0)
+        if not s.any():
+            continue
+        out[f"{lo}-{hi}"] = {
+            "coverage": band_coverage(p_true[:, s], p_real[:, :, s]),
+            "median_abs_z": float(np.nanmedian(np.abs(z[:, s]))),
+            "per_map_error": float(np.nanmedian(np.abs(err[:, s]))),
+            "error_of_median": float(np.nanmedian(np.abs(np.nanmedian(err[:, s], axis=0)))),
+            "realisation_spread": float(np.nanmedian(spread[:, s])),
+            "truth_scatter": float(np.nanmedian(np.nanstd(ratio[:, s], axis=0))),
+            "bins": int(s.sum()),
+        }
+    return out
+
+
+def spread_curves(p_true, p_real):
+    """Per k bin, medians over maps: ``per_map_error`` |<P_pred> / P_true - 1|, ``realisation_spread``
+    std / mean of the realisations' P, and ``error_of_median`` |median over maps of <P_pred> / P_true - 1|
+    (arrays of shape (bins,)); the figure of ``tools/band_diagnosis.py``.
+
+    >>> c = spread_curves([[1.0, 2.0], [1.0, 2.0]], [[[1.1, 2.0], [1.3, 2.0]], [[0.9, 2.0], [1.1, 2.0]]])
+    >>> c["per_map_error"].round(3).tolist(), c["error_of_median"].round(3).tolist()
+    ([0.1, 0.0], [0.1, 0.0])
+    """
+    p_true = np.asarray(p_true, np.float64)
+    p_real = np.asarray(p_real, np.float64)
+    mean, std = p_real.mean(axis=1), p_real.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err, spread = mean / p_true - 1.0, std / mean
+    return {"per_map_error": np.nanmedian(np.abs(err), axis=0), "realisation_spread": np.nanmedian(spread, axis=0),
+            "error_of_median": np.abs(np.nanmedian(err, axis=0))}

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Why a WGAN misses the P(k) band target: per map and k bin, the truth's distance from the mean of the
+realisations against their spread (``ember_dist.train.calibration``).
+
+    python tools/band_diagnosis.py suite-gas-wgan suite-hi-wgan --out DIR            # validation boxes, z axis
+    python tools/band_diagnosis.py MODEL --maps sim_suite/maps/test_z1.zarr --axes x y z --realisations 8 --out DIR
+
+Writes ``DIR/diagnosis.json`` (per model and k range: band coverage, median |z|, the per-map error of the
+realisations' mean, the error of its median over maps (what the evaluation's P(k) columns report), the
+realisations' relative spread, the truth's scatter about their mean) and ``DIR/spread.png`` (those three per k
+bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def diagnose(model, maps, axes, realisations, seed=0):
+    """``(summary dict, k, curves)`` of one model on ``maps``."""
+    from ember_dist.stats.power import power_spectrum
+    from ember_dist.train.calibration import spread_curves, spread_diagnosis
+    from ember_dist.train.evaluate import predict_held_out
+
+    b, truth, _, preds, attrs = predict_held_out(model, maps, axes=axes, realisations=realisations, seed=seed)
+    if preds.shape[1] < 2:
+        raise SystemExit(f"{b.name} gives one prediction per map (a U-Net): no spread to diagnose")
+    box = float(attrs["pixel_size"]) * truth.shape[-1]
+    pt = np.asarray(power_spectrum(truth, box_size=box, bin_width=1.0)["power"])
+    res = power_spectrum(preds.reshape((-1,) + preds.shape[-2:]), box_size=box, bin_width=1.0)
+    k = np.asarray(res["k"])
+    pp = np.asarray(res["power"]).reshape(preds.shape[0], preds.shape[1], -1)
+    k_nyq = np.pi / float(attrs["pixel_size"])
+    summary = {"model": b.name, "maps": f"{maps} axes {list(axes)}", "n_maps": int(pt.shape[0]),
+               "realisations": int(pp.shape[1]), "k_nyquist_h_per_ckpc": k_nyq,
+               "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq)}
+    return summary, k / k_nyq, spread_curves(pt, pp)
+
+
+def figure(results, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.2), squeeze=False)
+    for ax, (summary, x, c) in zip(axs[0], results):
+        sel = x <= 0.75
+        ax.plot(x[sel], c["per_map_error"][sel], label="per-map |error| of the realisations' mean")
+        ax.plot(x[sel], c["error_of_median"][sel], label="|median over maps of that error|")
+        ax.plot(x[sel], c["realisation_spread"][sel], label="realisations' spread (std / mean)")
+        ax.set_yscale("log")
+        ax.set_xlabel("k / k_Nyquist")
+        ax.set_title(f"{summary['model']} ({summary['n_maps']} maps x {summary['realisations']})", fontsize=9)
+        ax.grid(alpha=0.3)
+    axs[0][0].set_ylabel("fraction of P_true (median over maps)")
+    axs[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="WGAN bundle names or paths")
+    ap.add_argument("--maps", default=str(ROOT / "sim_suite" / "maps" / "validation_z1.zarr"))
+    ap.add_argument("--axes", nargs="+", default=["z"])
+    ap.add_argument("--realisations", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    if args.realisations < 2:
+        ap.error("--realisations must be >= 2 (a spread needs two)")
+    if not Path(args.maps).exists():
+        ap.error(f"--maps {args.maps} does not exist; run `python tools/make_sim_suite.py sim_suite --maps` first")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for m in args.models:
+        results.append(diagnose(m, args.maps, tuple(args.axes), args.realisations, args.seed))
+        print(json.dumps(results[-1][0], indent=1), flush=True)
+    (out / "diagnosis.json").write_text(json.dumps([r[0] for r in results], indent=1) + "\n")
+    figure(results, out / "spread.png")
+    print(f"wrote {out / 'diagnosis.json'} and {out / 'spread.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
