@@ -7,6 +7,8 @@
     python tools/train_shipped_models.py --data suite --work W --ship           # then copy into ember_dist/bundles
     python tools/train_shipped_models.py --data suite --work W --rescore        # the shipped bundles' validation
                                                                                 # scores again from their records
+    python tools/train_shipped_models.py --data suite --work W --adopt suite-gas-wgan-wide suite-gas-wgan
+                                                                                # a trial run becomes the recipe's
     python tools/train_shipped_models.py --work /tmp/ember-train                # the TOY bundles (tests, demo of
                                                                                 # the machinery)
 
