@@ -13,6 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: the validation boxes' sum that chooses the defaults (the U-Net on a tie within ``TIE``, relative). The
+#: equilateral bispectrum joined it on 2026-12-04 (eighth session): the MR8 gas WGAN with the P(k) and PDF terms
+#: had won without it (0.444 vs 0.576) with 2.4x the shipped one's B_eq error (119% vs 50%) and painted the
+#: application box with 2.3-8.6x the references' gas power; with it, 1.63 vs 1.08. No shipped default changes.
 # The PDF term is the target's own measure (max |PDF error| over the truth's 1-99 percentile range; 2026-12-04,
 # eleventh session). Until then it was the mean over every bin the truth fills with >= 20 pixels: on the validation
 # boxes one bin of the wide gas WGAN at 2e6 Msun/h (5e-5 of the pixels, below the 1st percentile, 13x the truth's

@@ -318,10 +318,6 @@ def evaluate(names, data, realisations=8):
             update_meta(load_model(work / "models" / n), evaluation=ev)
 
 
-#: the validation boxes' sum that chooses the defaults (the U-Net on a tie within ``TIE``, relative). The
-#: equilateral bispectrum joined it on 2026-12-04 (eighth session): the MR8 gas WGAN with the P(k) and PDF terms
-#: had won without it (0.444 vs 0.576) with 2.4x the shipped one's B_eq error (119% vs 50%) and painted the
-#: application box with 2.3-8.6x the references' gas power; with it, 1.63 vs 1.08. No shipped default changes.
 def validate(names, data, realisations=8):
     """Evaluate ``names`` on the validation boxes (suite only), store each bundle's ``validation`` metadata with
     its default score, and print the default each (field, input) gets: the lowest score, the U-Net on a tie."""
