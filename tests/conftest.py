@@ -109,7 +109,6 @@ def as_from_a_terminal(cmd):
     return [sys.executable, "-c", code, *cmd[2:]]
 
 
-
 def load_tool(name):
     """A fresh module of ``tools/<name>.py`` (the tools are scripts, not a package)."""
     import importlib.util

@@ -17,26 +17,18 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def diagnose(model, maps, axes, realisations, seed=0):
     """``(summary dict, k, curves)`` of one model on ``maps``."""
-    from ember_dist.stats.power import power_spectrum
     from ember_dist.train.calibration import spread_curves, spread_diagnosis
-    from ember_dist.train.evaluate import predict_held_out
+    from ember_dist.train.evaluate import per_map_power, predict_held_out
 
     b, truth, _, preds, attrs = predict_held_out(model, maps, axes=axes, realisations=realisations, seed=seed)
     if preds.shape[1] < 2:
         raise SystemExit(f"{b.name} gives one prediction per map (a U-Net): no spread to diagnose")
-    box = float(attrs["pixel_size"]) * truth.shape[-1]
-    pt = np.asarray(power_spectrum(truth, box_size=box, bin_width=1.0)["power"])
-    res = power_spectrum(preds.reshape((-1,) + preds.shape[-2:]), box_size=box, bin_width=1.0)
-    k = np.asarray(res["k"])
-    pp = np.asarray(res["power"]).reshape(preds.shape[0], preds.shape[1], -1)
-    k_nyq = np.pi / float(attrs["pixel_size"])
+    k, pt, pp, k_nyq = per_map_power(truth, preds, attrs)
     summary = {"model": b.name, "maps": f"{maps} axes {list(axes)}", "n_maps": int(pt.shape[0]),
                "realisations": int(pp.shape[1]), "k_nyquist_h_per_ckpc": k_nyq,
                "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq)}

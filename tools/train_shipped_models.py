@@ -57,8 +57,8 @@ GRID, SLABS = 256, 8
 # the recipes live beside this script (tools/ is a folder of scripts, not a package)
 if str(ROOT / "tools") not in sys.path:
     sys.path.insert(0, str(ROOT / "tools"))
-from shipped_bundles import (SCORE_COLUMNS, SCORE_DEFINITION, TIE, adopt, choose_defaults,  # noqa: E402,F401
-                             default_score, print_defaults, record_validation, rescore, ship)
+from shipped_bundles import (SCORE_DEFINITION, adopt, choose_defaults, default_score,  # noqa: E402,F401
+                             print_defaults, record_validation, rescore, ship)
 from shipped_recipes import COMMON, MR_FACTORS, RECIPES, SUITE_RECIPES  # noqa: E402
 
 

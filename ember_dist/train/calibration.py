@@ -22,6 +22,13 @@ __all__ = ["spread_diagnosis", "spread_curves", "K_RANGES"]
 K_RANGES = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75))
 
 
+def _spread_terms(p_true, p_real):
+    """Per (map, bin): the realisations' mean and std, the mean's fractional error, their relative spread."""
+    mean, std = p_real.mean(axis=1), p_real.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mean, std, mean / p_true - 1.0, std / mean
+
+
 def spread_diagnosis(k, p_true, p_real, k_nyquist, ranges=K_RANGES):
     """Per k range: band coverage, the truth's distance from the realisations' mean and their spread.
 
@@ -56,9 +63,9 @@ def spread_diagnosis(k, p_true, p_real, k_nyquist, ranges=K_RANGES):
     p_real = np.asarray(p_real, np.float64)
     if p_real.ndim != 3 or p_real.shape[1] < 2:
         raise ValueError(f"p_real must be (maps, realisations >= 2, bins). Received: shape {p_real.shape}.")
-    mean, std = p_real.mean(axis=1), p_real.std(axis=1, ddof=1)
+    mean, std, err, spread = _spread_terms(p_true, p_real)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z, err, spread, ratio = (p_true - mean) / std, mean / p_true - 1.0, std / mean, p_true / mean
+        z, ratio = (p_true - mean) / std, p_true / mean
     out = {}
     for lo, hi in ranges:
         s = (k > lo * k_nyquist) & (k <= hi * k_nyquist) & np.isfinite(p_true).all(axis=0)
@@ -85,10 +92,6 @@ def spread_curves(p_true, p_real):
     >>> c["per_map_error"].round(3).tolist(), c["error_of_median"].round(3).tolist()
     ([0.1, 0.0], [0.1, 0.0])
     """
-    p_true = np.asarray(p_true, np.float64)
-    p_real = np.asarray(p_real, np.float64)
-    mean, std = p_real.mean(axis=1), p_real.std(axis=1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        err, spread = mean / p_true - 1.0, std / mean
+    _, _, err, spread = _spread_terms(np.asarray(p_true, np.float64), np.asarray(p_real, np.float64))
     return {"per_map_error": np.nanmedian(np.abs(err), axis=0), "realisation_spread": np.nanmedian(spread, axis=0),
             "error_of_median": np.abs(np.nanmedian(err, axis=0))}

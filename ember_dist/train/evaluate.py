@@ -42,7 +42,7 @@ from ember_dist.train.eval_figures import figures, power_title  # noqa: F401 (po
 from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, frac_error, judge,
                                          table_rows, write_table)
 
-__all__ = ["evaluate", "evaluate_models", "predict_held_out", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
+__all__ = ["evaluate", "evaluate_models", "predict_held_out", "per_map_power", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
 
 def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
                      seed=0):
@@ -132,31 +132,40 @@ def _edges_for(truth, per_dex):
     return 10.0 ** np.arange(lo, hi + 1e-9, 1.0 / per_dex)
 
 
+def per_map_power(truth, preds, attrs, bin_width=1.0):
+    """``(k, P_true (maps, k), P_pred (maps, realisations, k), k_Nyquist)``: the overdensity power spectrum of each
+    true map and each prediction (``ember_dist.stats.power.power_spectrum``, radial bins of ``bin_width`` k_F),
+    k in h/ckpc from the maps' ``pixel_size`` attribute."""
+    from ember_dist.stats.power import power_spectrum
+
+    pixel = float(attrs.get("pixel_size", 1.0))
+    box = pixel * truth.shape[-1]
+    pt = power_spectrum(truth, box_size=box, bin_width=bin_width)
+    pp = power_spectrum(preds.reshape((-1,) + preds.shape[-2:]), box_size=box, bin_width=bin_width)
+    p_pred = np.asarray(pp["power"]).reshape(preds.shape[0], preds.shape[1], -1)
+    return np.asarray(pt["k"]), np.asarray(pt["power"]), p_pred, np.pi / pixel
+
+
 def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
     """Statistics of one model's predictions against the truth (dict of arrays and lists)."""
     from ember_dist.stats.bispectrum import bispectrum
     from ember_dist.stats.cddf import cddf
     from ember_dist.stats.pdf import pixel_pdf
-    from ember_dist.stats.power import power_spectrum
 
     nmaps, nreal = preds.shape[:2]
     mass_err = preds.astype(np.float64).sum(axis=(2, 3)) / truth.astype(np.float64).sum(axis=(1, 2))[:, None] - 1.0
     box = float(attrs.get("pixel_size", 1.0)) * truth.shape[-1]
-    pt = power_spectrum(truth, box_size=box, bin_width=bin_width)
     flat = preds.reshape((-1,) + preds.shape[-2:])  # (maps * real, y, x)
-    pp = power_spectrum(flat, box_size=box, bin_width=bin_width)
-    p_true = np.asarray(pt["power"])  # (maps, k)
-    p_pred = np.asarray(pp["power"]).reshape(nmaps, nreal, -1)
+    k, p_true, p_pred, k_nyq = per_map_power(truth, preds, attrs, bin_width)
     out = {
         "mass_err": mass_err,
-        "k": np.asarray(pt["k"]),
+        "k": k,
         "p_true": p_true.mean(axis=0),
         "p_pred": p_pred.mean(axis=(0, 1)),
         "p_frac_median": _nanmedian(frac_error(p_pred.mean(axis=1), p_true), axis=0),
         # per realisation: median over maps (the spread of the WGAN samples)
         "p_frac_real": np.stack([_nanmedian(frac_error(p_pred[:, r], p_true), axis=0) for r in range(nreal)]),
     }
-    k, k_nyq = out["k"], np.pi / float(attrs.get("pixel_size", 1.0))
     low, mid = k <= 0.5 * k_nyq, (k > 0.5 * k_nyq) & (k <= 0.75 * k_nyq)
     out.update(k_nyq=k_nyq, p_mean_abs_low=_nanmean_abs(out["p_frac_median"][low]),
                p_max_abs_low=_nanmax_abs(out["p_frac_median"][low]),
