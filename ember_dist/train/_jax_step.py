@@ -41,13 +41,13 @@ class StepFunctions(StepTerms):
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
                  data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
                  noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None,
-                 pdf_weight=0.0, pdf_log_weight=0.0):
+                 pdf_weight=0.0, pdf_log_weight=0.0, spread_weight=0.0):
         if parallel is not None and parallel.n > 1:
             raise NotImplementedError(f"training on {parallel.n} devices needs the TensorFlow backend "
                                       "(KERAS_BACKEND=tensorflow); on JAX a run uses one device (devices=None).")
         self.g, self.c = generator, critic
         self._init_terms(weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
-                         power_norm, tile, pdf_weight, pdf_log_weight)
+                         power_norm, tile, pdf_weight, pdf_log_weight, spread_weight)
         self.g_opt, self.c_opt, self.noise_opt = g_opt, c_opt, noise_opt
         self.loss_scale = 1.0
         # positions in the generator's trainable variables, each in the order its optimizer was built with
@@ -182,7 +182,7 @@ class StepFunctions(StepTerms):
     def _generator_terms(self, s, g_tv, inputs, target):
         """Perceptual terms and the gamma-weighted adversarial term of the generator at weights ``g_tv``."""
         outs, ntv = self._gen(s, g_tv, inputs, True)
-        p, d, m, extra = self._perceptual(target, outs)
+        p, d, m, extra = self._perceptual(target, outs, lambda: self._gen(s, g_tv, self._renoised(inputs), True)[0][0])
         _, fake = self._real_fake(inputs, target, outs)
         adv = L.generator_adversarial(self._crit(s, s["c_tv"], fake)[0])
         return p, d, m, extra, adv, ntv

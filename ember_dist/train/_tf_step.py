@@ -59,10 +59,10 @@ class StepFunctions(StepTerms):
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
                  data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
                  noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None,
-                 pdf_weight=0.0, pdf_log_weight=0.0):
+                 pdf_weight=0.0, pdf_log_weight=0.0, spread_weight=0.0):
         self.g, self.c = generator, critic
         self._init_terms(weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
-                         power_norm, tile, pdf_weight, pdf_log_weight)
+                         power_norm, tile, pdf_weight, pdf_log_weight, spread_weight)
         self.g_opt, self.c_opt = g_opt, c_opt
         # noise strengths with their own optimizer (learning rate); None: one optimizer for all
         self.noise_opt = noise_opt
@@ -124,7 +124,7 @@ class StepFunctions(StepTerms):
     def _generator_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            p, d, m, extra = self._perceptual(target, outs)
+            p, d, m, extra = self._perceptual(target, outs, lambda: self.g(self._renoised(inputs), training=True)[0])
             _, fake = self._real_fake(inputs, target, outs)
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
@@ -143,7 +143,7 @@ class StepFunctions(StepTerms):
         tv = self.g.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             outs = self.g(inputs, training=True)
-            p, _, _, _ = self._perceptual(target, outs)
+            p, _, _, _ = self._perceptual(target, outs, lambda: self.g(self._renoised(inputs), training=True)[0])
             _, fake = self._real_fake(inputs, target, outs)
             adv = self.w.gamma * L.generator_adversarial(self.c(fake, training=True))
         gp_, ga_ = tape.gradient(p, tv), tape.gradient(adv, tv)

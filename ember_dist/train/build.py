@@ -102,7 +102,8 @@ def warm_start(g, preset, source):
         if layer.weights:
             dst = g.get_layer(layer.name)
             ws = layer.get_weights()
-            if hasattr(dst, "per_channel"):  # noise strengths: one per level <-> one per channel
+            if hasattr(dst, "per_channel") and np.shape(ws[0]) != tuple(dst.strength.shape):
+                # noise strengths: one per level <-> one per channel (a WGAN of the same kind keeps its own)
                 ws = [np.full(dst.strength.shape, float(np.mean(ws[0])), np.float32)]
             dst.set_weights(ws)
             copied += 1

@@ -22,10 +22,12 @@ from dataclasses import field as _field
 from ember_dist.model.presets import get_preset
 from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights
 
-#: the generator-loss terms that are statistics of the whole batch (one device only, weights >= 0)
+#: the generator-loss terms beyond the paper's (weights >= 0; 0 leaves a term out)
+EXTRA_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "spread_weight")
+#: those that are statistics of the whole batch (one device only)
 BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight")
-#: those of them computed in mass: they need the target's normalisation to turn the maps back into mass
-MASS_TERMS = ("power_weight", "pdf_log_weight")
+#: those computed in mass: they need the target's normalisation to turn the maps back into mass
+MASS_TERMS = ("power_weight", "pdf_log_weight", "spread_weight")
 
 __all__ = ["TrainConfig"]
 
@@ -114,6 +116,11 @@ class TrainConfig:
         Weight of a pixel-PDF term in ln(mass) (:func:`~ember_dist.train.losses.log_mass_distribution_loss`:
         the Wasserstein-1 distance between the batch's predicted and true ln(mass per pixel), which weighs the
         emptiest pixels as the evaluation's log-binned PDF and CDDF do); 0 (the paper) leaves it out.
+    spread_weight : float
+        Weight of the energy score of each tile's ln P(k) over two realisations
+        (:func:`~ember_dist.train.losses.power_energy_score`; the generator runs twice per step, the second
+        time on flipped noise maps), which asks the realisations to scatter as the truth does about them
+        (WGAN only); 0 (the paper) leaves it out.
     diagnostics : bool
         At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
         channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
@@ -155,6 +162,7 @@ class TrainConfig:
     power_weight: float = 0.0
     pdf_weight: float = 0.0
     pdf_log_weight: float = 0.0
+    spread_weight: float = 0.0
     diagnostics: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
@@ -184,7 +192,10 @@ class TrainConfig:
                              "--perceptual-from-level.")
         if self.critic_width != 1 and self.kind != "wgan":
             raise ValueError(f"critic_width={self.critic_width} needs kind='wgan' (a U-Net has no critic).")
-        for name in BATCH_TERMS:
+        if self.spread_weight and self.kind != "wgan":
+            raise ValueError(f"spread_weight={self.spread_weight} needs kind='wgan' (a U-Net has one realisation "
+                             "per map, no spread); --spread-weight.")
+        for name in EXTRA_TERMS:
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a finite number >= 0 (--{name.replace('_', '-')}). "
                                  f"Received: {name}={getattr(self, name)}.")

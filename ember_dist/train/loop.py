@@ -102,7 +102,7 @@ class Trainer:
                                    perceptual_from_level=config.perceptual_from_level,
                                    power_weight=config.power_weight, power_norm=self.info.get("output_norm"),
                                    tile=config.tile, pdf_weight=config.pdf_weight,
-                                   pdf_log_weight=config.pdf_log_weight)
+                                   pdf_log_weight=config.pdf_log_weight, spread_weight=config.spread_weight)
         self.step = 0
         self._pool, self._ahead = None, {}
         self._runlog = logs.RunLog(self.work, config.tensorboard)

@@ -19,7 +19,7 @@ class StepTerms:
     """Loss terms of one run; subclasses call :meth:`_init_terms` from their ``__init__``."""
 
     def _init_terms(self, weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
-                    power_norm, tile, pdf_weight, pdf_log_weight):
+                    power_norm, tile, pdf_weight, pdf_log_weight, spread_weight=0.0):
         self.w, self.levels = weights, list(levels)
         self.gp_weight = float(gp_weight)
         if penalty not in L.PENALTIES:
@@ -32,17 +32,19 @@ class StepTerms:
         self.power_weight = float(power_weight)
         self.pdf_weight = float(pdf_weight)
         self.pdf_log_weight = float(pdf_log_weight)
-        if self.power_weight or self.pdf_log_weight:
+        self.spread_weight = float(spread_weight)
+        if self.power_weight or self.pdf_log_weight or self.spread_weight:
             self.mass_kq = (float(power_norm.k), float(power_norm.q))
-        if self.power_weight:
+        if self.power_weight or self.spread_weight:
             self.power_bins = L.power_bins(int(tile))
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
 
-    def _perceptual(self, target, outputs):
+    def _perceptual(self, target, outputs, second=None):
         """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
-        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output): ``(loss, dssim, msle, extra)``,
-        ``extra`` the metrics of the terms in use."""
+        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output, + ``spread_weight`` x the energy
+        score of the per-tile P(k) of it and of ``second()``, the final output of a second realisation):
+        ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
         extra = {}
         if self.power_weight:
@@ -54,7 +56,17 @@ class StepTerms:
         if self.pdf_log_weight:
             extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.mass_kq)
             loss = loss + self.pdf_log_weight * extra["pdf_log"]
+        if self.spread_weight and second is not None:
+            extra["spread"] = L.power_energy_score(target, outputs[0], second(), *self.mass_kq, *self.power_bins)
+            loss = loss + self.spread_weight * extra["spread"]
         return loss, d, m, extra
+
+    @staticmethod
+    def _renoised(inputs):
+        """The generator's inputs with every noise map flipped along both axes: another white-noise draw,
+        independent of the first but at the flipped tile's centre pixel (the noise is i.i.d. per pixel), so a
+        step needs no random numbers of its own."""
+        return {k: (v[:, ::-1, ::-1, :] if k.startswith("noise_") else v) for k, v in inputs.items()}
 
     def _real_fake(self, inputs, target, outs):
         """The critic's input dicts for the truth and the generator's outputs (each output level beside its

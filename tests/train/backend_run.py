@@ -21,7 +21,8 @@ RUNS = {  # name: (kind, TrainConfig keywords); together they reach every branch
     # the PDF terms are W1 distances of sorted pixels: their gradient is a sign per pixel, which round-off
     # flips once the weights differ at all, so only this run's first step is comparable
     "unet-pdf": ("unet", {"pdf_weight": 1.0, "pdf_log_weight": 1.0}),
-    "wgan": ("wgan", {"noise_lr": 1e-2, "noise_init": 0.05, "critic_warmup": 1, "power_weight": 10.0}),
+    "wgan": ("wgan", {"noise_lr": 1e-2, "noise_init": 0.05, "critic_warmup": 1, "power_weight": 10.0,
+                      "spread_weight": 1.0}),
     "wgan-r1": ("wgan", {"penalty": "r1", "fused": False, "noise_init": 0.05}),
 }
 

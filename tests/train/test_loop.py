@@ -150,6 +150,29 @@ def test_wgan_levers_critic_width_perceptual_level_and_power_term(maps, tmp_path
         _cfg("wgan", pdf_log_weight=-1.0)
 
 
+def test_spread_term_runs_the_generator_on_flipped_noise(maps, tmp_path):
+    """--spread-weight adds w x the energy score of two realisations' per-tile ln P(k) to the generator's loss;
+    the second realisation's noise maps are the first's flipped in both axes (the same white-noise law), the
+    dark matter unchanged; a U-Net refuses the term."""
+    s, info = _sampler(maps, "wgan")
+    cfg = _cfg("wgan", steps=2, sample_every=0, diagnostics=False, score_maps=0, tensorboard=False, spread_weight=2.0)
+    tr = Trainer(cfg, s, tmp_path / "w", info)
+    x, _ = s.batch(0)
+    r = tr.steps._renoised(x)
+    assert np.array_equal(r["dm"], x["dm"]) and np.array_equal(r["noise_l1"], x["noise_l1"][:, ::-1, ::-1])
+    m = tr.run()
+    w = cfg.loss_weights
+    assert m["spread"] > 0 and np.isfinite(m["loss"])
+    assert m["perceptual"] == pytest.approx(2.0 * m["spread"] + w.alpha * m["dssim"] + w.beta * m["msle"], rel=1e-4)
+    from ember_dist.train.export import _loss_text
+
+    assert "2*energy score of each tile's ln P(k) over two realisations" in _loss_text(cfg)
+    with pytest.raises(ValueError, match="spread_weight=1.0 needs kind='wgan'"):
+        _cfg("unet", spread_weight=1.0)
+    with pytest.raises(ValueError, match="spread_weight must be a finite number >= 0"):
+        _cfg("wgan", spread_weight=-1.0)
+
+
 def test_resume_refuses_an_option_the_checkpoint_predates(tmp_path):
     """A checkpoint written before power_weight existed resumes at its default, not with a new value."""
     from ember_dist.train.checkpoints import check_config
@@ -310,6 +333,29 @@ def test_warm_start_from_unet_bundle_and_noise_init(maps, trained, tmp_path):
     s5, _ = TileSampler.from_store(maps, "gas", tile=32, batch=4, noise_levels=4, seed=0)
     with pytest.raises(ValueError, match="same preset"):
         Trainer(_cfg("wgan", preset="small", tile=32, init_from=str(trained[1])), s5, tmp_path / "x", info)
+
+
+def test_warm_start_from_a_per_channel_wgan_keeps_its_strengths(tmp_path):
+    """A WGAN fine-tuned from a WGAN with per-channel noise strengths starts from those strengths, not their mean
+    (a U-Net or a one-per-level WGAN source still fills every channel with the level's value)."""
+    from ember_dist.model.bundle import save_bundle
+    from ember_dist.model.generator import build_generator
+    from ember_dist.model.presets import get_preset
+    from ember_dist.train import noise
+
+    p = get_preset("tiny").with_noise(True).with_noise_per_channel(True)
+    src = build_generator(p)
+    for i, layer in enumerate(noise.layers(src)):
+        layer.strength.assign(np.linspace(0.01, 0.1, layer.strength.shape[0]).astype(np.float32) * (i + 1))
+    save_bundle(src, tmp_path / "b", name="pc", field="gas", kind="wgan", preset=p,
+                input_norm=Normalization.for_field("dm"), output_norm=Normalization.for_field("gas"),
+                training={"pixel_size": 3.66, "input_resolution": "none", "data": "test"})
+    dst = build_generator(p)
+    build.warm_start(dst, p, tmp_path / "b")
+    assert noise.strengths(dst) == noise.strengths(src)
+    one = build_generator(p.with_noise_per_channel(False))
+    build.warm_start(one, p.with_noise_per_channel(False), tmp_path / "b")
+    assert [np.mean(v) for v in noise.strengths(src).values()] == pytest.approx(list(noise.strengths(one).values()))
 
 
 def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, capsys):

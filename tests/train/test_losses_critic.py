@@ -141,6 +141,28 @@ def test_power_spectrum_loss_against_an_overdensity_scaled_by_hand():
         assert got == pytest.approx(np.log(0.64) ** 2, rel=1e-4)
 
 
+def test_power_energy_score_of_overdensities_scaled_by_hand():
+    """Realisations whose overdensity is the truth's x f have ln P = ln P_true + 2 ln f in every bin and tile:
+    draws x 2 and x 1/2 straddle the truth and score 0 (their spread pays for their errors), two draws x 2 score
+    2 ln 2 (error, no spread), as do two x 1/2."""
+    from ember_dist.model.normalization import Normalization
+
+    rng = np.random.default_rng(2)
+    onehot, window = L.power_bins(32)
+    n = Normalization.for_field("gas", hubble=0.6774)
+    m = np.exp(rng.normal(size=(3, 32, 32, 1)) * 0.15) * 1e6
+    mean = m.mean(axis=(1, 2, 3), keepdims=True)  # each tile about its own mean, as the score takes it
+    assert (mean + 2.0 * (m - mean)).min() > 0  # a positive mass map
+    y = n.forward(m).astype("float32")
+    scaled = {f: n.forward(mean + f * (m - mean)).astype("float32") for f in (2.0, 0.5)}
+    assert scaled[2.0].max() < y.max() + 1.0  # no clipping in the inverse
+    score = lambda a, b: float(L.power_energy_score(y, a, b, n.k, n.q, onehot, window))  # noqa: E731
+    assert score(y, y) == 0.0
+    assert score(scaled[2.0], scaled[0.5]) == pytest.approx(0.0, abs=1e-4)
+    assert score(scaled[2.0], scaled[2.0]) == pytest.approx(2 * np.log(2.0), rel=1e-4)
+    assert score(scaled[0.5], scaled[0.5]) == pytest.approx(2 * np.log(2.0), rel=1e-4)
+
+
 def test_perceptual_from_level_ignores_what_block_averages_away():
     """A change that keeps every 2x2 block mean leaves the terms of final_level=1 at zero, not of level 0."""
     rng = np.random.default_rng(0)
