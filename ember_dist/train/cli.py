@@ -115,7 +115,7 @@ def add_train_parser(subparsers):
                    "Wasserstein-1 distance between the batch's predicted and true ln(mass per pixel), every decade "
                    "weighing the same, the emptiest pixels included (0: none, the paper)")
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
-                   "ln P(k) over two realisations with independent noise, which asks them to scatter as the truth "
+                   "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")
     p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")
     p.add_argument("--beta", type=float, default=None, help="MSLE weight (default: the paper's)")

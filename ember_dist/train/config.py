@@ -117,7 +117,7 @@ class TrainConfig:
         the Wasserstein-1 distance between the batch's predicted and true ln(mass per pixel), which weighs the
         emptiest pixels as the evaluation's log-binned PDF and CDDF do); 0 (the paper) leaves it out.
     spread_weight : float
-        Weight of the energy score of each tile's ln P(k) over two realisations
+        Weight of the energy score of each tile's P(k) over two realisations
         (:func:`~ember_dist.train.losses.power_energy_score`; the generator runs twice per step, the second
         time on flipped noise maps), which asks the realisations to scatter as the truth does about them
         (WGAN only); 0 (the paper) leaves it out.

@@ -269,15 +269,17 @@ def _binned_power(m, window, onehot, per_tile):
 
 
 def power_energy_score(target, pred_a, pred_b, k, q, onehot, window):
-    """Energy score of two realisations' ln P(k) per tile: ``mean_tiles,bins 1/2 (|a - t| + |b - t|) - 1/2 |a - b|``.
+    """Energy score of two realisations' per-tile P(k): ``mean_bins mean_tiles 1/2 (|a - t| + |b - t|) - 1/2 |a - b|``.
 
-    ``a``, ``b`` and ``t`` are ln P of each tile's mass overdensity (about its own mean, tapered, in the radial
-    bins of :func:`power_bins`) for two generator outputs from the same dark matter with independent noise and
-    for the truth.  With two draws it is the continuous ranked probability score, a proper scoring rule: its
-    expectation is lowest when the realisations' ln P are distributed, tile by tile, as the truth's is given the
-    dark matter, so it asks for the spread the evaluation's band target needs (the truth inside the
-    realisations' 16-84 % band) where a squared error would shrink the noise to zero.  Not in Bernardini et al.
-    (2022).
+    ``a``, ``b`` and ``t`` are the power of each tile's mass overdensity (about its own mean, tapered, in the
+    radial bins of :func:`power_bins`) for two generator outputs from the same dark matter with independent noise
+    and for the truth, each bin divided by the batch's mean true power in it: tiles weigh as they add to a map's
+    power, as in the evaluation (in ln P an empty tile, whose small-scale power is a few orders of magnitude below
+    a halo's, weighed as much, and the term shrank the noise).  With two draws it is the continuous ranked
+    probability score, a proper scoring rule: its expectation is lowest when the realisations' power is
+    distributed, tile by tile, as the truth's is given the dark matter, so it asks for the spread the evaluation's
+    band target needs (the truth inside the realisations' 16-84 % band) where a squared error would shrink the
+    noise to zero.  Not in Bernardini et al. (2022).
 
     >>> import numpy as np
     >>> from ember_dist.train.losses import power_bins
@@ -287,8 +289,10 @@ def power_energy_score(target, pred_a, pred_b, k, q, onehot, window):
     0.0
     """
     top = ops.max(ops.cast(target, "float32")) + 1.0
-    lnp = lambda y: ops.log(_binned_power(_mass(y, k, q, top), window, onehot, per_tile=True) + 1e-30)  # noqa: E731
-    t, a, b = lnp(target), lnp(pred_a), lnp(pred_b)
+    power = lambda y: _binned_power(_mass(y, k, q, top), window, onehot, per_tile=True)  # noqa: E731
+    t = power(target)
+    scale = 1.0 / (ops.mean(t, axis=0, keepdims=True) + 1e-30)
+    t, a, b = t * scale, power(pred_a) * scale, power(pred_b) * scale
     return ops.mean(0.5 * (ops.abs(a - t) + ops.abs(b - t)) - 0.5 * ops.abs(a - b))
 
 

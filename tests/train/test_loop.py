@@ -166,7 +166,7 @@ def test_spread_term_runs_the_generator_on_flipped_noise(maps, tmp_path):
     assert m["perceptual"] == pytest.approx(2.0 * m["spread"] + w.alpha * m["dssim"] + w.beta * m["msle"], rel=1e-4)
     from ember_dist.train.export import _loss_text
 
-    assert "2*energy score of each tile's ln P(k) over two realisations" in _loss_text(cfg)
+    assert "2*energy score of each tile's P(k) over two realisations" in _loss_text(cfg)
     with pytest.raises(ValueError, match="spread_weight=1.0 needs kind='wgan'"):
         _cfg("unet", spread_weight=1.0)
     with pytest.raises(ValueError, match="spread_weight must be a finite number >= 0"):

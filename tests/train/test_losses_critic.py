@@ -142,9 +142,9 @@ def test_power_spectrum_loss_against_an_overdensity_scaled_by_hand():
 
 
 def test_power_energy_score_of_overdensities_scaled_by_hand():
-    """Realisations whose overdensity is the truth's x f have ln P = ln P_true + 2 ln f in every bin and tile:
-    draws x 2 and x 1/2 straddle the truth and score 0 (their spread pays for their errors), two draws x 2 score
-    2 ln 2 (error, no spread), as do two x 1/2."""
+    """Realisations whose overdensity is the truth's x f have f^2 its power in every bin and tile: draws x 2 and
+    x 1/2 straddle the truth and score 0 (their spread pays for their errors); two draws x 2 score 3 (each tile's
+    error 3 P_true, over the batch's mean P_true), two x 1/2 score 3/4."""
     from ember_dist.model.normalization import Normalization
 
     rng = np.random.default_rng(2)
@@ -158,9 +158,9 @@ def test_power_energy_score_of_overdensities_scaled_by_hand():
     assert scaled[2.0].max() < y.max() + 1.0  # no clipping in the inverse
     score = lambda a, b: float(L.power_energy_score(y, a, b, n.k, n.q, onehot, window))  # noqa: E731
     assert score(y, y) == 0.0
-    assert score(scaled[2.0], scaled[0.5]) == pytest.approx(0.0, abs=1e-4)
-    assert score(scaled[2.0], scaled[2.0]) == pytest.approx(2 * np.log(2.0), rel=1e-4)
-    assert score(scaled[0.5], scaled[0.5]) == pytest.approx(2 * np.log(2.0), rel=1e-4)
+    assert score(scaled[2.0], scaled[0.5]) == pytest.approx(0.0, abs=1e-5)
+    assert score(scaled[2.0], scaled[2.0]) == pytest.approx(3.0, rel=1e-4)
+    assert score(scaled[0.5], scaled[0.5]) == pytest.approx(0.75, rel=1e-4)
 
 
 def test_perceptual_from_level_ignores_what_block_averages_away():
