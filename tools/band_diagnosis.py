@@ -4,11 +4,14 @@ realisations against their spread (``ember_dist.train.calibration``).
 
     python tools/band_diagnosis.py suite-gas-wgan suite-hi-wgan --out DIR            # validation boxes, z axis
     python tools/band_diagnosis.py MODEL --maps sim_suite/maps/test_z1.zarr --axes x y z --realisations 8 --out DIR
+    python tools/band_diagnosis.py MODEL --axes x y z --tiles 20 --out DIR    # + the loss's view, 20 batches of tiles
 
 Writes ``DIR/diagnosis.json`` (per model and k range: band coverage, median |z|, the per-map error of the
 realisations' mean, the error of its median over maps (what the evaluation's P(k) columns report), the
 realisations' relative spread, the truth's scatter about their mean) and ``DIR/spread.png`` (those three per k
-bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.
+bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.  ``--tiles N`` adds, per model,
+the same question on N batches of 64-px tiles as the loss's spread term sees it
+(``ember_dist.train.calibration.tile_power_spread``).
 """
 from __future__ import annotations
 
@@ -65,6 +68,7 @@ def main(argv=None):
     ap.add_argument("--axes", nargs="+", default=["z"])
     ap.add_argument("--realisations", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tiles", type=int, default=0, help="batches of 64-px tiles for the per-tile view (0: none)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.realisations < 2:
@@ -76,6 +80,10 @@ def main(argv=None):
     results = []
     for m in args.models:
         results.append(diagnose(m, args.maps, tuple(args.axes), args.realisations, args.seed))
+        if args.tiles:
+            from ember_dist.train.calibration import tile_power_spread
+
+            results[-1][0]["tiles"] = tile_power_spread(m, args.maps, tuple(args.axes), batches=args.tiles)
         print(json.dumps(results[-1][0], indent=1), flush=True)
     (out / "diagnosis.json").write_text(json.dumps([r[0] for r in results], indent=1) + "\n")
     figure(results, out / "spread.png")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ember_dist.train.evaluate import band_coverage
 
-__all__ = ["spread_diagnosis", "spread_curves", "K_RANGES"]
+__all__ = ["spread_diagnosis", "spread_curves", "tile_power_spread", "K_RANGES"]
 
 #: k ranges, in units of the Nyquist wavenumber, that the diagnosis summarises
 K_RANGES = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75))
@@ -95,3 +95,43 @@ def spread_curves(p_true, p_real):
     _, _, err, spread = _spread_terms(np.asarray(p_true, np.float64), np.asarray(p_real, np.float64))
     return {"per_map_error": np.nanmedian(np.abs(err), axis=0), "realisation_spread": np.nanmedian(spread, axis=0),
             "error_of_median": np.abs(np.nanmedian(err, axis=0))}
+
+
+def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, seed=123):
+    """The same question on training tiles, as the spread term of the loss sees it
+    (:func:`~ember_dist.train.losses.power_energy_score`): per radial bin of a tile's P(k), the mean |P_a - P_t|
+    (error) and |P_a - P_b| (spread) of two realisations of ``model`` (the second on the first's noise maps
+    flipped, as in training) over ``batches`` random batches of ``maps`` tiles, in units of the batch's mean true
+    power in the bin (``linear``) and in ln P (``log``, where an empty tile weighs as much as a halo).
+
+    Returns ``{"bin_edges_k_fundamental", "tiles", "linear": {"error", "spread", "energy_score"}, "log": {...}}``;
+    a calibrated emulator has error ~ spread in every bin (for two draws of a Gaussian, E|a - t| = E|a - b|).
+    """
+    from ember_dist.model.bundle import load_model
+    from ember_dist.train import losses as L
+    from ember_dist.train.sampler import TileSampler
+    from ember_dist.train.step_terms import StepTerms
+
+    b = load_model(model)
+    if not b.preset.noise:
+        raise ValueError(f"{b.name} has no noise inputs (a U-Net): its realisations cannot differ.")
+    sampler, info = TileSampler.from_store(maps, b.field, axes=tuple(axes), tile=tile, batch=batch,
+                                           noise_levels=b.preset.levels - 1, seed=seed,
+                                           input_norm=b.input_norm, output_norm=b.output_norm)
+    net, onehot, window = b.build(), *L.power_bins(tile)
+    final = lambda x: np.asarray(net(x))  # noqa: E731  (the inference model: the final output only)
+    rows = {"linear": ([], []), "log": ([], [])}
+    for i in range(int(batches)):
+        x, y = sampler.batch(i)
+        t, (pa, pb) = L.tile_powers(y, (final(x), final(StepTerms._renoised(x))), b.output_norm.k, b.output_norm.q,
+                                    onehot, window)
+        t, pa, pb = (np.asarray(v, np.float64) for v in (t, pa, pb))
+        for name, f in (("linear", lambda v: v), ("log", lambda v: np.log(v + 1e-30))):
+            rows[name][0].append(np.abs(f(pa) - f(t)))
+            rows[name][1].append(np.abs(f(pa) - f(pb)))
+    out = {"bin_edges_k_fundamental": [e for e in L.POWER_BIN_EDGES if e <= tile // 2], "tiles": int(batch * batches)}
+    for name, (err, spr) in rows.items():
+        err, spr = np.concatenate(err), np.concatenate(spr)
+        out[name] = {"error": err.mean(axis=0).tolist(), "spread": spr.mean(axis=0).tolist(),
+                     "energy_score": float(err.mean() - 0.5 * spr.mean())}
+    return out

@@ -51,7 +51,8 @@ ops = import_keras().ops
 __all__ = ["LossWeights", "LOSS_WEIGHTS", "loss_weights", "output_levels", "downsample", "ssim_window",
            "ssim", "dssim", "msle", "multiscale_terms", "perceptual_loss", "critic_wasserstein",
            "gradient_penalty_from_grads", "r1_penalty_from_grads", "generator_adversarial", "GP_WEIGHT", "PENALTIES",
-           "POWER_BIN_EDGES", "power_bins", "power_spectrum_loss", "power_energy_score", "pixel_distribution_loss"]
+           "POWER_BIN_EDGES", "power_bins", "power_spectrum_loss", "power_energy_score", "tile_powers",
+           "pixel_distribution_loss"]
 
 #: Weight of the gradient penalty in the critic loss (Gulrajani et al. 2017; the paper).
 GP_WEIGHT = 10.0
@@ -288,12 +289,20 @@ def power_energy_score(target, pred_a, pred_b, k, q, onehot, window):
     >>> float(power_energy_score(t, t, t, 1.0, 1.0, oh, win))  # both draws equal to the truth
     0.0
     """
+    t, (a, b) = tile_powers(target, (pred_a, pred_b), k, q, onehot, window)
+    return ops.mean(0.5 * (ops.abs(a - t) + ops.abs(b - t)) - 0.5 * ops.abs(a - b))
+
+
+def tile_powers(target, preds, k, q, onehot, window):
+    """``(t, [p, ...])``, each ``(batch, bins)``: the power of each tile's mass overdensity (about its own mean,
+    tapered by ``window``, in the radial bins of ``onehot``; :func:`power_bins`) of the normalised maps ``target``
+    and of each of ``preds``, every bin divided by the batch's mean true power in it (the units of
+    :func:`power_energy_score`)."""
     top = ops.max(ops.cast(target, "float32")) + 1.0
     power = lambda y: _binned_power(_mass(y, k, q, top), window, onehot, per_tile=True)  # noqa: E731
     t = power(target)
     scale = 1.0 / (ops.mean(t, axis=0, keepdims=True) + 1e-30)
-    t, a, b = t * scale, power(pred_a) * scale, power(pred_b) * scale
-    return ops.mean(0.5 * (ops.abs(a - t) + ops.abs(b - t)) - 0.5 * ops.abs(a - b))
+    return t * scale, [power(p) * scale for p in preds]
 
 
 def pixel_distribution_loss(target, pred):

@@ -51,3 +51,23 @@ def test_band_diagnosis_refuses_what_has_no_spread(maps, tmp_path):
         t.main([str(unet.path), "--maps", str(maps), "--out", str(tmp_path / "u")])
     with pytest.raises(SystemExit):
         t.main([str(unet.path), "--maps", str(tmp_path / "nowhere.zarr"), "--out", str(tmp_path / "u")])
+
+
+def test_tile_power_spread_is_zero_without_noise_and_counts_tiles(maps, tmp_path):
+    """Per-tile view of the spread term: zero noise strengths give two identical realisations (spread 0, the energy
+    score the mean error); a noisy generator's realisations differ; bins are the loss's up to tile / 2."""
+    from ember_dist.model.testing import random_bundle
+    from ember_dist.train.calibration import tile_power_spread
+
+    quiet = random_bundle(tmp_path / "q", "tiny", "gas", noise=True, noise_strength=0.0, seed=4, pixel_size=PIX)
+    d = tile_power_spread(str(quiet.path), str(maps), tile=32, batch=4, batches=2)
+    assert d["bin_edges_k_fundamental"] == [1, 2, 3, 4, 6, 8, 11, 16] and d["tiles"] == 8
+    for view in ("linear", "log"):
+        assert len(d[view]["error"]) == 7 and d[view]["spread"] == [0.0] * 7
+        assert d[view]["energy_score"] == pytest.approx(np.mean(d[view]["error"]), rel=1e-12)
+    noisy = random_bundle(tmp_path / "n", "tiny", "gas", noise=True, noise_strength=0.3, seed=4, pixel_size=PIX)
+    d = tile_power_spread(str(noisy.path), str(maps), tile=32, batch=4, batches=2)
+    assert min(d["linear"]["spread"]) > 0 and d["linear"]["energy_score"] < np.mean(d["linear"]["error"])
+    unet = random_bundle(tmp_path / "u", "tiny", "gas", noise=False, seed=5, pixel_size=PIX)
+    with pytest.raises(ValueError, match="a U-Net"):
+        tile_power_spread(str(unet.path), str(maps))
