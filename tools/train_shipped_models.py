@@ -168,7 +168,7 @@ def _complete(store):
 
 def train_args(name, data, work=None):
     """The ``ember-dist train`` arguments of recipe ``name`` (``work`` replaces the work folder, for the record)."""
-    from ember_dist.train.config import EXTRA_TERMS
+    from ember_dist.train.config import BATCH_TERMS
 
     r = data.recipes[name]
     w = Path(work) if work is not None else data.work
@@ -189,7 +189,7 @@ def train_args(name, data, work=None):
             a += ["--noise-per-channel"]
         if r.get("noise_lr"):
             a += ["--noise-lr", str(r["noise_lr"])]
-    for key in EXTRA_TERMS:  # terms beyond the paper's in the generator loss
+    for key in BATCH_TERMS:  # terms beyond the paper's in the generator loss
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]
     if r.get("score_bispectrum"):  # B_eq in the checkpoint score, where a recipe asks for it

@@ -55,12 +55,12 @@ def mbstd_group(cfg, replicas):
 
 
 def check_batch_terms(cfg, replicas, info):
-    """Refuse the P(k) and pixel-PDF terms where they would not be the loss they say.
+    """Refuse the P(k), pixel-PDF and spread terms where they would not be the loss they say.
 
-    They are statistics of the whole batch (binned power sums, a sort of all its pixels); on several
-    devices each replica would compute them on its own share, a different, noisier loss than the
-    one-device run.  The P(k) and ln(mass) PDF terms also need the target's normalisation
-    (``info["output_norm"]``) to turn the maps back into mass.
+    They are statistics of the whole batch (binned power sums, a sort of all its pixels, tile power in units
+    of the batch's mean); on several devices each replica would compute them on its own share, a different,
+    noisier loss than the one-device run.  The P(k), ln(mass) PDF and spread terms also need the target's
+    normalisation (``info["output_norm"]``) to turn the maps back into mass.
     """
     terms = [n for n in BATCH_TERMS if getattr(cfg, n)]
     if terms and replicas > 1:

@@ -22,10 +22,9 @@ from dataclasses import field as _field
 from ember_dist.model.presets import get_preset
 from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weights
 
-#: the generator-loss terms beyond the paper's (weights >= 0; 0 leaves a term out)
-EXTRA_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "spread_weight")
-#: those that are statistics of the whole batch (one device only)
-BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight")
+#: the generator-loss terms beyond the paper's (weights >= 0; 0 leaves a term out), all statistics of the whole batch
+#: (binned power sums, a sort of its pixels, per-tile power in units of the batch's mean): one device only
+BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "spread_weight")
 #: those computed in mass: they need the target's normalisation to turn the maps back into mass
 MASS_TERMS = ("power_weight", "pdf_log_weight", "spread_weight")
 
@@ -195,7 +194,7 @@ class TrainConfig:
         if self.spread_weight and self.kind != "wgan":
             raise ValueError(f"spread_weight={self.spread_weight} needs kind='wgan' (a U-Net has one realisation "
                              "per map, no spread); --spread-weight.")
-        for name in EXTRA_TERMS:
+        for name in BATCH_TERMS:
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a finite number >= 0 (--{name.replace('_', '-')}). "
                                  f"Received: {name}={getattr(self, name)}.")

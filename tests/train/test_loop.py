@@ -171,6 +171,10 @@ def test_spread_term_runs_the_generator_on_flipped_noise(maps, tmp_path):
         _cfg("unet", spread_weight=1.0)
     with pytest.raises(ValueError, match="spread_weight must be a finite number >= 0"):
         _cfg("wgan", spread_weight=-1.0)
+    with pytest.raises(ValueError, match="spread_weight are statistics of the whole batch"):
+        build.check_batch_terms(cfg, 2, info)
+    with pytest.raises(ValueError, match="spread_weight need the target's normalisation"):
+        build.check_batch_terms(cfg, 1, {})
 
 
 def test_resume_refuses_an_option_the_checkpoint_predates(tmp_path):
