@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ember_dist.model.runtime import import_keras
 from ember_dist.train import losses as L
-from ember_dist.train.step_terms import StepTerms
+from ember_dist.train.step_terms import StepTerms, flip_noise
 
 keras = import_keras()
 
@@ -182,7 +182,7 @@ class StepFunctions(StepTerms):
     def _generator_terms(self, s, g_tv, inputs, target):
         """Perceptual terms and the gamma-weighted adversarial term of the generator at weights ``g_tv``."""
         outs, ntv = self._gen(s, g_tv, inputs, True)
-        p, d, m, extra = self._perceptual(target, outs, lambda: self._gen(s, g_tv, self._renoised(inputs), True)[0][0])
+        p, d, m, extra = self._perceptual(target, outs, lambda: self._gen(s, g_tv, flip_noise(inputs), True)[0][0])
         _, fake = self._real_fake(inputs, target, outs)
         adv = L.generator_adversarial(self._crit(s, s["c_tv"], fake)[0])
         return p, d, m, extra, adv, ntv

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ember_dist.model.runtime import import_keras, import_tensorflow
 from ember_dist.train import losses as L
-from ember_dist.train.step_terms import StepTerms
+from ember_dist.train.step_terms import StepTerms, flip_noise
 
 keras = import_keras()
 tf = import_tensorflow()
@@ -124,7 +124,7 @@ class StepFunctions(StepTerms):
     def _generator_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            p, d, m, extra = self._perceptual(target, outs, lambda: self.g(self._renoised(inputs), training=True)[0])
+            p, d, m, extra = self._perceptual(target, outs, lambda: self.g(flip_noise(inputs), training=True)[0])
             _, fake = self._real_fake(inputs, target, outs)
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
@@ -143,7 +143,7 @@ class StepFunctions(StepTerms):
         tv = self.g.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             outs = self.g(inputs, training=True)
-            p, _, _, _ = self._perceptual(target, outs, lambda: self.g(self._renoised(inputs), training=True)[0])
+            p, _, _, _ = self._perceptual(target, outs, lambda: self.g(flip_noise(inputs), training=True)[0])
             _, fake = self._real_fake(inputs, target, outs)
             adv = self.w.gamma * L.generator_adversarial(self.c(fake, training=True))
         gp_, ga_ = tape.gradient(p, tv), tape.gradient(adv, tv)

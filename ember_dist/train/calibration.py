@@ -110,7 +110,7 @@ def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, se
     from ember_dist.model.bundle import load_model
     from ember_dist.train import losses as L
     from ember_dist.train.sampler import TileSampler
-    from ember_dist.train.step_terms import StepTerms
+    from ember_dist.train.step_terms import flip_noise
 
     b = load_model(model)
     if not b.preset.noise:
@@ -123,7 +123,7 @@ def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, se
     rows = {"linear": ([], []), "log": ([], [])}
     for i in range(int(batches)):
         x, y = sampler.batch(i)
-        t, (pa, pb) = L.tile_powers(y, (final(x), final(StepTerms._renoised(x))), b.output_norm.k, b.output_norm.q,
+        t, (pa, pb) = L.tile_powers(y, (final(x), final(flip_noise(x))), b.output_norm.k, b.output_norm.q,
                                     onehot, window)
         t, pa, pb = (np.asarray(v, np.float64) for v in (t, pa, pb))
         for name, f in (("linear", lambda v: v), ("log", lambda v: np.log(v + 1e-30))):

@@ -12,7 +12,20 @@ import numpy as np
 
 from ember_dist.train import losses as L
 
-__all__ = ["StepTerms"]
+__all__ = ["StepTerms", "flip_noise"]
+
+
+def flip_noise(inputs):
+    """The generator's inputs with every noise map flipped along both axes: another white-noise draw, independent
+    of the first but at the flipped tile's centre pixel (the noise is i.i.d. per pixel), so a training step's
+    second realisation needs no random numbers of its own.
+
+    >>> x = {"dm": np.arange(4.0).reshape(1, 2, 2, 1), "noise_l0": np.arange(4.0).reshape(1, 2, 2, 1)}
+    >>> y = flip_noise(x)
+    >>> y["noise_l0"][0, :, :, 0].tolist(), y["dm"] is x["dm"]
+    ([[3.0, 2.0], [1.0, 0.0]], True)
+    """
+    return {k: (v[:, ::-1, ::-1, :] if k.startswith("noise_") else v) for k, v in inputs.items()}
 
 
 class StepTerms:
@@ -61,12 +74,6 @@ class StepTerms:
             loss = loss + self.spread_weight * extra["spread"]
         return loss, d, m, extra
 
-    @staticmethod
-    def _renoised(inputs):
-        """The generator's inputs with every noise map flipped along both axes: another white-noise draw,
-        independent of the first but at the flipped tile's centre pixel (the noise is i.i.d. per pixel), so a
-        step needs no random numbers of its own."""
-        return {k: (v[:, ::-1, ::-1, :] if k.startswith("noise_") else v) for k, v in inputs.items()}
 
     def _real_fake(self, inputs, target, outs):
         """The critic's input dicts for the truth and the generator's outputs (each output level beside its
