@@ -42,11 +42,12 @@ from ember_dist.train.eval_figures import figures, power_title  # noqa: F401 (po
 from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, frac_error, judge,
                                          table_rows, write_table)
 
-__all__ = ["evaluate", "evaluate_models", "predict_held_out", "per_map_power", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
+__all__ = ["evaluate", "evaluate_models", "evaluate_predictions", "predict_held_out", "per_map_power", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
 
 def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
-                     seed=0):
-    """``(bundle, truth (maps, y, x), dm (maps, y, x), preds (maps, real, y, x), attrs)`` on held-out maps."""
+                     seed=0, net=None):
+    """``(bundle, truth (maps, y, x), dm (maps, y, x), preds (maps, real, y, x), attrs)`` on held-out maps
+    (``net``: the bundle's inference model, built here unless given, e.g. with its noise strengths changed)."""
     from ember_dist.engine.reference import predict_whole
     from ember_dist.model.bundle import load_model
     from ember_dist.train.sampler import open_maps
@@ -58,7 +59,7 @@ def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", a
     truth, attrs = open_maps(maps, field, axes)
     dm, _ = open_maps(input_maps or maps, input_var, axes)
     nreal = int(realisations) if b.preset.noise else 1
-    net = b.build()
+    net = net or b.build()
     preds = np.stack([np.stack([predict_whole(b, d, seed=seed + r, axis=0, slab=i, model=net)
                                 for r in range(nreal)]) for i, d in enumerate(dm)])  # (maps, real, y, x)
     return b, truth, dm, preds, attrs
@@ -258,6 +259,11 @@ def _check_out(out, overwrite):
     return out
 
 
+def evaluate_predictions(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), seed=0, bin_width=1.0):
+    """The report :func:`evaluate` returns, of predictions already made (:func:`predict_held_out`'s)."""
+    return _report(b, _metrics(b, truth, preds, attrs, bin_width), maps, input_maps, axes, seed)
+
+
 def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
              seed=0, bin_width=1.0, overwrite=False):
     """Evaluate ``model`` (bundle name/path) on the held-out maps of a deposit store; returns the report dict.
@@ -268,7 +274,7 @@ def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm",
     if out is not None:
         out = _check_out(out, overwrite)
     b, truth, _, preds, attrs = predict_held_out(model, maps, field, input_maps, input_var, axes, realisations, seed)
-    report = _report(b, _metrics(b, truth, preds, attrs, bin_width), maps, input_maps, axes, seed)
+    report = evaluate_predictions(b, truth, preds, attrs, maps, input_maps, axes, seed, bin_width)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -19,9 +19,11 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["layers", "fill", "strengths", "noise_levels"]
+__all__ = ["layers", "fill", "strengths", "noise_levels", "scaled"]
 
 
 def layers(g):
@@ -52,3 +54,29 @@ def noise_levels(g):
         lev = l.name.split("_")[0].replace("dec", "")  # dec{l}_noise
         out[f"noise_l{lev}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
     return out
+
+
+@contextlib.contextmanager
+def scaled(g, factor, levels=None):
+    """Inside the block the noise strengths of ``g`` at ``levels`` (default: all) are ``factor`` x their values;
+    restored after, also on an error (an inference experiment, not a training option).
+
+    >>> from ember_dist.model.generator import build_generator
+    >>> from ember_dist.model.presets import get_preset
+    >>> g = build_generator(get_preset("tiny").with_noise(True))
+    >>> fill(g, 0.25)
+    >>> with scaled(g, 4.0, levels=[0]):
+    ...     noise_levels(g)
+    {'noise_l0': 1.0, 'noise_l1': 0.25, 'noise_l2': 0.25}
+    >>> noise_levels(g)["noise_l0"]
+    0.25
+    """
+    chosen = [l for l in layers(g) if levels is None or int(l.name.split("_")[0].replace("dec", "")) in set(levels)]
+    saved = [np.asarray(l.strength).copy() for l in chosen]
+    try:
+        for l, w in zip(chosen, saved):
+            l.strength.assign((w * float(factor)).astype(np.float32))
+        yield g
+    finally:
+        for l, w in zip(chosen, saved):
+            l.strength.assign(w)

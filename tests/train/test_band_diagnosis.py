@@ -71,3 +71,27 @@ def test_tile_power_spread_is_zero_without_noise_and_counts_tiles(maps, tmp_path
     unet = random_bundle(tmp_path / "u", "tiny", "gas", noise=False, seed=5, pixel_size=PIX)
     with pytest.raises(ValueError, match="a U-Net"):
         tile_power_spread(str(unet.path), str(maps))
+
+
+def test_noise_scale_tool_reproduces_the_evaluation_at_one_and_silences_the_noise_at_zero(maps, tmp_path):
+    """tools/noise_scale.py: x1 is the evaluation's report (same maps, realisations, seeds); x0 leaves the
+    realisations identical (no spread in any k range)."""
+    from ember_dist.model.testing import random_bundle
+    from ember_dist.train.evaluate import evaluate
+
+    b = random_bundle(tmp_path / "wgan", "tiny", "gas", noise=True, noise_strength=0.3, seed=4, pixel_size=PIX)
+    t = load_tool("noise_scale")
+    assert t.main([str(b.path), "--maps", str(maps), "--axes", "z", "--scales", "1", "0", "--levels", "0", "1",
+                   "--realisations", "3", "--out", str(tmp_path / "n")]) == 0
+    res = json.loads((tmp_path / "n" / "noise-scale.json").read_text())["scales"]
+    ref = evaluate(str(b.path), str(maps), axes=("z",), realisations=3, seed=0)
+    for key in ("total_mass_frac_error_median", "power_max_abs_frac_error_low", "power_band_coverage",
+                "bispectrum_mean_abs_frac_error", "pdf_max_abs_frac_error_1_99"):
+        assert res["1.0"][key] == pytest.approx(ref[key], rel=1e-12), key
+    assert all(r["realisation_spread"] > 0 for r in res["1.0"]["spread"].values())
+    # levels 0-1 silenced: level 2's noise still makes the realisations differ
+    assert all(r["realisation_spread"] > 0 for r in res["0.0"]["spread"].values())
+    assert t.main([str(b.path), "--maps", str(maps), "--axes", "z", "--scales", "0", "--realisations", "3",
+                   "--out", str(tmp_path / "all")]) == 0
+    silent = json.loads((tmp_path / "all" / "noise-scale.json").read_text())["scales"]["0.0"]["spread"]
+    assert all(r["realisation_spread"] == 0 for r in silent.values())
