@@ -115,9 +115,9 @@ def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, se
     b = load_model(model)
     if not b.preset.noise:
         raise ValueError(f"{b.name} has no noise inputs (a U-Net): its realisations cannot differ.")
-    sampler, info = TileSampler.from_store(maps, b.field, axes=tuple(axes), tile=tile, batch=batch,
-                                           noise_levels=b.preset.levels - 1, seed=seed,
-                                           input_norm=b.input_norm, output_norm=b.output_norm)
+    sampler, _ = TileSampler.from_store(maps, b.field, axes=tuple(axes), tile=tile, batch=batch,
+                                        noise_levels=b.preset.levels - 1, seed=seed,
+                                        input_norm=b.input_norm, output_norm=b.output_norm)
     net, onehot, window = b.build(), *L.power_bins(tile)
     final = lambda x: np.asarray(net(x))  # noqa: E731  (the inference model: the final output only)
     rows = {"linear": ([], []), "log": ([], [])}

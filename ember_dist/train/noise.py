@@ -46,13 +46,17 @@ def strengths(g):
                      else [float(v) for v in np.asarray(l.strength)]) for l in layers(g)}
 
 
+def _level(layer):
+    """The decoder level of a noise-injection layer (named ``dec{l}_noise``)."""
+    return int(layer.name.split("_")[0].replace("dec", ""))
+
+
 def noise_levels(g):
     """``{"noise_l{l}": RMS of the strengths of level l}`` (the value itself when one per level)."""
     out = {}
     for l in layers(g):
         w = np.asarray(l.strength, np.float64)
-        lev = l.name.split("_")[0].replace("dec", "")  # dec{l}_noise
-        out[f"noise_l{lev}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
+        out[f"noise_l{_level(l)}"] = float(np.sqrt(np.mean(w * w))) if w.ndim else float(w)
     return out
 
 
@@ -71,7 +75,7 @@ def scaled(g, factor, levels=None):
     >>> noise_levels(g)["noise_l0"]
     0.25
     """
-    chosen = [l for l in layers(g) if levels is None or int(l.name.split("_")[0].replace("dec", "")) in set(levels)]
+    chosen = [l for l in layers(g) if levels is None or _level(l) in set(levels)]
     saved = [np.asarray(l.strength).copy() for l in chosen]
     try:
         for l, w in zip(chosen, saved):

@@ -74,7 +74,6 @@ class StepTerms:
             loss = loss + self.spread_weight * extra["spread"]
         return loss, d, m, extra
 
-
     def _real_fake(self, inputs, target, outs):
         """The critic's input dicts for the truth and the generator's outputs (each output level beside its
         downsampled truth), sharing the dark-matter conditioning."""
