@@ -189,6 +189,8 @@ def train_args(name, data, work=None):
             a += ["--noise-per-channel"]
         if r.get("noise_lr"):
             a += ["--noise-lr", str(r["noise_lr"])]
+        if r.get("noise_floor"):
+            a += ["--noise-floor", *map(str, r["noise_floor"])]
     for key in BATCH_TERMS:  # terms beyond the paper's in the generator loss
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]

@@ -55,6 +55,7 @@ def _train(args):
               critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight, spread_weight=args.spread_weight,
+              noise_floor=tuple(args.noise_floor or ()),
               score_maps=args.score_maps, score_bispectrum=args.score_bispectrum, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
@@ -117,6 +118,9 @@ def add_train_parser(subparsers):
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
                    "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")
+    p.add_argument("--noise-floor", type=float, nargs="+", default=None, metavar="F", help="least |strength| of "
+                   "the noise injections of decoder levels 0, 1, ... during training, held after every update "
+                   "(wgan; e.g. 0.06 0.05: the finest levels kept near the scale of their features; default: free)")
     p.add_argument("--alpha", type=float, default=None, help="DSSIM weight (default: the paper's)")
     p.add_argument("--beta", type=float, default=None, help="MSLE weight (default: the paper's)")
     p.add_argument("--gamma", type=float, default=None, help="adversarial weight (default: the paper's)")

@@ -120,6 +120,10 @@ class TrainConfig:
         (:func:`~ember_dist.train.losses.power_energy_score`; the generator runs twice per step, the second
         time on flipped noise maps), which asks the realisations to scatter as the truth does about them
         (WGAN only); 0 (the paper) leaves it out.
+    noise_floor : tuple of float
+        ``noise_floor[l]``: the least ``|strength|`` of each noise injection at decoder level ``l`` during
+        training (:func:`~ember_dist.train.noise.hold_floor`; applied after every update and to the start);
+        empty (the paper), or 0 at a level, leaves the strengths free (WGAN only).
     diagnostics : bool
         At every logged step also log (WGAN) the noise strength per level (``noise_l{l}``, the RMS over
         channels), the gradient norms of the perceptual and adversarial terms on a fixed batch
@@ -162,6 +166,7 @@ class TrainConfig:
     pdf_weight: float = 0.0
     pdf_log_weight: float = 0.0
     spread_weight: float = 0.0
+    noise_floor: tuple = ()
     diagnostics: bool = True
     init_from: str | None = None
     noise_init: float = 0.0
@@ -198,6 +203,12 @@ class TrainConfig:
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a finite number >= 0 (--{name.replace('_', '-')}). "
                                  f"Received: {name}={getattr(self, name)}.")
+        self.noise_floor = tuple(float(f) for f in self.noise_floor or ())
+        if self.noise_floor and (self.kind != "wgan" or len(self.noise_floor) > p.levels - 1
+                                 or not all(f >= 0 and math.isfinite(f) for f in self.noise_floor)):
+            raise ValueError(f"noise_floor={list(self.noise_floor)} needs kind='wgan' and one finite value >= 0 per "
+                             f"decoder level from level 0, at most {p.levels - 1} for preset {p.name!r} "
+                             "(--noise-floor F0 F1 ...).")
         if self.noise_lr is not None and not self.noise_lr > 0:
             raise ValueError(f"noise_lr must be > 0 (--noise-lr). Received: noise_lr={self.noise_lr}.")
         if self.mbstd_group is not None and (self.mbstd_group < 1 or self.batch % self.mbstd_group):
@@ -210,4 +221,4 @@ class TrainConfig:
         return loss_weights(self.kind, self.field)
 
     def to_dict(self):
-        return asdict(self)
+        return {**asdict(self), "noise_floor": list(self.noise_floor)}  # a list, as JSON gives it back

@@ -23,7 +23,7 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["layers", "fill", "strengths", "noise_levels", "scaled"]
+__all__ = ["layers", "fill", "strengths", "noise_levels", "scaled", "StrengthFloor", "hold_floor"]
 
 
 def layers(g):
@@ -84,3 +84,42 @@ def scaled(g, factor, levels=None):
     finally:
         for l, w in zip(chosen, saved):
             l.strength.assign(w)
+
+
+class StrengthFloor:
+    """A weight constraint: ``|w| >= floor`` element by element, the sign kept (0 goes to ``+floor``).
+
+    Keras optimizers apply a variable's constraint after every update (``Optimizer.apply``, and so
+    ``stateless_apply`` on JAX): a training option, never saved with the bundle.
+
+    >>> import numpy as np
+    >>> np.asarray(StrengthFloor(0.1)(np.array([-0.3, -0.01, 0.0, 0.05, 0.2], np.float32))).tolist()
+    [-0.30000001192092896, -0.10000000149011612, 0.10000000149011612, 0.10000000149011612, 0.20000000298023224]
+    """
+
+    def __init__(self, floor):
+        self.floor = float(floor)
+
+    def __call__(self, w):
+        from ember_dist.model.runtime import import_keras
+
+        ops = import_keras().ops
+        w = ops.convert_to_tensor(w)
+        return ops.where(ops.less(w, 0), ops.minimum(w, -self.floor), ops.maximum(w, self.floor))
+
+
+def hold_floor(g, floors):
+    """Hold the noise strengths of level ``l`` of ``g`` at ``|w| >= floors[l]`` from now on (a training lever:
+    the finest levels' strengths otherwise fall to a few per cent of the features they join, and the network
+    stops using them); projects the current values at once.  Levels beyond ``floors`` or with floor 0 are free.
+    Returns ``{layer name: floor}`` of the constrained layers.
+    """
+    held = {}
+    for layer in layers(g):
+        lev = _level(layer)
+        if lev < len(floors) and floors[lev] > 0:
+            c = StrengthFloor(floors[lev])
+            layer.strength.constraint = c
+            layer.strength.assign(c(layer.strength))
+            held[layer.name] = c.floor
+    return held

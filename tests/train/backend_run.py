@@ -23,7 +23,9 @@ RUNS = {  # name: (kind, TrainConfig keywords); together they reach every branch
     "unet-pdf": ("unet", {"pdf_weight": 1.0, "pdf_log_weight": 1.0}),
     "wgan": ("wgan", {"noise_lr": 1e-2, "noise_init": 0.05, "critic_warmup": 1, "power_weight": 10.0,
                       "spread_weight": 1.0}),
-    "wgan-r1": ("wgan", {"penalty": "r1", "fused": False, "noise_init": 0.05}),
+    # levels 0-1 start on their floor: the strengths the updates push down are held there (the constraint)
+    "wgan-r1": ("wgan", {"penalty": "r1", "fused": False, "noise_init": 0.05, "noise_floor": (0.05, 0.05),
+                         "noise_per_channel": True}),
 }
 
 
@@ -58,6 +60,7 @@ def main(work):
         steps = []
         t.run(progress=lambda step, m: steps.append({k: float(v) for k, v in m.items()}))
         out[name] = steps
+        out[name + "-strengths"] = t.noise_strengths()
         np.savez(work / f"{backend}-{name}.npz", **{f"{k}{i}": np.asarray(w) for k, vs in t._variables().items()
                                                      for i, w in enumerate(vs)})
     from ember_dist.train.distribute import DataParallel

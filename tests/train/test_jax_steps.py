@@ -78,6 +78,22 @@ def test_jax_steps_match_tensorflow_over_three_iterations(runs, name):
     assert np.median(moved) > 1e-3, np.median(moved)
 
 
+def test_the_noise_floor_holds_on_both_backends(runs):
+    """Levels 0-1 of the r1 runs start on their floor 0.05: the channels the updates push down stay exactly on it
+    (float32(0.05)) on both backends, the others rise; the free level 2 moves both ways (with level 0 alone held, 5 of
+    level 1's 16 channels ended below 0.049)."""
+    _, tf, jx = runs
+    f = float(np.float32(0.05))
+    for r in (tf, jx):
+        s = r["wgan-r1-strengths"]
+        held = np.abs(np.concatenate([s["dec0_noise"], s["dec1_noise"]]))
+        assert held.min() == f and (held == f).sum() >= 2 and (held > f).sum() >= 2, held
+        free = np.abs(np.asarray(s["dec2_noise"]))
+        assert free.min() < 0.05 - 1e-4 and free.max() > 0.05 + 1e-4, free
+    for level in ("dec0_noise", "dec1_noise"):
+        assert np.allclose(tf["wgan-r1-strengths"][level], jx["wgan-r1-strengths"][level], atol=1e-6)
+
+
 def test_jax_steps_match_tensorflow_on_the_pdf_terms_at_the_same_weights(runs):
     _, tf, jx = runs
     a, b = tf["unet-pdf"][0], jx["unet-pdf"][0]

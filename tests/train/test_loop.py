@@ -6,6 +6,7 @@ Data: a 32^3 mock suite deposited on 64^2 maps (2 slabs, x/y/z), once per module
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -84,7 +85,6 @@ def test_unet_steps_reduce_loss(maps, tmp_path):
     after = loss()
     assert after < 0.9 * before, (before, after)
     # best checkpoint by the power-spectrum error of whole training-map predictions
-    import json
 
     scores = {int(p.stem[5:]): json.loads(p.read_text())["score"]
               for p in (tmp_path / "w" / "checkpoints").glob("ckpt-*.json")}
@@ -293,7 +293,6 @@ def test_cli_train_and_evaluate_refuse_existing_outputs(maps, trained, tmp_path,
 
 
 def test_evaluate_held_out_report(maps, tmp_path, bundles, trained, capsys):
-    import json
 
     from ember_dist.cli import main
     from ember_dist.train.evaluate import evaluate
@@ -364,9 +363,42 @@ def test_warm_start_from_a_per_channel_wgan_keeps_its_strengths(tmp_path):
     assert [np.mean(v) for v in noise.strengths(src).values()] == pytest.approx(list(noise.strengths(one).values()))
 
 
+def test_noise_floor_holds_the_fine_strengths_resumes_and_is_recorded(maps, tmp_path):
+    """--noise-floor: the start is projected onto it, every update keeps |w| >= floor at the held levels (here a
+    noise learning rate of 0.05 on a map that asks for little noise: free levels fall below it), a checkpoint
+    resumes with it, the bundle records it; bad values are refused before any work."""
+    from ember_dist.cli import main
+    from ember_dist.train import noise
+
+    for bad in (dict(kind="unet", noise_floor=(0.1,)), dict(kind="wgan", noise_floor=(0.1, 0.1, 0.1, 0.1)),
+                dict(kind="wgan", noise_floor=(-0.1,)), dict(kind="wgan", noise_floor=(float("nan"),))):
+        with pytest.raises(ValueError, match="--noise-floor"):
+            _cfg(**bad)
+    s, info = _sampler(maps, "wgan")
+    quiet = dict(diagnostics=False, score_maps=0, tensorboard=False, noise_per_channel=True, noise_lr=0.05)
+    cfg = _cfg("wgan", steps=4, checkpoint_every=2, noise_init=0.02, noise_floor=(0.06, 0.0), **quiet)
+    tr = Trainer(cfg, s, tmp_path / "w", info)
+    assert tr.floors_held == {"dec0_noise": 0.06}
+    assert np.all(np.asarray(noise.strengths(tr.g)["dec0_noise"]) == np.float32(0.06))  # projected at the start
+    tr.run(max_steps=2)
+    again = Trainer(cfg, s, tmp_path / "w", info)
+    assert again.restore() == 2  # the list in the checkpoint's JSON equals the config's tuple
+    again.run()
+    st = noise.strengths(again.g)
+    assert np.min(np.abs(st["dec0_noise"])) >= np.float32(0.06)
+    assert np.min(np.abs(st["dec1_noise"] + st["dec2_noise"])) < 0.02  # the free levels went down (lr 0.05)
+    out = tmp_path / "b"
+    assert main(["train", "--maps", str(maps), "--field", "gas", "--kind", "wgan", "--preset", "tiny", "--steps", "2",
+                 "--batch", "4", "--tile", "32", "--n-critic", "1", "--out", str(out), "--checkpoint-every", "2",
+                 "--sample-every", "0", "--noise-floor", "0.05", "0.04", "--seam-size", "64", "-q"]) == 0
+    t = json.loads((out / "bundle.json").read_text())["training"]
+    assert t["noise_floor"] == [0.05, 0.04]
+    assert abs(t["noise_strengths"]["dec0_noise"]) >= np.float32(0.05)
+    assert abs(t["noise_strengths"]["dec1_noise"]) >= np.float32(0.04)
+
+
 def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, capsys):
     """Several models on the held-out projection: Table-4-like table, P(k)/PDF figures; HI adds the CDDF."""
-    import json
 
     from ember_dist.cli import main
     from ember_dist.model.testing import random_bundle
@@ -456,7 +488,6 @@ def test_equilateral_error_sees_phases_that_the_power_spectrum_cannot():
 def test_checkpoints_scored_on_a_validation_store(maps, tmp_path, b_weight):
     """--val-maps: the checkpoints are scored on maps never trained on, and the bundle says so; with
     --score-bispectrum W the score adds W x the maps' equilateral-bispectrum error."""
-    import json
 
     import xarray as xr
 
