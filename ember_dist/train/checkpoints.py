@@ -123,7 +123,8 @@ def check_config(path, saved, now):
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     saved = {k: v for k, v in {**{k: defaults[k] for k in now if k in defaults}, **saved}.items()
              if k not in RESUME_FREE}
-    now = {k: v for k, v in now.items() if k in saved}
+    saved = json.loads(json.dumps(saved, default=str))  # as the checkpoint's JSON holds it (tuples are lists)
+    now = json.loads(json.dumps({k: v for k, v in now.items() if k in saved}, default=str))
     if saved != now:
         diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k]}
         raise ValueError(f"checkpoint {str(path)!r} was written with a different configuration {diff} "

@@ -187,6 +187,11 @@ def test_resume_refuses_an_option_the_checkpoint_predates(tmp_path):
     check_config(tmp_path / "ck", saved, _cfg("wgan").to_dict())  # the default: resumes
     with pytest.raises(ValueError, match="power_weight"):
         check_config(tmp_path / "ck", saved, _cfg("wgan", power_weight=10.0).to_dict())
+    # a tuple-valued option the checkpoint predates (noise_floor, default ()) resumes at its default too
+    saved = {k: v for k, v in _cfg("wgan").to_dict().items() if k != "noise_floor"}
+    check_config(tmp_path / "ck", saved, _cfg("wgan").to_dict())
+    with pytest.raises(ValueError, match="noise_floor"):
+        check_config(tmp_path / "ck", saved, _cfg("wgan", noise_floor=(0.1,)).to_dict())
 
 
 def test_checkpoint_resume_is_bit_identical(maps, tmp_path):
