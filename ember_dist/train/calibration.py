@@ -16,7 +16,7 @@ import numpy as np
 
 from ember_dist.train.evaluate import band_coverage
 
-__all__ = ["spread_diagnosis", "spread_curves", "tile_power_spread", "K_RANGES"]
+__all__ = ["spread_diagnosis", "spread_curves", "tile_power_spread", "level_spread", "K_RANGES"]
 
 #: k ranges, in units of the Nyquist wavenumber, that the diagnosis summarises
 K_RANGES = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75))
@@ -135,3 +135,43 @@ def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, se
         out[name] = {"error": err.mean(axis=0).tolist(), "spread": spr.mean(axis=0).tolist(),
                      "energy_score": float(err.mean() - 0.5 * spr.mean())}
     return out
+
+
+def level_spread(model, maps, levels, scale=1.0, axes=("x",), n_maps=3, ranges=K_RANGES + ((0.75, 1.0),)):
+    """How much the noise of decoder ``levels`` alone moves the output of WGAN ``model``: with every other level's
+    strengths at 0 and those of ``levels`` x ``scale``, two realisations (seeds 0 and 1) of each of the first
+    ``n_maps`` maps of ``maps``; per k range (in k_Nyquist), the mean over maps and bins of
+    ``P(a - b) / (2 P_true)`` (mass maps' power, not overdensities': a difference has mean ~0), the variance one
+    realisation gets from those levels, in units of the truth's power.  A network that learned to filter a level's
+    noise out shows ~0 however strong its strengths.
+
+    Returns ``{"levels", "scale", "n_maps", "noise_levels": {...} (RMS strengths as used), "ranges": {"a-b": value}}``.
+    """
+    from ember_dist.engine.reference import predict_whole
+    from ember_dist.model.bundle import load_model
+    from ember_dist.stats.power import power_spectrum
+    from ember_dist.train import noise
+    from ember_dist.train.sampler import open_maps
+
+    b = load_model(model)
+    if not b.preset.noise:
+        raise ValueError(f"{b.name} has no noise inputs (a U-Net): its realisations cannot differ.")
+    truth, attrs = open_maps(maps, b.field, tuple(axes))
+    dm, _ = open_maps(maps, "dm", tuple(axes))
+    n = min(int(n_maps), len(truth))
+    net = b.build()
+    others = [lev for lev in range(b.preset.levels - 1) if lev not in set(levels)]
+    with noise.scaled(net, 0.0, others), noise.scaled(net, scale, levels):
+        used = noise.noise_levels(net)
+        diff = np.stack([predict_whole(b, dm[i], seed=0, axis=0, slab=i, model=net)
+                         - predict_whole(b, dm[i], seed=1, axis=0, slab=i, model=net) for i in range(n)])
+    pixel = float(attrs.get("pixel_size", 1.0))
+    box = pixel * truth.shape[-1]
+    pt = power_spectrum(np.asarray(truth[:n], np.float64), box_size=box, overdensity=False)
+    pd = power_spectrum(diff.astype(np.float64), box_size=box, overdensity=False)
+    k, k_nyq = np.asarray(pt["k"]), np.pi / pixel
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.asarray(pd["power"]) / (2.0 * np.asarray(pt["power"]))
+    out = {f"{lo:g}-{hi:g}": float(np.nanmean(ratio[:, (k > lo * k_nyq) & (k <= hi * k_nyq)])) for lo, hi in ranges}
+    return {"levels": [int(v) for v in levels], "scale": float(scale), "n_maps": n, "noise_levels": used,
+            "ranges": out}

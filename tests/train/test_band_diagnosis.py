@@ -95,3 +95,26 @@ def test_noise_scale_tool_reproduces_the_evaluation_at_one_and_silences_the_nois
                    "--out", str(tmp_path / "all")]) == 0
     silent = json.loads((tmp_path / "all" / "noise-scale.json").read_text())["scales"]["0.0"]["spread"]
     assert all(r["realisation_spread"] == 0 for r in silent.values())
+
+
+def test_level_spread_is_zero_without_that_noise_and_quadratic_in_small_strengths(maps, tmp_path):
+    """The spread one level's noise makes alone: 0 with its strengths at 0 (every other level is off), x4 when
+    small strengths double (the network is linear in a small perturbation), and the tool writes the same numbers."""
+    from ember_dist.model.testing import random_bundle
+    from ember_dist.train.calibration import level_spread
+
+    b = random_bundle(tmp_path / "wgan", "tiny", "gas", noise=True, noise_strength=0.003, seed=4, pixel_size=PIX)
+    off = level_spread(b.path, maps, [0], 0.0, axes=("z",), n_maps=2)
+    assert off["n_maps"] == 2 and off["noise_levels"] == {"noise_l0": 0.0, "noise_l1": 0.0, "noise_l2": 0.0}
+    assert all(v == 0.0 for v in off["ranges"].values()), off
+    one, two = (level_spread(b.path, maps, [0], s, axes=("z",), n_maps=2)["ranges"] for s in (1.0, 2.0))
+    assert list(one) == ["0-0.25", "0.25-0.5", "0.5-0.75", "0.75-1"] and all(v > 0 for v in one.values())
+    assert all(two[r] / one[r] == pytest.approx(4.0, rel=0.05) for r in one), (one, two)
+    t = load_tool("level_spread")
+    assert t.main([str(b.path), "--maps", str(maps), "--axes", "z", "--levels", "0", "--scales", "1", "2",
+                   "--n-maps", "2", "--out", str(tmp_path / "ls")]) == 0
+    rows = json.loads((tmp_path / "ls" / "level-spread.json").read_text())["rows"]
+    assert [r["scale"] for r in rows] == [1.0, 2.0] and rows[0]["ranges"] == pytest.approx(one, rel=1e-9)
+    unet = random_bundle(tmp_path / "unet", "tiny", "gas", noise=False, seed=5, pixel_size=PIX)
+    with pytest.raises(SystemExit, match="a U-Net"):
+        t.main([str(unet.path), "--maps", str(maps), "--axes", "z", "--levels", "0", "--out", str(tmp_path / "u")])
