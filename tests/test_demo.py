@@ -176,7 +176,7 @@ def _fake_bundle(root, name, evaluation=None):
 def test_models_table_lists_held_out_errors(tmp_path, monkeypatch, capsys):
     ev = {"held_out": "suite seed(s) [5] (test split, never used in training)", "realisations": 8,
           "table": {"total mass error (median)": -0.0234, "mean abs P(k) error, k <= k_Nyq/2": 0.1234,
-                    "maps x realisations": "12 x 8"}}
+                    "maps x realisations": "12 x 8", "targets missed": "P(k) band, B_eq"}}
     _fake_bundle(tmp_path, "zz-evaluated", ev)
     _fake_bundle(tmp_path, "zz-not-evaluated")
     monkeypatch.setenv("EMBER_DIST_MODEL_DIR", str(tmp_path))
@@ -187,11 +187,13 @@ def test_models_table_lists_held_out_errors(tmp_path, monkeypatch, capsys):
     rows = {ln.split()[0]: ln for ln in lines[1:]}
     col = header.index("held-out mass error")
     pcol = header.index("mean |P(k) error|")
+    tcol = header.index("targets missed")
     ocol = header.index("held out on")
     good, bare = rows["zz-evaluated"], rows["zz-not-evaluated"]
-    assert good[col:pcol].split() == ["-2.3%"] and good[pcol:ocol].split() == ["12.3%"]
+    assert good[col:pcol].split() == ["-2.3%"] and good[pcol:tcol].split() == ["12.3%"]
+    assert good[tcol:ocol].strip() == "P(k) band, B_eq" and bare[tcol:ocol].strip() == "-"
     assert good[ocol:] == "suite seed(s) [5] (test split, never used in training) (12 x 8)"
-    assert bare[col:pcol].split() == ["-"] and bare[pcol:ocol].split() == ["-"] and bare[ocol:] == "-"
+    assert bare[col:pcol].split() == ["-"] and bare[pcol:tcol].split() == ["-"] and bare[ocol:] == "-"
     assert "31.25" in good and " HR " in good
     dcol = header.index("default for")
     assert good[dcol:col].split() == ["-"]  # not a default

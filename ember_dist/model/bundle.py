@@ -222,7 +222,8 @@ class ModelBundle:
         dict
             ``mass_error`` (median total-mass fractional error), ``power_error`` (mean |P(k)
             fractional error| for k <= k_Nyquist / 2), ``held_out`` (what it was evaluated on),
-            ``maps_x_realisations``.
+            ``maps_x_realisations``, ``targets_missed`` (the evaluation's targets this model misses, in words;
+            ``""`` when it meets them all).
         """
         ev = self.meta.get("evaluation") or {}
         table = ev.get("table") or {}
@@ -231,7 +232,8 @@ class ModelBundle:
             return float(v) if isinstance(v, (int, float)) else None
 
         return {"mass_error": num(table.get(EVAL_MASS_KEY)), "power_error": num(table.get(EVAL_POWER_KEY)),
-                "held_out": ev.get("held_out"), "maps_x_realisations": table.get("maps x realisations")}
+                "held_out": ev.get("held_out"), "maps_x_realisations": table.get("maps x realisations"),
+                "targets_missed": table.get("targets missed")}
 
     def describe(self):
         t = self.meta.get("training", {})
@@ -271,8 +273,8 @@ def models_table(bundles):
 
     Columns: name, field, kind, input resolution, training pixel size (ckpc/h), the input it is the default
     for (:data:`DEFAULT_MODELS_BY_INPUT`: ``HR``, ``MR 1/8``, ...), and from the bundle's ``evaluation``
-    metadata the held-out median total-mass error, the mean |P(k) error| for k <= k_Nyquist / 2, and what the
-    errors were measured on.
+    metadata the held-out median total-mass error, the mean |P(k) error| for k <= k_Nyquist / 2, the targets
+    missed (``none`` when all are met) and what the errors were measured on.
     """
     def pct(v, signed):
         return "-" if v is None else f"{v:+.1%}" if signed else f"{v:.1%}"
@@ -280,16 +282,18 @@ def models_table(bundles):
     default_for = {name: "HR" if k == 1 else f"MR 1/{k}" for k, d in DEFAULT_MODELS_BY_INPUT.items()
                    for name in d.values()}
     header = ("name", "field", "kind", "input", "pixel [ckpc/h]", "default for", "held-out mass error",
-              "mean |P(k) error| k<=k_Nyq/2", "held out on (maps x realisations)")
+              "mean |P(k) error| k<=k_Nyq/2", "targets missed", "held out on (maps x realisations)")
     rows = []
     for b in bundles:
         e = b.held_out_errors()
         on = e["held_out"] or "-"
         if e["held_out"] and e["maps_x_realisations"]:
             on += f" ({e['maps_x_realisations']})"
+        missed = e["targets_missed"]
         rows.append((b.name, b.field, str(b.meta.get("kind", "?")),
                      _input_label(b.meta.get("training", {}).get("input_resolution")), f"{b.pixel_size:.4g}",
-                     default_for.get(b.name, "-"), pct(e["mass_error"], True), pct(e["power_error"], False), on))
+                     default_for.get(b.name, "-"), pct(e["mass_error"], True), pct(e["power_error"], False),
+                     "-" if missed is None else missed or "none", on))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [header, *rows]]
 
