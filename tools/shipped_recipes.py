@@ -150,3 +150,8 @@ SUITE_RECIPES["suite-gas-wgan-floor"] = dict(SUITE_RECIPES["suite-gas-wgan"], in
 # k_Nyq/2 14.1% (11.0%); the network filters the held-up fine noise at 0.25-0.75 k_Nyq (tools/level_spread.py: 4x /
 # 2x less than the shipped x40 at the same strengths) and the coarse noise shrank. Not shipped (docs/evaluation/suite
 # "The fine noise held up in training").
+# The same floor with the perceptual terms (DSSIM, MSLE) comparing 4x4-pixel block averages (--perceptual-from-level 2),
+# so that no pixel-by-pixel term pays for the noise below 4 pixels and the critic, the P(k) and the PDF terms shape
+# those scales (the "a schedule that lets the adversarial term dominate at small scales"; from level 1 on the
+# small preset without a floor, fourth session: negative).
+SUITE_RECIPES["suite-gas-wgan-floor-pl2"] = dict(SUITE_RECIPES["suite-gas-wgan-floor"], perceptual_from_level=2)
