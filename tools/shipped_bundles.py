@@ -26,6 +26,10 @@ SCORE_COLUMNS = ("total mass error (median)", "mean abs P(k) error, k <= k_Nyq/2
 SCORE_DEFINITION = ("|total mass error| + mean |P(k) error| (k <= k_Nyq/2) + mean |B_eq error| (k <= k_Nyq/2) "
                     "+ max |PDF error| (1-99 percentile range) + mean |CDDF error| (HI) on the validation boxes")
 TIE = 0.02
+#: where a shipped suite bundle's misses and the levers tried against them are written down (issue 18: "ship the
+#: best and write the measured numbers and what was tried in bench/README.md and the bundle metadata")
+WHAT_WAS_TRIED = ("bench/README.md, section 'Issue 18: where the targets stand, and what was tried' (every lever "
+                  "with its result); docs/evaluation/suite/README.md (each trial's tables and figures)")
 
 
 def default_score(row):
@@ -81,6 +85,19 @@ def rescore(folder, recipes):
     return scores
 
 
+def note_what_was_tried(bundle):
+    """Point a bundle's recorded held-out evaluation at where its misses and the levers tried are written
+    (``evaluation.what_was_tried``); a bundle without an evaluation or without a miss is left as it is.
+    Returns whether it was changed."""
+    from ember_dist.model.bundle import load_model, update_meta
+
+    ev = load_model(bundle).meta.get("evaluation") or {}
+    if not (ev.get("table") or {}).get("targets missed") or ev.get("what_was_tried") == WHAT_WAS_TRIED:
+        return False
+    update_meta(bundle, evaluation={**ev, "what_was_tried": WHAT_WAS_TRIED})
+    return True
+
+
 def ship(names, work):
     for n in names:
         src = work / "models" / n
@@ -90,6 +107,7 @@ def ship(names, work):
         dst.mkdir(parents=True)
         for f in ("bundle.json", "bundle.json.sha256", "generator.weights.h5"):
             shutil.copy2(src / f, dst / f)
+        note_what_was_tried(dst)
         print(f"shipped {dst}", flush=True)
 
 

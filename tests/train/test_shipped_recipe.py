@@ -204,3 +204,23 @@ def test_adopt_makes_a_trial_bundle_the_named_one_and_overwrites_nothing(tmp_pat
     assert load_model(trial.path).name == "suite-gas-wgan-wide-beq"  # the trial is left as it was
     with pytest.raises(SystemExit, match="exists; move it aside"):
         t.main(["--data", "suite", "--work", str(work), "--adopt", "suite-gas-wgan-wide-beq", "suite-gas-wgan"])
+
+
+def test_a_bundle_that_misses_a_target_points_to_what_was_tried(tmp_path):
+    """Shipping writes evaluation.what_was_tried into a bundle whose recorded evaluation misses a target (once), and
+    leaves one that meets them all, or has no evaluation, as it is; the bundle stays valid (checksum rewritten)."""
+    from ember_dist.model.bundle import load_model, update_meta
+    from ember_dist.model.testing import random_bundle
+
+    sb = load_tool("shipped_bundles")
+    miss = random_bundle(tmp_path / "miss", "tiny", "gas", noise=False, seed=1)
+    update_meta(miss.path, evaluation={"held_out": "seed 5", "table": {"targets missed": "P(k) band, B_eq"}})
+    meets = random_bundle(tmp_path / "meets", "tiny", "gas", noise=False, seed=2)
+    update_meta(meets.path, evaluation={"held_out": "seed 5", "table": {"targets missed": ""}})
+    bare = random_bundle(tmp_path / "bare", "tiny", "gas", noise=False, seed=3)
+    assert [sb.note_what_was_tried(b.path) for b in (miss, meets, bare)] == [True, False, False]
+    assert sb.note_what_was_tried(miss.path) is False  # already there
+    ev = load_model(miss.path).meta["evaluation"]
+    assert ev["what_was_tried"] == sb.WHAT_WAS_TRIED and ev["table"]["targets missed"] == "P(k) band, B_eq"
+    assert "what_was_tried" not in load_model(meets.path).meta["evaluation"]
+    assert "Issue 18: where the targets stand" in (Path(__file__).parents[2] / "bench" / "README.md").read_text()
