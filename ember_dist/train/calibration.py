@@ -147,27 +147,25 @@ def level_spread(model, maps, levels, scale=1.0, axes=("x",), n_maps=3, ranges=K
 
     Returns ``{"levels", "scale", "n_maps", "noise_levels": {...} (RMS strengths as used), "ranges": {"a-b": value}}``.
     """
-    from ember_dist.engine.reference import predict_whole
     from ember_dist.model.bundle import load_model
     from ember_dist.stats.power import power_spectrum
     from ember_dist.train import noise
-    from ember_dist.train.sampler import open_maps
+    from ember_dist.train.evaluate import predict_held_out
 
     b = load_model(model)
     if not b.preset.noise:
         raise ValueError(f"{b.name} has no noise inputs (a U-Net): its realisations cannot differ.")
-    truth, attrs = open_maps(maps, b.field, tuple(axes))
-    dm, _ = open_maps(maps, "dm", tuple(axes))
-    n = min(int(n_maps), len(truth))
     net = b.build()
     others = [lev for lev in range(b.preset.levels - 1) if lev not in set(levels)]
     with noise.scaled(net, 0.0, others), noise.scaled(net, scale, levels):
         used = noise.noise_levels(net)
-        diff = np.stack([predict_whole(b, dm[i], seed=0, axis=0, slab=i, model=net)
-                         - predict_whole(b, dm[i], seed=1, axis=0, slab=i, model=net) for i in range(n)])
+        _, truth, _, preds, attrs = predict_held_out(b.path, maps, axes=tuple(axes), realisations=2, seed=0, net=net,
+                                                     n_maps=int(n_maps))
+    n = len(truth)
+    diff = preds[:, 0] - preds[:, 1]
     pixel = float(attrs.get("pixel_size", 1.0))
     box = pixel * truth.shape[-1]
-    pt = power_spectrum(np.asarray(truth[:n], np.float64), box_size=box, overdensity=False)
+    pt = power_spectrum(np.asarray(truth, np.float64), box_size=box, overdensity=False)
     pd = power_spectrum(diff.astype(np.float64), box_size=box, overdensity=False)
     k, k_nyq = np.asarray(pt["k"]), np.pi / pixel
     with np.errstate(divide="ignore", invalid="ignore"):

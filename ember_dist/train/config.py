@@ -221,4 +221,4 @@ class TrainConfig:
         return loss_weights(self.kind, self.field)
 
     def to_dict(self):
-        return {**asdict(self), "noise_floor": list(self.noise_floor)}  # a list, as JSON gives it back
+        return asdict(self)

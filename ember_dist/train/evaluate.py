@@ -45,9 +45,10 @@ from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, T
 __all__ = ["evaluate", "evaluate_models", "evaluate_predictions", "predict_held_out", "per_map_power", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
 
 def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
-                     seed=0, net=None):
+                     seed=0, net=None, n_maps=None):
     """``(bundle, truth (maps, y, x), dm (maps, y, x), preds (maps, real, y, x), attrs)`` on held-out maps
-    (``net``: the bundle's inference model, built here unless given, e.g. with its noise strengths changed)."""
+    (``net``: the bundle's inference model, built here unless given, e.g. with its noise strengths changed;
+    ``n_maps``: only the first ones)."""
     from ember_dist.engine.reference import predict_whole
     from ember_dist.model.bundle import load_model
     from ember_dist.train.sampler import open_maps
@@ -58,6 +59,7 @@ def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", a
     field = field or b.field
     truth, attrs = open_maps(maps, field, axes)
     dm, _ = open_maps(input_maps or maps, input_var, axes)
+    truth, dm = truth[:n_maps], dm[:n_maps]
     nreal = int(realisations) if b.preset.noise else 1
     net = net or b.build()
     preds = np.stack([np.stack([predict_whole(b, d, seed=seed + r, axis=0, slab=i, model=net)

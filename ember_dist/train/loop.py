@@ -92,7 +92,7 @@ class Trainer:
             self.init_info = build.warm_start(self.g, self.preset, config.init_from) if config.init_from else None
             if self.preset.noise and config.noise_init:
                 noise.fill(self.g, config.noise_init)
-            self.floors_held = noise.hold_floor(self.g, config.noise_floor) if self.preset.noise else {}
+            self.floors_held = noise.hold_floor(self.g, config.noise_floor)  # {} for a U-Net: no noise layers
             noise_vars = [l.strength for l in self.noise_layers()]
             self.g_opt, self.n_opt, self.c_opt = build.optimizers(config, self.g, self.c, noise_vars)
         self.levels = output_levels(self.preset.levels)
