@@ -37,6 +37,30 @@ def default_score(row):
     return sum(abs(float(row[c])) for c in SCORE_COLUMNS if row.get(c) not in (None, ""))
 
 
+def box_scores(per_box):
+    """``{box seed: score}`` from one model's per-box table rows (``report.json``'s ``per_box``)."""
+    return {str(s): default_score(r) for s, r in per_box.items()}
+
+
+def paired_difference(a, b):
+    """``(mean, standard error, boxes where a < b, boxes)`` of ``a[s] - b[s]`` over the boxes both score
+    (``{box: score}``); a difference within ~2 standard errors is within the choice of boxes.
+
+    >>> a, b = {"4": 0.30, "10": 0.50, "11": 0.40}, {"4": 0.35, "10": 0.52, "11": 0.39}
+    >>> mean, se, better, boxes = paired_difference(a, b)
+    >>> print(f"{mean:+.3f} +- {se:.4f}, lower on {better} of {boxes}")
+    -0.020 +- 0.0173, lower on 2 of 3
+    """
+    import numpy as np
+
+    common = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in common], float)
+    if d.size == 0:
+        return float("nan"), float("nan"), 0, 0
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
+    return float(d.mean()), se, int((d < 0).sum()), int(d.size)
+
+
 def choose_defaults(scores, recipes):
     """``{(field, input): name}``: per field and input the lowest of ``scores`` ({name: score}), the U-Net on a
     ``TIE`` (2%: the U-Net is deterministic, cheaper and has no adversarial failure modes)."""
@@ -51,18 +75,30 @@ def choose_defaults(scores, recipes):
     return out
 
 
-def print_defaults(scores, recipes):
+def print_defaults(scores, recipes, by_box=None):
+    """Print each (field, input)'s default and every model's score; with ``by_box`` ({name: {box: score}}) each
+    model's score per box and its paired difference from the default (mean +- standard error over boxes)."""
     for (field, inp), best in choose_defaults(scores, recipes).items():
         group = [n for n in scores if (recipes[n]["field"], recipes[n]["input"]) == (field, inp)]
         print(f"default {field} {inp}: {best} ({', '.join(f'{n} {scores[n]:.3f}' for n in group)})", flush=True)
+        for n in group if by_box and by_box.get(best) else ():
+            per = ", ".join(f"s{s} {v:.3f}" for s, v in sorted(by_box.get(n, {}).items(), key=lambda kv: int(kv[0])))
+            line = f"  {n} per box: {per}"
+            if n != best and by_box.get(n):
+                mean, se, better, boxes = paired_difference(by_box[n], by_box[best])
+                line += f"; minus {best}: {mean:+.3f} +- {se:.3f} (lower on {better} of {boxes} boxes)"
+            print(line, flush=True)
 
 
-def record_validation(bundle, row, box):
+def record_validation(bundle, row, box, per_box=None):
+    """Record a bundle's validation table ``row`` (and its ``per_box`` rows' scores) and return its score."""
     from ember_dist.model.bundle import update_meta
 
     score = default_score(row)
-    update_meta(bundle, validation={"box": box, "default_score": score,
-                                    "default_score_definition": SCORE_DEFINITION, "table": row})
+    v = {"box": box, "default_score": score, "default_score_definition": SCORE_DEFINITION, "table": row}
+    if per_box:  # the rows too, so that --rescore can score each box again
+        v.update(per_box=per_box, per_box_scores=box_scores(per_box))
+    update_meta(bundle, validation=v)
     return score
 
 
@@ -72,16 +108,17 @@ def rescore(folder, recipes):
     Returns ``{name: score}``."""
     from ember_dist.model.bundle import load_model
 
-    scores = {}
+    scores, by_box = {}, {}
     for path in sorted(Path(folder).glob("*/bundle.json")):
         b = load_model(path.parent)
         v = b.meta.get("validation")
         if not v or b.name not in recipes:
             continue
         before = v["default_score"]
-        scores[b.name] = record_validation(b, v["table"], v["box"])
+        scores[b.name] = record_validation(b, v["table"], v["box"], v.get("per_box"))
+        by_box[b.name] = box_scores(v.get("per_box") or {})
         print(f"{b.name}: {before:.3f} -> {scores[b.name]:.3f}", flush=True)
-    print_defaults(scores, recipes)
+    print_defaults(scores, recipes, by_box)
     return scores
 
 

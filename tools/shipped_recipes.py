@@ -164,3 +164,10 @@ SUITE_RECIPES["suite-gas-wgan-floor-pl2"] = dict(SUITE_RECIPES["suite-gas-wgan-f
 # 2.8 / 9.0% (3.4 / 11.0), to 3/4 k_Nyq 10.2% (16.0), band 23.3% (20.6), B_eq 18.2% (24.2), PDF max 10.4% (9.1), mass
 # -0.8% (+1.0): better on the issue's first target as well as on the score. Shipped as suite-gas-wgan (--adopt).
 SUITE_RECIPES["suite-gas-wgan"] = dict(SUITE_RECIPES["suite-gas-wgan-wide-beq"], trial=False)
+# More boxes (2026-12-05, fourteenth session): the shipped HI WGAN's P(k) on its own training maps is 11 / 8 / 6% low
+# at 30 / 40 / 50 h/Mpc and 11 / 16 / 10% high on the test boxes (tools/fit_vs_held_out.py, 12 maps x 2): the HI
+# miss to k_Nyq/2 is generalisation, not the fit. The suite grew to 13 training boxes (seeds 17-21 joined) and 6
+# validation boxes (14-16). The shipped HI WGAN fine-tuned on the 13 boxes (its own noise strengths kept, a fresh
+# critic), checkpoints chosen on the 6 validation boxes with B_eq as the validation score weighs it.
+SUITE_RECIPES["suite-hi-wgan-13box"] = dict(SUITE_RECIPES["suite-hi-wgan"], init_from="suite-hi-wgan", steps=3000,
+                                            noise_init=0.0, score_bispectrum=1.0, trial=True)

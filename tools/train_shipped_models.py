@@ -57,8 +57,8 @@ GRID, SLABS = 256, 8
 # the recipes live beside this script (tools/ is a folder of scripts, not a package)
 if str(ROOT / "tools") not in sys.path:
     sys.path.insert(0, str(ROOT / "tools"))
-from shipped_bundles import (SCORE_DEFINITION, adopt, choose_defaults, default_score,  # noqa: E402,F401
-                             print_defaults, record_validation, rescore, ship)
+from shipped_bundles import (SCORE_DEFINITION, adopt, box_scores, choose_defaults, default_score,  # noqa: E402,F401
+                             paired_difference, print_defaults, record_validation, rescore, ship)
 from shipped_recipes import COMMON, MR_FACTORS, RECIPES, SUITE_RECIPES  # noqa: E402
 
 
@@ -328,13 +328,15 @@ def validate(names, data, realisations=8):
     its default score, and print the default each (field, input) gets: the lowest score, the U-Net on a tie."""
     from ember_dist.model.bundle import load_model
 
-    scores = {}
-    for _, _, group, rows in _evaluate_per_field(names, data, data.validation, data.validation_inputs, "val",
-                                                 realisations):
+    scores, by_box = {}, {}
+    for _, out, group, rows in _evaluate_per_field(names, data, data.validation, data.validation_inputs, "val",
+                                                   realisations):
+        per_box = json.loads((out / "report.json").read_text()).get("per_box", {})
         for n, row in zip(group, rows):
             box = f"{data.validation_description()}, {row['maps x realisations']} maps x realisations"
-            scores[n] = record_validation(load_model(data.work / "models" / n), row, box)
-    print_defaults(scores, data.recipes)
+            scores[n] = record_validation(load_model(data.work / "models" / n), row, box, per_box.get(n))
+            by_box[n] = box_scores(per_box.get(n, {}))
+    print_defaults(scores, data.recipes, by_box)
 
 
 def default_names(recipes):

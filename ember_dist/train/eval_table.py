@@ -160,15 +160,17 @@ def _notes():
     return lines
 
 
-def write_table(rows, out, judged=None):
+def write_table(rows, out, judged=None, name="table"):
+    """``out/{name}.csv`` and ``out/{name}.md`` (with the columns' definitions; a pass/MISS mark per target
+    column where ``judged`` gives one per row)."""
     judged = judged or [{}] * len(rows)
     keys = list(rows[0])
     for r in rows[1:]:
         keys += [k for k in r if k not in keys]
-    with open(out / "table.csv", "w", newline="") as f:
+    with open(out / f"{name}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(_cell(r, k, j) for k in keys) + " |" for r, j in zip(rows, judged)]
-    (out / "table.md").write_text("\n".join(lines + _notes()) + "\n")
+    (out / f"{name}.md").write_text("\n".join(lines + _notes()) + "\n")

@@ -28,6 +28,10 @@ the paper's Figs. 3-6: ``maps.png`` (dark matter, truth and each model on one
 held-out map), ``power.png`` (P(k) over its fractional-error panel with 10 % and
 20 % bands), ``bispectrum.png`` (the same for the equilateral bispectrum),
 ``pdf.png`` and, for HI, ``cddf.png``.
+
+Where the maps come from several simulation boxes (a stacked suite store's ``slab_box_seed``), every
+statistic is also computed per box (``per_box`` in ``report.json``, ``per-box.md`` / ``per-box.csv``): the
+box-to-box scatter says whether two models' difference is larger than the choice of boxes.
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ from ember_dist.train.eval_figures import figures, power_title  # noqa: F401 (po
 from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, frac_error, judge,
                                          table_rows, write_table)
 
-__all__ = ["evaluate", "evaluate_models", "evaluate_predictions", "predict_held_out", "per_map_power", "band_coverage", "TABLE_K", "COLUMNS", "TARGETS"]
+__all__ = ["evaluate", "evaluate_models", "evaluate_predictions", "predict_held_out", "per_map_power", "band_coverage",
+           "box_of_maps", "TABLE_K", "COLUMNS", "TARGETS"]
 
 def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
                      seed=0, net=None, n_maps=None):
@@ -248,6 +253,36 @@ def _report(b, m, maps, input_maps, axes, seed):
     return r
 
 
+def box_of_maps(attrs, n_maps):
+    """The simulation box (seed) of each of ``n_maps`` maps of a store whose attrs record ``slab_box_seed`` (the
+    stacked suite stores; :func:`~ember_dist.train.sampler.open_maps` orders maps projection-major), or None.
+
+    >>> box_of_maps({"slab_box_seed": [4, 4, 10, 10]}, 8).tolist()
+    [4, 4, 10, 10, 4, 4, 10, 10]
+    >>> box_of_maps({}, 8) is None
+    True
+    """
+    per_slab = attrs.get("slab_box_seed")
+    if not per_slab or n_maps % len(per_slab):
+        return None
+    return np.asarray(per_slab, dtype=int)[np.arange(n_maps) % len(per_slab)]
+
+
+def per_box_rows(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), seed=0, bin_width=1.0):
+    """``{box seed: table row}``: the table's statistics of each box's maps alone (empty unless the maps come
+    from two or more boxes)."""
+    boxes = box_of_maps(attrs, len(truth))
+    if boxes is None or len(set(boxes.tolist())) < 2:
+        return {}
+    rows = {}
+    for s in sorted(set(boxes.tolist())):
+        sel = boxes == s
+        m = _metrics(b, truth[sel], preds[sel], attrs, bin_width)
+        row = table_rows([_report(b, m, maps, input_maps, axes, seed)], [m])[0]
+        rows[str(s)] = {"model": row["model"], "box": s, **row}
+    return rows
+
+
 def _check_out(out, overwrite):
     """Refuse (before any prediction) a report directory that already holds files, unless ``overwrite``."""
     out = Path(out)
@@ -300,7 +335,9 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
     out : str or Path
         Report directory: ``report.json`` (every model's report, the table rows, the column
         definitions and targets), ``table.md`` (with the definitions as footnotes), ``table.csv``,
-        ``maps.png``, ``power.png``, ``bispectrum.png``, ``pdf.png`` and, for HI, ``cddf.png``.
+        ``maps.png``, ``power.png``, ``bispectrum.png``, ``pdf.png`` and, for HI, ``cddf.png``; with maps
+        of several boxes also ``per-box.md`` / ``per-box.csv`` (the same columns per model and box) and
+        ``per_box`` in ``report.json`` ({model: {box seed: row}}).
     input_maps : str or sequence of str, optional
         Store of the input per model (one for all, or one per model; e.g. a 64x-downsampled
         deposit for MR -> HR models).  Default ``maps``.
@@ -328,17 +365,23 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
         raise ValueError(f"models predict different fields {sorted(fields)}; evaluate one field per report.")
     out = _check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    results, dm0, truth, attrs = [], None, None, None
+    results, dm0, truth, attrs, per_box = [], None, None, None, {}
     for m, im in zip(models, ins):
         b, truth, dm, preds, attrs = predict_held_out(m, maps, field, im, input_var, axes, realisations, seed)
         met = _metrics(b, truth, preds, attrs, bin_width)
         dm0 = dm if dm0 is None else dm0  # the first model's input is shown
         results.append((_report(b, met, maps, im, axes, seed), met, preds))
+        per_box[b.name] = per_box_rows(b, truth, preds, attrs, maps, im, axes, seed, bin_width)
     rows = table_rows([r for r, _, _ in results], [m for _, m, _ in results])
     write_table(rows, out, [r["targets"] for r, _, _ in results])
+    box_rows = [r for boxes in per_box.values() for r in boxes.values()]
+    if box_rows:
+        write_table(box_rows, out, name="per-box")
     doc = {"models": [r for r, _, _ in results], "table": rows,
            "columns": {c: {"report_key": k, "definition": d} for c, (k, d) in COLUMNS.items()},
            "targets": {c: {"rule": t[0], "bound": t[1]} for c, t in TARGETS.items()}}
+    if box_rows:
+        doc["per_box"] = per_box
     (out / "report.json").write_text(json.dumps(doc, indent=1) + "\n")
     figures(out, truth, dm0, results, attrs, fields.pop())
     return rows

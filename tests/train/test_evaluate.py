@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ember_dist.train.eval_table import judge, table_rows, write_table
-from ember_dist.train.evaluate import COLUMNS, TARGETS, _metrics, _report, band_coverage
+from ember_dist.train.evaluate import COLUMNS, TARGETS, _metrics, _report, band_coverage, per_box_rows
 
 N, PIX = 32, 10.0
 ATTRS = {"pixel_size": PIX, "redshift": 3.0, "hubble": 0.6774, "slab_depth": 7500.0}
@@ -115,6 +115,28 @@ def test_uniformly_scaled_overdensity_gives_exact_errors(truth, tmp_path):
         got = next(csv.DictReader(f))
     assert float(got["mean abs B_eq error, k <= k_Nyq/2"]) == pytest.approx(0.271)
     json.dumps(r, allow_nan=False)  # no NaN in the report: absent values are null
+
+
+def test_per_box_rows_split_the_statistics_by_simulation_box(truth, tmp_path):
+    """Maps of two boxes (a stacked store's slab_box_seed): box 4's prediction 1.1 x truth, box 10's the truth
+    with delta x 1.1; each box's row holds its own errors, and the table of them is written beside the main one."""
+    b = SimpleNamespace(field="gas", name="hand-gas", meta={"kind": "wgan"})
+    preds = np.stack([1.1 * truth[0], _scaled(truth[1:], [_const(1.1)])[0, 0]])[:, None]
+    rows = per_box_rows(b, truth, preds, {**ATTRS, "slab_box_seed": [4, 10]}, "truth.zarr")
+    assert list(rows) == ["4", "10"] and [(r["model"], r["box"]) for r in rows.values()] == [("hand-gas", 4),
+                                                                                              ("hand-gas", 10)]
+    assert rows["4"]["total mass error (median)"] == pytest.approx(0.1, rel=1e-9)
+    assert rows["4"]["max abs P(k) error, k <= k_Nyq/2"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["10"]["total mass error (median)"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["10"]["max abs P(k) error, k <= k_Nyq/2"] == pytest.approx(0.21, rel=1e-9)
+    assert rows["10"]["mean abs B_eq error, k <= k_Nyq/2"] == pytest.approx(0.331, rel=1e-9)
+    assert rows["4"]["maps x realisations"] == "1 x 1"
+    write_table(list(rows.values()), tmp_path, name="per-box")
+    assert (tmp_path / "per-box.md").read_text().startswith("| model | box | kind |")
+    assert not (tmp_path / "table.md").exists()
+    # one box, or no record of the boxes: no per-box rows
+    assert per_box_rows(b, truth, preds, {**ATTRS, "slab_box_seed": [4, 4]}, "truth.zarr") == {}
+    assert per_box_rows(b, truth, preds, ATTRS, "truth.zarr") == {}
 
 
 def test_scaled_mass_leaves_overdensity_statistics_unchanged(truth):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
+import zarr
 
 keras = pytest.importorskip("keras")
 
@@ -437,6 +439,18 @@ def test_evaluate_models_table_and_figures(maps, bundles, trained, tmp_path, cap
         "|value| <= 0.05"
     with pytest.raises(ValueError, match="different fields"):
         evaluate_models([trained[1], hi.path], maps, tmp_path / "x")
+    assert "per_box" not in json.loads((tmp_path / "rep" / "report.json").read_text())  # no record of the boxes
+    # maps of two simulation boxes (a stacked suite store records slab_box_seed): each box's row beside the table
+    two = tmp_path / "two-boxes.zarr"
+    shutil.copytree(maps, two)
+    zarr.open_group(str(two), mode="r+").attrs["slab_box_seed"] = [7, 9]
+    rows = evaluate_models([trained[1]], two, tmp_path / "rep2")
+    rep = json.loads((tmp_path / "rep2" / "report.json").read_text())
+    per_box = rep["per_box"]["tiny-gas-unet"]
+    assert list(per_box) == ["7", "9"] and all(r["maps x realisations"] == "1 x 1" for r in per_box.values())
+    masses = [r["total mass error (median)"] for r in per_box.values()]
+    assert np.median(masses) == pytest.approx(rows[0]["total mass error (median)"])  # 2 maps: the two boxes' mean
+    assert (tmp_path / "rep2" / "per-box.md").read_text().count("| tiny-gas-unet |") == 2
 
 
 def test_prediction_score_weights_scales_and_sees_mass():

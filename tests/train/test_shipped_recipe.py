@@ -224,3 +224,35 @@ def test_a_bundle_that_misses_a_target_points_to_what_was_tried(tmp_path):
     assert ev["what_was_tried"] == sb.WHAT_WAS_TRIED and ev["table"]["targets missed"] == "P(k) band, B_eq"
     assert "what_was_tried" not in load_model(meets.path).meta["evaluation"]
     assert "Issue 18: where the targets stand" in (Path(__file__).parents[2] / "bench" / "README.md").read_text()
+
+
+def test_validation_per_box_scores_and_the_paired_difference(tmp_path, capsys):
+    """Each box's score from its own table row; a model's difference from the default per box, its mean and
+    standard error over the boxes (the scatter that three boxes left unmeasured), recorded and rescored."""
+    from ember_dist.model.bundle import load_model
+
+    t = _tool()
+    row = {"total mass error (median)": 0.01, "mean abs P(k) error, k <= k_Nyq/2": 0.03,
+           "mean abs B_eq error, k <= k_Nyq/2": 0.2, "max abs PDF error, 1-99%": 0.06}
+    per_box = {"4": row, "10": {**row, "mean abs B_eq error, k <= k_Nyq/2": 0.4}, "14": {**row, "model": "x"}}
+    assert t.box_scores(per_box) == pytest.approx({"4": 0.3, "10": 0.5, "14": 0.3})
+    mean, se, better, n = t.paired_difference({"4": 0.25, "10": 0.55, "14": 0.2, "99": 0.0}, t.box_scores(per_box))
+    assert (mean, better, n) == (pytest.approx(-0.1 / 3), 2, 3)  # box 99 is not in both
+    assert se == pytest.approx(np.std([-0.05, 0.05, -0.1], ddof=1) / np.sqrt(3))
+    recipes = {"a-unet": dict(field="gas", input="HR", kind="unet"), "a-wgan": dict(field="gas", input="HR",
+                                                                                    kind="wgan")}
+    t.print_defaults({"a-unet": 0.5, "a-wgan": 0.4}, recipes,
+                     {"a-wgan": {"4": 0.3, "10": 0.5}, "a-unet": {"4": 0.6, "10": 0.4}})
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["default gas HR: a-wgan (a-unet 0.500, a-wgan 0.400)", "  a-unet per box: s4 0.600, s10 0.400; "
+                   "minus a-wgan: +0.100 +- 0.200 (lower on 1 of 2 boxes)", "  a-wgan per box: s4 0.300, s10 0.500"]
+    # recorded in the bundle with the rows, and scored again from them by --rescore
+    b = _bundle(tmp_path / "work", "suite-gas-unet", {})
+    assert t.record_validation(load_model(b), {**row, "model": "suite-gas-unet"}, "boxes", per_box) == \
+        pytest.approx(0.3)
+    v = load_model(b).meta["validation"]
+    assert v["per_box"] == per_box and v["per_box_scores"] == pytest.approx({"4": 0.3, "10": 0.5, "14": 0.3})
+    before = (b / "bundle.json").read_bytes()
+    t.rescore(b.parent, t.SUITE_RECIPES)
+    assert (b / "bundle.json").read_bytes() == before
+    assert "suite-gas-unet per box: s4 0.300, s10 0.500, s14 0.300" in capsys.readouterr().out
