@@ -142,8 +142,9 @@ class ScoreMaps:
                 rows += pk_rows(step, i, truth, pred, pixel_size)
         if rows:
             write_pk_rows(pk_csv, step, rows)
-        if bispectrum_weight and len(self):
-            errs = [e + float(bispectrum_weight) * equilateral_error(truths, preds) for e in errs]
+        if bispectrum_weight and len(self):  # one B_eq error of all the maps together, added to each map's
+            b_err = float(bispectrum_weight) * equilateral_error(truths, preds)
+            errs = [e + b_err for e in errs]
         return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
 
 def pk_rows(step, i, truth, pred, pixel_size):
