@@ -272,10 +272,11 @@ def per_box_rows(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), see
     """``{box seed: table row}``: the table's statistics of each box's maps alone (empty unless the maps come
     from two or more boxes)."""
     boxes = box_of_maps(attrs, len(truth))
-    if boxes is None or len(set(boxes.tolist())) < 2:
+    seeds = [] if boxes is None else sorted(set(boxes.tolist()))
+    if len(seeds) < 2:
         return {}
     rows = {}
-    for s in sorted(set(boxes.tolist())):
+    for s in seeds:
         sel = boxes == s
         m = _metrics(b, truth[sel], preds[sel], attrs, bin_width)
         row = table_rows([_report(b, m, maps, input_maps, axes, seed)], [m])[0]
