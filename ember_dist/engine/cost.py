@@ -36,7 +36,11 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+
+# the records the model is given, and the scheduler's task counts: their own modules, names kept here
+from ember_dist.engine.cost_inputs import A100, GPU, H100, CPUNode, Job, Rates, paper_job
+from ember_dist.engine.cost_tasks import (
+    _stats_tasks, deposit_graph_tasks, graph_tasks, sched_s_per_task, smoothing_tasks, tree_sum_tasks)
 
 __all__ = ["Rates", "Job", "CPUNode", "GPU", "A100", "H100", "paper_job", "stage_work", "deposit_work",
            "kernel_evaluations", "build_cpu_s", "fit_rate_and_fixed", "predict_cpu", "predict_gpu", "this_machine",
@@ -44,175 +48,6 @@ __all__ = ["Rates", "Job", "CPUNode", "GPU", "A100", "H100", "paper_job", "stage
            "job_tasks"]
 
 GB = 1e9
-
-
-@dataclass(frozen=True)
-class Rates:
-    """Per-unit costs measured on one machine (``bench/pipeline.py``); every ``*_cpu_s*`` is CPU seconds.
-
-    Work that scales with the job (per particle, kernel evaluation, paid multiply-add, Mpx) comes with
-    fixed costs that dominate small jobs: the first call of each phase in a fresh process or worker (numba
-    cache loads, model builds, graph tracing) and a fixed part of every task, call or map.
-
-    deposit_cpu_s_per_particle : float
-        Fixed kernel cost per particle and projection (beside ``deposit_cpu_s_per_eval``), from a fit over
-        two map sizes.
-    deposit_first_cpu_s, deposit_call_cpu_s, deposit_task_cpu_s : float
-        The first ``deposit_snapshot`` call of a process beyond a later one (numba's cached kernels, lazy
-        imports); every call (snapshot header, checksum, template, graph); every (chunk, axis, slab) task
-        beyond its kernel and map work (slab selection, the slab write).
-    stage_cpu_s_per_gmac : {stage: s}
-        CPU seconds per 1e9 paid multiply-adds of each split stage (``A1``, ``A2``, ..., ``B``, ``C1``),
-        everything the stage's tasks do included (reads, noise, network, writes), less ``stage_task_cpu_s``.
-    stage_task_cpu_s : {stage: s}
-        Fixed CPU seconds of every task of the stage, from a fit over two map sizes.
-    stage_build_cpu_s : {stage: s}
-        Once per fresh worker: the first task of each stage beyond a warm one (the stage models are built
-        and each is traced on its first call); key ``"load"``: the worker's first-call work outside the
-        stages (the model load, the first scan).
-    enrich_first_cpu_s, enrich_call_cpu_s : float
-        The client process's first ``enrich_box`` call beyond a later one; every call (template, graph,
-        barriers, consolidation: client, scheduler and worker outside the stage tasks).
-    scan_cpu_s_per_mpx : float
-        The validation scan's tasks (one per map, on one worker), per input Mpx.
-    outside_cpu_s_per_mpx : float
-        Per input Mpx, what the client, the scheduler and the workers spend outside the stage and scan tasks
-        beyond ``enrich_call_cpu_s`` (fitted with it over two map sizes; on a loaded machine mostly the Dask
-        processes' own CPU over a longer run), spread over the cluster's cores.
-    network_cpu_s_per_gmac : float
-        The network alone (one whole-map call): the rest of a stage's time is host work (I/O, noise).
-    stage_peak_gb : {stage: GB}
-        Peak RSS of a worker while it runs that stage's tasks.
-    stats_cpu_s_per_mpx : {statistic: s}
-        Per megapixel, referred to ``stats_ref_px`` ^ 2 maps; FFT statistics scale with log N.
-    stats_cpu_s_per_map : {statistic: s}
-        Fixed CPU seconds per map of each statistic (fit over two map sizes).
-    stats_first_cpu_s : float
-        The first statistics call of a process beyond a later one.
-    sched_s_per_task : float
-        CPU seconds of the Dask scheduler's process (client + scheduler of a LocalCluster) per task of a
-        no-op graph; the figure at the largest size measured, used where no table below was measured.
-    sched_s_per_task_by_count, sched_submit_s_per_task_by_count : {tasks: s}
-        The same per no-op graph size: sent as one graph (``client.map``/``client.compute``: the deposit, the
-        statistics) and submitted one task at a time (``client.submit`` per task: an enrichment stage); see
-        :func:`sched_s_per_task`.
-    wall_per_cpu : {phase: ratio}
-        Wall seconds per CPU second of each phase during the measurement, for predictions on the
-        measuring machine itself (its load included).
-    """
-
-    cpu_model: str
-    cores: int
-    smooth_cpu_s_per_particle: float
-    deposit_cpu_s_per_eval: float
-    map_cpu_s_per_mpx: float
-    h_over_spacing: tuple
-    stage_cpu_s_per_gmac: dict
-    network_cpu_s_per_gmac: float
-    stage_peak_gb: dict
-    scan_cpu_s_per_mpx: float
-    stats_cpu_s_per_mpx: dict
-    stats_ref_px: int
-    stats_peak_gb: float
-    sched_s_per_task: float
-    wall_per_cpu: dict = field(default_factory=dict)
-    outside_cpu_s_per_mpx: float = 0.0
-    deposit_cpu_s_per_particle: float = 0.0
-    deposit_first_cpu_s: float = 0.0
-    deposit_call_cpu_s: float = 0.0
-    deposit_task_cpu_s: float = 0.0
-    stage_task_cpu_s: dict = field(default_factory=dict)
-    stage_build_cpu_s: dict = field(default_factory=dict)
-    enrich_first_cpu_s: float = 0.0
-    enrich_call_cpu_s: float = 0.0
-    stats_cpu_s_per_map: dict = field(default_factory=dict)
-    stats_first_cpu_s: float = 0.0
-    sched_s_per_task_by_count: dict = field(default_factory=dict)
-    sched_submit_s_per_task_by_count: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, d):
-        d = dict(d)
-        d["h_over_spacing"] = tuple(d["h_over_spacing"])
-        for k in ("sched_s_per_task_by_count", "sched_submit_s_per_task_by_count"):  # JSON keys are strings
-            d[k] = {int(n): float(v) for n, v in d.get(k, {}).items()}
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-    def to_dict(self):
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job: a periodic box of ``particles`` dark-matter particles deposited on ``n_px`` ^ 2 maps
-    (``axes`` x ``slabs``), enriched (``fields`` fields, ``samples`` realisations, split inference with
-    ``core``-px tiles), then ``statistics`` of every enriched map."""
-
-    n_px: int
-    axes: int = 3
-    slabs: int = 10
-    samples: int = 4
-    fields: int = 1
-    particles: int = 1024**3
-    box_size: float = 100_000.0  # ckpc/h
-    core: int = 1024
-    preset: str = "fiducial"
-    split_level: tuple | None = None
-    statistics: tuple = ("power", "pdf", "cddf")
-    chunk_size: int = 1 << 20  # particles per deposit task
-
-    @property
-    def maps(self):
-        return self.axes * self.slabs
-
-    @property
-    def mpx(self):
-        """Megapixels of one map."""
-        return self.n_px**2 / 1e6
-
-
-def paper_job(particles=1024**3, samples=4, fields=1):
-    """The paper's case: a 100 Mpc/h box, 27,000^2 px slabs rounded to the alignment (128: 27,008 px,
-    3.703 ckpc/h), 3 axes x 10 slabs, the fiducial network, 4 realisations.  ``particles`` (not fixed by
-    the paper's case) defaults to 1024^3."""
-    from ember_dist.model.presets import get_preset
-
-    a = get_preset("fiducial").alignment
-    return Job(n_px=round(27000 / a) * a, particles=particles, samples=samples, fields=fields)
-
-
-@dataclass(frozen=True)
-class CPUNode:
-    """A CPU node: ``cores`` at the measured machine's per-core speed, ``memory_gb`` for workers,
-    ``io_gb_s`` its share of the file system, ``net_gb_s`` its network."""
-
-    name: str = "2 x 32-core x86 (AVX-512), 256 GB, 100 Gb/s"
-    cores: int = 64
-    memory_gb: float = 256.0
-    io_gb_s: float = 2.0
-    net_gb_s: float = 12.5
-
-
-@dataclass(frozen=True)
-class GPU:
-    """A GPU from its datasheet (dense TFLOPS per precision, memory bandwidth), an efficiency (fraction
-    of the roofline reached by the convolutions), and the host cores and memory beside each GPU."""
-
-    name: str
-    tflops: dict
-    mem_tb_s: float
-    memory_gb: float
-    efficiency: float = 0.4
-    host_cores: int = 16
-    host_memory_gb: float = 128.0
-    io_gb_s: float = 2.0
-    host_threads: int = 1  # Dask threads per GPU worker (the cuda profile's default: 1)
-
-
-#: NVIDIA A100 SXM4 80 GB datasheet: FP32 19.5, TF32 156, BF16 312 dense TFLOPS; 2,039 GB/s.
-A100 = GPU("NVIDIA A100 SXM4 80GB", {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0}, 2.039, 80.0)
-#: NVIDIA H100 SXM5 80 GB datasheet: FP32 67, TF32 494.7, BF16 989.4 dense TFLOPS; 3,350 GB/s.
-H100 = GPU("NVIDIA H100 SXM5 80GB", {"float32": 67.0, "tf32": 494.7, "bfloat16": 989.4}, 3.35, 80.0)
 
 
 # --- work of a job ---------------------------------------------------------------------------------
@@ -289,41 +124,6 @@ def deposit_work(job, rates):
                 tasks=tasks, graph_tasks=deposit_graph_tasks(job), chunks=chunks, map_gb=8 * job.n_px**2 / GB)
 
 
-def deposit_graph_tasks(job):
-    """Tasks of the graph ``deposit_snapshot`` sends (one ``client.compute``): per map the particle chunks' tasks,
-    the tree sum (:func:`tree_sum_tasks`) and the write; per particle chunk 4 more (reads of positions and
-    masses, the smoothing lengths' chunk, the mass total's part) and one for the total, as counted on the graph
-    of a one-file dark-matter snapshot (tests/engine/test_cost.py)."""
-    chunks = math.ceil(job.particles / job.chunk_size)
-    return 4 * chunks + 1 + job.maps * (chunks + tree_sum_tasks(chunks) + 1)
-
-
-def tree_sum_tasks(n):
-    """Add tasks of the deposit's tree sum of ``n`` maps (``deposit.api._tree_sum``: 4 at a time, level by level).
-
-    >>> tree_sum_tasks(1), tree_sum_tasks(5), tree_sum_tasks(1024)
-    (0, 3, 341)
-    """
-    total = 0
-    while n > 1:
-        n = -(-n // 4)
-        total += n
-    return total
-
-
-def smoothing_tasks(job, threads, n_neighbours=80):
-    """Tasks of the smoothing lengths' first (usually only) round on a cluster of ``threads`` threads
-    (``deposit.smoothing.smoothing_lengths_distributed``): the position chunks persisted, then per spatial
-    domain one selection per chunk and the domain's query; domains: twice the threads, at most one per two
-    ghost widths.  Returns ``(tasks, domains)``; at most ``domains`` queries run at once."""
-    chunks = math.ceil(job.particles / job.chunk_size)
-    # deposit.smoothing.initial_ghost_width (3 x the n-th neighbour distance at mean density), here so that the
-    # model does not import the deposit package (seconds); tests/engine/test_cost.py compares the two.
-    width = 3.0 * (3.0 * n_neighbours * job.box_size**3 / (4.0 * math.pi * job.particles)) ** (1.0 / 3.0)
-    domains = max(1, min(2 * threads if threads > 1 else 4, int(job.box_size / (2 * width))))
-    return chunks + domains * (chunks + 1), domains
-
-
 def build_cpu_s(job, rates):
     """CPU seconds a fresh enrichment worker spends once on the job's stage models (built, then traced on
     each stage's first call) and on loading the model, beyond warm tasks."""
@@ -359,58 +159,6 @@ def fit_rate_and_fixed(units, tasks, cpu_s):
     if rate < 0:
         return 0.0, max(0.0, alone(t))
     return rate, fixed
-
-
-def sched_s_per_task(rates, tasks, submit=False):
-    """Seconds of the one Dask scheduler per task when it is sent ``tasks`` tasks together: interpolated in
-    log(tasks) between the no-op graph sizes measured (``bench/pipeline.py``), the nearest size's figure
-    outside them (beyond the largest size measured this is an extrapolation: the figure of that size);
-    ``submit``: the tasks are submitted one by one (an enrichment stage) rather than as one graph, which
-    costs the scheduler more per task.  Falls back to the one-graph table, then to ``rates.sched_s_per_task``.
-
-    >>> r = Rates("cpu", 2, 0.0, 0.0, 0.0, (1.0,), {}, 0.0, {}, 0.0, {}, 1024, 0.1, 5e-4,
-    ...           sched_s_per_task_by_count={1000: 1e-3, 100000: 3e-3})
-    >>> round(sched_s_per_task(r, 10000), 6), sched_s_per_task(r, 10), sched_s_per_task(r, 10**7)
-    (0.002, 0.001, 0.003)
-    """
-    table = (rates.sched_submit_s_per_task_by_count if submit else None) or rates.sched_s_per_task_by_count
-    if not table or tasks <= 0:
-        return rates.sched_s_per_task
-    pts = sorted((int(n), float(v)) for n, v in table.items())
-    if tasks <= pts[0][0]:
-        return pts[0][1]
-    for (n0, s0), (n1, s1) in zip(pts, pts[1:]):
-        if tasks <= n1:
-            return s0 + (s1 - s0) * math.log(tasks / n0) / math.log(n1 / n0)
-    return pts[-1][1]
-
-
-def graph_tasks(collections):
-    """Tasks the scheduler receives for ``client.compute(collections)``: the graph after the same optimisation
-    (``dask.base.collections_to_expr``, finalised and optimised as ``distributed.Client.compute`` does; a
-    scheduler plugin counted the same numbers on a LocalCluster)."""
-    from dask.base import collections_to_expr
-
-    expr = collections_to_expr(list(collections), True)
-    try:
-        from dask._expr import FinalizeCompute
-
-        expr = FinalizeCompute(expr)
-    except ImportError:  # older dask: no finalize step
-        pass
-    return len(expr.optimize().__dask_graph__())
-
-
-def _stats_tasks(job, stats_tasks, rechunk_method):
-    """The statistics' graph's tasks from the caller's counter ``stats_tasks(job, rechunk_method)``; 0 for a job
-    without statistics.  The counter is the caller's because the statistics are a layer above the engine
-    (``ember_dist.stats.graph_cost.stats_graph_tasks`` counts them on the graphs the statistics build)."""
-    if not job.statistics:
-        return 0
-    if stats_tasks is None:
-        raise ValueError("the statistics' tasks need a counter: pass stats_tasks=stats_graph_tasks "
-                         "(from ember_dist.stats.graph_cost), or a job with statistics=()")
-    return int(stats_tasks(job, rechunk_method))
 
 
 def job_tasks(job, threads=64, rechunk_method="disk", stats_tasks=None):
