@@ -54,16 +54,32 @@ def test_replicated_demo_maps_are_the_periodic_tiling_of_the_box():
             suite_demo_maps(replicas=bad)
 
 
-@pytest.mark.skipif(not SOURCE.is_dir(), reason=f"{SOURCE} not made here (tools/make_sim_suite.py --maps); the "
-                                                "packaged maps are checked against their recorded totals instead")
-def test_packaged_demo_maps_equal_the_suite_store():
-    src = xr.open_zarr(SOURCE, consolidated=False).sel(axis="z")
-    # the demo is the first test seed's box (seed 5); the store stacks every test box along slab
+def _demo_source(tmp_path):
+    """The z maps of the demo's box (the first test seed) as the suite's maps hold them: from the stacked test store
+    where ``tools/make_sim_suite.py --maps`` made it, else deposited here from the box's committed Gadget-2 snapshot
+    with the suite's map geometry (the same ``deposit_snapshot`` call, z projection only: each axis is deposited
+    alone, so its maps are the same)."""
     from ember_dist.sim.recipe import SUITE
 
-    per_slab = src.attrs.get("slab_box_seed")
-    assert per_slab is not None, f"{SOURCE} records no slab_box_seed: rerun tools/make_sim_suite.py --maps"
-    src = src.isel(slab=np.flatnonzero(np.asarray(per_slab) == SUITE["seeds"]["test"][0]))
+    seed = SUITE["seeds"]["test"][0]
+    if SOURCE.is_dir():
+        src = xr.open_zarr(SOURCE, consolidated=False).sel(axis="z")
+        per_slab = src.attrs.get("slab_box_seed")
+        assert per_slab is not None, f"{SOURCE} records no slab_box_seed: rerun tools/make_sim_suite.py --maps"
+        return src.isel(slab=np.flatnonzero(np.asarray(per_slab) == seed))
+    from ember_dist.deposit.api import deposit_snapshot
+    from tests.conftest import load_tool
+
+    t = load_tool("make_sim_suite")
+    snap = ROOT / "sim_suite" / f"box_s{seed}" / "hydro" / "snap_001.hdf5"  # z = 2, the demo's redshift
+    store = tmp_path / "demo_box.zarr"
+    deposit_snapshot(snap, store, pixel=t.MAP_PIXEL, slabs=t.MAP_SLABS, axes=("z",), align=t.MAP_ALIGN,
+                     fields=("dm", "gas", "hi"))
+    return xr.open_zarr(store, consolidated=False).sel(axis="z")
+
+
+def test_packaged_demo_maps_equal_the_suite_maps(tmp_path):
+    src = _demo_source(tmp_path)
     ds = suite_demo_maps()
     assert ds.attrs["pixel_size"] == src.attrs["pixel_size"] and ds.attrs["box_size"] == src.attrs["box_size"]
     for v in ("dm", "gas", "hi"):
