@@ -85,6 +85,16 @@ def triangle_counts(tri, width, n):
     return _counts_on_grid(min(n, max(small, 8)) if small < n else n, tri, float(width))
 
 
+def _full_plane_modes(half, n):
+    """Modes of the full n x n plane that a Hermitian-symmetric indicator on the rfft half plane selects: the
+    columns ix = 0 (and ix = n/2 for even n) once, every other column twice (its mirror -ix)."""
+    w = np.full(half.shape[-1], 2.0)
+    w[0] = 1.0
+    if n % 2 == 0:
+        w[-1] = 1.0
+    return float(half.sum(axis=0) @ w)
+
+
 def _bispec_map(m, tri, width, counts, overdensity):
     """[B (raw units: sum F1F2F3 / count * N^4), P1, P2, P3 (sum |D|^2 / modes)] per triangle."""
     m = np.asarray(m, dtype=np.float64)
@@ -101,8 +111,8 @@ def _bispec_map(m, tri, width, counts, overdensity):
                 cache.pop(next(iter(cache)))
             s = _shell(kk, c, width)
             f = np.fft.irfft2(d * s, s=(n, n))
-            i = np.fft.irfft2(s, s=(n, n))
-            cache[c] = (f, float(np.sum(f * f)) / float(np.sum(i * i)))
+            # sum I^2 of the shell's indicator by Parseval: its full-plane mode count / N^2 (no second transform)
+            cache[c] = (f, float(np.sum(f * f)) / (_full_plane_modes(s, n) / float(n) ** 2))
         return cache[c]
 
     out = np.zeros((len(tri), 4))

@@ -154,16 +154,28 @@ def per_map_power(truth, preds, attrs, bin_width=1.0):
     return np.asarray(pt["k"]), np.asarray(pt["power"]), p_pred, np.pi / pixel
 
 
-def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
-    """Statistics of one model's predictions against the truth (dict of arrays and lists)."""
+def map_bispectra(truth, preds, attrs, bin_width=1.0):
+    """``(k, B of each true map (maps, shells), B of each prediction (maps, real, shells))``: the equilateral
+    bispectrum of the overdensity per map, computed once for the table and its per-box rows."""
     from ember_dist.stats.bispectrum import bispectrum
+
+    nmaps, nreal = preds.shape[:2]
+    box = float(attrs.get("pixel_size", 1.0)) * truth.shape[-1]
+    bt = bispectrum(truth, box_size=box, bin_width=bin_width)
+    kb = np.asarray(bt["k1"])
+    flat = preds.reshape((-1,) + preds.shape[-2:])  # (maps * real, y, x)
+    b_pred = np.asarray(bispectrum(flat, k=kb, box_size=box, bin_width=bin_width)["bispectrum"])
+    return kb, np.asarray(bt["bispectrum"]), b_pred.reshape(nmaps, nreal, -1)
+
+
+def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5, bispectra=None):
+    """Statistics of one model's predictions against the truth (dict of arrays and lists); ``bispectra``: these
+    maps' :func:`map_bispectra`, where already computed."""
     from ember_dist.stats.cddf import cddf
     from ember_dist.stats.pdf import pixel_pdf
 
-    nmaps, nreal = preds.shape[:2]
+    nreal = preds.shape[1]
     mass_err = preds.astype(np.float64).sum(axis=(2, 3)) / truth.astype(np.float64).sum(axis=(1, 2))[:, None] - 1.0
-    box = float(attrs.get("pixel_size", 1.0)) * truth.shape[-1]
-    flat = preds.reshape((-1,) + preds.shape[-2:])  # (maps * real, y, x)
     k, p_true, p_pred, k_nyq = per_map_power(truth, preds, attrs, bin_width)
     out = {
         "mass_err": mass_err,
@@ -180,11 +192,8 @@ def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5):
                p_max_abs_mid=_nanmax_abs(out["p_frac_median"][mid]),
                p_band_coverage=band_coverage(p_true[:, low | mid], p_pred[:, :, low | mid]))
     # equilateral bispectrum of the overdensity, mean over maps (per realisation for the predictions)
-    bt = bispectrum(truth, box_size=box, bin_width=bin_width)
-    kb = np.asarray(bt["k1"])
-    b_true = np.asarray(bt["bispectrum"]).mean(axis=0)
-    b_pred = np.asarray(bispectrum(flat, k=kb, box_size=box, bin_width=bin_width)["bispectrum"])
-    b_pred = b_pred.reshape(nmaps, nreal, -1).mean(axis=0)  # (real, shells)
+    kb, b_true, b_pred = bispectra if bispectra is not None else map_bispectra(truth, preds, attrs, bin_width)
+    b_true, b_pred = b_true.mean(axis=0), b_pred.mean(axis=0)  # (shells,), (real, shells)
     b_frac = frac_error(b_pred, b_true[None])
     out.update(b_k=kb, b_true=b_true, b_pred=b_pred, b_frac_real=b_frac,
                b_mean_abs=float(_nanmedian(np.array([_nanmean_abs(f[kb <= 0.5 * k_nyq]) for f in b_frac]))))
@@ -268,9 +277,9 @@ def box_of_maps(attrs, n_maps):
     return np.asarray(per_slab, dtype=int)[np.arange(n_maps) % len(per_slab)]
 
 
-def per_box_rows(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), seed=0, bin_width=1.0):
+def per_box_rows(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), seed=0, bin_width=1.0, bispectra=None):
     """``{box seed: table row}``: the table's statistics of each box's maps alone (empty unless the maps come
-    from two or more boxes)."""
+    from two or more boxes); ``bispectra``: all maps' :func:`map_bispectra`, where already computed."""
     boxes = box_of_maps(attrs, len(truth))
     seeds = [] if boxes is None else sorted(set(boxes.tolist()))
     if len(seeds) < 2:
@@ -278,7 +287,8 @@ def per_box_rows(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), see
     rows = {}
     for s in seeds:
         sel = boxes == s
-        m = _metrics(b, truth[sel], preds[sel], attrs, bin_width)
+        bis = None if bispectra is None else (bispectra[0], bispectra[1][sel], bispectra[2][sel])
+        m = _metrics(b, truth[sel], preds[sel], attrs, bin_width, bispectra=bis)
         row = table_rows([_report(b, m, maps, input_maps, axes, seed)], [m])[0]
         rows[str(s)] = {"model": row["model"], "box": s, **row}
     return rows
@@ -369,10 +379,11 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
     results, dm0, truth, attrs, per_box = [], None, None, None, {}
     for m, im in zip(models, ins):
         b, truth, dm, preds, attrs = predict_held_out(m, maps, field, im, input_var, axes, realisations, seed)
-        met = _metrics(b, truth, preds, attrs, bin_width)
+        bis = map_bispectra(truth, preds, attrs, bin_width)
+        met = _metrics(b, truth, preds, attrs, bin_width, bispectra=bis)
         dm0 = dm if dm0 is None else dm0  # the first model's input is shown
         results.append((_report(b, met, maps, im, axes, seed), met, preds))
-        per_box[b.name] = per_box_rows(b, truth, preds, attrs, maps, im, axes, seed, bin_width)
+        per_box[b.name] = per_box_rows(b, truth, preds, attrs, maps, im, axes, seed, bin_width, bis)
     rows = table_rows([r for r, _, _ in results], [m for _, m, _ in results])
     write_table(rows, out, [r["targets"] for r, _, _ in results])
     box_rows = [r for boxes in per_box.values() for r in boxes.values()]
