@@ -169,9 +169,10 @@ def adopt(trial, name, work, note=""):
     t["trained_as"] = " ".join(filter(None, [t.get("trained_as"), f"{trial}: the trial recipe that became {name}'s, "
                                              f"adopted {time.strftime('%Y-%m-%d')}.", note]))
     for key in ("evaluation", "validation"):
-        table = meta.get(key, {}).get("table") or {}
-        if table.get("model") == trial:
-            table["model"] = name
+        rows = [meta.get(key, {}).get("table") or {}] + list((meta.get(key, {}).get("per_box") or {}).values())
+        for row in rows:  # the table and its per-box rows
+            if row.get("model") == trial:
+                row["model"] = name
     if meta.get("evaluation", {}).get("model") == trial:
         meta["evaluation"]["model"] = name
     update_meta(dst, **{k: meta[k] for k in ("training", "evaluation", "validation") if k in meta}, name=name)

@@ -312,12 +312,15 @@ def evaluate(names, data, realisations=8):
     for field, out, group, rows in _evaluate_per_field(names, data, data.held_out, data.held_out_inputs, "eval",
                                                        realisations, before=lambda n: describe(n, data)):
         print((out / "table.md").read_text(), flush=True)
-        reps = {r["model"]: r for r in json.loads((out / "report.json").read_text())["models"]}
+        doc = json.loads((out / "report.json").read_text())
+        reps = {r["model"]: r for r in doc["models"]}
         for n, row in zip(group, rows):
             r = reps[n]
             ev = {"held_out": data.held_out_description(),
                   "realisations": r["realisations"], "table": row,
                   "power_k": r["power_k"], "power_frac_error_median": r["power_frac_error_median"]}
+            if doc.get("per_box", {}).get(n):  # each test box's row too (the box-to-box scatter)
+                ev["per_box"] = doc["per_box"][n]
             if "cddf_frac_error" in r:
                 ev.update(cddf_N=r["cddf_N"], cddf_frac_error=r["cddf_frac_error"])
             update_meta(load_model(work / "models" / n), evaluation=ev)

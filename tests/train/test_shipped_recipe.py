@@ -189,12 +189,14 @@ def test_adopt_makes_a_trial_bundle_the_named_one_and_overwrites_nothing(tmp_pat
     update_meta(trial, name="suite-gas-wgan-wide-beq",
                 training={**trial.meta["training"], "command": cmd,
                           "recipe": "python tools/train_shipped_models.py --only suite-gas-wgan-wide-beq"},
-                validation={"table": {"model": "suite-gas-wgan-wide-beq", "mean abs PDF error": 0.1}})
+                validation={"table": {"model": "suite-gas-wgan-wide-beq", "mean abs PDF error": 0.1},
+                            "per_box": {"4": {"model": "suite-gas-wgan-wide-beq", "box": 4}}})
     assert t.main(["--data", "suite", "--work", str(work), "--adopt", "suite-gas-wgan-wide-beq", "suite-gas-wgan",
                    "--adopt-note", "Trained on 2 CPU cores."]) == 0
     b = load_model(work / "models" / "suite-gas-wgan")
     tr = b.meta["training"]
     assert b.name == "suite-gas-wgan" and b.meta["validation"]["table"]["model"] == "suite-gas-wgan"
+    assert b.meta["validation"]["per_box"] == {"4": {"model": "suite-gas-wgan", "box": 4}}
     assert tr["command"] == ("ember-dist train --field gas --out WORK/models/suite-gas-wgan --name suite-gas-wgan "
                              "--init-from WORK/models/suite-gas-unet-wide")
     assert tr["recipe"].endswith("--only suite-gas-wgan")
