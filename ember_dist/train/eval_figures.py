@@ -3,6 +3,7 @@
 the equilateral bispectrum, the pixel PDF and (HI) the CDDF, each over its fractional-error panel."""
 from __future__ import annotations
 
+import textwrap
 import warnings
 
 import numpy as np
@@ -38,7 +39,7 @@ def _panel(plt, x, truth, curves, frac, xlabel, ylabel, title, logy=True):
     if logy:
         a.set_yscale("log")
     a.set_ylabel(ylabel)
-    a.set_title(title, fontsize=9)
+    a.set_title(textwrap.fill(title, 95), fontsize=9)  # several WGANs name a long band: wrapped, not cut
     a.legend(fontsize=7)
     f.set_xlabel(xlabel)
     f.set_ylabel("pred / true - 1")
