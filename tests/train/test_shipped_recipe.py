@@ -69,7 +69,7 @@ def test_a_bundle_of_the_training_store_is_described_with_what_chose_its_checkpo
 
 
 def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkeypatch):
-    """suite-hi-wgan starts from suite-hi-unet-4000, a U-Net trained only for it: training the WGAN alone must
+    """suite-hi-wgan starts from suite-hi-unet-4000-13box, a U-Net trained only for it: training the WGAN alone must
     train that U-Net first, with its own step count, and hand its bundle to --init-from."""
     import ember_dist.cli
 
@@ -87,15 +87,15 @@ def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkey
     monkeypatch.setattr(ember_dist.cli, "main", fake_train)
     t.train("suite-hi-wgan", data)
     (u, ua), (w, wa) = runs
-    assert (u, w) == ("suite-hi-unet-4000", "suite-hi-wgan")
+    assert (u, w) == ("suite-hi-unet-4000-13box", "suite-hi-wgan")
     assert ua[ua.index("--steps") + 1] == "4000" and ua[ua.index("--kind") + 1] == "unet"
-    assert wa[wa.index("--init-from") + 1] == str(data.work / "models" / "suite-hi-unet-4000")
+    assert wa[wa.index("--init-from") + 1] == str(data.work / "models" / "suite-hi-unet-4000-13box")
     assert wa[wa.index("--power-weight") + 1] == "30.0" and wa[wa.index("--pdf-weight") + 1] == "300.0"
     t.train("suite-hi-wgan", data)  # both exist now: nothing runs again
     assert len(runs) == 2
     # a run without --only trains the warm start only through the WGAN: never validated or shipped on its own
     names = t.default_names(t.SUITE_RECIPES)
-    assert "suite-hi-unet-4000" not in names and {"suite-hi-unet", "suite-hi-wgan"} <= set(names)
+    assert "suite-hi-unet-4000-13box" not in names and {"suite-hi-unet", "suite-hi-wgan"} <= set(names)
     # one per field x input (HR, MR8, MR64) x kind; the warm start and the trials (run by name) are not in it
     assert len(names) == 2 * 3 * 2 and not any(t.SUITE_RECIPES[n].get("trial") for n in names)
     wide = t.train_args("suite-gas-wgan-wide", data)
@@ -121,7 +121,8 @@ def test_the_validation_score_counts_the_equilateral_bispectrum():
     row = shipped["table"]
     by_hand = sum(abs(row[c]) for c in ("total mass error (median)", "mean abs P(k) error, k <= k_Nyq/2",
                                         "mean abs B_eq error, k <= k_Nyq/2", "max abs PDF error, 1-99%"))
-    assert shipped["default_score"] == pytest.approx(by_hand) == pytest.approx(1.374, abs=1e-3)
+    # 1.374 on validation boxes 4, 10, 11; 1.328 on the six (4, 10, 11, 14-16) since 2026-12-05
+    assert shipped["default_score"] == pytest.approx(by_hand) == pytest.approx(1.328, abs=1e-3)
     assert shipped["default_score_definition"] == t.SCORE_DEFINITION
     assert t.default_score(row) < t.default_score(lever)
     assert t.default_score({**lever, "mean abs B_eq error, k <= k_Nyq/2": ""}) < 0.576  # how it had won
