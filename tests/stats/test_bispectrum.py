@@ -89,3 +89,22 @@ def test_dask_stack_equals_numpy():
     np.testing.assert_allclose(got["bispectrum"], ref["bispectrum"], rtol=1e-10)
     np.testing.assert_allclose(got["Q"], ref["Q"], rtol=1e-10)
     assert got["bispectrum"].dims == ("sample", "triangle")
+
+
+@pytest.mark.parametrize("n", [12, 13])
+def test_shell_powers_are_the_mean_mode_power_of_each_shell(n):
+    """power_1..3: the mean |D(q)|^2 over the full plane's modes of each shell, times L^2 / N^4 (the shell norm comes
+    from Parseval and a mode count over the rfft half plane: checked on an even and an odd grid)."""
+    box = 60.0
+    m = np.random.default_rng(2).lognormal(size=(n, n))
+    kf = 2 * np.pi / box
+    tri = [(2.0, 3.0, 4.0), (1.0, 1.5, 2.0)]
+    ds = bispectrum(m, triangles=np.array(tri) * kf, box_size=box, overdensity=False)
+    d2 = np.abs(np.fft.fft2(m)) ** 2
+    f = np.fft.fftfreq(n, 1.0 / n)
+    kk = np.hypot(f[:, None], f[None, :])
+    for j, t in enumerate(tri):
+        for i, c in enumerate(t):
+            shell = (kk >= c - 0.5) & (kk < c + 0.5)
+            want = box**2 / n**4 * d2[shell].mean()
+            assert float(ds[f"power_{i + 1}"][j]) == pytest.approx(want, rel=1e-10)
