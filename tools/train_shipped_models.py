@@ -176,6 +176,8 @@ def train_args(name, data, work=None):
          "--steps", str(r["steps"]), "--lr", str(r["lr"]), "--end-lr-factor", str(r["end_lr_factor"]),
          "--checkpoint-every", str(r["checkpoint_every"]), "--out", str(w / "models" / name), "--name", name,
          "--axes", *data.train_axes, "--preset", r.get("preset", "small"), *COMMON]
+    if r.get("seed") is not None:  # a recipe's own seed (a repeat of a recipe: the scatter of training itself)
+        a[a.index("--seed") + 1] = str(r["seed"])
     if r["input"] != "HR":
         a += ["--input-maps", str(data.inputs[r["input"]])]
     if data.validation is not None:
