@@ -199,3 +199,8 @@ SUITE_RECIPES["suite-hi-wgan"] = dict(SUITE_RECIPES["suite-hi-wgan-13box-scratch
 # The same recipe with another seed (tile sampling, critic initialisation, noise; the same 13-box warm start): how far
 # apart two runs of one recipe land, beside the 0.016 between the 8-box and the 13-box HI WGANs.
 SUITE_RECIPES["suite-hi-wgan-seed1"] = dict(SUITE_RECIPES["suite-hi-wgan"], seed=1, trial=True)
+# Result (2026-12-05, fifteenth session; 1801 s on this CPU beside CI, exported step 5000): validation 0.538 vs seed 0's
+# 0.320, worse on all six boxes (+0.154 +- 0.030): PDF max 18.9% (4.8), B_eq 22.0% (17.2), max P(k) to k_Nyq/2 10.6%
+# (8.9). Nine test boxes: 0.442 vs 0.278 (worse on 8 of 9, +0.124 +- 0.038), though its max P(k) to k_Nyq/2 is 7.3%
+# (12.1%: passes) and CDDF max 33.0% (51.4%); PDF max 20.7% (6.8%). Two runs of one recipe land 0.2 apart in score,
+# ten times the 8-box vs 13-box difference: the checkpoint score (P(k) and mass only) does not see the PDF drift.
