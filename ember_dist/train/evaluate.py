@@ -163,18 +163,21 @@ def per_map_power(truth, preds, attrs, bin_width=1.0):
     return np.asarray(pt["k"]), np.asarray(pt["power"]), p_pred, np.pi / pixel
 
 
-def map_bispectra(truth, preds, attrs, bin_width=1.0):
+def map_bispectra(truth, preds, attrs, bin_width=1.0, of_truth=None):
     """``(k, B of each true map (maps, shells), B of each prediction (maps, real, shells))``: the equilateral
-    bispectrum of the overdensity per map, computed once for the table and its per-box rows."""
+    bispectrum of the overdensity per map, computed once for the table and its per-box rows; ``of_truth``: the
+    first two items of an earlier call on the same truth (several models judged on the same maps)."""
     from ember_dist.stats.bispectrum import bispectrum
 
     nmaps, nreal = preds.shape[:2]
     box = float(attrs.get("pixel_size", 1.0)) * truth.shape[-1]
-    bt = bispectrum(truth, box_size=box, bin_width=bin_width)
-    kb = np.asarray(bt["k1"])
+    if of_truth is None:
+        bt = bispectrum(truth, box_size=box, bin_width=bin_width)
+        of_truth = np.asarray(bt["k1"]), np.asarray(bt["bispectrum"])
+    kb, b_true = of_truth
     flat = preds.reshape((-1,) + preds.shape[-2:])  # (maps * real, y, x)
     b_pred = np.asarray(bispectrum(flat, k=kb, box_size=box, bin_width=bin_width)["bispectrum"])
-    return kb, np.asarray(bt["bispectrum"]), b_pred.reshape(nmaps, nreal, -1)
+    return kb, b_true, b_pred.reshape(nmaps, nreal, -1)
 
 
 def _metrics(b, truth, preds, attrs, bin_width=1.0, min_counts=20, per_dex=5, bispectra=None):
@@ -385,10 +388,11 @@ def evaluate_models(models, maps, out, input_maps=None, field=None, input_var="d
         raise ValueError(f"models predict different fields {sorted(fields)}; evaluate one field per report.")
     out = _check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    results, dm0, truth, attrs, per_box = [], None, None, None, {}
+    results, dm0, truth, attrs, per_box, bis = [], None, None, None, {}, None
     for m, im in zip(models, ins):
         b, truth, dm, preds, attrs = predict_held_out(m, maps, field, im, input_var, axes, realisations, seed)
-        bis = map_bispectra(truth, preds, attrs, bin_width)
+        # every model is judged on the same true maps (the same store, field and axes): their bispectrum once
+        bis = map_bispectra(truth, preds, attrs, bin_width, of_truth=None if bis is None else bis[:2])
         met = _metrics(b, truth, preds, attrs, bin_width, bispectra=bis)
         dm0 = dm if dm0 is None else dm0  # the first model's input is shown
         results.append((_report(b, met, maps, im, axes, seed), met, preds))
