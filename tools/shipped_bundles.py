@@ -11,20 +11,12 @@ import shutil
 import time
 from pathlib import Path
 
+from ember_dist.train.eval_table import SCORE_COLUMNS, SCORE_DEFINITION, table_score  # noqa: E402,F401
+
 ROOT = Path(__file__).resolve().parent.parent
 
-#: the validation boxes' sum that chooses the defaults (the U-Net on a tie within ``TIE``, relative). The
-#: equilateral bispectrum joined it on 2026-12-04 (eighth session): the MR8 gas WGAN with the P(k) and PDF terms
-#: had won without it (0.444 vs 0.576) with 2.4x the shipped one's B_eq error (119% vs 50%) and painted the
-#: application box with 2.3-8.6x the references' gas power; with it, 1.63 vs 1.08. No shipped default changes.
-# The PDF term is the target's own measure (max |PDF error| over the truth's 1-99 percentile range; 2026-12-04,
-# eleventh session). Until then it was the mean over every bin the truth fills with >= 20 pixels: on the validation
-# boxes one bin of the wide gas WGAN at 2e6 Msun/h (5e-5 of the pixels, below the 1st percentile, 13x the truth's
-# count) made 0.70 of its score 1.013 and kept a model worse on P(k) and B_eq (docs/evaluation/suite "The PDF term").
-SCORE_COLUMNS = ("total mass error (median)", "mean abs P(k) error, k <= k_Nyq/2",
-                 "mean abs B_eq error, k <= k_Nyq/2", "max abs PDF error, 1-99%", "mean abs CDDF error")
-SCORE_DEFINITION = ("|total mass error| + mean |P(k) error| (k <= k_Nyq/2) + mean |B_eq error| (k <= k_Nyq/2) "
-                    "+ max |PDF error| (1-99 percentile range) + mean |CDDF error| (HI) on the validation boxes")
+#: the validation boxes' sum that chooses the defaults (the U-Net on a tie within ``TIE``, relative): defined with
+#: the evaluation table (ember_dist.train.eval_table.SCORE_COLUMNS), where a run's checkpoints can be chosen by it too.
 TIE = 0.02
 #: where a shipped suite bundle's misses and the levers tried against them are written down (issue 18: "ship the
 #: best and write the measured numbers and what was tried in bench/README.md and the bundle metadata")
@@ -32,9 +24,7 @@ WHAT_WAS_TRIED = ("bench/README.md, section 'Issue 18: where the targets stand, 
                   "with its result); docs/evaluation/suite/README.md (each trial's tables and figures)")
 
 
-def default_score(row):
-    """The validation score of one evaluation table row (fractions): the sum of |SCORE_COLUMNS| it has."""
-    return sum(abs(float(row[c])) for c in SCORE_COLUMNS if row.get(c) not in (None, ""))
+default_score = table_score  # the validation score of one evaluation table row (the sum of |SCORE_COLUMNS|)
 
 
 def box_scores(per_box):

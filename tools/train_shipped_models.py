@@ -199,6 +199,10 @@ def train_args(name, data, work=None):
     for key in BATCH_TERMS:  # terms beyond the paper's in the generator loss
         if r.get(key):
             a += ["--" + key.replace("_", "-"), str(r[key])]
+    if r.get("keep_checkpoints"):  # every checkpoint kept, where a recipe is to be rescored afterwards
+        a += ["--keep-checkpoints", str(r["keep_checkpoints"])]
+    if r.get("score_metric"):  # checkpoints chosen by the validation score itself, where a recipe asks for it
+        a += ["--score-metric", r["score_metric"]]
     if r.get("score_bispectrum"):  # B_eq in the checkpoint score, where a recipe asks for it
         a += ["--score-bispectrum", str(r["score_bispectrum"])]
     for key in ("alpha", "beta", "gamma"):  # the paper's loss weights (DSSIM, MSLE, adversarial), where a recipe sets them

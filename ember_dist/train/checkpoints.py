@@ -44,7 +44,7 @@ __all__ = ["write_arrays", "write_state", "latest", "best", "update_best", "prun
 #: Config keys a resume may change: they do not alter the trajectory (the critic's minibatch
 #: groups, which do, are compared through the checkpoint's ``mbstd_group_effective``).
 RESUME_FREE = ("steps", "checkpoint_every", "log_every", "sample_every", "keep_checkpoints", "extra", "prefetch",
-               "tensorboard", "score_maps", "score_bispectrum", "jit", "fused", "devices", "mbstd_group")
+               "tensorboard", "score_maps", "score_bispectrum", "score_metric", "jit", "fused", "devices", "mbstd_group")
 
 
 def _replace_text(path, text):
@@ -141,8 +141,8 @@ def rescore(ck, weights, score):
     """Score every kept checkpoint of ``ck`` again and point ``best`` at the lowest.
 
     ``weights``: the generator variables (group ``g``), loaded from each checkpoint in turn and
-    restored afterwards; ``score()``: the score of the loaded weights, written into that
-    checkpoint's ``.json``.  Returns ``{step: score}``.
+    restored afterwards; ``score()``: the score of the loaded weights, or ``(score, terms)``, written into that
+    checkpoint's ``.json`` (``score``, ``score_terms``).  Returns ``{step: score}``.
     """
     current = [np.array(v) for v in weights]
     scores, low = {}, None
@@ -153,7 +153,12 @@ def rescore(ck, weights, score):
         state = json.loads(js.read_text())
         with np.load(npz) as z:
             load_group(z, "g", weights)
-        state["score"] = score()
+        value = score()
+        state["score"], terms = value if isinstance(value, tuple) else (value, None)
+        if terms is not None:
+            state["score_terms"] = terms
+        else:
+            state.pop("score_terms", None)
         js.write_text(json.dumps(state, indent=1))
         scores[int(state["step"])] = state["score"]
         if np.isfinite(state["score"]) and (low is None or state["score"] < low[1]):

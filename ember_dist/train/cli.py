@@ -47,6 +47,7 @@ def _train(args):
               work_dir=args.work_dir, input_var=args.input_var, input_maps=args.input_maps, axes=tuple(args.axes),
               name=args.name, overwrite=args.overwrite, progress=progress, batch=args.batch, tile=args.tile,
               lr=args.lr, critic_lr=args.critic_lr, n_critic=args.n_critic, checkpoint_every=args.checkpoint_every,
+              keep_checkpoints=args.keep_checkpoints,
               log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
@@ -56,7 +57,8 @@ def _train(args):
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight, spread_weight=args.spread_weight,
               noise_floor=tuple(args.noise_floor or ()),
-              score_maps=args.score_maps, score_bispectrum=args.score_bispectrum, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
+              score_maps=args.score_maps, score_bispectrum=args.score_bispectrum,
+              score_metric=args.score_metric, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
@@ -138,7 +140,13 @@ def add_train_parser(subparsers):
                    "there is no --val-maps (0: no scoring; the last step is exported)")
     p.add_argument("--score-bispectrum", type=float, default=0.0, help="weight of the equilateral-bispectrum "
                    "error (the evaluation's B_eq) in each checkpoint's score (default 0: P(k) and mass alone)")
+    p.add_argument("--score-metric", default="power", choices=["power", "evaluation"], help="checkpoint score: "
+                   "'power' (P(k) and mass, + --score-bispectrum) or 'evaluation' (the validation score that chooses "
+                   "the shipped defaults: mass, P(k), B_eq, pixel PDF and HI CDDF errors as `ember-dist evaluate` "
+                   "computes them, of one prediction per scored map)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint (and score) period, steps")
+    p.add_argument("--keep-checkpoints", type=int, default=3, help="newest checkpoints kept besides the best one "
+                   "(more: a run can be rescored with another checkpoint score afterwards)")
     p.add_argument("--log-every", type=int, default=10, help="metrics.csv / TensorBoard / progress period, steps")
     p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights and every batch")

@@ -57,6 +57,12 @@ class TrainConfig:
     score_bispectrum : float
         Weight of the equilateral-bispectrum error (:func:`~ember_dist.train.scoring.equilateral_error`, the
         evaluation's B_eq) added to each checkpoint's score; 0 (default): P(k) and mass alone.
+    score_metric : {"power", "evaluation"}
+        What a checkpoint is scored by: "power" (default) the P(k) and mass score above; "evaluation" the
+        validation score that chooses the shipped defaults (mass, P(k), B_eq, pixel PDF and, for HI, CDDF
+        errors of one prediction of each scored map, as ``ember-dist evaluate`` computes them;
+        :data:`~ember_dist.train.eval_table.SCORE_COLUMNS`), so that a run cannot drift in a statistic its
+        checkpoint score does not see.
     prefetch : int
         Batches built ahead in a background thread (0: build in the loop).
     tensorboard : bool
@@ -152,6 +158,7 @@ class TrainConfig:
     sample_every: int = 500
     score_maps: int = 2
     score_bispectrum: float = 0.0
+    score_metric: str = "power"
     tensorboard: bool = True
     prefetch: int = 2
     seed: int = 0
@@ -188,6 +195,12 @@ class TrainConfig:
             raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {list(PENALTIES)} (--penalty). Received: penalty={self.penalty!r}.")
+        if self.score_metric not in ("power", "evaluation"):
+            raise ValueError("score_metric must be 'power' or 'evaluation' (--score-metric). "
+                             f"Received: score_metric={self.score_metric!r}.")
+        if self.score_metric == "evaluation" and self.score_bispectrum:
+            raise ValueError(f"score_bispectrum={self.score_bispectrum} belongs to score_metric='power'; the "
+                             "'evaluation' score has its B_eq term already (--score-bispectrum with --score-metric).")
         if self.critic_width < 1:
             raise ValueError(f"critic_width must be >= 1 (--critic-width). Received: critic_width={self.critic_width}.")
         if self.perceptual_from_level and (self.kind != "wgan" or not 0 < self.perceptual_from_level < p.levels):

@@ -46,7 +46,7 @@ from ember_dist.train.eval_figures import figures, power_title  # noqa: F401 (po
 from ember_dist.train.eval_table import (CDDF_MIN_ABSORBERS, COLUMNS, TABLE_K, TARGETS, frac_error, judge,
                                          table_rows, write_table)
 
-__all__ = ["evaluate", "evaluate_models", "evaluate_predictions", "predict_held_out", "per_map_power", "band_coverage",
+__all__ = ["evaluate", "evaluate_models", "evaluate_predictions", "score_predictions", "predict_held_out", "per_map_power", "band_coverage",
            "box_of_maps", "TABLE_K", "COLUMNS", "TARGETS"]
 
 def predict_held_out(model, maps, field=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,
@@ -163,6 +163,14 @@ def per_map_power(truth, preds, attrs, bin_width=1.0):
     return np.asarray(pt["k"]), np.asarray(pt["power"]), p_pred, np.pi / pixel
 
 
+def truth_bispectra(truth, attrs, bin_width=1.0):
+    """``(k, B of each true map (maps, shells))``: :func:`map_bispectra`'s first two items."""
+    from ember_dist.stats.bispectrum import bispectrum
+
+    bt = bispectrum(truth, box_size=float(attrs.get("pixel_size", 1.0)) * truth.shape[-1], bin_width=bin_width)
+    return np.asarray(bt["k1"]), np.asarray(bt["bispectrum"])
+
+
 def map_bispectra(truth, preds, attrs, bin_width=1.0, of_truth=None):
     """``(k, B of each true map (maps, shells), B of each prediction (maps, real, shells))``: the equilateral
     bispectrum of the overdensity per map, computed once for the table and its per-box rows; ``of_truth``: the
@@ -171,10 +179,7 @@ def map_bispectra(truth, preds, attrs, bin_width=1.0, of_truth=None):
 
     nmaps, nreal = preds.shape[:2]
     box = float(attrs.get("pixel_size", 1.0)) * truth.shape[-1]
-    if of_truth is None:
-        bt = bispectrum(truth, box_size=box, bin_width=bin_width)
-        of_truth = np.asarray(bt["k1"]), np.asarray(bt["bispectrum"])
-    kb, b_true = of_truth
+    kb, b_true = of_truth if of_truth is not None else truth_bispectra(truth, attrs, bin_width)
     flat = preds.reshape((-1,) + preds.shape[-2:])  # (maps * real, y, x)
     b_pred = np.asarray(bispectrum(flat, k=kb, box_size=box, bin_width=bin_width)["bispectrum"])
     return kb, b_true, b_pred.reshape(nmaps, nreal, -1)
@@ -322,6 +327,22 @@ def _check_out(out, overwrite):
 def evaluate_predictions(b, truth, preds, attrs, maps, input_maps=None, axes=("z",), seed=0, bin_width=1.0):
     """The report :func:`evaluate` returns, of predictions already made (:func:`predict_held_out`'s)."""
     return _report(b, _metrics(b, truth, preds, attrs, bin_width), maps, input_maps, axes, seed)
+
+
+def score_predictions(field, truth, preds, attrs, of_truth=None):
+    """``(validation score, report)`` of predictions ``preds`` (maps, realisations, y, x) of the true maps ``truth``
+    (maps, y, x) of ``field`` (Msun/h per pixel; ``attrs``: the store's, see
+    :data:`~ember_dist.train.sampler.MAP_ATTRS`): the table's statistics and their score
+    (:func:`~ember_dist.train.eval_table.report_score`), as a checkpoint is scored with ``--score-metric
+    evaluation``.  ``of_truth``: the true maps' ``(k, B)`` from :func:`map_bispectra`, where already computed."""
+    from types import SimpleNamespace
+
+    from ember_dist.train.eval_table import report_score
+
+    b = SimpleNamespace(name="prediction", field=field, meta={})
+    m = _metrics(b, truth, preds, attrs, bispectra=map_bispectra(truth, preds, attrs, of_truth=of_truth))
+    r = _report(b, m, "", None, (), 0)
+    return report_score(r), r
 
 
 def evaluate(model, maps, field=None, out=None, input_maps=None, input_var="dm", axes=("z",), realisations=1,

@@ -165,12 +165,19 @@ def _load_best(trainer):
     with np.load(best[0]) as z:
         checkpoints.load_group(z, "g", trainer.g.weights)
     cfg = trainer.cfg
+    among = (f"whole-map predictions of {trainer.score_set.source}, among the kept checkpoints "
+             f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)")
+    if cfg.score_metric == "evaluation":
+        from ember_dist.train.eval_table import SCORE_DEFINITION
+
+        return (f"step {best[1]}: lowest score {best[2]:.4g} = {SCORE_DEFINITION.replace(' on the validation boxes', '')}"
+                f" (ember_dist.train.evaluate.score_predictions, one prediction per map, noise seed 0) over "
+                f"{among}"), best[1]
     b_term = (f" + {cfg.score_bispectrum:g} x mean |B_eq,pred/B_eq,true - 1| for k <= k_Nyquist/2 "
               "(ember_dist.train.scoring.equilateral_error)" if cfg.score_bispectrum else "")
     return (f"step {best[1]}: lowest score {best[2]:.4g} = ln-k-weighted mean |ln(P_pred(k)/P_true(k))| "
             f"for k <= k_Nyquist/2 + |ln(M_pred/M_true)| (ember_dist.train.scoring.prediction_score){b_term} over "
-            f"whole-map predictions of {trainer.score_set.source}, among the kept checkpoints "
-            f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)"), best[1]
+            f"{among}"), best[1]
 
 
 def write_bundle(trainer, out, name=None, seam_size=None, seam_core=None, overwrite=False, extra_training=None,

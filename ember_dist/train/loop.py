@@ -77,7 +77,8 @@ class Trainer:
         from ember_dist.train.distribute import DataParallel
 
         self.cfg, self.sampler, self.info = config, sampler, dict(info or {})
-        self.score_set = score_on if score_on is not None else ScoreMaps.training(sampler, config.score_maps)
+        self.score_set = score_on if score_on is not None else ScoreMaps.training(sampler, config.score_maps,
+                                                                                  (info or {}).get("map_attrs"))
         self.work = Path(work_dir)
         self.preset = build.run_preset(config)
         build.check_sampler(sampler, config, self.preset)
@@ -146,7 +147,7 @@ class Trainer:
         path = checkpoints.write_arrays(ck, name, {k: [keras.ops.convert_to_numpy(v) for v in vs]
                                                    for k, vs in self._variables().items()})
         score = self.score(record=True)
-        state = {"step": self.step, "seed": self.cfg.seed, "score": score,
+        state = {"step": self.step, "seed": self.cfg.seed, "score": score, **self._score_terms(),
                  "next_batch": self.step * self.batches_per_step(),
                  "config": self.cfg.to_dict(), "metrics": self.last_metrics,
                  "train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
@@ -253,7 +254,13 @@ class Trainer:
         return self.score_set.score(self._infer, self.preset, self.info["input_norm"], self.info["output_norm"],
                                     step=self.step, pixel_size=float(self.info.get("pixel_size") or 1.0),
                                     pk_csv=self.work / "pk.csv" if record and self.cfg.diagnostics else None,
-                                    bispectrum_weight=self.cfg.score_bispectrum)
+                                    bispectrum_weight=self.cfg.score_bispectrum, metric=self.cfg.score_metric,
+                                    field=self.cfg.field)
+
+    def _score_terms(self):
+        """``{"score_terms": {column: value}}`` of the last :meth:`score` with the "evaluation" metric, else ``{}``."""
+        terms = getattr(self.score_set, "last_terms", None) if self.cfg.score_metric == "evaluation" else None
+        return {"score_terms": terms} if terms else {}
 
     def rescore(self):
         """Score every kept checkpoint again with :meth:`score` and point ``best`` at the lowest.
@@ -261,7 +268,11 @@ class Trainer:
         Makes the export independent of the metric a checkpoint was scored with when written (e.g. a
         run resumed after the metric changed).  Restores the current weights; returns ``{step: score}``.
         """
-        return checkpoints.rescore(self.work / "checkpoints", self.g.weights, self.score)
+        def score():
+            value = self.score()
+            return (value, self._score_terms()["score_terms"]) if self._score_terms() else value
+
+        return checkpoints.rescore(self.work / "checkpoints", self.g.weights, score)
 
     def best_checkpoint(self):
         """``(path, step, score)`` of the lowest-score checkpoint kept, or ``None``."""

@@ -31,7 +31,10 @@ import numpy as np
 from ember_dist.model.normalization import Normalization
 from ember_dist.model.runtime import import_keras
 
-__all__ = ["TileSampler", "TileDataset", "open_maps", "open_pair", "augment"]
+__all__ = ["TileSampler", "TileDataset", "open_maps", "open_pair", "augment", "MAP_ATTRS"]
+
+#: store attrs the evaluation's statistics read (pixel size in ckpc/h; the HI CDDF's redshift, h and slab depth)
+MAP_ATTRS = ("pixel_size", "redshift", "hubble", "slab_depth")
 
 
 def open_maps(path, var, axes=("x", "y")):
@@ -142,7 +145,9 @@ class TileSampler:
                 "downsample": int(in_attrs.get("downsample", 1)), "input_var": input_var, "field": field,
                 "maps": str(maps), "input_maps": str(input_maps or maps),
                 "dm_mass_fraction": _fraction(in_attrs.get("dm_mass_fraction")),
-                "dm_source": in_attrs.get("dm_source")}
+                "dm_source": in_attrs.get("dm_source"),
+                # what the evaluation's statistics need of the maps (the CDDF's column densities)
+                "map_attrs": {k: attrs[k] for k in MAP_ATTRS if k in attrs}}
         dm = store_dm_mass(in_attrs)  # the input's particle spacing, which `input_resolution: auto` matches
         if dm is not None:
             info["dm_particle_mass"] = dm.particle_mass

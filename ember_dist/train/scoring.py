@@ -75,21 +75,23 @@ def equilateral_error(truths, preds, bin_width=1.0):
 class ScoreMaps:
     """Whole maps a run's checkpoints are scored on: *normalised* inputs and targets ``(n, ny, nx)``.
 
-    ``source`` says what they are, for the bundle's record (e.g. "2 training maps").
+    ``source`` says what they are, for the bundle's record (e.g. "2 training maps"); ``attrs`` the
+    store attrs the evaluation's statistics need (``score(metric="evaluation")``).
     """
 
     inputs: np.ndarray
     targets: np.ndarray
     source: str
+    attrs: dict | None = None  # the maps' store attrs (sampler.MAP_ATTRS) for score_metric="evaluation"
 
     def __len__(self):
         return int(self.inputs.shape[0])
 
     @classmethod
-    def training(cls, sampler, n):
+    def training(cls, sampler, n, attrs=None):
         """The first ``n`` maps the run trains on (the paper's choice)."""
         n = max(0, min(int(n), sampler.inputs.shape[0]))
-        return cls(sampler.inputs[:n], sampler.targets[:n], f"{n} training maps")
+        return cls(sampler.inputs[:n], sampler.targets[:n], f"{n} training maps", attrs)
 
     @classmethod
     def validation(cls, maps, field, info, input_maps=None, input_var="dm", axes=None):
@@ -109,13 +111,21 @@ class ScoreMaps:
                              f"maps {float(px_train):g}; deposit the validation box at the training pixel size.")
         seeds = a.get("seeds")
         what = f"{src.shape[0]} validation maps of {str(maps)!r}" + (f" (seeds {list(seeds)})" if seeds else "")
+        from ember_dist.train.sampler import MAP_ATTRS
+
         return cls(info["input_norm"].forward(src).astype(np.float32),
-                   info["output_norm"].forward(tgt).astype(np.float32), what)
+                   info["output_norm"].forward(tgt).astype(np.float32), what, {k: a[k] for k in MAP_ATTRS if k in a})
 
     def score(self, model, preset, input_norm, output_norm, step=0, pixel_size=1.0, pk_csv=None,
-              bispectrum_weight=0.0):
-        """Mean :func:`prediction_score` of whole-map predictions of every map by ``model`` (noise seed 0),
-        plus ``bispectrum_weight`` x :func:`equilateral_error` of all the maps together when it is not 0.
+              bispectrum_weight=0.0, metric="power", field=None):
+        """Checkpoint score of whole-map predictions of every map by ``model`` (noise seed 0); lower is better.
+
+        ``metric="power"``: the mean :func:`prediction_score` of the maps, plus ``bispectrum_weight`` x
+        :func:`equilateral_error` of all the maps together when it is not 0.  ``metric="evaluation"``: the
+        validation score that chooses the shipped defaults (:data:`~ember_dist.train.eval_table.SCORE_COLUMNS`:
+        mass, P(k), B_eq, PDF and, for ``field`` "hi", CDDF errors) of these maps' one prediction each, computed
+        as ``ember-dist evaluate`` does (:func:`~ember_dist.train.evaluate.score_predictions`); its terms are
+        left in :attr:`last_terms`.
 
         ``model``: an inference model of a generator of ``preset``; ``input_norm``/``output_norm``:
         the normalisations the maps were made with.  ``nan`` when a map's score is undefined.  With
@@ -127,25 +137,45 @@ class ScoreMaps:
         from ember_dist.engine.reference import predict_whole
         from ember_dist.model.geometry import receptive_field
 
+        if metric not in ("power", "evaluation"):
+            raise ValueError(f"score metric {metric!r} is not one of 'power', 'evaluation'.")
         fake = SimpleNamespace(exact_halo=receptive_field(preset).exact_halo(), preset=preset,
                                input_norm=input_norm, output_norm=output_norm)
+        keep = bool(bispectrum_weight) or metric == "evaluation"
         errs, rows, truths, preds = [], [], [], []
         for i in range(len(self)):
             dm = input_norm.inverse(self.inputs[i])
             truth = output_norm.inverse(self.targets[i])
             pred = predict_whole(fake, dm, seed=0, slab=i, model=model)
-            errs.append(prediction_score(truth, pred))
-            if bispectrum_weight:
+            if metric == "power":
+                errs.append(prediction_score(truth, pred))
+            if keep:
                 truths.append(truth)
                 preds.append(pred)
             if pk_csv is not None:
                 rows += pk_rows(step, i, truth, pred, pixel_size)
         if rows:
             write_pk_rows(pk_csv, step, rows)
+        if metric == "evaluation":
+            return self._evaluation_score(field, np.asarray(truths, np.float64), np.asarray(preds, np.float64))
         if bispectrum_weight and len(self):  # one B_eq error of all the maps together, added to each map's
             b_err = float(bispectrum_weight) * equilateral_error(truths, preds)
             errs = [e + b_err for e in errs]
         return float(np.mean(errs)) if np.all(np.isfinite(errs)) else float("nan")
+
+    def _evaluation_score(self, field, truths, preds):
+        from ember_dist.train.eval_table import COLUMNS, SCORE_COLUMNS
+        from ember_dist.train.evaluate import score_predictions, truth_bispectra
+
+        if not len(self):
+            return float("nan")
+        attrs = self.attrs or {}
+        if getattr(self, "_of_truth", None) is None:  # the true maps' bispectrum once for every checkpoint
+            self._of_truth = truth_bispectra(truths, attrs)
+        score, r = score_predictions(field, truths, preds[:, None], attrs, of_truth=self._of_truth)
+        self.last_terms = {c: r.get(COLUMNS[c][0]) for c in SCORE_COLUMNS if COLUMNS[c][0] in r}
+        return score
+
 
 def pk_rows(step, i, truth, pred, pixel_size):
     """Rows ``{step, map, k, power_true, power_pred}`` of P(k) of one prediction and its truth."""

@@ -538,6 +538,45 @@ def test_checkpoints_scored_on_a_validation_store(maps, tmp_path, b_weight):
     assert abs(np.mean(trained_on) - np.mean(scores)) > 1e-3  # the training maps would have scored it otherwise
 
 
+def test_checkpoints_scored_by_the_evaluation_score(maps, tmp_path):
+    """--score-metric evaluation: each checkpoint's score is the validation score (mass, P(k), B_eq, PDF, CDDF)
+    that `ember-dist evaluate` gives the exported weights on the same maps, its terms kept in the checkpoint,
+    and a resumed run rescored with it chooses by it (the checkpoint scores change from the P(k) metric's)."""
+    from ember_dist.train.eval_table import COLUMNS, SCORE_COLUMNS, report_score
+    from ember_dist.train.evaluate import evaluate
+    from ember_dist.train.loop import train
+
+    kw = dict(kind="unet", preset="tiny", steps=4, batch=2, tile=32, checkpoint_every=2, log_every=2, sample_every=0,
+              seed=0, tensorboard=False, seam_size=64, val_maps=maps, val_axes=("z",), keep_checkpoints=5)
+    train(maps, "hi", tmp_path / "p", **kw)  # the P(k) metric first; then resumed with the evaluation one
+    ck = tmp_path / "p.work" / "checkpoints"
+    by_power = {js.name: json.loads(js.read_text())["score"] for js in sorted(ck.glob("ckpt-*.json"))}
+    assert len(by_power) == 2 and all("score_terms" not in json.loads(js.read_text()) for js in ck.glob("*.json"))
+    b = train(maps, "hi", tmp_path / "b", work_dir=tmp_path / "p.work", score_metric="evaluation", **kw)
+    assert "max |PDF error|" in b.meta["training"]["checkpoint"] and "CDDF" in b.meta["training"]["checkpoint"]
+    states = {js.name: json.loads(js.read_text()) for js in sorted(ck.glob("ckpt-*.json"))}
+    assert all(abs(states[n]["score"] - by_power[n]) > 1e-3 for n in states)  # rescored with the new metric
+    best = json.loads((ck / ((ck / "best").read_text().strip() + ".json")).read_text())
+    assert best["score"] == min(v["score"] for v in states.values())
+    # independently: ember-dist evaluate of the exported (best) weights on the validation maps, one realisation
+    r = evaluate(tmp_path / "b", maps, axes=("z",), realisations=1)
+    assert best["score"] == pytest.approx(report_score(r), rel=1e-6)
+    terms = best["score_terms"]
+    assert set(terms) == set(SCORE_COLUMNS)  # HI: the CDDF term too
+    for c in SCORE_COLUMNS:
+        assert terms[c] == pytest.approx(r[COLUMNS[c][0]], rel=1e-6)
+    assert report_score(r) == pytest.approx(sum(abs(v) for v in terms.values()))
+
+
+def test_evaluation_score_metric_is_checked():
+    from ember_dist.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match="score_metric must be"):
+        TrainConfig(score_metric="pdf")
+    with pytest.raises(ValueError, match="already"):
+        TrainConfig(score_metric="evaluation", score_bispectrum=1.0)
+
+
 def test_critic_warmup_holds_the_generator(maps, tmp_path):
     s, info = _sampler(maps, "wgan")
     tr = Trainer(_cfg("wgan", steps=2, critic_warmup=1), s, tmp_path / "w", info)
