@@ -118,10 +118,9 @@ def _bispec_map(m, tri, width, counts, overdensity):
     out = np.zeros((len(tri), 4))
     for j, t in enumerate(tri):
         (f1, p1), (f2, p2), (f3, p3) = (fields(c) for c in t)
-        if t[0] == t[1] == t[2]:
-            s = np.sum(f1**3)
-        else:
-            s = np.sum(f1 * f2 * f3)
+        # sum F1 F2 F3 as one product and a dot: numpy's f**3 goes through pow() (22 ms per 512^2 map, 5x the
+        # shell's inverse FFT)
+        s = float(np.dot((f1 * f2).ravel(), f3.ravel()))
         out[j] = (s * n**4 / counts[j] if counts[j] else np.nan, p1, p2, p3)
     return out
 
