@@ -165,7 +165,8 @@ class ScoreMaps:
 
     def _evaluation_score(self, field, truths, preds):
         from ember_dist.train.eval_table import COLUMNS, SCORE_COLUMNS
-        from ember_dist.train.evaluate import score_predictions, truth_bispectra
+        from ember_dist.train.eval_stats import truth_bispectra
+        from ember_dist.train.evaluate import score_predictions
 
         if not len(self):
             return float("nan")
