@@ -566,6 +566,15 @@ def test_checkpoints_scored_by_the_evaluation_score(maps, tmp_path):
     for c in SCORE_COLUMNS:
         assert terms[c] == pytest.approx(r[COLUMNS[c][0]], rel=1e-6)
     assert report_score(r) == pytest.approx(sum(abs(v) for v in terms.values()))
+    # tools/checkpoint_scores.py tabulates and draws what the checkpoints hold
+    from tests.conftest import load_tool
+
+    t = load_tool("checkpoint_scores")
+    assert t.main([str(tmp_path / "p.work"), "--out", str(tmp_path / "scores.png")]) == 0
+    table = (tmp_path / "scores.md").read_text()
+    step = best["step"]
+    assert f"| {step} * | {best['score']:.3f} | " in table and f"{100 * terms['max abs PDF error, 1-99%']:+.1f}%" in table
+    assert table.count(" * |") == 1 and (tmp_path / "scores.png").stat().st_size > 10_000
 
 
 def test_evaluation_score_metric_is_checked():
