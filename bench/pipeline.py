@@ -6,6 +6,9 @@
     python bench/pipeline.py --predict --rates bench/pipeline.json # the paper's case from recorded rates
     python bench/pipeline.py --only scheduler --rates bench/pipeline.json --json bench/pipeline.json
                                                                    # the scheduler anew, the other rates kept
+    python bench/pipeline.py --only statistics --rates bench/pipeline.json --json bench/pipeline.json
+                                                                   # the statistics anew (e.g. after a faster
+                                                                   # estimator), the other rates kept
 
 Measures on this machine, as CPU seconds of the process tree (this process's threads and its Dask
 workers: they hold under a shared machine's load; wall seconds and the load average are printed beside):
@@ -64,7 +67,7 @@ def _args(argv):
     ap.add_argument("--submit-tasks", default="1000,10000",
                     help="no-op tasks submitted one by one as an enrichment stage submits them, comma-separated "
                          "(default 1000,10000)")
-    ap.add_argument("--only", choices=("scheduler",), default=None,
+    ap.add_argument("--only", choices=("scheduler", "statistics"), default=None,
                     help="measure only this and take every other rate from --rates (written with it to --json)")
     ap.add_argument("--network-px", type=int, default=1024, help="map side of the network-alone figure (default 1024)")
     args = ap.parse_args(argv)
@@ -118,6 +121,18 @@ def measure_scheduler_only(args, out):
     return out
 
 
+def measure_statistics_only(args, out):
+    """``--only statistics``: the statistics' rates anew in the recorded rates ``out`` (a --json file)."""
+    from pipeline_measure import measure_stats
+
+    t0 = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    st, st_info = measure_stats()
+    out["statistics_remeasured"] = dict(st, measured_at=t0, argv=sys.argv[1:], cpu_model=cpu_model(),
+                                        load_average_end=os.getloadavg(), wall_per_cpu=st_info["wall_per_cpu"])
+    out["rates"].update(st)
+    return out
+
+
 def main(argv=None):
     args = _args(argv)
     cpu_name = cpu_model()
@@ -132,6 +147,8 @@ def main(argv=None):
             out = json.loads(Path(args.rates).read_text())
             if args.only == "scheduler":
                 out = measure_scheduler_only(args, out)
+            elif args.only == "statistics":
+                out = measure_statistics_only(args, out)
             else:
                 out.pop("check", None)
         else:

@@ -186,9 +186,12 @@ def measure_stats(ref=2048, small=512, small_maps=4):
         units = [c * n * n / 1e6 * (np.log(n) / np.log(ref) if log else 1.0) for n, c, _ in pts]
         per_mpx[name], per_map[name] = cost.fit_rate_and_fixed(units, [c for _, c, _ in pts], [x for *_, x in pts])
     mb = _maps(small, 1)
-    _, wall, cpu_s, ld = timed(lambda: dask.compute(bispectrum(mb, box_size=small * 3.66), scheduler="threads"))
+    reps = [timed(lambda: dask.compute(bispectrum(mb, box_size=small * 3.66), scheduler="threads"))[1:]
+            for _ in range(3)]
+    cpu_s = median([c for _, c, _ in reps])
     per_mpx["bispectrum"] = cpu_s / (small * small / 1e6) * np.log(ref) / np.log(small)
-    say(f"stats bispectrum {small}^2: {cpu_s:.2f} CPU s, {wall:.2f} s wall, load {ld}")
+    say(f"stats bispectrum {small}^2: " + ", ".join(f"{c:.2f}" for _, c, _ in reps) + f" CPU s (median {cpu_s:.2f}), "
+        f"load {reps[-1][2]}")
     hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:")) / 2**20
     return (dict(stats_cpu_s_per_mpx=per_mpx, stats_cpu_s_per_map=per_map, stats_ref_px=ref, stats_peak_gb=hwm,
                  stats_first_cpu_s=max(0.0, first[0] - median(first[1:]))),
