@@ -46,7 +46,8 @@ def markdown(runs):
                 "|---" * (2 + len(terms)) + "|"]
         for r in rows:
             mark = " *" if r["step"] == best else ""
-            cells = [f"{100 * r[c]:+.1f}%" if c in r and r[c] is not None else "" for c in terms]
+            cells = [f"{100 * r[c]:{'+' if c.startswith('total mass') else ''}.1f}%" if r.get(c) is not None else ""
+                     for c in terms]  # the mass error signed, the others are |errors|
             out.append(f"| {r['step']}{mark} | {r['score']:.3f} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

@@ -573,7 +573,7 @@ def test_checkpoints_scored_by_the_evaluation_score(maps, tmp_path):
     assert t.main([str(tmp_path / "p.work"), "--out", str(tmp_path / "scores.png")]) == 0
     table = (tmp_path / "scores.md").read_text()
     step = best["step"]
-    assert f"| {step} * | {best['score']:.3f} | " in table and f"{100 * terms['max abs PDF error, 1-99%']:+.1f}%" in table
+    assert f"| {step} * | {best['score']:.3f} | " in table and f"| {100 * terms['max abs PDF error, 1-99%']:.1f}% |" in table
     assert table.count(" * |") == 1 and (tmp_path / "scores.png").stat().st_size > 10_000
 
 
