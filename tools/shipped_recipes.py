@@ -213,3 +213,9 @@ SUITE_RECIPES["suite-hi-wgan-vs0"] = dict(SUITE_RECIPES["suite-hi-wgan"], keep_c
                                           trial=True)
 SUITE_RECIPES["suite-hi-wgan-vs1"] = dict(SUITE_RECIPES["suite-hi-wgan-vs0"], seed=1)
 SUITE_RECIPES["suite-hi-wgan-vs2"] = dict(SUITE_RECIPES["suite-hi-wgan-vs0"], seed=2)
+# The same recipe with an exponential moving average of the generator's weights (half-life 500 steps, the
+# checkpoint spacing; StyleGAN's practice, ember_dist.train.ema): seed 1's checkpoint scores jumped between 0.43 and
+# 1.38 from one checkpoint to the next, the generator oscillating against the critic; the average of the weights
+# over the last ~700 steps is what each checkpoint is scored with and what the bundle exports.
+SUITE_RECIPES["suite-hi-wgan-ema-s1"] = dict(SUITE_RECIPES["suite-hi-wgan-vs1"], ema_half_life=500)
+SUITE_RECIPES["suite-hi-wgan-ema-s0"] = dict(SUITE_RECIPES["suite-hi-wgan-vs0"], ema_half_life=500)

@@ -201,6 +201,8 @@ def train_args(name, data, work=None):
             a += ["--" + key.replace("_", "-"), str(r[key])]
     if r.get("keep_checkpoints"):  # every checkpoint kept, where a recipe is to be rescored afterwards
         a += ["--keep-checkpoints", str(r["keep_checkpoints"])]
+    if r.get("ema_half_life"):  # the generator's weights averaged over steps, where a recipe asks for it
+        a += ["--ema-half-life", str(r["ema_half_life"])]
     if r.get("score_metric"):  # checkpoints chosen by the validation score itself, where a recipe asks for it
         a += ["--score-metric", r["score_metric"]]
     if r.get("score_bispectrum"):  # B_eq in the checkpoint score, where a recipe asks for it

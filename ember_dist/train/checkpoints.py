@@ -137,10 +137,11 @@ def load_group(z, group, variables):
         v.assign(z[f"{group}/{i:04d}"])
 
 
-def rescore(ck, weights, score):
+def rescore(ck, weights, score, group="g"):
     """Score every kept checkpoint of ``ck`` again and point ``best`` at the lowest.
 
-    ``weights``: the generator variables (group ``g``), loaded from each checkpoint in turn and
+    ``weights``: the generator variables, loaded from each checkpoint's ``group`` (``g``; ``ema``: the average of
+    the weights, where the run keeps one) in turn and
     restored afterwards; ``score()``: the score of the loaded weights, or ``(score, terms)``, written into that
     checkpoint's ``.json`` (``score``, ``score_terms``).  Returns ``{step: score}``.
     """
@@ -152,7 +153,7 @@ def rescore(ck, weights, score):
             continue
         state = json.loads(js.read_text())
         with np.load(npz) as z:
-            load_group(z, "g", weights)
+            load_group(z, group, weights)
         value = score()
         state["score"], terms = value if isinstance(value, tuple) else (value, None)
         if terms is not None:

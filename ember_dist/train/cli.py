@@ -58,7 +58,7 @@ def _train(args):
               pdf_log_weight=args.pdf_log_weight, spread_weight=args.spread_weight,
               noise_floor=tuple(args.noise_floor or ()),
               score_maps=args.score_maps, score_bispectrum=args.score_bispectrum,
-              score_metric=args.score_metric, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
+              score_metric=args.score_metric, ema_half_life=args.ema_half_life, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
               notice=lambda m: print(f"ember-dist train: {m}", file=sys.stderr, flush=True))
     t = b.meta["training"]
     print(f"wrote bundle {b.path}: {b.name} field={b.field} kind={b.meta['kind']} steps={t['steps']} "
@@ -144,6 +144,9 @@ def add_train_parser(subparsers):
                    "'power' (P(k) and mass, + --score-bispectrum) or 'evaluation' (the validation score that chooses "
                    "the shipped defaults: mass, P(k), B_eq, pixel PDF and HI CDDF errors as `ember-dist evaluate` "
                    "computes them, of one prediction per scored map)")
+    p.add_argument("--ema-half-life", type=float, default=0.0, help="half-life in steps of an exponential moving "
+                   "average of the generator's weights, which checkpoints are scored with and the bundle exports "
+                   "(StyleGAN's; 0: the weights themselves)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint (and score) period, steps")
     p.add_argument("--keep-checkpoints", type=int, default=3, help="newest checkpoints kept besides the best one "
                    "(more: a run can be rescored with another checkpoint score afterwards)")

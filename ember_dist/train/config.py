@@ -57,6 +57,10 @@ class TrainConfig:
     score_bispectrum : float
         Weight of the equilateral-bispectrum error (:func:`~ember_dist.train.scoring.equilateral_error`, the
         evaluation's B_eq) added to each checkpoint's score; 0 (default): P(k) and mass alone.
+    ema_half_life : float
+        Half-life in steps of an exponential moving average of the generator's weights
+        (:class:`~ember_dist.train.ema.WeightAverage`); checkpoints are scored with it and the bundle exports
+        it.  0 (default): the weights themselves.
     score_metric : {"power", "evaluation"}
         What a checkpoint is scored by: "power" (default) the P(k) and mass score above; "evaluation" the
         validation score that chooses the shipped defaults (mass, P(k), B_eq, pixel PDF and, for HI, CDDF
@@ -159,6 +163,7 @@ class TrainConfig:
     score_maps: int = 2
     score_bispectrum: float = 0.0
     score_metric: str = "power"
+    ema_half_life: float = 0.0
     tensorboard: bool = True
     prefetch: int = 2
     seed: int = 0
@@ -195,6 +200,9 @@ class TrainConfig:
             raise ValueError(f"steps and batch must be >= 1. Received: steps={self.steps}, batch={self.batch}.")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {list(PENALTIES)} (--penalty). Received: penalty={self.penalty!r}.")
+        if self.ema_half_life < 0:
+            raise ValueError(f"ema_half_life must be >= 0 steps (--ema-half-life; 0: no average). "
+                             f"Received: ema_half_life={self.ema_half_life}.")
         if self.score_metric not in ("power", "evaluation"):
             raise ValueError("score_metric must be 'power' or 'evaluation' (--score-metric). "
                              f"Received: score_metric={self.score_metric!r}.")

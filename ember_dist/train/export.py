@@ -162,11 +162,14 @@ def _load_best(trainer):
     best = trainer.best_checkpoint()
     if best is None:
         return None
-    with np.load(best[0]) as z:
-        checkpoints.load_group(z, "g", trainer.g.weights)
     cfg = trainer.cfg
+    with np.load(best[0]) as z:
+        checkpoints.load_group(z, "g" if trainer.ema is None else "ema", trainer.g.weights)
     among = (f"whole-map predictions of {trainer.score_set.source}, among the kept checkpoints "
              f"(every {cfg.checkpoint_every} steps, the last {cfg.keep_checkpoints} and the best)")
+    if trainer.ema is not None:
+        among += (f"; the exported weights are the checkpoint's exponential moving average of the generator's weights "
+                  f"(half-life {cfg.ema_half_life:g} steps; ember_dist.train.ema), which it was scored with")
     if cfg.score_metric == "evaluation":
         from ember_dist.train.eval_table import SCORE_DEFINITION
 
@@ -187,7 +190,13 @@ def write_bundle(trainer, out, name=None, seam_size=None, seam_core=None, overwr
     from ember_dist.model.bundle import save_bundle, update_meta
 
     cfg, info = trainer.cfg, trainer.info
-    chosen, step = (_load_best(trainer) if use_best else None) or (f"the last step ({trainer.step})", trainer.step)
+    chosen, step = (_load_best(trainer) if use_best else None) or (None, trainer.step)
+    if chosen is None:  # no scored checkpoint: the last step's weights, or their average where the run keeps one
+        chosen = f"the last step ({trainer.step})"
+        if trainer.ema is not None:
+            for v, a in zip(trainer.g.weights, trainer.ema.shadow):
+                v.assign(a.astype(np.dtype(getattr(v.dtype, "name", v.dtype))))
+            chosen += f": the exponential moving average of the generator's weights (half-life {cfg.ema_half_life:g} steps)"
     training = training_metadata(trainer, chosen, step, extra_training)
     b = save_bundle(trainer.g, out, name=name or Path(out).name, field=cfg.field, kind=cfg.kind,
                     preset=trainer.preset, input_norm=info["input_norm"], output_norm=info["output_norm"],

@@ -46,6 +46,7 @@ from ember_dist.model.runtime import import_keras
 from ember_dist.train import build, checkpoints, export, logs, noise
 from ember_dist.train.config import TrainConfig
 from ember_dist.train.losses import output_levels
+from ember_dist.train.ema import WeightAverage
 from ember_dist.train.scoring import ScoreMaps, prediction_score
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]
@@ -95,6 +96,7 @@ class Trainer:
                 noise.fill(self.g, config.noise_init)
             self.floors_held = noise.hold_floor(self.g, config.noise_floor)  # {} for a U-Net: no noise layers
             noise_vars = [l.strength for l in self.noise_layers()]
+            self.ema = WeightAverage(self.g.weights, config.ema_half_life) if config.ema_half_life else None
             self.g_opt, self.n_opt, self.c_opt = build.optimizers(config, self.g, self.c, noise_vars)
         self.levels = output_levels(self.preset.levels)
         self.steps = StepFunctions(self.g, config.loss_weights, self.levels, self.g_opt, self.c, self.c_opt,
@@ -133,6 +135,8 @@ class Trainer:
             groups["no"] = self.n_opt.variables
         if self.c is not None:
             groups.update(c=self.c.weights, co=self.c_opt.variables)
+        if self.ema is not None:
+            groups["ema"] = self.ema.shadow
         return groups
 
     def batches_per_step(self):
@@ -175,7 +179,10 @@ class Trainer:
                              f"mbstd_group={was} (it must divide the per-device batch) or the devices of that run.")
         with np.load(path) as z:
             for k, vs in self._variables().items():
-                checkpoints.load_group(z, k, vs)
+                if k == "ema":
+                    self.ema.load(z[f"ema/{i:04d}"] for i in range(len(vs)))
+                else:
+                    checkpoints.load_group(z, k, vs)
         self.step = int(state["step"])
         self.last_metrics = state.get("metrics", {})
         self.train_seconds = float(state.get("train_seconds", 0.0))
@@ -203,6 +210,8 @@ class Trainer:
             x, y = self._batch(j, False)
             m.update({k: float(v) for k, v in self.steps.unet_step(x, y).items()})
         self.step += 1
+        if self.ema is not None:
+            self.ema.update()
         m["lr"] = float(np.asarray(self.g_opt.learning_rate))
         return m
 
@@ -238,7 +247,16 @@ class Trainer:
         return out if eps or len(out) == 2 else out[:2]
 
     def score(self, record=False):
-        """Checkpoint score of whole-map predictions of :attr:`score_set` (training maps or a validation box).
+        """:meth:`score_weights` of the average of the generator's weights where the run keeps one
+        (``ema_half_life``), else of the weights themselves."""
+        if self.ema is None:
+            return self.score_weights(record)
+        with self.ema.applied():
+            return self.score_weights(record)
+
+    def score_weights(self, record=False):
+        """Checkpoint score of the generator's current weights: whole-map predictions of :attr:`score_set`
+        (training maps or a validation box).
 
         :func:`~ember_dist.train.scoring.prediction_score` (lower is better) averaged over the maps
         (noise seed 0); ``nan`` when disabled or undefined (e.g. an empty prediction).  With
@@ -268,11 +286,12 @@ class Trainer:
         Makes the export independent of the metric a checkpoint was scored with when written (e.g. a
         run resumed after the metric changed).  Restores the current weights; returns ``{step: score}``.
         """
-        def score():
-            value = self.score()
+        def score():  # of the weights rescore() loaded: the checkpoint's average where the run keeps one
+            value = self.score_weights()
             return (value, self._score_terms()["score_terms"]) if self._score_terms() else value
 
-        return checkpoints.rescore(self.work / "checkpoints", self.g.weights, score)
+        return checkpoints.rescore(self.work / "checkpoints", self.g.weights, score,
+                                   group="g" if self.ema is None else "ema")
 
     def best_checkpoint(self):
         """``(path, step, score)`` of the lowest-score checkpoint kept, or ``None``."""

@@ -577,6 +577,45 @@ def test_checkpoints_scored_by_the_evaluation_score(maps, tmp_path):
     assert table.count(" * |") == 1 and (tmp_path / "scores.png").stat().st_size > 10_000
 
 
+def test_weight_average_is_what_checkpoints_score_and_the_bundle_exports(maps, tmp_path):
+    """--ema-half-life H: training steps are the same as without it; the average kept is the recursion
+    beta^n-weighted over every step's weights (computed here by hand from a run without it, step by step),
+    the checkpoints hold it and are scored with it, a resumed run continues it, and the bundle exports it."""
+    import keras
+
+    from ember_dist.model.bundle import load_model
+
+    s, info = _sampler(maps)
+    plain = Trainer(_cfg(steps=4, seed=0), s, tmp_path / "plain", info)  # seed 3's tiny U-Net predicts zeros: no score
+    beta = 0.5 ** (1 / 2.0)
+    avg = [np.array(v, np.float64) for v in plain.g.weights]
+    for _ in range(4):
+        plain.train_step()
+        avg = [beta * a + (1 - beta) * np.array(v, np.float64) for a, v in zip(avg, plain.g.weights)]
+    cfg = _cfg(steps=4, seed=0, ema_half_life=2.0, checkpoint_every=2, score_maps=2)
+    tr = Trainer(cfg, s, tmp_path / "ema", info)
+    tr.run(max_steps=2)  # checkpoint at step 2; then a fresh trainer resumes from it
+    tr = Trainer(cfg, s, tmp_path / "ema", info)
+    tr.run()
+    assert all(np.array_equal(np.array(u), np.array(v)) for u, v in zip(plain.g.weights, tr.g.weights))  # same steps
+    assert all(np.allclose(a, e, rtol=1e-6, atol=1e-7) for a, e in zip(avg, tr.ema.shadow))
+    assert max(float(np.max(np.abs(a - np.array(v)))) for a, v in zip(avg, tr.g.weights)) > 1e-4  # it differs
+    with np.load(tmp_path / "ema" / "checkpoints" / "ckpt-00000004.npz") as z:
+        kept = [z[f"ema/{i:04d}"] for i in range(len(avg))]
+    assert all(np.allclose(a, k, rtol=1e-6, atol=1e-7) for a, k in zip(avg, kept))
+    with tr.ema.applied():
+        want = tr.score_weights()
+    assert want != tr.score_weights() and tr.score() == pytest.approx(want, rel=1e-6)
+    assert tr.rescore()[4] == pytest.approx(want, rel=1e-6)
+    b = tr.write_bundle(tmp_path / "bundle", seam_size=64)
+    assert "moving average" in b.meta["training"]["checkpoint"]
+    exported = load_model(tmp_path / "bundle").build().weights
+    ck = tmp_path / "ema" / "checkpoints" / f"ckpt-{int(b.meta['training']['exported_step']):08d}.npz"
+    with np.load(ck) as z:
+        assert all(np.allclose(keras.ops.convert_to_numpy(v), z[f"ema/{i:04d}"], atol=1e-7)
+                   for i, v in enumerate(exported))
+
+
 def test_evaluation_score_metric_is_checked():
     from ember_dist.train.config import TrainConfig
 
