@@ -175,11 +175,12 @@ def test_a_recipe_that_sets_the_papers_loss_weights_passes_them_to_train(tmp_pat
     assert args[args.index("--alpha") + 1] == "1.0" and args[args.index("--beta") + 1] == "0.04"
     assert "--gamma" not in args
     assert args[args.index("--seed") + 1] == "0"  # the common seed, unless a recipe names its own
-    base, repeat = t.train_args("suite-hi-wgan", data), t.train_args("suite-hi-wgan-seed1", data)
+    base, repeat = t.train_args("suite-hi-wgan", data), t.train_args("suite-hi-wgan-ema-s1", data)
     models = data.work / "models"
     assert len(repeat) == len(base) and [(x, y) for x, y in zip(base, repeat) if x != y] == [
-        (str(models / "suite-hi-wgan"), str(models / "suite-hi-wgan-seed1")), ("suite-hi-wgan", "suite-hi-wgan-seed1"),
+        (str(models / "suite-hi-wgan"), str(models / "suite-hi-wgan-ema-s1")), ("suite-hi-wgan", "suite-hi-wgan-ema-s1"),
         ("0", "1")]  # the repeat differs in its name and seed only
+    assert base[base.index("--ema-half-life") + 1] == "500" and base[base.index("--score-metric") + 1] == "evaluation"
 
 
 def test_adopt_makes_a_trial_bundle_the_named_one_and_overwrites_nothing(tmp_path):
