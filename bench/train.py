@@ -29,7 +29,9 @@ iteration, their ratios, the largest weight difference between the two after the
 iterations (round-off), and the process's peak RSS.  ``--compare-critic 5 2`` does the same for
 two numbers of critic steps per generator step (the first the reference; critic learning rate
 ``--critic-lr`` for each in turn, e.g. ``--critic-lr 1e-4 3e-4``): a different training, so no
-weight difference is printed, only the cost per generator iteration.
+weight difference is printed, only the cost per generator iteration.  ``--compare-ema H`` does it for a run
+without and one with the exponential moving average of the generator's weights (``--ema-half-life H``): the same
+updates (weight difference 0), the average's cost per iteration.
 """
 from __future__ import annotations
 
@@ -59,6 +61,8 @@ def main(argv=None):
                     help="WGAN: two --n-critic values side by side, alternating (the first the reference)")
     ap.add_argument("--critic-lr", type=float, nargs="+", default=[1e-4],
                     help="--compare-critic: the critic learning rate of each value (one: the same for both)")
+    ap.add_argument("--compare-ema", type=float, default=None, metavar="H",
+                    help="WGAN: without and with the average of the generator's weights (--ema-half-life H), alternating")
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of --compare")
     ap.add_argument("--compare-backends", action="store_true",
                     help="WGAN (the suite gas recipe's step): TensorFlow and JAX, each in its own process, in turn")
@@ -90,7 +94,7 @@ def main(argv=None):
     names = [d.name for d in tf.config.list_logical_devices(kind_of)]
     if max(args.devices) > len(names):
         raise SystemExit(f"--devices {max(args.devices)}: only {len(names)} {kind_of} devices ({names})")
-    if args.compare or args.compare_critic:
+    if args.compare or args.compare_critic or args.compare_ema:
         return compare(args, maps, root)
     for preset, kind, n in [(p, k, n) for p in args.presets for k in args.kinds for n in args.devices]:
         p = get_preset(preset).with_noise(kind == "wgan")
@@ -117,6 +121,9 @@ def main(argv=None):
 
 def _variants(args):
     """``{label: TrainConfig overrides}`` of the two trainers of ``--compare`` / ``--compare-critic``."""
+    if args.compare_ema:  # the same updates; the second also keeps the average of the generator's weights
+        return {"plain": dict(n_critic=args.n_critic),
+                f"ema_{args.compare_ema:g}": dict(n_critic=args.n_critic, ema_half_life=args.compare_ema)}
     if not args.compare_critic:
         return {"separate": dict(fused=False, n_critic=args.n_critic),
                 "fused": dict(fused=True, n_critic=args.n_critic)}
