@@ -229,3 +229,5 @@ SUITE_RECIPES["suite-hi-wgan-ema-s0"] = dict(SUITE_RECIPES["suite-hi-wgan-vs0"],
 # lower on 5 of 9, on test): shipped as suite-hi-wgan (--adopt). Its max P(k) error to k_Nyq/2 on the test boxes is
 # 15.7% (seed 0: 12.1%), B_eq 9.5% (11.6), PDF max 4.6% (6.8), CDDF max 63.9% (51.4).
 SUITE_RECIPES["suite-hi-wgan"] = dict(SUITE_RECIPES["suite-hi-wgan-ema-s0"], trial=False)
+# The average on a third seed (started at the end of the sixteenth session; resumes from its checkpoints).
+SUITE_RECIPES["suite-hi-wgan-ema-s2"] = dict(SUITE_RECIPES["suite-hi-wgan-vs2"], ema_half_life=500)
