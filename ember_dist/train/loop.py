@@ -45,8 +45,8 @@ from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
 from ember_dist.train import build, checkpoints, export, logs, noise
 from ember_dist.train.config import TrainConfig
-from ember_dist.train.losses import output_levels
 from ember_dist.train.ema import WeightAverage
+from ember_dist.train.losses import output_levels
 from ember_dist.train.scoring import ScoreMaps, prediction_score
 
 __all__ = ["TrainConfig", "Trainer", "train", "prediction_score"]

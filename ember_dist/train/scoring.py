@@ -101,7 +101,7 @@ class ScoreMaps:
         """
         import xarray as xr
 
-        from ember_dist.train.sampler import open_pair
+        from ember_dist.train.sampler import MAP_ATTRS, open_pair
 
         axes = tuple(axes or [str(a) for a in xr.open_zarr(str(maps), consolidated=False)["axis"].values])
         src, tgt, a, _ = open_pair(maps, field, input_var, input_maps, axes, what="validation input")
@@ -111,8 +111,6 @@ class ScoreMaps:
                              f"maps {float(px_train):g}; deposit the validation box at the training pixel size.")
         seeds = a.get("seeds")
         what = f"{src.shape[0]} validation maps of {str(maps)!r}" + (f" (seeds {list(seeds)})" if seeds else "")
-        from ember_dist.train.sampler import MAP_ATTRS
-
         return cls(info["input_norm"].forward(src).astype(np.float32),
                    info["output_norm"].forward(tgt).astype(np.float32), what, {k: a[k] for k in MAP_ATTRS if k in a})
 
