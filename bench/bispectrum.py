@@ -15,10 +15,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
+from pipeline_common import cpu_model  # bench/ is the script's folder
 
 
 def reference(m, k_f_units, width=1.0):
@@ -45,16 +45,6 @@ def _peak_rss_mb():
     return float("nan")
 
 
-def _cpu():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
 def main(argv=None):
     from ember_dist.stats.bispectrum import bispectrum
 
@@ -77,7 +67,7 @@ def main(argv=None):
         ref_t.append((time.process_time() - t) / a.maps)
         worst = max(worst, float(np.max(np.abs(lib / ref - 1))))
     lib_s, ref_s = min(lib_t), min(ref_t)
-    print(f"CPU: {_cpu()}; {n}^2 log-normal maps, {shells.size} equilateral shells, {a.maps} maps x {a.rounds} rounds "
+    print(f"CPU: {cpu_model()}; {n}^2 log-normal maps, {shells.size} equilateral shells, {a.maps} maps x {a.rounds} rounds "
           "(best round, CPU time)")
     print(f"ember_dist.stats.bispectrum: {lib_s:.3f} CPU s per map ({lib_s / (n * n / 1e6):.3f} per Mpx)")
     print(f"textbook estimator:          {ref_s:.3f} CPU s per map")

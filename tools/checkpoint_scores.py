@@ -16,6 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ember_dist.train.eval_table import SCORE_COLUMNS
+
+#: short labels of the validation score's terms (SCORE_COLUMNS, which orders them)
 SHORT = {"total mass error (median)": "mass", "mean abs P(k) error, k <= k_Nyq/2": "P(k)",
          "mean abs B_eq error, k <= k_Nyq/2": "B_eq", "max abs PDF error, 1-99%": "PDF",
          "mean abs CDDF error": "CDDF"}
@@ -40,9 +43,9 @@ def markdown(runs):
     """One table per run: step, score and its terms (percent), the best checkpoint marked."""
     out = []
     for name, (rows, best) in runs.items():
-        terms = [c for c in SHORT if any(c in r for r in rows)]
+        terms = [c for c in SCORE_COLUMNS if any(c in r for r in rows)]
         out += [f"**{name}** (exported: step {best})", "",
-                "| step | score | " + " | ".join(SHORT[c] for c in terms) + " |",
+                "| step | score | " + " | ".join(SHORT.get(c, c) for c in terms) + " |",
                 "|---" * (2 + len(terms)) + "|"]
         for r in rows:
             mark = " *" if r["step"] == best else ""
@@ -59,7 +62,7 @@ def figure(runs, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    terms = [c for c in SHORT if any(c in r for rows, _ in runs.values() for r in rows)]
+    terms = [c for c in SCORE_COLUMNS if any(c in r for rows, _ in runs.values() for r in rows)]
     fig, axes = plt.subplots(1, 1 + len(terms), figsize=(3.2 * (1 + len(terms)), 3.2), squeeze=False)
     for i, (name, (rows, best)) in enumerate(runs.items()):
         colour = f"C{i}"
@@ -71,7 +74,7 @@ def figure(runs, path):
             ax.plot([s for s, _ in pts if s == best], [v for s, v in pts if s == best], "o", ms=10, mfc="none",
                     color=colour)
     for ax, key in zip(axes[0], ["score"] + terms):
-        ax.set_title("checkpoint score" if key == "score" else f"|{SHORT[key]} error|", fontsize=10)
+        ax.set_title("checkpoint score" if key == "score" else f"|{SHORT.get(key, key)} error|", fontsize=10)
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)
     fig.suptitle("each checkpoint's score on the validation maps (circled: exported)", fontsize=10)

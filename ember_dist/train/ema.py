@@ -65,17 +65,24 @@ class WeightAverage:
             raise ValueError(f"the checkpoint holds {len(arrays)} averaged weights, the generator {len(self.shadow)}.")
         self.shadow = [np.array(a, np.float64) for a in arrays]
 
+    def copy_to_weights(self):
+        """Give the generator the average (for good: e.g. before exporting the last step)."""
+        _assign(self.weights, self.shadow)
+
     @contextmanager
     def applied(self):
         """The generator holds the average inside the block, its own weights again after it."""
         saved = [self._value(v) for v in self.weights]
         try:
-            for v, s in zip(self.weights, self.shadow):
-                v.assign(s.astype(_dtype(v)))
+            self.copy_to_weights()
             yield self
         finally:
-            for v, a in zip(self.weights, saved):
-                v.assign(a.astype(_dtype(v)))
+            _assign(self.weights, saved)
+
+
+def _assign(variables, arrays):
+    for v, a in zip(variables, arrays):
+        v.assign(a.astype(_dtype(v)))
 
 
 def _dtype(v):

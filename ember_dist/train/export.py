@@ -194,8 +194,7 @@ def write_bundle(trainer, out, name=None, seam_size=None, seam_core=None, overwr
     if chosen is None:  # no scored checkpoint: the last step's weights, or their average where the run keeps one
         chosen = f"the last step ({trainer.step})"
         if trainer.ema is not None:
-            for v, a in zip(trainer.g.weights, trainer.ema.shadow):
-                v.assign(a.astype(np.dtype(getattr(v.dtype, "name", v.dtype))))
+            trainer.ema.copy_to_weights()
             chosen += f": the exponential moving average of the generator's weights (half-life {cfg.ema_half_life:g} steps)"
     training = training_metadata(trainer, chosen, step, extra_training)
     b = save_bundle(trainer.g, out, name=name or Path(out).name, field=cfg.field, kind=cfg.kind,

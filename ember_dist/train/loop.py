@@ -288,7 +288,8 @@ class Trainer:
         """
         def score():  # of the weights rescore() loaded: the checkpoint's average where the run keeps one
             value = self.score_weights()
-            return (value, self._score_terms()["score_terms"]) if self._score_terms() else value
+            terms = self._score_terms().get("score_terms")
+            return value if terms is None else (value, terms)
 
         return checkpoints.rescore(self.work / "checkpoints", self.g.weights, score,
                                    group="g" if self.ema is None else "ema")
