@@ -234,3 +234,15 @@ SUITE_RECIPES["suite-hi-wgan-ema-s2"] = dict(SUITE_RECIPES["suite-hi-wgan-vs2"],
 # Result (1808 s on this CPU, partly beside CI; exported step 6000, checkpoint scores 0.83 -> 0.37 without jumps):
 # validation 0.376 vs seed 2's 0.344 without the average (mean / max P(k) to k_Nyq/2 4.8 / 11.6%, B_eq 19.2%, PDF
 # 6.9%). The average lowered seeds 0 and 1 (-0.040, -0.065) and raised seed 2 (+0.032): not a reliable gain alone.
+# The MR8 models with the full-resolution recipe (2026-12-05, seventeenth session). The shipped MR8 bundles are the
+# eighth-session recipe: 8 training boxes, a 2000-step U-Net, 800 WGAN steps without the statistics terms, the
+# checkpoint chosen on one validation box by P(k) and mass. The HR HI WGAN gained from each step since (13 boxes,
+# the 4000-step warm start, 6000 steps, the P(k) and pixel-PDF terms, checkpoints by the validation score, the
+# averaged weights); here the same recipe on the twins' 8x fewer particles, per field (gas without the ln(mass)
+# PDF term, as its HR recipe; the small preset for both).
+for _f in ("gas", "hi"):
+    SUITE_RECIPES[f"suite-{_f}-unet-mr8-4000-13box"] = dict(SUITE_RECIPES["suite-hi-unet-4000-13box"], field=_f,
+                                                            input="MR8")
+    SUITE_RECIPES[f"suite-{_f}-wgan-mr8-13box"] = dict(SUITE_RECIPES["suite-hi-wgan"], field=_f, input="MR8",
+                                                       init_from=f"suite-{_f}-unet-mr8-4000-13box", trial=True)
+del SUITE_RECIPES["suite-gas-wgan-mr8-13box"]["pdf_log_weight"]

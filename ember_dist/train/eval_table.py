@@ -13,7 +13,7 @@ import numpy as np
 
 from ember_dist.model.bundle import input_downsample
 
-__all__ = ["TABLE_K", "CDDF_MIN_ABSORBERS", "COLUMNS", "TARGETS", "SCORE_COLUMNS", "SCORE_DEFINITION", "frac_error",
+__all__ = ["TABLE_K", "CDDF_MIN_ABSORBERS", "COLUMNS", "TARGETS", "SCORE_COLUMNS", "SCORE_FORMULA", "SCORE_DEFINITION", "frac_error",
            "judge", "table_rows", "write_table", "fmt", "table_score", "report_score"]
 
 def frac_error(pred, true, ok=None):
@@ -93,8 +93,10 @@ TARGETS = {
 #: 1.013 and kept a model worse on P(k) and B_eq (docs/evaluation/suite "The PDF term").
 SCORE_COLUMNS = ("total mass error (median)", "mean abs P(k) error, k <= k_Nyq/2",
                  "mean abs B_eq error, k <= k_Nyq/2", "max abs PDF error, 1-99%", "mean abs CDDF error")
-SCORE_DEFINITION = ("|total mass error| + mean |P(k) error| (k <= k_Nyq/2) + mean |B_eq error| (k <= k_Nyq/2) "
-                    "+ max |PDF error| (1-99 percentile range) + mean |CDDF error| (HI) on the validation boxes")
+#: The score's formula (a checkpoint's score is it on one realisation of the validation maps).
+SCORE_FORMULA = ("|total mass error| + mean |P(k) error| (k <= k_Nyq/2) + mean |B_eq error| (k <= k_Nyq/2) "
+                 "+ max |PDF error| (1-99 percentile range) + mean |CDDF error| (HI)")
+SCORE_DEFINITION = SCORE_FORMULA + " on the validation boxes"
 
 
 def table_score(row):

@@ -171,9 +171,9 @@ def _load_best(trainer):
         among += (f"; the exported weights are the checkpoint's exponential moving average of the generator's weights "
                   f"(half-life {cfg.ema_half_life:g} steps; ember_dist.train.ema), which it was scored with")
     if cfg.score_metric == "evaluation":
-        from ember_dist.train.eval_table import SCORE_DEFINITION
+        from ember_dist.train.eval_table import SCORE_FORMULA
 
-        return (f"step {best[1]}: lowest score {best[2]:.4g} = {SCORE_DEFINITION.replace(' on the validation boxes', '')}"
+        return (f"step {best[1]}: lowest score {best[2]:.4g} = {SCORE_FORMULA}"
                 f" (ember_dist.train.evaluate.score_predictions, one prediction per map, noise seed 0) over "
                 f"{among}"), best[1]
     b_term = (f" + {cfg.score_bispectrum:g} x mean |B_eq,pred/B_eq,true - 1| for k <= k_Nyquist/2 "
