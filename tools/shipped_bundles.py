@@ -151,13 +151,16 @@ def adopt(trial, name, work, note=""):
         raise SystemExit(f"--adopt: {dst} exists; move it aside first (nothing is overwritten)")
     if b.name != trial:
         raise SystemExit(f"--adopt: {src} is the bundle {b.name!r}, not {trial!r}")
-    shutil.copytree(src, dst)
     meta = json.loads(json.dumps(b.meta))
     t = meta["training"]
+    if "command" not in t:  # describe() writes it with the recorded test evaluation; check before copying
+        raise SystemExit(f"--adopt: {src} records no training command (trained with --no-eval); run its recorded "
+                         f"evaluation first (`--only {trial}` without --no-eval), then adopt it")
     t["command"] = re.sub(rf"(--out \S*/|--name ){re.escape(trial)}(?=\s|$)", rf"\g<1>{name}", t["command"])
     t["recipe"] = re.sub(rf"--only {re.escape(trial)}(?=\s|$)", f"--only {name}", t.get("recipe", ""))
     t["trained_as"] = " ".join(filter(None, [t.get("trained_as"), f"{trial}: the trial recipe that became {name}'s, "
                                              f"adopted {time.strftime('%Y-%m-%d')}.", note]))
+    shutil.copytree(src, dst)
     for key in ("evaluation", "validation"):
         rows = [meta.get(key, {}).get("table") or {}] + list((meta.get(key, {}).get("per_box") or {}).values())
         for row in rows:  # the table and its per-box rows

@@ -216,6 +216,21 @@ def test_adopt_makes_a_trial_bundle_the_named_one_and_overwrites_nothing(tmp_pat
         t.main(["--data", "suite", "--work", str(work), "--adopt", "suite-gas-wgan-wide-beq", "suite-gas-wgan"])
 
 
+def test_adopt_refuses_a_trial_without_its_training_command_and_copies_nothing(tmp_path):
+    """A trial trained with --no-eval has no recorded command yet (its recorded evaluation writes it): --adopt says
+    so before it copies anything, so that no half-adopted bundle is left behind."""
+    from ember_dist.model.bundle import update_meta
+    from ember_dist.model.testing import random_bundle
+
+    t = _tool()
+    work = tmp_path / "work"
+    update_meta(random_bundle(work / "models" / "suite-hi-wgan-mr8-13box", "tiny", "hi", seed=3),
+                name="suite-hi-wgan-mr8-13box")
+    with pytest.raises(SystemExit, match=r"records no training command .*--only suite-hi-wgan-mr8-13box"):
+        t.main(["--data", "suite", "--work", str(work), "--adopt", "suite-hi-wgan-mr8-13box", "suite-hi-wgan-mr8"])
+    assert not (work / "models" / "suite-hi-wgan-mr8").exists()
+
+
 def test_a_bundle_that_misses_a_target_points_to_what_was_tried(tmp_path):
     """Shipping writes evaluation.what_was_tried into a bundle whose recorded evaluation misses a target (once), and
     leaves one that meets them all, or has no evaluation, as it is; the bundle stays valid (checksum rewritten)."""
