@@ -213,4 +213,4 @@ def test_models_table_lists_held_out_errors(tmp_path, monkeypatch, capsys):
     assert "31.25" in good and " HR " in good
     dcol = header.index("default for")
     assert good[dcol:col].split() == ["-"]  # not a default
-    assert rows["suite-hi-unet-mr8"][dcol:col].split() == ["MR", "1/8"] and rows["suite-gas-wgan"][dcol:col].split() == ["HR"]
+    assert rows["suite-hi-wgan-mr8"][dcol:col].split() == ["MR", "1/8"] and rows["suite-gas-wgan"][dcol:col].split() == ["HR"]

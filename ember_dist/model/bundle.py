@@ -49,7 +49,7 @@ DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
 #: scored lowest on the validation twins (docs/evaluation/suite "The bispectrum in the validation score").
 #: ``enrich_box`` picks by the input maps' recorded particle mass (:mod:`ember_dist.engine.input_resolution`).
 DEFAULT_MODELS_BY_INPUT = {1: DEFAULT_MODELS,
-                           8: {"gas": "suite-gas-wgan-mr8", "hi": "suite-hi-unet-mr8"},
+                           8: {"gas": "suite-gas-wgan-mr8", "hi": "suite-hi-wgan-mr8"},
                            64: {"gas": "suite-gas-unet-mr64", "hi": "suite-hi-wgan-mr64"}}
 #: The field's other suite model, which the demo takes when the default is not installed.
 FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}

@@ -72,13 +72,13 @@ def _maps(k):
 
 def test_enrich_box_takes_the_mr8_defaults_for_a_coarse_run_and_records_them(client, tmp_path, capsys):
     ds = ed.enrich_box(_maps(8), fields=["gas", "hi"], out=tmp_path / "o.zarr", tile=32, client=client, progress=False)
-    assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan-mr8", "suite-hi-unet-mr8")
+    assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan-mr8", "suite-hi-wgan-mr8")
     err = capsys.readouterr().err
-    assert "using suite-gas-wgan-mr8, the default for 1 in 8" in err and "using suite-hi-unet-mr8" in err
+    assert "using suite-gas-wgan-mr8, the default for 1 in 8" in err and "using suite-hi-wgan-mr8" in err
     # resuming keeps the store's models: none is chosen again (a store with no record would say "using ...")
     ds = ed.enrich_box(_maps(8), fields=["gas", "hi"], out=tmp_path / "o.zarr", resume=True, client=client,
                        progress=False)
-    assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan-mr8", "suite-hi-unet-mr8")
+    assert (ds["gas"].attrs["model"], ds["hi"].attrs["model"]) == ("suite-gas-wgan-mr8", "suite-hi-wgan-mr8")
     assert "using" not in capsys.readouterr().err
     with pytest.raises(ValueError, match="3x as heavy"):
         ed.enrich_box(_maps(3), fields=["gas"], out=tmp_path / "p.zarr", tile=32, client=client, progress=False)
