@@ -39,7 +39,7 @@ _WEIGHTS = "generator.weights.h5"
 _META = "bundle.json"
 
 #: Default bundle per output field, taken when no model is given (``enrich_box``, ``ember-dist enrich``, the
-#: demo): the shipped suite model with the lowest score on the suite's three validation boxes
+#: demo): the shipped suite model with the lowest score on the suite's six validation boxes
 #: (``tools/train_shipped_models.py --validate``: |mass| + mean |P(k)| + mean |B_eq| + max |PDF| over 1-99% (+ mean
 #: |CDDF|), the U-Net on a 2% tie; docs/evaluation/suite). Both take full-resolution dark matter at 31.25
 #: ckpc/h pixels (Gadget-2 suite, z = 2); maps at another pixel size are refused before any work.
