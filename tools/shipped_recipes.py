@@ -262,3 +262,7 @@ SUITE_RECIPES["suite-hi-wgan-mr8"] = dict(SUITE_RECIPES["suite-hi-wgan-mr8-13box
 # weighs. The HI recipe's ln(mass) pixel-PDF term weighs every decade alike, and the HI trial with it did not run
 # away: the gas trial with it (weight 50, as HI), from the same warm start (started 2026-12-05, seventeenth session).
 SUITE_RECIPES["suite-gas-wgan-mr8-13box-logpdf"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8-13box"], pdf_log_weight=50.0)
+# Result (1773 s on this CPU, partly beside CI; exported step 6000): validation 0.706 vs the trial's 0.769 (per box
+# -0.054 +- 0.031, lower on 4 of 6; B_eq 44.9 vs 46.9%, PDF max 14.4 vs 16.7%), but on the nine test boxes B_eq 161%
+# (the trial 134%, the shipped 58.1%), score 1.810 (1.564; shipped 1.533): the ln(mass) term does not bound the
+# bright tail. Negative; not shipped.
