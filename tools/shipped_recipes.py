@@ -240,12 +240,15 @@ SUITE_RECIPES["suite-hi-wgan-ema-s2"] = dict(SUITE_RECIPES["suite-hi-wgan-vs2"],
 # the 4000-step warm start, 6000 steps, the P(k) and pixel-PDF terms, checkpoints by the validation score, the
 # averaged weights); here the same recipe on the twins' 8x fewer particles, per field (gas without the ln(mass)
 # PDF term, as its HR recipe; the small preset for both).
+# The MR64 twins (10^3 particles) the same way (started 2026-12-05 at the end of the seventeenth session: HI).
 for _f in ("gas", "hi"):
-    SUITE_RECIPES[f"suite-{_f}-unet-mr8-4000-13box"] = dict(SUITE_RECIPES["suite-hi-unet-4000-13box"], field=_f,
-                                                            input="MR8")
-    SUITE_RECIPES[f"suite-{_f}-wgan-mr8-13box"] = dict(SUITE_RECIPES["suite-hi-wgan"], field=_f, input="MR8",
-                                                       init_from=f"suite-{_f}-unet-mr8-4000-13box", trial=True)
-del SUITE_RECIPES["suite-gas-wgan-mr8-13box"]["pdf_log_weight"]
+    for _k in MR_FACTORS:
+        SUITE_RECIPES[f"suite-{_f}-unet-mr{_k}-4000-13box"] = dict(SUITE_RECIPES["suite-hi-unet-4000-13box"], field=_f,
+                                                                   input=f"MR{_k}")
+        SUITE_RECIPES[f"suite-{_f}-wgan-mr{_k}-13box"] = dict(SUITE_RECIPES["suite-hi-wgan"], field=_f, input=f"MR{_k}",
+                                                              init_from=f"suite-{_f}-unet-mr{_k}-4000-13box", trial=True)
+        if _f == "gas":
+            del SUITE_RECIPES[f"suite-gas-wgan-mr{_k}-13box"]["pdf_log_weight"]
 # Results (2026-12-05, seventeenth session, this CPU, both runs side by side: 2133 s for the gas WGAN; warm starts
 # exported step 4000 of 4000). Validation (six boxes x 8 realisations) against the shipped MR8 defaults:
 #   HI  0.653 (step 3500) vs suite-hi-unet-mr8 1.737, lower on all six boxes (-0.822 +- 0.105); nine test boxes lower
