@@ -269,3 +269,8 @@ SUITE_RECIPES["suite-gas-wgan-mr8-13box-logpdf"] = dict(SUITE_RECIPES["suite-gas
 # -0.054 +- 0.031, lower on 4 of 6; B_eq 44.9 vs 46.9%, PDF max 14.4 vs 16.7%), but on the nine test boxes B_eq 161%
 # (the trial 134%, the shipped 58.1%), score 1.810 (1.564; shipped 1.533): the ln(mass) term does not bound the
 # bright tail. Negative; not shipped.
+# Result, HI MR64 (2026-12-05, end of the seventeenth session; exported step 5000): validation 1.842 vs the shipped
+# suite-hi-wgan-mr64's 3.114, lower on all six boxes (-1.290 +- 0.116); nine test boxes 1.889 vs 3.076, lower on all
+# nine: mass -0.3% (+5.0%), mean / max P(k) to k_Nyq/2 36.3 / 57.0% (69.0 / 152.9%), to 3/4 k_Nyq 79.9% (5020%), band
+# 22.0% (5.6%), B_eq 68.2% (80.4%), PDF max 46.0% (97.5%), CDDF max 472% (164%; mean 38.1 vs 55.7%). To be shipped as
+# suite-hi-wgan-mr64 after its recorded evaluation (next session).
