@@ -15,19 +15,20 @@ import sys
 
 import numpy as np
 
+from ember_dist.pipeline.figures import interp_loglog
+
 K_DEFAULT = (2, 5, 10, 20, 30, 40, 60)
 
 
 def power_ratios(report, field, k_hmpc):
-    """``{reference label: [P_enriched / P_reference at each k]}``, the enriched median over realisations."""
+    """``{reference label: [P_enriched / P_reference at each k]}``, the enriched median over realisations; both
+    spectra interpolated in log-log as the report's figures do (NaN outside a spectrum's k range)."""
     s = report["statistics"][f"power_{field}"]
-    x, y = np.asarray(s["x"], float) * 1e3, np.asarray(s["pred_q16_q50_q84"][1], float)  # h/ckpc -> h/Mpc
-    out = {}
-    for ref in report["references"]:
-        r = ref["statistics"][f"power_{field}"]
-        rx, ry = np.asarray(r["x"], float) * 1e3, np.asarray(r["y"], float)
-        out[ref["label"]] = [float(np.interp(k, x, y) / np.interp(k, rx, ry)) for k in k_hmpc]
-    return out
+    at = np.asarray(k_hmpc, float) / 1e3  # h/Mpc -> h/ckpc, the report's units
+    p = interp_loglog(s["x"], s["pred_q16_q50_q84"][1], at)
+    return {ref["label"]: (p / interp_loglog(ref["statistics"][f"power_{field}"]["x"],
+                                             ref["statistics"][f"power_{field}"]["y"], at)).tolist()
+            for ref in report["references"]}
 
 
 def halo_fractions(report, field="gas"):

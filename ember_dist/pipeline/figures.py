@@ -61,7 +61,7 @@ def maps_figure(rows, path, pixel_size):
     return save_figure(fig, path)
 
 
-def _on(x, y, at):
+def interp_loglog(x, y, at):
     """``y(x)`` interpolated in log-log at ``at`` (NaN outside x's positive range)."""
     x, y, at = (np.asarray(v, np.float64) for v in (x, y, at))
     ok = (x > 0) & (y > 0) & np.isfinite(y)
@@ -100,7 +100,7 @@ def _add_references(fig, x, samples, truth, references):
         ls = _REF_STYLES[j % len(_REF_STYLES)]
         ax.plot(rx, ry, color="tab:blue", ls=ls, lw=1.4, label=r["label"])
         if truth is None:
-            e = [_on(x, v, rx) / ry - 1 for v in (lo, med, hi)]
+            e = [interp_loglog(x, v, rx) / ry - 1 for v in (lo, med, hi)]
             ex.plot(rx, e[1], color="tab:blue", ls=ls, lw=1.2)
             if j == 0 and band:
                 ex.fill_between(rx, e[0], e[2], color="tab:blue", alpha=0.2, lw=0)

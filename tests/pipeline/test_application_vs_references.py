@@ -24,6 +24,7 @@ def test_ratios_of_power_laws_and_the_halo_fractions(tmp_path, capsys):
     t = load_tool("application_vs_references")
     r = _report()
     assert t.power_ratios(r, "gas", [2, 10, 60]) == {"ref 2.0": pytest.approx([3.0] * 3), "ref 3.0": pytest.approx([2.0] * 3)}
+    assert np.isnan(t.power_ratios(r, "gas", [200])["ref 2.0"][0])  # beyond both spectra's k: no extrapolation
     assert t.halo_fractions(r)["enriched"] == ([0.15, 0.2], [10, 2])
     p = tmp_path / "report.json"
     p.write_text(json.dumps(r))
