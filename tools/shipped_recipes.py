@@ -274,3 +274,6 @@ SUITE_RECIPES["suite-gas-wgan-mr8-13box-logpdf"] = dict(SUITE_RECIPES["suite-gas
 # nine: mass -0.3% (+5.0%), mean / max P(k) to k_Nyq/2 36.3 / 57.0% (69.0 / 152.9%), to 3/4 k_Nyq 79.9% (5020%), band
 # 22.0% (5.6%), B_eq 68.2% (80.4%), PDF max 46.0% (97.5%), CDDF max 472% (164%; mean 38.1 vs 55.7%). To be shipped as
 # suite-hi-wgan-mr64 after its recorded evaluation (next session).
+# Shipped (2026-12-05, eighteenth session) after its recorded evaluation: suite-hi-wgan-mr64 (--adopt), the HI default
+# for MR64 input.
+SUITE_RECIPES["suite-hi-wgan-mr64"] = dict(SUITE_RECIPES["suite-hi-wgan-mr64-13box"], trial=False)
