@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from ember_dist.pipeline.figures import interp_loglog
+from ember_dist.stats.curves import interp_loglog
 
 K_DEFAULT = (2, 5, 10, 20, 30, 40, 60)
 

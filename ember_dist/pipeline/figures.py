@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from ember_dist.stats.curves import interp_loglog
 from ember_dist.stats.plots import plot_units, save_figure, stats_panel
 
 __all__ = ["maps_figure", "statistic_figure", "cddf_figure", "halo_figure", "enriched_label"]
@@ -59,18 +60,6 @@ def maps_figure(rows, path, pixel_size):
         fig.colorbar(im, ax=list(axes[r]), shrink=0.8, label=f"log10 {field} [Msun/h / px]")
     fig.suptitle(f"first projection, first slab ({pixel_size:.4g} ckpc/h pixels; axes in cMpc/h)", fontsize=10)
     return save_figure(fig, path)
-
-
-def interp_loglog(x, y, at):
-    """``y(x)`` interpolated in log-log at ``at`` (NaN outside x's positive range)."""
-    x, y, at = (np.asarray(v, np.float64) for v in (x, y, at))
-    ok = (x > 0) & (y > 0) & np.isfinite(y)
-    out = np.full(at.shape, np.nan)
-    if ok.sum() < 2:
-        return out
-    inside = (at >= x[ok].min() * (1 - 1e-9)) & (at <= x[ok].max() * (1 + 1e-9))
-    out[inside] = np.exp(np.interp(np.log(at[inside]), np.log(x[ok]), np.log(y[ok])))
-    return out
 
 
 _REF_STYLES = ("--", ":", "-.")

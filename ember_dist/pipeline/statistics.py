@@ -20,6 +20,8 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from ember_dist.stats.curves import interp_loglog
+
 __all__ = ["statistics_run", "compute_statistics", "summarise", "read_statistics", "reference_statistics_run",
            "summarise_references"]
 
@@ -202,13 +204,7 @@ def _reference_error(pred, ref, log_interp):
     xp, p = np.asarray(pred["x"], float), np.asarray(pred["pred_q16_q50_q84"], float)[1]
     xr_, r = np.asarray(ref["x"], float), np.asarray(ref["y"], float)
     if log_interp or xp.shape != xr_.shape or not np.allclose(xp, xr_, rtol=1e-9):
-        okp = (p > 0) & np.isfinite(p) & (xp > 0)
-        if okp.sum() < 2:
-            return None
-        lo, hi = max(xp[okp].min(), xr_[xr_ > 0].min()), min(xp[okp].max(), xr_.max())
-        sel = (xr_ >= lo * (1 - 1e-9)) & (xr_ <= hi * (1 + 1e-9))
-        xr_, r = xr_[sel], r[sel]
-        p = np.exp(np.interp(np.log(xr_), np.log(xp[okp]), np.log(p[okp]))) if xr_.size else xr_
+        p = interp_loglog(xp, p, xr_)  # NaN outside the enriched curve's range: those bins drop out below
     ok = (r > 0) & (p > 0) & np.isfinite(r) & np.isfinite(p)
     if not ok.any():
         return None
