@@ -12,7 +12,8 @@ projections, per output redshift index K:
 
     OUT/maps/box_s<seed>_zK.zarr       dm, gas, hi of the hydro run (full resolution)
     OUT/maps/box_s<seed>_zK_mr8.zarr   dm of the box's 20^3 dark-matter-only twin (MR input), mr64: 10^3
-    OUT/maps/{train,validation,test}_zK[_mr8|_mr64].zarr   the boxes of each split stacked along `slab`
+    OUT/maps/{train,validation,test,train_extra}_zK[_mr8|_mr64].zarr   the boxes of each split stacked along `slab`
+    OUT/maps/train_all_zK[_mr8|_mr64].zarr     train + train_extra (every training box)
     OUT/maps/app_zK.zarr               dm of the application box
 """
 import argparse
@@ -28,7 +29,7 @@ from ember_dist.sim.suite import simulate
 
 def boxes():
     seeds = SUITE["seeds"]
-    order = [seeds["train"][0], *seeds["test"], *seeds["train"][1:], *seeds["validation"]]
+    order = [seeds["train"][0], *seeds["test"], *seeds["train"][1:], *seeds["validation"], *seeds["train_extra"]]
     for s in order:
         yield f"box_s{s}", dict(n=SUITE["n"], box_size=SUITE["box_size"], redshifts=SUITE["redshifts"], seed=s,
                                 gamma_scale=SUITE["gamma_hi_scale"])
@@ -134,8 +135,13 @@ def make_maps(out, z_index):
                 deposit_snapshot(src, store, fields=fields, **common)
         if name != "app":
             per_split.setdefault(split_of(kw["seed"]), []).append((kw["seed"], stem))
+    # every split, and train_all: every training box (train + train_extra), what a recipe with
+    # train_split="train_all" learns from (tools/train_shipped_models.py)
+    per_split["train_all"] = per_split.get("train", []) + per_split.get("train_extra", [])
     for split, members in per_split.items():
-        missing = sorted(set(SUITE["seeds"][split]) - {s for s, _ in members})
+        seeds = SUITE["seeds"]
+        wanted = seeds["train"] + seeds["train_extra"] if split == "train_all" else seeds[split]
+        missing = sorted(set(wanted) - {s for s, _ in members})
         if missing:  # a split store without some of its boxes would change the training data silently
             print(f"maps: {split}_z{z_index}* not stacked: seeds {missing} of the recipe are not deposited yet",
                   file=sys.stderr)

@@ -277,3 +277,9 @@ SUITE_RECIPES["suite-gas-wgan-mr8-13box-logpdf"] = dict(SUITE_RECIPES["suite-gas
 # Shipped (2026-12-05, eighteenth session) after its recorded evaluation: suite-hi-wgan-mr64 (--adopt), the HI default
 # for MR64 input.
 SUITE_RECIPES["suite-hi-wgan-mr64"] = dict(SUITE_RECIPES["suite-hi-wgan-mr64-13box"], trial=False)
+# 26 training boxes (2026-12-05, eighteenth session): the suite's 13 more training seeds (ember_dist.sim.recipe
+# SUITE "train_extra", 28-40) joined to the 13 (maps/train_all_z1*.zarr). The gas MR8 trial ran away on the test boxes
+# whose haloes are the most massive, which 13 boxes of 8 Mpc/h hold few of; the HR HI WGAN's test P(k) error at 35-44
+# h/Mpc is 3x its validation one. Each from its 13-box recipe's warm start (the U-Net only starts the WGAN).
+SUITE_RECIPES["suite-gas-wgan-mr8-26box"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8-13box"], train_split="train_all")
+SUITE_RECIPES["suite-hi-wgan-26box"] = dict(SUITE_RECIPES["suite-hi-wgan"], train_split="train_all", trial=True)

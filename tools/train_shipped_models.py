@@ -76,10 +76,10 @@ class Data:
             self.train_axes, self.held_out_axes = ("x", "y"), ("z",)
             self.held_out_text = "z projection of the training suite (8 slabs), never seen in training"
         else:
-            maps = Path(suite) / "maps"
+            maps = self.maps = Path(suite) / "maps"
             self.recipes = SUITE_RECIPES
             self.train, self.held_out = maps / "train_z1.zarr", maps / "test_z1.zarr"
-            self.inputs = {"HR": self.train, **{f"MR{k}": maps / f"train_z1_mr{k}.zarr" for k in MR_FACTORS}}
+            self.inputs = self._inputs("train")
             self.held_out_inputs = {"HR": self.held_out,
                                     **{f"MR{k}": maps / f"test_z1_mr{k}.zarr" for k in MR_FACTORS}}
             # the validation seeds score the checkpoints (model selection); the test seeds only the final table
@@ -89,13 +89,30 @@ class Data:
             self.train_axes = self.held_out_axes = ("x", "y", "z")
             self.held_out_text = None  # filled from the store's seeds by data_text()
 
-    def train_seeds(self):
-        """The seeds stacked in the training store (``None`` for the toy data)."""
+    def _inputs(self, split):
+        maps = self.maps
+        return {"HR": maps / f"{split}_z1.zarr", **{f"MR{k}": maps / f"{split}_z1_mr{k}.zarr" for k in MR_FACTORS}}
+
+    def train_store(self, recipe):
+        """The store a recipe learns from: the ``train`` split, or the split its ``train_split`` names
+        (``train_all``: ``train`` + ``train_extra``, tools/make_sim_suite.py)."""
+        if self.kind == "toy" or recipe.get("train_split", "train") == "train":
+            return self.train
+        return self._inputs(recipe["train_split"])["HR"]
+
+    def input_store(self, recipe):
+        """The store of a recipe's input dark matter (the target's store for HR input)."""
+        if self.kind == "toy" or recipe.get("train_split", "train") == "train":
+            return self.inputs[recipe["input"]]
+        return self._inputs(recipe["train_split"])[recipe["input"]]
+
+    def train_seeds(self, recipe):
+        """The seeds stacked in a recipe's training store (``None`` for the toy data)."""
         if self.kind == "toy":
             return None
         import xarray as xr
 
-        return xr.open_zarr(str(self.train), consolidated=False).attrs.get("seeds")
+        return xr.open_zarr(str(self.train_store(recipe)), consolidated=False).attrs.get("seeds")
 
     def data_text(self, recipe, scored_on=None):
         """The training data of ``recipe``; ``scored_on``: what the exported checkpoint was chosen on (the
@@ -106,7 +123,7 @@ class Data:
                                     "hydro run")
         import xarray as xr
 
-        a = xr.open_zarr(str(self.train), consolidated=False).attrs
+        a = xr.open_zarr(str(self.train_store(recipe)), consolidated=False).attrs
         t = xr.open_zarr(str(self.held_out), consolidated=False).attrs
         v = xr.open_zarr(str(self.validation), consolidated=False).attrs
         chosen = scored_on or f"validation seed(s) {v.get('seeds')}"
@@ -114,15 +131,15 @@ class Data:
                 f"HI post-processed with Gamma_HI calibrated to the observed mean Lya flux) at z = 2, training seeds "
                 f"{a.get('seeds')}, deposited on 256^2 maps of 31.25 ckpc/h, 4 slabs of 2000 ckpc/h per axis, "
                 f"projections x, y, z; checkpoint chosen on {chosen}; held out: seed(s) {t.get('seeds')}"
-                + (f"; input: {self._mr_text(recipe['input'])}" if recipe["input"].startswith("MR")
+                + (f"; input: {self._mr_text(recipe)}" if recipe["input"].startswith("MR")
                    else "; input: full-resolution dark matter of the hydro run"))
 
-    def _mr_text(self, inp):
+    def _mr_text(self, recipe):
         """What an MR input store holds: the boxes' dark-matter-only twins, or (older maps) a subsample."""
         import xarray as xr
 
-        a = xr.open_zarr(str(self.inputs[inp]), consolidated=False).attrs
-        k = int(inp[2:])
+        a = xr.open_zarr(str(self.input_store(recipe)), consolidated=False).attrs
+        k = int(recipe["input"][2:])
         if int(a.get("downsample", 1)) > 1:
             return f"dark matter of the hydro run with 1 particle in {k} kept (masses x{k})"
         return (f"each box's {twin_n(k)}^3-particle dark-matter-only Gadget-2 twin (same phases, {k}x fewer "
@@ -172,14 +189,14 @@ def train_args(name, data, work=None):
 
     r = data.recipes[name]
     w = Path(work) if work is not None else data.work
-    a = ["train", "--maps", str(data.train), "--field", r["field"], "--kind", r["kind"],
+    a = ["train", "--maps", str(data.train_store(r)), "--field", r["field"], "--kind", r["kind"],
          "--steps", str(r["steps"]), "--lr", str(r["lr"]), "--end-lr-factor", str(r["end_lr_factor"]),
          "--checkpoint-every", str(r["checkpoint_every"]), "--out", str(w / "models" / name), "--name", name,
          "--axes", *data.train_axes, "--preset", r.get("preset", "small"), *COMMON]
     if r.get("seed") is not None:  # a recipe's own seed (a repeat of a recipe: the scatter of training itself)
         a[a.index("--seed") + 1] = str(r["seed"])
     if r["input"] != "HR":
-        a += ["--input-maps", str(data.inputs[r["input"]])]
+        a += ["--input-maps", str(data.input_store(r))]
     if data.validation is not None:
         a += ["--val-maps", str(data.validation)]
         if r["input"] != "HR":
@@ -248,10 +265,10 @@ def describe(name, data):
     t = dict(b.meta["training"])
     # the input's particle mass (what input_resolution: auto compares), for bundles trained before it was recorded:
     # the suite's boxes all have the same particles, so the training store now answers for any of them
-    dm = _input_dark_matter(data.inputs[data.recipes[name]["input"]])
+    dm = _input_dark_matter(data.input_store(data.recipes[name]))
     missing = {k: v for k, v in dm.items() if t.get(k) is None}
     t.update(missing)
-    seeds = data.train_seeds()
+    seeds = data.train_seeds(data.recipes[name])
     before = t.get("training_seeds")
     if before is None and t.get("data"):  # bundles written before training_seeds was recorded
         m = re.search(r"training seeds \[([0-9, ]*)\]", t["data"])
@@ -399,15 +416,15 @@ def main(argv=None):
         make_data(work)
     else:
         # the stores of the inputs these models (and their warm starts) read; all maps of the default list
-        inputs, todo = set(), list(names)
+        inputs, todo, stores = set(), list(names), [data.held_out, data.validation]
         while todo:
             r = data.recipes[todo.pop()]
             inputs.add(r["input"])
+            stores += [data.train_store(r), data.input_store(r)]
             todo += [r["init_from"]] if r.get("init_from") else []
-        stores = [data.train, data.held_out, data.validation]
         for inp in sorted(inputs - {"HR"}):
-            stores += [data.inputs[inp], data.held_out_inputs[inp], data.validation_inputs[inp]]
-        missing = [str(p) for p in stores if not _complete(p)]
+            stores += [data.held_out_inputs[inp], data.validation_inputs[inp]]
+        missing = sorted({str(p) for p in stores if not _complete(p)})
         if missing:
             ap.error(f"--data suite: maps missing or incomplete: {', '.join(missing)}; "
                      f"run `python tools/make_sim_suite.py {args.suite} --maps` first")

@@ -106,6 +106,31 @@ def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkey
     assert beq[beq.index("--score-bispectrum") + 1] == "1.0" and beq[beq.index("--preset") + 1] == "wide"
 
 
+def test_a_recipe_on_every_training_box_reads_the_train_all_stores_and_records_their_seeds(tmp_path):
+    """A recipe with train_split="train_all" learns from train + train_extra (its target and its MR input), is
+    described with those seeds, and its warm start keeps the 13-box store; the others keep the train split."""
+    from ember_dist.model.bundle import load_model
+
+    t = _tool()
+    suite = _suite(tmp_path, (0, 1, 2, 3))
+    for suffix in ("", "_mr8"):
+        _store(suite / "maps" / f"train_all_z1{suffix}.zarr", (0, 1, 2, 3, 28, 29))
+    data = t.Data("suite", tmp_path / "work", suite)
+    args = t.train_args("suite-gas-wgan-mr8-26box", data)
+    assert args[args.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr")
+    assert args[args.index("--input-maps") + 1] == str(suite / "maps" / "train_all_z1_mr8.zarr")
+    warm = t.train_args(data.recipes["suite-gas-wgan-mr8-26box"]["init_from"], data)
+    assert warm[warm.index("--maps") + 1] == str(suite / "maps" / "train_z1.zarr")
+    assert warm[warm.index("--input-maps") + 1] == str(suite / "maps" / "train_z1_mr8.zarr")
+    hr = t.train_args("suite-hi-wgan-26box", data)
+    assert hr[hr.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr") and "--input-maps" not in hr
+    data.recipes = {**data.recipes, "suite-gas-unet": dict(data.recipes["suite-gas-unet"], train_split="train_all")}
+    path = _bundle(data.work, "suite-gas-unet", {"training_seeds": [0, 1, 2, 3, 28, 29]})
+    t.describe("suite-gas-unet", data)
+    tr = load_model(path).meta["training"]
+    assert "training seeds [0, 1, 2, 3, 28, 29]" in tr["data"] and tr["training_seeds"] == [0, 1, 2, 3, 28, 29]
+
+
 def test_the_validation_score_counts_the_equilateral_bispectrum():
     """The defaults' score sums |mass|, mean |P(k)|, mean |B_eq|, max |PDF| over 1-99% (and mean |CDDF|) errors.
     Without B_eq the MR8 gas WGAN with the P(k) and PDF terms (2026-12-04; docs/evaluation/suite "Statistics
@@ -170,7 +195,7 @@ def test_a_recipe_that_sets_the_papers_loss_weights_passes_them_to_train(tmp_pat
     data = t.Data("suite", tmp_path / "work", _suite(tmp_path, (0, 1, 2, 3)))
     args = t.train_args("suite-gas-wgan", data)
     assert "--alpha" not in args and "--gamma" not in args  # the shipped recipe keeps the paper's weights
-    data.recipes["suite-gas-wgan"] = dict(data.recipes["suite-gas-wgan"], alpha=1.0, beta=0.04)
+    data.recipes = {**data.recipes, "suite-gas-wgan": dict(data.recipes["suite-gas-wgan"], alpha=1.0, beta=0.04)}
     args = t.train_args("suite-gas-wgan", data)
     assert args[args.index("--alpha") + 1] == "1.0" and args[args.index("--beta") + 1] == "0.04"
     assert "--gamma" not in args
