@@ -283,3 +283,7 @@ SUITE_RECIPES["suite-hi-wgan-mr64"] = dict(SUITE_RECIPES["suite-hi-wgan-mr64-13b
 # h/Mpc is 3x its validation one. Each from its 13-box recipe's warm start (the U-Net only starts the WGAN).
 SUITE_RECIPES["suite-gas-wgan-mr8-26box"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8-13box"], train_split="train_all")
 SUITE_RECIPES["suite-hi-wgan-26box"] = dict(SUITE_RECIPES["suite-hi-wgan"], train_split="train_all", trial=True)
+# The bright tail itself (2026-12-05, eighteenth session): a pixel-PDF term in mass (W1 of the batch's mass per pixel
+# over the true mean, ember_dist.train.losses.mass_distribution_loss), which the halo-core pixels dominate where the
+# normalised and ln(mass) terms weigh them like any other; weight 30, as the P(k) term's. Same warm start.
+SUITE_RECIPES["suite-gas-wgan-mr8-13box-tail"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8-13box"], pdf_mass_weight=30.0)

@@ -58,11 +58,10 @@ class StepFunctions(StepTerms):
 
     def __init__(self, generator, weights, levels, g_opt, critic=None, c_opt=None, gp_weight=L.GP_WEIGHT,
                  data_range=1.0, jit=True, parallel=None, n_critic=5, penalty="gp", noise_opt=None,
-                 noise_variables=(), perceptual_from_level=0, power_weight=0.0, power_norm=None, tile=None,
-                 pdf_weight=0.0, pdf_log_weight=0.0, spread_weight=0.0):
+                 noise_variables=(), perceptual_from_level=0, power_norm=None, tile=None, **batch_terms):
         self.g, self.c = generator, critic
-        self._init_terms(weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
-                         power_norm, tile, pdf_weight, pdf_log_weight, spread_weight)
+        self._init_terms(weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_norm, tile,
+                         **batch_terms)
         self.g_opt, self.c_opt = g_opt, c_opt
         # noise strengths with their own optimizer (learning rate); None: one optimizer for all
         self.noise_opt = noise_opt

@@ -60,7 +60,7 @@ def check_batch_terms(cfg, replicas, info):
     They are statistics of the whole batch (binned power sums, a sort of all its pixels, tile power in units
     of the batch's mean); on several devices each replica would compute them on its own share, a different,
     noisier loss than the one-device run.  The P(k), ln(mass) PDF and spread terms also need the target's
-    normalisation (``info["output_norm"]``) to turn the maps back into mass.
+    normalisation (``info["output_norm"]``) to turn the maps back into mass, as does the mass PDF term.
     """
     terms = [n for n in BATCH_TERMS if getattr(cfg, n)]
     if terms and replicas > 1:

@@ -55,7 +55,8 @@ def _train(args):
               noise_per_channel=args.noise_per_channel, noise_lr=args.noise_lr, fused=args.fused,
               critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
-              pdf_log_weight=args.pdf_log_weight, spread_weight=args.spread_weight,
+              pdf_log_weight=args.pdf_log_weight, pdf_mass_weight=args.pdf_mass_weight,
+              spread_weight=args.spread_weight,
               noise_floor=tuple(args.noise_floor or ()),
               score_maps=args.score_maps, score_bispectrum=args.score_bispectrum,
               score_metric=args.score_metric, ema_half_life=args.ema_half_life, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
@@ -117,6 +118,9 @@ def add_train_parser(subparsers):
     p.add_argument("--pdf-log-weight", type=float, default=0.0, help="weight of a pixel-PDF term in ln(mass): "
                    "Wasserstein-1 distance between the batch's predicted and true ln(mass per pixel), every decade "
                    "weighing the same, the emptiest pixels included (0: none, the paper)")
+    p.add_argument("--pdf-mass-weight", type=float, default=0.0, help="weight of a pixel-PDF term in mass: "
+                   "Wasserstein-1 distance between the batch's predicted and true mass per pixel over the true mean, "
+                   "which the brightest pixels (halo cores) dominate (0: none, the paper)")
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
                    "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")

@@ -44,7 +44,7 @@ import numpy as np
 from ember_dist.model.presets import get_preset
 from ember_dist.model.runtime import import_keras
 from ember_dist.train import build, checkpoints, export, logs, noise
-from ember_dist.train.config import TrainConfig
+from ember_dist.train.config import BATCH_TERMS, TrainConfig
 from ember_dist.train.ema import WeightAverage
 from ember_dist.train.losses import output_levels
 from ember_dist.train.scoring import ScoreMaps, prediction_score
@@ -104,9 +104,8 @@ class Trainer:
                                    n_critic=config.n_critic, penalty=config.penalty, noise_opt=self.n_opt,
                                    noise_variables=noise_vars,
                                    perceptual_from_level=config.perceptual_from_level,
-                                   power_weight=config.power_weight, power_norm=self.info.get("output_norm"),
-                                   tile=config.tile, pdf_weight=config.pdf_weight,
-                                   pdf_log_weight=config.pdf_log_weight, spread_weight=config.spread_weight)
+                                   power_norm=self.info.get("output_norm"), tile=config.tile,
+                                   **{name: getattr(config, name) for name in BATCH_TERMS})
         self.step = 0
         self._pool, self._ahead = None, {}
         self._runlog = logs.RunLog(self.work, config.tensorboard)

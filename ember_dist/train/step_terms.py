@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember_dist.train import losses as L
+from ember_dist.train.config import BATCH_TERMS, MASS_TERMS
 
 __all__ = ["StepTerms", "flip_noise"]
 
@@ -31,8 +32,12 @@ def flip_noise(inputs):
 class StepTerms:
     """Loss terms of one run; subclasses call :meth:`_init_terms` from their ``__init__``."""
 
-    def _init_terms(self, weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_weight,
-                    power_norm, tile, pdf_weight, pdf_log_weight, spread_weight=0.0):
+    def _init_terms(self, weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_norm, tile,
+                    **batch_terms):
+        """``batch_terms``: the weights of :data:`~ember_dist.train.config.BATCH_TERMS` (absent: 0)."""
+        unknown = sorted(set(batch_terms) - set(BATCH_TERMS))
+        if unknown:
+            raise TypeError(f"unknown loss terms {unknown}; the batch terms are {list(BATCH_TERMS)}")
         self.w, self.levels = weights, list(levels)
         self.gp_weight = float(gp_weight)
         if penalty not in L.PENALTIES:
@@ -42,11 +47,9 @@ class StepTerms:
         self.perceptual_from_level = int(perceptual_from_level)
         # the terms in mass (P(k), ln-mass PDF): (k, q) of the target's normalisation, which turns maps back
         # into mass; the P(k) term also needs the tile's bins (L.power_bins)
-        self.power_weight = float(power_weight)
-        self.pdf_weight = float(pdf_weight)
-        self.pdf_log_weight = float(pdf_log_weight)
-        self.spread_weight = float(spread_weight)
-        if self.power_weight or self.pdf_log_weight or self.spread_weight:
+        for name in BATCH_TERMS:
+            setattr(self, name, float(batch_terms.get(name, 0.0)))
+        if any(getattr(self, name) for name in MASS_TERMS):
             self.mass_kq = (float(power_norm.k), float(power_norm.q))
         if self.power_weight or self.spread_weight:
             self.power_bins = L.power_bins(int(tile))
@@ -55,7 +58,8 @@ class StepTerms:
 
     def _perceptual(self, target, outputs, second=None):
         """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
-        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output, + ``spread_weight`` x the energy
+        + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output, + ``pdf_mass_weight`` x the one in
+        mass, + ``spread_weight`` x the energy
         score of the per-tile P(k) of it and of ``second()``, the final output of a second realisation):
         ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
@@ -69,6 +73,9 @@ class StepTerms:
         if self.pdf_log_weight:
             extra["pdf_log"] = L.log_mass_distribution_loss(target, outputs[0], *self.mass_kq)
             loss = loss + self.pdf_log_weight * extra["pdf_log"]
+        if self.pdf_mass_weight:
+            extra["pdf_mass"] = L.mass_distribution_loss(target, outputs[0], *self.mass_kq)
+            loss = loss + self.pdf_mass_weight * extra["pdf_mass"]
         if self.spread_weight and second is not None:
             extra["spread"] = L.power_energy_score(target, outputs[0], second(), *self.mass_kq, *self.power_bins)
             loss = loss + self.spread_weight * extra["spread"]

@@ -20,7 +20,7 @@ RUNS = {  # name: (kind, TrainConfig keywords); together they reach every branch
     "unet": ("unet", {"power_weight": 10.0}),
     # the PDF terms are W1 distances of sorted pixels: their gradient is a sign per pixel, which round-off
     # flips once the weights differ at all, so only this run's first step is comparable
-    "unet-pdf": ("unet", {"pdf_weight": 1.0, "pdf_log_weight": 1.0}),
+    "unet-pdf": ("unet", {"pdf_weight": 1.0, "pdf_log_weight": 1.0, "pdf_mass_weight": 1.0}),
     "wgan": ("wgan", {"noise_lr": 1e-2, "noise_init": 0.05, "critic_warmup": 1, "power_weight": 10.0,
                       "spread_weight": 1.0}),
     # levels 0-1 start on their floor: the strengths the updates push down are held there (the constraint)

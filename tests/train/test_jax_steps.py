@@ -97,7 +97,7 @@ def test_the_noise_floor_holds_on_both_backends(runs):
 def test_jax_steps_match_tensorflow_on_the_pdf_terms_at_the_same_weights(runs):
     _, tf, jx = runs
     a, b = tf["unet-pdf"][0], jx["unet-pdf"][0]
-    assert {"pdf", "pdf_log", "dssim", "msle"} <= a.keys() == b.keys()
+    assert {"pdf", "pdf_log", "pdf_mass", "dssim", "msle"} <= a.keys() == b.keys()
     assert max(_rel(a[k], b[k]) for k in a) < 1e-5  # measured 2e-7
 
 
