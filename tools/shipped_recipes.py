@@ -287,3 +287,9 @@ SUITE_RECIPES["suite-hi-wgan-26box"] = dict(SUITE_RECIPES["suite-hi-wgan"], trai
 # over the true mean, ember_dist.train.losses.mass_distribution_loss), which the halo-core pixels dominate where the
 # normalised and ln(mass) terms weigh them like any other; weight 30, as the P(k) term's. Same warm start.
 SUITE_RECIPES["suite-gas-wgan-mr8-13box-tail"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8-13box"], pdf_mass_weight=30.0)
+# Result, gas MR64 (2026-12-05, eighteenth session; 2488 s beside another training; exported step 5500): validation
+# 1.695 vs 25.435 for suite-gas-unet-mr64 (the MR64 gas default) and 24.995 for suite-gas-wgan-mr64, lower on all six
+# boxes; nine test boxes 2.109 vs 21.618, lower on all nine: mean / max P(k) to k_Nyq/2 60.7 / 77.2% (84.2 / 99.6%),
+# B_eq 83.6% (1990%), PDF max 53.3% (90.1%), but total mass +13.2% (+1.9%; +12..+15% on every box). Shipped as
+# suite-gas-wgan-mr64 (--adopt), the gas default for MR64 input (was the U-Net), its mass bias recorded.
+SUITE_RECIPES["suite-gas-wgan-mr64"] = dict(SUITE_RECIPES["suite-gas-wgan-mr64-13box"], trial=False)

@@ -50,7 +50,7 @@ DEFAULT_MODELS = {"gas": "suite-gas-wgan", "hi": "suite-hi-wgan"}
 #: ``enrich_box`` picks by the input maps' recorded particle mass (:mod:`ember_dist.engine.input_resolution`).
 DEFAULT_MODELS_BY_INPUT = {1: DEFAULT_MODELS,
                            8: {"gas": "suite-gas-wgan-mr8", "hi": "suite-hi-wgan-mr8"},
-                           64: {"gas": "suite-gas-unet-mr64", "hi": "suite-hi-wgan-mr64"}}
+                           64: {"gas": "suite-gas-wgan-mr64", "hi": "suite-hi-wgan-mr64"}}
 #: The field's other suite model, which the demo takes when the default is not installed.
 FALLBACK_MODELS = {"gas": "suite-gas-unet", "hi": "suite-hi-unet"}
 #: The toy bundles (600 steps on lognormal maps and an analytic relation, 3.66 ckpc/h pixels;
