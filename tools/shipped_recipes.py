@@ -293,3 +293,8 @@ SUITE_RECIPES["suite-gas-wgan-mr8-13box-tail"] = dict(SUITE_RECIPES["suite-gas-w
 # B_eq 83.6% (1990%), PDF max 53.3% (90.1%), but total mass +13.2% (+1.9%; +12..+15% on every box). Shipped as
 # suite-gas-wgan-mr64 (--adopt), the gas default for MR64 input (was the U-Net), its mass bias recorded.
 SUITE_RECIPES["suite-gas-wgan-mr64"] = dict(SUITE_RECIPES["suite-gas-wgan-mr64-13box"], trial=False)
+# Result, the tail term (2026-12-05, eighteenth session; 2470 s; exported step 5500): validation 0.652 vs the 13-box
+# trial's 0.769 (lower on 5 of 6 boxes), test mean / max P(k) to k_Nyq/2 7.6 / 32.4%, but test B_eq 175% (134%; the
+# shipped 58.1%; seeds 13 / 26 per box 5.08 / 4.63), score 1.955 vs the shipped 1.533: negative, not shipped. Its
+# brightest pixels reach 2.0-2.8x the truth's on 6 of the 36 maps of seeds 12, 13, 26: the batch terms cannot teach
+# the cores of the few massive haloes its tiles sample.
