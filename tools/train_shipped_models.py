@@ -218,6 +218,8 @@ def train_args(name, data, work=None):
             a += ["--" + key.replace("_", "-"), str(r[key])]
     if r.get("keep_checkpoints"):  # every checkpoint kept, where a recipe is to be rescored afterwards
         a += ["--keep-checkpoints", str(r["keep_checkpoints"])]
+    if r.get("bright_tiles"):  # tiles over the brightest pixels (halo cores), where a recipe asks for them
+        a += ["--bright-tiles", str(r["bright_tiles"])]
     if r.get("ema_half_life"):  # the generator's weights averaged over steps, where a recipe asks for it
         a += ["--ema-half-life", str(r["ema_half_life"])]
     if r.get("score_metric"):  # checkpoints chosen by the validation score itself, where a recipe asks for it

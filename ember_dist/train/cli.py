@@ -49,6 +49,7 @@ def _train(args):
               lr=args.lr, critic_lr=args.critic_lr, n_critic=args.n_critic, checkpoint_every=args.checkpoint_every,
               keep_checkpoints=args.keep_checkpoints,
               log_every=args.log_every, sample_every=args.sample_every, seed=args.seed, weights=weights,
+              bright_tiles=args.bright_tiles,
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
               devices=args.devices, mbstd_group=args.mbstd_group, penalty=args.penalty, gp_weight=args.penalty_weight,
@@ -157,6 +158,8 @@ def add_train_parser(subparsers):
     p.add_argument("--log-every", type=int, default=10, help="metrics.csv / TensorBoard / progress period, steps")
     p.add_argument("--sample-every", type=int, default=500, help="sample PNG period in steps (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights and every batch")
+    p.add_argument("--bright-tiles", type=float, default=0.0, help="fraction of the training tiles placed over one "
+                   "of the target's brightest pixels (top 0.1%%: halo cores), the rest anywhere (0: uniform, the paper)")
     p.add_argument("--work-dir", default=None, help="checkpoints, metrics.csv, samples (default: OUT.work); "
                    "an existing one is resumed from its last checkpoint")
     p.add_argument("--name", default=None, help="bundle name (default: the OUT directory name)")

@@ -74,6 +74,9 @@ class TrainConfig:
     keep_checkpoints : int
     seed : int
         Seeds weights initialisation (``keras.utils.set_random_seed``) and all batches.
+    bright_tiles : float
+        Fraction of the training tiles placed over one of the target's brightest pixels (its top 0.1%; halo
+        cores), the rest anywhere (:class:`~ember_dist.train.sampler.TileSampler`); 0 (the paper): uniform tiles.
     init_from : str, optional
         Bundle (path or name) whose generator weights start the run (warm start), layer by layer
         by name; e.g. a trained U-Net for a WGAN (the noise strengths, absent from a U-Net, keep
@@ -171,6 +174,7 @@ class TrainConfig:
     tensorboard: bool = True
     prefetch: int = 2
     seed: int = 0
+    bright_tiles: float = 0.0
     jit: bool = True
     fused: bool = False
     penalty: str = "gp"
@@ -225,6 +229,9 @@ class TrainConfig:
         if self.spread_weight and self.kind != "wgan":
             raise ValueError(f"spread_weight={self.spread_weight} needs kind='wgan' (a U-Net has one realisation "
                              "per map, no spread); --spread-weight.")
+        if not 0.0 <= self.bright_tiles <= 1.0:
+            raise ValueError(f"bright_tiles must be a fraction in [0, 1] (--bright-tiles). "
+                             f"Received: bright_tiles={self.bright_tiles}.")
         for name in BATCH_TERMS:
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"{name} must be a finite number >= 0 (--{name.replace('_', '-')}). "

@@ -104,6 +104,7 @@ def training_metadata(trainer, chosen, exported_step, extra=None):
         "steps_requested": cfg.steps,
         "batch": cfg.batch,
         "tile": cfg.tile,
+        "bright_tiles": cfg.bright_tiles or None,
         "loss": _loss_text(cfg),
         "loss_weights": cfg.loss_weights.to_dict(),
         "optimizer": _optimizer_text(cfg),

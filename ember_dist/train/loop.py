@@ -393,7 +393,8 @@ def train(maps, field, out, kind="unet", preset="small", steps=1000, work_dir=No
     p = get_preset(preset).with_noise(kind == "wgan")
     sampler, info = TileSampler.from_store(maps, field, input_var=input_var, input_maps=input_maps, axes=axes,
                                            tile=cfg.tile, batch=cfg.batch,
-                                           noise_levels=p.levels - 1 if p.noise else 0, seed=cfg.seed)
+                                           noise_levels=p.levels - 1 if p.noise else 0, seed=cfg.seed,
+                                           bright_tiles=cfg.bright_tiles)
     score_on = None
     if val_maps is not None:
         score_on = ScoreMaps.validation(val_maps, field, info, input_maps=val_input_maps, input_var=input_var,

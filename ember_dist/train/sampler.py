@@ -94,9 +94,24 @@ class TileSampler:
     seed : int
     augment : bool
         Random flips and 90-degree rotations.
+    bright_tiles : float
+        Fraction of the tiles (on average; each tile by its own draw) placed over one of the brightest target
+        pixels, those at or above the ``bright_quantile`` of all the target maps, drawn uniformly among them and
+        at a uniform position inside the tile (so never always at its centre); the rest start anywhere.  Halo
+        cores are a few pixels of a 256^2 map: a uniform 64^2 tile holds a massive one in a few batches of a
+        run, too few to learn how bright it is (docs/evaluation/suite, eighteenth session).  0: uniform tiles
+        only, the draws of a run without it unchanged.
+    bright_quantile : float
+        The quantile of the target pixels above which a pixel counts as bright.
+
+    >>> t = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64)  # the brightest pixel: 4095, at (63, 63)
+    >>> s = TileSampler(t, t, tile=16, batch=8, bright_tiles=1.0, bright_quantile=0.9999)
+    >>> bool(all(tile.max() == 4095 for tile in s.batch(0)[1]))  # every tile holds it
+    True
     """
 
-    def __init__(self, inputs, targets, tile=32, batch=4, noise_levels=0, seed=0, augment=True):
+    def __init__(self, inputs, targets, tile=32, batch=4, noise_levels=0, seed=0, augment=True, bright_tiles=0.0,
+                 bright_quantile=0.999):
         inputs = np.asarray(inputs, np.float32)
         targets = np.asarray(targets, np.float32)
         if inputs.shape != targets.shape or inputs.ndim != 3:
@@ -107,6 +122,13 @@ class TileSampler:
         self.inputs, self.targets = inputs, targets
         self.tile, self.batch_size = int(tile), int(batch)
         self.noise_levels, self.seed, self.augment = int(noise_levels), int(seed), bool(augment)
+        self.bright_tiles = float(bright_tiles)
+        if not 0.0 <= self.bright_tiles <= 1.0 or not 0.0 < bright_quantile < 1.0:
+            raise ValueError(f"bright_tiles must lie in [0, 1] and bright_quantile in (0, 1). Received: "
+                             f"bright_tiles={bright_tiles}, bright_quantile={bright_quantile}.")
+        # flat indices (map, y, x) of the bright pixels, drawn from uniformly
+        self._bright = (np.flatnonzero(targets >= np.quantile(targets, bright_quantile)) if self.bright_tiles
+                        else None)
 
     @classmethod
     def from_arrays(cls, inputs, targets, input_norm=None, output_norm=None, **kw):
@@ -175,8 +197,12 @@ class TileSampler:
         t, b = self.tile, self.batch_size
         xs, ys = np.empty((b, t, t), np.float32), np.empty((b, t, t), np.float32)
         for j in range(b):
-            m = rng.integers(n)
-            y0, x0 = rng.integers(ny), rng.integers(nx)
+            if self.bright_tiles and rng.random() < self.bright_tiles:  # a tile over a bright pixel
+                m, py, px = np.unravel_index(self._bright[rng.integers(self._bright.size)], (n, ny, nx))
+                y0, x0 = (py - rng.integers(t)) % ny, (px - rng.integers(t)) % nx
+            else:
+                m = rng.integers(n)
+                y0, x0 = rng.integers(ny), rng.integers(nx)
             rows = np.arange(y0, y0 + t) % ny
             cols = np.arange(x0, x0 + t) % nx
             k, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)

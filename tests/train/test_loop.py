@@ -518,8 +518,9 @@ def test_checkpoints_scored_on_a_validation_store(maps, tmp_path, b_weight):
 
     b = train(maps, "gas", tmp_path / "b", kind="unet", preset="tiny", steps=4, batch=2, tile=32,
               checkpoint_every=2, log_every=2, sample_every=0, seed=0, tensorboard=False, seam_size=64,
-              val_maps=maps, val_axes=("z",), score_bispectrum=b_weight)
+              val_maps=maps, val_axes=("z",), score_bispectrum=b_weight, bright_tiles=0.5 if b_weight else 0.0)
     t = b.meta["training"]
+    assert t["bright_tiles"] == (0.5 if b_weight else None)  # the tiles over the brightest pixels, recorded
     assert t["checkpoint_scored_on"] == f"2 validation maps of {str(maps)!r}"
     assert "2 validation maps" in t["checkpoint"] and "training maps" not in t["checkpoint"]
     assert ("equilateral_error" in t["checkpoint"]) == bool(b_weight)

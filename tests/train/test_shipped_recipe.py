@@ -122,6 +122,8 @@ def test_a_recipe_on_every_training_box_reads_the_train_all_stores_and_records_t
     warm = t.train_args(data.recipes["suite-gas-wgan-mr8-26box"]["init_from"], data)
     assert warm[warm.index("--maps") + 1] == str(suite / "maps" / "train_z1.zarr")
     assert warm[warm.index("--input-maps") + 1] == str(suite / "maps" / "train_z1_mr8.zarr")
+    bright = t.train_args("suite-gas-wgan-mr8-13box-bright", data)
+    assert bright[bright.index("--bright-tiles") + 1] == "0.25" and "--bright-tiles" not in args
     hr = t.train_args("suite-hi-wgan-26box", data)
     assert hr[hr.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr") and "--input-maps" not in hr
     data.recipes = {**data.recipes, "suite-gas-unet": dict(data.recipes["suite-gas-unet"], train_split="train_all")}
