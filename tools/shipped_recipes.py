@@ -307,3 +307,5 @@ SUITE_RECIPES["suite-gas-wgan-mr8-13box-bright"] = dict(SUITE_RECIPES["suite-gas
 # 9 (seed 26: 1.40 vs 1.24): mass +0.6%, mean / max P(k) to k_Nyq/2 11.7 / 35.3% (38.3 / 82.5%), B_eq 35.4% (58.1%;
 # the 13-box trial 134%), PDF max 9.2% (56.2%). Shipped as suite-gas-wgan-mr8 (--adopt).
 SUITE_RECIPES["suite-gas-wgan-mr8"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8-13box-bright"], trial=False)
+# The 26-box gas MR8 trial builds on the shipped recipe (bright tiles) from now on.
+SUITE_RECIPES["suite-gas-wgan-mr8-26box"] = dict(SUITE_RECIPES["suite-gas-wgan-mr8"], train_split="train_all", trial=True)
