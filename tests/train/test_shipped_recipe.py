@@ -123,7 +123,8 @@ def test_a_recipe_on_every_training_box_reads_the_train_all_stores_and_records_t
     assert warm[warm.index("--maps") + 1] == str(suite / "maps" / "train_z1.zarr")
     assert warm[warm.index("--input-maps") + 1] == str(suite / "maps" / "train_z1_mr8.zarr")
     bright = t.train_args("suite-gas-wgan-mr8-13box-bright", data)
-    assert bright[bright.index("--bright-tiles") + 1] == "0.25" and "--bright-tiles" not in args
+    assert bright[bright.index("--bright-tiles") + 1] == "0.25" and "--bright-tiles" not in warm
+    assert args[args.index("--bright-tiles") + 1] == "0.25"  # the 26-box trial builds on the shipped recipe
     hr = t.train_args("suite-hi-wgan-26box", data)
     assert hr[hr.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr") and "--input-maps" not in hr
     data.recipes = {**data.recipes, "suite-gas-unet": dict(data.recipes["suite-gas-unet"], train_split="train_all")}
