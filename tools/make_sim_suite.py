@@ -138,8 +138,8 @@ def make_maps(out, z_index):
     # every split, and train_all: every training box (train + train_extra), what a recipe with
     # train_split="train_all" learns from (tools/train_shipped_models.py)
     per_split["train_all"] = per_split.get("train", []) + per_split.get("train_extra", [])
+    seeds = SUITE["seeds"]
     for split, members in per_split.items():
-        seeds = SUITE["seeds"]
         wanted = seeds["train"] + seeds["train_extra"] if split == "train_all" else seeds[split]
         missing = sorted(set(wanted) - {s for s, _ in members})
         if missing:  # a split store without some of its boxes would change the training data silently

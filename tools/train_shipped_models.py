@@ -80,31 +80,32 @@ class Data:
             self.recipes = SUITE_RECIPES
             self.train, self.held_out = maps / "train_z1.zarr", maps / "test_z1.zarr"
             self.inputs = self._inputs("train")
-            self.held_out_inputs = {"HR": self.held_out,
-                                    **{f"MR{k}": maps / f"test_z1_mr{k}.zarr" for k in MR_FACTORS}}
+            self.held_out_inputs = self._inputs("test")
             # the validation seeds score the checkpoints (model selection); the test seeds only the final table
             self.validation = maps / "validation_z1.zarr"
-            self.validation_inputs = {"HR": self.validation,
-                                      **{f"MR{k}": maps / f"validation_z1_mr{k}.zarr" for k in MR_FACTORS}}
+            self.validation_inputs = self._inputs("validation")
             self.train_axes = self.held_out_axes = ("x", "y", "z")
             self.held_out_text = None  # filled from the store's seeds by data_text()
 
     def _inputs(self, split):
+        """``{input: store}`` of a suite split at z = 2: ``HR`` its own maps, ``MR<k>`` its twins'."""
         maps = self.maps
         return {"HR": maps / f"{split}_z1.zarr", **{f"MR{k}": maps / f"{split}_z1_mr{k}.zarr" for k in MR_FACTORS}}
 
-    def train_store(self, recipe):
-        """The store a recipe learns from: the ``train`` split, or the split its ``train_split`` names
-        (``train_all``: ``train`` + ``train_extra``, tools/make_sim_suite.py)."""
+    def _training_inputs(self, recipe):
+        """``{input: store}`` a recipe learns from: the ``train`` split's, or those of the split its ``train_split``
+        names (``train_all``: ``train`` + ``train_extra``, tools/make_sim_suite.py)."""
         if self.kind == "toy" or recipe.get("train_split", "train") == "train":
-            return self.train
-        return self._inputs(recipe["train_split"])["HR"]
+            return self.inputs
+        return self._inputs(recipe["train_split"])
+
+    def train_store(self, recipe):
+        """The store of a recipe's target maps."""
+        return self._training_inputs(recipe)["HR"]
 
     def input_store(self, recipe):
         """The store of a recipe's input dark matter (the target's store for HR input)."""
-        if self.kind == "toy" or recipe.get("train_split", "train") == "train":
-            return self.inputs[recipe["input"]]
-        return self._inputs(recipe["train_split"])[recipe["input"]]
+        return self._training_inputs(recipe)[recipe["input"]]
 
     def train_seeds(self, recipe):
         """The seeds stacked in a recipe's training store (``None`` for the toy data)."""

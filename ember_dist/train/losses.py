@@ -305,6 +305,15 @@ def tile_powers(target, preds, k, q, onehot, window):
     return t * scale, [power(p) * scale for p in preds]
 
 
+def _sorted_masses(target, pred, k, q, f=None):
+    """The batch's true and predicted mass per pixel (``f`` of it), each sorted: the quantile functions that the
+    Wasserstein-1 terms compare.  The prediction is clipped at the target's maximum + 1 as in
+    :func:`power_spectrum_loss`."""
+    top = ops.max(ops.cast(target, "float32")) + 1.0
+    return [ops.sort(ops.reshape(_mass(y, k, q, top) if f is None else f(_mass(y, k, q, top)), (-1,)))
+            for y in (target, pred)]
+
+
 def pixel_distribution_loss(target, pred):
     """Wasserstein-1 distance between the batch's predicted and true pixel values (normalised maps).
 
@@ -326,9 +335,7 @@ def log_mass_distribution_loss(target, pred, k, q, floor=1e-8):
     the normalised maps of :func:`pixel_distribution_loss` squeeze the emptiest pixels (HI, ``q = 0.2``: 0.3
     to 1.3 Msun/h per pixel span 0.04 in y) so that noise there barely costs. Not in Bernardini et al. (2022).
     """
-    top = ops.max(ops.cast(target, "float32")) + 1.0
-    t = ops.sort(ops.reshape(ops.log(_mass(target, k, q, top) + floor), (-1,)))
-    p = ops.sort(ops.reshape(ops.log(_mass(pred, k, q, top) + floor), (-1,)))
+    t, p = _sorted_masses(target, pred, k, q, lambda m: ops.log(m + floor))
     return ops.mean(ops.abs(p - t))
 
 
@@ -347,9 +354,7 @@ def mass_distribution_loss(target, pred, k, q):
     >>> round(float(mass_distribution_loss(y(m), y(2.0 * m), 0.3, 0.5)), 4)
     1.0
     """
-    top = ops.max(ops.cast(target, "float32")) + 1.0
-    t = ops.sort(ops.reshape(_mass(target, k, q, top), (-1,)))
-    p = ops.sort(ops.reshape(_mass(pred, k, q, top), (-1,)))
+    t, p = _sorted_masses(target, pred, k, q)
     return ops.mean(ops.abs(p - t)) / (ops.mean(t) + 1e-30)
 
 
