@@ -32,6 +32,12 @@ two numbers of critic steps per generator step (the first the reference; critic 
 weight difference is printed, only the cost per generator iteration.  ``--compare-ema H`` does it for a run
 without and one with the exponential moving average of the generator's weights (``--ema-half-life H``): the same
 updates (weight difference 0), the average's cost per iteration.
+
+``--compare-bright-tiles F --maps STORE`` times the sampler alone on a real training store (e.g. the suite's
+``sim_suite/maps/train_z1.zarr``, all three projections): a uniform :class:`~ember_dist.train.sampler.TileSampler`
+and one with ``bright_tiles=F`` built side by side (construction seconds: the quantile of every target pixel),
+then their ``batch(i)`` alternating ``--rounds`` blocks of ``--steps`` batches; median wall ms per batch, the
+ratio, peak RSS.
 """
 from __future__ import annotations
 
@@ -43,6 +49,39 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def compare_bright_tiles(args):
+    """Uniform tiles vs ``bright_tiles`` on one real store, side by side in this process."""
+    import resource
+
+    import numpy as np
+
+    from ember_dist.train.sampler import TileSampler
+
+    if not args.maps:
+        raise SystemExit("--compare-bright-tiles needs --maps STORE (e.g. sim_suite/maps/train_z1.zarr)")
+    built, samplers = {}, {}
+    for name, f in (("uniform", 0.0), ("bright", args.compare_bright_tiles)):
+        t0 = time.perf_counter()
+        samplers[name] = TileSampler.from_store(args.maps, "gas", axes=("x", "y", "z"), tile=args.tile,
+                                                batch=args.batch, noise_levels=3, bright_tiles=f)[0]
+        built[name] = time.perf_counter() - t0
+    ms = {name: [] for name in samplers}
+    for r in range(args.rounds):
+        for name, s in samplers.items():
+            t0 = time.perf_counter()
+            for i in range(args.steps):
+                s.batch(r * args.steps + i)
+            ms[name].append((time.perf_counter() - t0) / args.steps * 1e3)
+    med = {name: float(np.median(v)) for name, v in ms.items()}
+    print(json.dumps({"maps": args.maps, "n_maps": int(samplers["uniform"].inputs.shape[0]), "tile": args.tile,
+                      "batch": args.batch, "bright_tiles": args.compare_bright_tiles,
+                      "build_s": {k: round(v, 2) for k, v in built.items()},
+                      "ms_per_batch": {k: round(v, 3) for k, v in med.items()},
+                      "bright_over_uniform": round(med["bright"] / med["uniform"], 3),
+                      "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}))
+    return 0
 
 
 def main(argv=None):
@@ -66,12 +105,17 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=6, help="alternating rounds of --compare")
     ap.add_argument("--compare-backends", action="store_true",
                     help="WGAN (the suite gas recipe's step): TensorFlow and JAX, each in its own process, in turn")
+    ap.add_argument("--compare-bright-tiles", type=float, default=None, metavar="F",
+                    help="the sampler alone, uniform vs bright_tiles=F, on --maps")
+    ap.add_argument("--maps", help="--compare-bright-tiles: a training store (target gas, input dm)")
     ap.add_argument("--child", help=argparse.SUPPRESS)  # --compare-backends: maps store of one backend's process
     args = ap.parse_args(argv)
     if args.child:
         return backend_child(args)
     if args.compare_backends:
         return compare_backends(args)
+    if args.compare_bright_tiles is not None:
+        return compare_bright_tiles(args)
 
     import tensorflow as tf
 
