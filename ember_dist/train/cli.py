@@ -57,6 +57,7 @@ def _train(args):
               critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight, pdf_mass_weight=args.pdf_mass_weight,
+              mass_weight=args.mass_weight,
               spread_weight=args.spread_weight,
               noise_floor=tuple(args.noise_floor or ()),
               score_maps=args.score_maps, score_bispectrum=args.score_bispectrum,
@@ -122,6 +123,8 @@ def add_train_parser(subparsers):
     p.add_argument("--pdf-mass-weight", type=float, default=0.0, help="weight of a pixel-PDF term in mass: "
                    "Wasserstein-1 distance between the batch's predicted and true mass per pixel over the true mean, "
                    "which the brightest pixels (halo cores) dominate (0: none, the paper)")
+    p.add_argument("--mass-weight", type=float, default=0.0, help="weight of a total-mass term: squared log ratio "
+                   "of the batch's predicted and true total mass (0: none, the paper)")
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
                    "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")

@@ -24,9 +24,9 @@ from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weig
 
 #: the generator-loss terms beyond the paper's (weights >= 0; 0 leaves a term out), all statistics of the whole batch
 #: (binned power sums, a sort of its pixels, per-tile power in units of the batch's mean): one device only
-BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "pdf_mass_weight", "spread_weight")
+BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "pdf_mass_weight", "mass_weight", "spread_weight")
 #: those computed in mass: they need the target's normalisation to turn the maps back into mass
-MASS_TERMS = ("power_weight", "pdf_log_weight", "pdf_mass_weight", "spread_weight")
+MASS_TERMS = ("power_weight", "pdf_log_weight", "pdf_mass_weight", "mass_weight", "spread_weight")
 
 __all__ = ["TrainConfig"]
 
@@ -132,6 +132,10 @@ class TrainConfig:
         Weight of a pixel-PDF term in mass (:func:`~ember_dist.train.losses.mass_distribution_loss`: the
         Wasserstein-1 distance between the batch's predicted and true mass per pixel over the true mean, which
         the brightest pixels dominate, the tail that sets the bispectrum); 0 (the paper) leaves it out.
+    mass_weight : float
+        Weight of a total-mass term (:func:`~ember_dist.train.losses.total_mass_loss`: the squared log ratio of
+        the batch's predicted and true total mass, which the evaluation's mass target judges and no other term
+        sees); 0 (the paper) leaves it out.
     spread_weight : float
         Weight of the energy score of each tile's P(k) over two realisations
         (:func:`~ember_dist.train.losses.power_energy_score`; the generator runs twice per step, the second
@@ -186,6 +190,7 @@ class TrainConfig:
     pdf_weight: float = 0.0
     pdf_log_weight: float = 0.0
     pdf_mass_weight: float = 0.0
+    mass_weight: float = 0.0
     spread_weight: float = 0.0
     noise_floor: tuple = ()
     diagnostics: bool = True

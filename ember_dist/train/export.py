@@ -37,6 +37,7 @@ def _loss_text(cfg):
             + (f" + {cfg.pdf_weight:g}*W1(pixel values; the batch's normalised maps)" if cfg.pdf_weight else "")
             + (f" + {cfg.pdf_log_weight:g}*W1(ln mass per pixel; the batch's maps)" if cfg.pdf_log_weight else "")
             + (f" + {cfg.pdf_mass_weight:g}*W1(mass per pixel / mean; the batch's maps)" if cfg.pdf_mass_weight else "")
+            + (f" + {cfg.mass_weight:g}*(ln M_pred - ln M_true)^2 (the batch's total mass)" if cfg.mass_weight else "")
             + (f" + {cfg.spread_weight:g}*energy score of each tile's P(k) over two realisations"
                if cfg.spread_weight else "")
             + (" + gamma*adversarial (WGAN, "

@@ -59,7 +59,7 @@ class StepTerms:
     def _perceptual(self, target, outputs, second=None):
         """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
         + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output, + ``pdf_mass_weight`` x the one in
-        mass, + ``spread_weight`` x the energy
+        mass, + ``mass_weight`` x the total-mass term, + ``spread_weight`` x the energy
         score of the per-tile P(k) of it and of ``second()``, the final output of a second realisation):
         ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
@@ -76,6 +76,9 @@ class StepTerms:
         if self.pdf_mass_weight:
             extra["pdf_mass"] = L.mass_distribution_loss(target, outputs[0], *self.mass_kq)
             loss = loss + self.pdf_mass_weight * extra["pdf_mass"]
+        if self.mass_weight:
+            extra["mass"] = L.total_mass_loss(target, outputs[0], *self.mass_kq)
+            loss = loss + self.mass_weight * extra["mass"]
         if self.spread_weight and second is not None:
             extra["spread"] = L.power_energy_score(target, outputs[0], second(), *self.mass_kq, *self.power_bins)
             loss = loss + self.spread_weight * extra["spread"]

@@ -214,6 +214,25 @@ def test_log_mass_distribution_loss_is_the_1d_wasserstein_distance_of_ln_mass():
         assert np.isfinite(float(L.log_mass_distribution_loss(y, empty, n.k, n.q)))
 
 
+def test_total_mass_loss_is_the_squared_log_ratio_of_the_batch_masses():
+    """Every pixel x 1.13 (the gas MR64 WGAN's bias on the test boxes): ln(1.13)^2 for gas and HI; mass moved between
+    pixels and tiles: 0 (a batch term: the tiles' own masses may scatter); numpy's sum of an unrelated batch."""
+    from ember_dist.model.normalization import Normalization
+
+    rng = np.random.default_rng(4)
+    for field, scale in (("gas", 1e6), ("hi", 10.0)):
+        n = Normalization.for_field(field, hubble=0.6774)
+        m = np.exp(rng.normal(size=(2, 16, 16, 1)) * 1.5) * scale
+        y = n.forward(m).astype("float32")
+        assert float(L.total_mass_loss(y, n.forward(1.13 * m).astype("float32"), n.k, n.q)) == pytest.approx(
+            np.log(1.13) ** 2, rel=2e-3)
+        moved = n.forward(m[::-1].transpose(0, 2, 1, 3)).astype("float32")
+        assert float(L.total_mass_loss(y, moved, n.k, n.q)) == pytest.approx(0.0, abs=1e-8)
+        m2 = np.exp(rng.normal(size=m.shape) * 0.7) * scale * 3
+        got = float(L.total_mass_loss(y, n.forward(m2).astype("float32"), n.k, n.q))
+        assert got == pytest.approx(np.log(m2.sum() / m.sum()) ** 2, rel=2e-3)
+
+
 def test_power_spectrum_loss_ignores_total_mass_and_survives_runaway_pixels():
     """Each map about its own mean (as the evaluation): a prediction 3% lighter everywhere has the same P(k);
     a runaway pixel (normalised 1e3) gives a finite loss and finite gradients."""
