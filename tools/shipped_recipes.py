@@ -327,3 +327,8 @@ SUITE_RECIPES["suite-gas-wgan-26box-bright"] = dict(SUITE_RECIPES["suite-gas-wga
 # (--mass-weight: the squared log ratio of the batch's predicted and true mass, ember_dist.train.losses.total_mass_loss;
 # nineteenth session). Weight 100: at +13% it costs 1.5, about the pixel-PDF term's share of the loss. Same warm start.
 SUITE_RECIPES["suite-gas-wgan-mr64-mass"] = dict(SUITE_RECIPES["suite-gas-wgan-mr64-13box"], mass_weight=100.0)
+# Result (2025 s on this CPU beside the simulations; exported step 2500 of 12 kept): validation (six boxes x 8) 0.765 vs
+# the shipped suite-hi-wgan-mr8's 0.653; per box -0.012 +- 0.049 (lower on 4 of 6): B_eq 29.1% (32.6), PDF max 7.5%
+# (11.0), CDDF max 168% (191), but max P(k) to k_Nyq/2 28.2% (20.6), band 15.4% (22.3); the checkpoint scores 0.80-0.98
+# against the 13-box trial's 0.68-1.24, B_eq 0.43-0.55 against 0.34-0.39 at the same steps. Not shipped: HI's brightest
+# pixels are few and self-shielded, and the tiles over them do not bound its bispectrum as they did gas's.
