@@ -127,6 +127,12 @@ def test_a_recipe_on_every_training_box_reads_the_train_all_stores_and_records_t
     assert args[args.index("--bright-tiles") + 1] == "0.25"  # the 26-box trial builds on the shipped recipe
     hr = t.train_args("suite-hi-wgan-26box", data)
     assert hr[hr.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr") and "--input-maps" not in hr
+    gas = t.train_args("suite-gas-wgan-26box-bright", data)  # the wide gas WGAN: its warm start on the 26 boxes too
+    gas_warm = t.train_args(data.recipes["suite-gas-wgan-26box-bright"]["init_from"], data)
+    for a in (gas, gas_warm):
+        assert a[a.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr") and a[a.index("--preset") + 1] == "wide"
+    assert gas[gas.index("--bright-tiles") + 1] == "0.25" and gas[gas.index("--score-metric") + 1] == "evaluation"
+    assert gas[gas.index("--init-from") + 1] == str(data.work / "models" / "suite-gas-unet-wide-26box")
     data.recipes = {**data.recipes, "suite-gas-unet": dict(data.recipes["suite-gas-unet"], train_split="train_all")}
     path = _bundle(data.work, "suite-gas-unet", {"training_seeds": [0, 1, 2, 3, 28, 29]})
     t.describe("suite-gas-unet", data)
