@@ -332,3 +332,9 @@ SUITE_RECIPES["suite-gas-wgan-mr64-mass"] = dict(SUITE_RECIPES["suite-gas-wgan-m
 # (11.0), CDDF max 168% (191), but max P(k) to k_Nyq/2 28.2% (20.6), band 15.4% (22.3); the checkpoint scores 0.80-0.98
 # against the 13-box trial's 0.68-1.24, B_eq 0.43-0.55 against 0.34-0.39 at the same steps. Not shipped: HI's brightest
 # pixels are few and self-shielded, and the tiles over them do not bound its bispectrum as they did gas's.
+# Result (nineteenth session, 2490 s beside the simulations and two trainings; exported step 3000): checkpoint scores on
+# the six validation boxes (one realisation of the 72 maps) 1.77-1.95 after step 1000, against 1.49-1.57 for the shipped
+# run at steps 4000-6000; the mass error still grows, +4.7% at step 1500 to +14.9% at 6000 (shipped run: +5.1% -> +14.3%),
+# and the exported checkpoint's +5.8% comes with B_eq 63.2% (shipped 23.4%). The batch totals of 8 tiles of 2 Mpc/h
+# scatter by ~10% rms (ln ratio 0.10-0.17 per batch over the run) on a 10^3-particle input, so the term mostly sees that
+# scatter; the growing bias on the validation maps is not a batch bias it can see. Negative; not shipped.
