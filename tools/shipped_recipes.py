@@ -338,3 +338,9 @@ SUITE_RECIPES["suite-gas-wgan-mr64-mass"] = dict(SUITE_RECIPES["suite-gas-wgan-m
 # and the exported checkpoint's +5.8% comes with B_eq 63.2% (shipped 23.4%). The batch totals of 8 tiles of 2 Mpc/h
 # scatter by ~10% rms (ln ratio 0.10-0.17 per batch over the run) on a 10^3-particle input, so the term mostly sees that
 # scatter; the growing bias on the validation maps is not a batch bias it can see. Negative; not shipped.
+# Result, HI on 26 boxes (nineteenth session; 2100 s, partly beside CI and two trainings; exported step 4500 of 12 kept,
+# checkpoint scores 0.34-0.46 after step 3000 against the shipped run's 0.29-0.36): validation 0.352 vs the shipped
+# suite-hi-wgan's 0.280 (lower on 2 of 6 boxes); nine test boxes 0.322 vs 0.269, higher on 8 of 9 (+0.034 +- 0.025 SD):
+# mean / max P(k) to k_Nyq/2 3.7 / 12.9% (4.1 / 15.7), to 3/4 k_Nyq 34.1% (32.8), band 14.9% (17.5), B_eq 8.9% (9.5),
+# PDF max 10.8% (4.6), CDDF max 61.0% (63.9). Twice the boxes did not lower the score; the difference is within the
+# recipe's seed-to-seed scatter (0.280 / 0.373 / 0.376 for seeds 0-2 with the average). Not shipped.
