@@ -106,6 +106,22 @@ def test_a_warm_start_the_recipe_ships_nowhere_is_trained_first(tmp_path, monkey
     assert beq[beq.index("--score-bispectrum") + 1] == "1.0" and beq[beq.index("--preset") + 1] == "wide"
 
 
+def test_every_recipe_is_a_valid_training_configuration():
+    """Each recipe's options build a TrainConfig (its checks run before any data loads), so a recipe that
+    `ember-dist train` would refuse (e.g. --score-bispectrum with --score-metric evaluation) fails here, not after a
+    trial's warm start has run for an hour."""
+    import dataclasses
+
+    from ember_dist.train.config import TrainConfig
+
+    t = _tool()
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for recipes in (t.RECIPES, t.SUITE_RECIPES):
+        for name, r in recipes.items():
+            assert set(r) - fields <= {"input", "train_split", "trial", "warm_start_only"}, name
+            TrainConfig(**{k: v for k, v in r.items() if k in fields})
+
+
 def test_a_recipe_on_every_training_box_reads_the_train_all_stores_and_records_their_seeds(tmp_path):
     """A recipe with train_split="train_all" learns from train + train_extra (its target and its MR input), is
     described with those seeds, and its warm start keeps the 13-box store; the others keep the train split."""
@@ -132,6 +148,7 @@ def test_a_recipe_on_every_training_box_reads_the_train_all_stores_and_records_t
     for a in (gas, gas_warm):
         assert a[a.index("--maps") + 1] == str(suite / "maps" / "train_all_z1.zarr") and a[a.index("--preset") + 1] == "wide"
     assert gas[gas.index("--bright-tiles") + 1] == "0.25" and gas[gas.index("--score-metric") + 1] == "evaluation"
+    assert "--score-bispectrum" not in gas  # the evaluation score has B_eq already
     assert gas[gas.index("--init-from") + 1] == str(data.work / "models" / "suite-gas-unet-wide-26box")
     data.recipes = {**data.recipes, "suite-gas-unet": dict(data.recipes["suite-gas-unet"], train_split="train_all")}
     path = _bundle(data.work, "suite-gas-unet", {"training_seeds": [0, 1, 2, 3, 28, 29]})
