@@ -240,6 +240,14 @@ def _mass(y, k, q, top):
     return ops.power(ops.expm1(y * k), 1.0 / q)
 
 
+def _masses(target, preds, k, q):
+    """``(mass of target, [mass of each of preds])`` (``x / x0``, :func:`_mass`), every prediction clipped at the
+    target's maximum + 1 (normalised units) before the inverse, so that a runaway pixel cannot overflow float32:
+    the one clipping rule of the terms computed in mass."""
+    top = ops.max(ops.cast(target, "float32")) + 1.0
+    return _mass(target, k, q, top), [_mass(p, k, q, top) for p in preds]
+
+
 def power_spectrum_loss(target, pred, k, q, onehot, window):
     """``mean_bins (ln P_pred - ln P_true)^2`` of the batch's mass maps, binned in |k|.
 
@@ -253,9 +261,9 @@ def power_spectrum_loss(target, pred, k, q, onehot, window):
     directly for the statistic the evaluation judges (a P(k) within 10%), which the perceptual and
     adversarial terms only imply.
     """
-    top = ops.max(ops.cast(target, "float32")) + 1.0
     power = lambda m: ops.sum(_binned_power(m, window, onehot, per_tile=False), axis=0)  # noqa: E731
-    pt, pp = power(_mass(target, k, q, top)), power(_mass(pred, k, q, top))
+    mt, (mp,) = _masses(target, (pred,), k, q)
+    pt, pp = power(mt), power(mp)
     tiny = 1e-12 * ops.max(pt) + 1e-30
     return ops.mean(ops.square(ops.log(pp + tiny) - ops.log(pt + tiny)))
 
@@ -298,20 +306,18 @@ def tile_powers(target, preds, k, q, onehot, window):
     tapered by ``window``, in the radial bins of ``onehot``; :func:`power_bins`) of the normalised maps ``target``
     and of each of ``preds``, every bin divided by the batch's mean true power in it (the units of
     :func:`power_energy_score`)."""
-    top = ops.max(ops.cast(target, "float32")) + 1.0
-    power = lambda y: _binned_power(_mass(y, k, q, top), window, onehot, per_tile=True)  # noqa: E731
-    t = power(target)
+    power = lambda m: _binned_power(m, window, onehot, per_tile=True)  # noqa: E731
+    mt, mps = _masses(target, preds, k, q)
+    t = power(mt)
     scale = 1.0 / (ops.mean(t, axis=0, keepdims=True) + 1e-30)
-    return t * scale, [power(p) * scale for p in preds]
+    return t * scale, [power(m) * scale for m in mps]
 
 
 def _sorted_masses(target, pred, k, q, f=None):
     """The batch's true and predicted mass per pixel (``f`` of it), each sorted: the quantile functions that the
-    Wasserstein-1 terms compare.  The prediction is clipped at the target's maximum + 1 as in
-    :func:`power_spectrum_loss`."""
-    top = ops.max(ops.cast(target, "float32")) + 1.0
-    return [ops.sort(ops.reshape(_mass(y, k, q, top) if f is None else f(_mass(y, k, q, top)), (-1,)))
-            for y in (target, pred)]
+    Wasserstein-1 terms compare (the prediction clipped as in :func:`_masses`)."""
+    mt, (mp,) = _masses(target, (pred,), k, q)
+    return [ops.sort(ops.reshape(m if f is None else f(m), (-1,))) for m in (mt, mp)]
 
 
 def pixel_distribution_loss(target, pred):
@@ -373,8 +379,8 @@ def total_mass_loss(target, pred, k, q):
     >>> round(float(total_mass_loss(y(m), y(2.0 * m), 0.3, 0.5)), 4), round(float(np.log(2.0) ** 2), 4)
     (0.4805, 0.4805)
     """
-    top = ops.max(ops.cast(target, "float32")) + 1.0
-    t, p = (ops.sum(_mass(y, k, q, top)) for y in (target, pred))
+    mt, (mp,) = _masses(target, (pred,), k, q)
+    t, p = ops.sum(mt), ops.sum(mp)
     return ops.square(ops.log((p + 1e-30) / (t + 1e-30)))
 
 

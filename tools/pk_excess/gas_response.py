@@ -13,6 +13,8 @@ references then comes with its dark matter.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -20,21 +22,19 @@ import xarray as xr
 from ember_dist.stats.curves import interp_loglog
 from ember_dist.stats.power import power_spectrum
 
-K_DEFAULT = (2, 5, 10, 20, 30, 40, 60)  # h/Mpc, as tools/application_vs_references.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the k of the application's tables
+from application_vs_references import K_DEFAULT  # noqa: E402
 
 
-def mean_power(da, k_hmpc):
-    """Mean over every map of ``da`` (Msun/h per pixel, ``(..., y, x)``) of the overdensity P(k), at k (h/Mpc)."""
-    p = power_spectrum(da.values.reshape(-1, *da.shape[-2:]), box_size=float(da.attrs["box_size"])).compute()
+def mean_power(ds, field, k_hmpc):
+    """Mean over every map of ``ds[field]`` (a deposited or enriched store) of the overdensity P(k), at k (h/Mpc)."""
+    p = power_spectrum(ds, field=field).compute()
     power = p["power"].mean([d for d in p["power"].dims if d != "k_bin"])
     return interp_loglog(p["k"].values, power.values, np.asarray(k_hmpc, float) / 1e3)
 
 
-def _open(path, var):
-    ds = xr.open_zarr(path, consolidated=False)
-    da = ds[var]
-    da.attrs.setdefault("box_size", ds.attrs.get("box_size") or float(ds.attrs["pixel_size"]) * da.shape[-1])
-    return da
+def _open(path):
+    return xr.open_zarr(path, consolidated=False)
 
 
 def main(argv=None):
@@ -47,10 +47,10 @@ def main(argv=None):
     ap.add_argument("--k", nargs="+", type=float, default=K_DEFAULT, help="wavenumbers, h/Mpc")
     a = ap.parse_args(argv)
     rows = {
-        "application: enriched": mean_power(_open(f"{a.run}/enriched.zarr", a.field).isel(sample=0), a.k),
-        "application: dark matter": mean_power(_open(f"{a.run}/dm.zarr", "dm"), a.k),
-        "test boxes: true": mean_power(_open(a.truth, a.field), a.k),
-        "test boxes: input dark matter": mean_power(_open(a.input_maps, "dm"), a.k),
+        "application: enriched": mean_power(_open(f"{a.run}/enriched.zarr").isel(sample=0), a.field, a.k),
+        "application: dark matter": mean_power(_open(f"{a.run}/dm.zarr"), "dm", a.k),
+        "test boxes: true": mean_power(_open(a.truth), a.field, a.k),
+        "test boxes: input dark matter": mean_power(_open(a.input_maps), "dm", a.k),
     }
     app = rows["application: enriched"] / rows["application: dark matter"]
     test = rows["test boxes: true"] / rows["test boxes: input dark matter"]
