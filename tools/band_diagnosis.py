@@ -8,8 +8,10 @@ realisations against their spread (``ember_dist.train.calibration``).
 
 Writes ``DIR/diagnosis.json`` (per model and k range: band coverage, median |z|, the per-map error of the
 realisations' mean, the error of its median over maps (what the evaluation's P(k) columns report), the
-realisations' relative spread, the truth's scatter about their mean) and ``DIR/spread.png`` (those three per k
-bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.  ``--tiles N`` adds, per model,
+realisations' relative spread, the truth's scatter about their mean; and ``tracking_in_k_nyquist``, from
+``ember_dist.train.calibration.map_tracking``: how much of the truth's map-to-map change of ln P the model's
+per-map mean follows, and how much a straight line in the input's own dark-matter ln P explains) and
+``DIR/spread.png`` (the first three per k bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.  ``--tiles N`` adds, per model,
 the same question on N batches of 64-px tiles as the loss's spread term sees it
 (``ember_dist.train.calibration.tile_power_spread``).
 """
@@ -20,21 +22,28 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def diagnose(model, maps, axes, realisations, seed=0):
     """``(summary dict, k, curves)`` of one model on ``maps``."""
-    from ember_dist.train.calibration import spread_curves, spread_diagnosis
+    from ember_dist.stats.power import power_spectrum
+    from ember_dist.train.calibration import map_tracking, spread_curves, spread_diagnosis
     from ember_dist.train.evaluate import per_map_power, predict_held_out
 
-    b, truth, _, preds, attrs = predict_held_out(model, maps, axes=axes, realisations=realisations, seed=seed)
+    b, truth, dm, preds, attrs = predict_held_out(model, maps, axes=axes, realisations=realisations, seed=seed)
     if preds.shape[1] < 2:
         raise SystemExit(f"{b.name} gives one prediction per map (a U-Net): no spread to diagnose")
     k, pt, pp, k_nyq = per_map_power(truth, preds, attrs)
+    pd = np.asarray(power_spectrum(np.asarray(dm, np.float64), box_size=float(attrs.get("pixel_size", 1.0))
+                                   * truth.shape[-1])["power"])
     summary = {"model": b.name, "maps": f"{maps} axes {list(axes)}", "n_maps": int(pt.shape[0]),
                "realisations": int(pp.shape[1]), "k_nyquist_h_per_ckpc": k_nyq,
-               "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq)}
+               "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq),
+               "tracking_in_k_nyquist": (map_tracking(k, pt, pp, pd, k_nyq) if len(pt) >= 3
+                                         else "not computed: needs >= 3 maps")}
     return summary, k / k_nyq, spread_curves(pt, pp)
 
 

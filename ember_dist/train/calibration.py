@@ -16,7 +16,7 @@ import numpy as np
 
 from ember_dist.train.evaluate import band_coverage
 
-__all__ = ["spread_diagnosis", "spread_curves", "tile_power_spread", "level_spread", "K_RANGES"]
+__all__ = ["spread_diagnosis", "spread_curves", "map_tracking", "tile_power_spread", "level_spread", "K_RANGES"]
 
 #: k ranges, in units of the Nyquist wavenumber, that the diagnosis summarises
 K_RANGES = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75))
@@ -95,6 +95,71 @@ def spread_curves(p_true, p_real):
     _, _, err, spread = _spread_terms(np.asarray(p_true, np.float64), np.asarray(p_real, np.float64))
     return {"per_map_error": np.nanmedian(np.abs(err), axis=0), "realisation_spread": np.nanmedian(spread, axis=0),
             "error_of_median": np.abs(np.nanmedian(err, axis=0))}
+
+
+def _r2(resid, y):
+    """``1 - var(resid) / var(y)`` over axis 0 (maps), per bin."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 - resid.var(axis=0) / y.var(axis=0)
+
+
+def map_tracking(k, p_true, p_real, p_dm, k_nyquist, ranges=K_RANGES):
+    """Does the model follow the truth's map-to-map changes of P(k), and could the input have told it?
+
+    The band misses where each map's small-scale power is off by more than the realisations spread
+    (:func:`spread_diagnosis`).  This asks why, per k bin across maps, in ln P (a map with twice the power is
+    +0.69 whatever the bin's mean): how much the truth's power changes from map to map (``truth_log_scatter``, the
+    std over maps of ln P_true); which share of that variance the model's per-map mean follows (``model_r2`` =
+    1 - var(ln P_true - ln <P_pred>) / var(ln P_true): a constant offset costs nothing, 1 is perfect, <= 0 no
+    better than one number for every map); which share the input map's own dark-matter power at the same k
+    explains in a straight line (``dm_r2``, the squared correlation of ln P_true with ln P_dm: what the simplest
+    per-map predictor from the input reaches); the scatter the model leaves (``residual_log_scatter``, std of
+    ln P_true - ln <P_pred>) against the realisations' own spread in ln P (``realisation_log_spread``, their std,
+    median over maps).  A calibrated emulator has ``residual_log_scatter ~ realisation_log_spread``; a model
+    with ``model_r2`` well below ``dm_r2`` leaves on the table what the input holds.
+
+    Parameters
+    ----------
+    k : array_like, shape (bins,)
+    p_true, p_dm : array_like, shape (maps, bins)
+        The truth's and the input dark matter's overdensity power per map.
+    p_real : array_like, shape (maps, realisations, bins)
+    k_nyquist : float
+        ``ranges`` are in units of it, ``(lo, hi]``.
+
+    Returns
+    -------
+    dict
+        ``{"lo-hi": {...}}``: the quantities above, each the median over the range's bins, and ``bins``.
+
+    >>> rng = np.random.default_rng(1)
+    >>> ld = 0.3 * rng.standard_normal((2000, 4))               # the input's ln P_dm about its mean
+    >>> lt = ld + 0.3 * rng.standard_normal((2000, 4))          # the truth: half its variance from the input
+    >>> real = np.exp(ld[:, None] + 0.3 * rng.standard_normal((2000, 8, 4)))  # follows the input, spread 0.3
+    >>> d = map_tracking(np.arange(1, 5), np.exp(lt), real, np.exp(ld), 4.0, ranges=((0.0, 1.0),))["0.0-1.0"]
+    >>> [round(d[n], 1) for n in ("truth_log_scatter", "model_r2", "dm_r2", "residual_log_scatter",
+    ...                            "realisation_log_spread")]
+    [0.4, 0.5, 0.5, 0.3, 0.3]
+    """
+    k = np.asarray(k, np.float64)
+    p_true, p_dm, p_real = (np.asarray(v, np.float64) for v in (p_true, p_dm, p_real))
+    if p_real.ndim != 3 or p_true.shape != p_dm.shape or p_true.shape[0] < 3:
+        raise ValueError(f"p_true, p_dm must be (maps >= 3, bins) and p_real (maps, realisations, bins). Received: "
+                         f"{p_true.shape}, {p_dm.shape}, {p_real.shape}.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lt, lm, ld = np.log(p_true), np.log(p_real.mean(axis=1)), np.log(p_dm)
+        spread = np.log(p_real).std(axis=1, ddof=1) if p_real.shape[1] > 1 else np.full_like(lt, np.nan)
+    resid = lt - lm
+    corr = np.array([np.corrcoef(lt[:, j], ld[:, j])[0, 1] if np.isfinite(lt[:, j]).all() and np.isfinite(ld[:, j]).all()
+                     else np.nan for j in range(lt.shape[1])])
+    curves = {"truth_log_scatter": lt.std(axis=0), "model_r2": _r2(resid, lt), "dm_r2": corr ** 2,
+              "residual_log_scatter": resid.std(axis=0), "realisation_log_spread": np.nanmedian(spread, axis=0)}
+    out = {}
+    for lo, hi in ranges:
+        s = (k > lo * k_nyquist) & (k <= hi * k_nyquist) & np.isfinite(lt).all(axis=0) & np.isfinite(lm).all(axis=0)
+        if s.any():
+            out[f"{lo}-{hi}"] = {n: float(np.nanmedian(c[s])) for n, c in curves.items()} | {"bins": int(s.sum())}
+    return out
 
 
 def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, seed=123):

@@ -118,3 +118,30 @@ def test_level_spread_is_zero_without_that_noise_and_quadratic_in_small_strength
     unet = random_bundle(tmp_path / "unet", "tiny", "gas", noise=False, seed=5, pixel_size=PIX)
     with pytest.raises(SystemExit, match="a U-Net"):
         t.main([str(unet.path), "--maps", str(maps), "--axes", "z", "--levels", "0", "--out", str(tmp_path / "u")])
+
+
+def test_map_tracking_against_scipy_and_the_limits():
+    """``map_tracking`` per bin: the input's share is scipy's linregress r^2 of ln P_true on ln P_dm; a model whose
+    mean is the truth times a constant follows all of it (r^2 1, residual 0); a model blind to the maps (the same
+    power for every map) follows none (r^2 0)."""
+    from scipy.stats import linregress
+
+    from ember_dist.train.calibration import map_tracking
+
+    rng = np.random.default_rng(3)
+    ld = 0.4 * rng.standard_normal((50, 1))
+    lt = 0.7 * ld + 0.2 * rng.standard_normal((50, 1))
+    pt, pd = np.exp(lt), np.exp(ld)
+    real = 1.3 * pt[:, None] * np.exp(0.05 * rng.standard_normal((50, 6, 1)))
+    d = map_tracking([1.0], pt, real, pd, 1.0, ranges=((0.0, 1.0),))["0.0-1.0"]
+    assert d["dm_r2"] == pytest.approx(linregress(ld[:, 0], lt[:, 0]).rvalue ** 2, rel=1e-12)
+    assert d["truth_log_scatter"] == pytest.approx(lt.std(), rel=1e-12)
+    assert d["realisation_log_spread"] == pytest.approx(0.05, rel=0.25)
+    # left: only the noise of the mean of 6 realisations, 0.05 / sqrt(6) in ln P
+    assert d["model_r2"] > 0.99 and d["residual_log_scatter"] == pytest.approx(0.05 / np.sqrt(6), rel=0.3)
+    blind = np.ones((50, 6, 1))
+    d = map_tracking([1.0], pt, blind, pd, 1.0, ranges=((0.0, 1.0),))["0.0-1.0"]
+    assert d["model_r2"] == pytest.approx(0.0, abs=1e-12)
+    assert d["residual_log_scatter"] == pytest.approx(lt.std(), rel=1e-12)
+    with pytest.raises(ValueError, match="maps >= 3"):
+        map_tracking([1.0], pt[:2], real[:2], pd[:2], 1.0)
