@@ -11,7 +11,7 @@ realisations' mean, the error of its median over maps (what the evaluation's P(k
 realisations' relative spread, the truth's scatter about their mean; and ``tracking_in_k_nyquist``, from
 ``ember_dist.train.calibration.map_tracking``: how much of the truth's map-to-map change of ln P the model's
 per-map mean follows, and how much a straight line in the input's own dark-matter ln P explains) and
-``DIR/spread.png`` (the first three per k bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.  ``--tiles N`` adds, per model,
+``DIR/spread.png`` (the first three per k bin, and below them the tracking per k bin).  A calibrated emulator has per-map error ~ spread and coverage ~ 0.68-0.71.  ``--tiles N`` adds, per model,
 the same question on N batches of 64-px tiles as the loss's spread term sees it
 (``ember_dist.train.calibration.tile_power_spread``).
 """
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def diagnose(model, maps, axes, realisations, seed=0):
     """``(summary dict, k, curves)`` of one model on ``maps``."""
     from ember_dist.stats.power import power_spectrum
-    from ember_dist.train.calibration import map_tracking, spread_curves, spread_diagnosis
+    from ember_dist.train.calibration import map_tracking, spread_curves, spread_diagnosis, tracking_curves
     from ember_dist.train.evaluate import per_map_power, predict_held_out
 
     b, truth, dm, preds, attrs = predict_held_out(model, maps, axes=axes, realisations=realisations, seed=seed)
@@ -44,7 +44,10 @@ def diagnose(model, maps, axes, realisations, seed=0):
                "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq),
                "tracking_in_k_nyquist": (map_tracking(k, pt, pp, pd, k_nyq) if len(pt) >= 3
                                          else "not computed: needs >= 3 maps")}
-    return summary, k / k_nyq, spread_curves(pt, pp)
+    curves = spread_curves(pt, pp)
+    if len(pt) >= 3:
+        curves["tracking"] = tracking_curves(pt, pp, pd)
+    return summary, k / k_nyq, curves
 
 
 def figure(results, out):
@@ -53,9 +56,10 @@ def figure(results, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.2), squeeze=False)
-    for ax, (summary, x, c) in zip(axs[0], results):
-        sel = x <= 0.75
+    rows = 2 if all("tracking" in c for _, _, c in results) else 1
+    fig, axs = plt.subplots(rows, len(results), figsize=(5.5 * len(results), 4.2 * rows), squeeze=False)
+    for i, (summary, x, c) in enumerate(results):
+        sel, ax = x <= 0.75, axs[0][i]
         ax.plot(x[sel], c["per_map_error"][sel], label="per-map |error| of the realisations' mean")
         ax.plot(x[sel], c["error_of_median"][sel], label="|median over maps of that error|")
         ax.plot(x[sel], c["realisation_spread"][sel], label="realisations' spread (std / mean)")
@@ -63,8 +67,20 @@ def figure(results, out):
         ax.set_xlabel("k / k_Nyquist")
         ax.set_title(f"{summary['model']} ({summary['n_maps']} maps x {summary['realisations']})", fontsize=9)
         ax.grid(alpha=0.3)
+        if rows == 2:  # the map-to-map view: what the model follows, what the input's own power would
+            t, ax = c["tracking"], axs[1][i]
+            ax.plot(x[sel], t["model_r2"][sel], label="model: share of the truth's ln P variance over maps it follows")
+            ax.plot(x[sel], t["dm_r2"][sel], label="a straight line in the input's own ln P_dm (r^2)")
+            ax.plot(x[sel], t["residual_log_scatter"][sel], ls="--", label="std of ln P_true - ln <P_pred> over maps")
+            ax.plot(x[sel], t["realisation_log_spread"][sel], ls=":", label="realisations' std of ln P")
+            ax.set_ylim(-0.2, 1.6)
+            ax.set_xlabel("k / k_Nyquist")
+            ax.grid(alpha=0.3)
     axs[0][0].set_ylabel("fraction of P_true (median over maps)")
     axs[0][0].legend(fontsize=7)
+    if rows == 2:
+        axs[1][0].set_ylabel("per k bin, over maps")
+        axs[1][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

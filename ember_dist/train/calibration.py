@@ -16,7 +16,7 @@ import numpy as np
 
 from ember_dist.train.evaluate import band_coverage
 
-__all__ = ["spread_diagnosis", "spread_curves", "map_tracking", "tile_power_spread", "level_spread", "K_RANGES"]
+__all__ = ["spread_diagnosis", "spread_curves", "map_tracking", "tracking_curves", "tile_power_spread", "level_spread", "K_RANGES"]
 
 #: k ranges, in units of the Nyquist wavenumber, that the diagnosis summarises
 K_RANGES = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75))
@@ -103,6 +103,25 @@ def _r2(resid, y):
         return 1.0 - resid.var(axis=0) / y.var(axis=0)
 
 
+def tracking_curves(p_true, p_real, p_dm):
+    """Per k bin (arrays of shape (bins,)): :func:`map_tracking`'s quantities before the medians over a k range,
+    and ``finite`` (the bins every map's truth and realisations' mean fill); the figure of
+    ``tools/band_diagnosis.py``."""
+    p_true, p_dm, p_real = (np.asarray(v, np.float64) for v in (p_true, p_dm, p_real))
+    if p_real.ndim != 3 or p_true.shape != p_dm.shape or p_true.shape[0] < 3:
+        raise ValueError(f"p_true, p_dm must be (maps >= 3, bins) and p_real (maps, realisations, bins). Received: "
+                         f"{p_true.shape}, {p_dm.shape}, {p_real.shape}.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lt, lm, ld = np.log(p_true), np.log(p_real.mean(axis=1)), np.log(p_dm)
+        spread = np.log(p_real).std(axis=1, ddof=1) if p_real.shape[1] > 1 else np.full_like(lt, np.nan)
+    resid = lt - lm
+    corr = np.array([np.corrcoef(lt[:, j], ld[:, j])[0, 1] if np.isfinite(lt[:, j]).all() and np.isfinite(ld[:, j]).all()
+                     else np.nan for j in range(lt.shape[1])])
+    return {"truth_log_scatter": lt.std(axis=0), "model_r2": _r2(resid, lt), "dm_r2": corr ** 2,
+            "residual_log_scatter": resid.std(axis=0), "realisation_log_spread": np.nanmedian(spread, axis=0),
+            "finite": np.isfinite(lt).all(axis=0) & np.isfinite(lm).all(axis=0)}
+
+
 def map_tracking(k, p_true, p_real, p_dm, k_nyquist, ranges=K_RANGES):
     """Does the model follow the truth's map-to-map changes of P(k), and could the input have told it?
 
@@ -142,29 +161,19 @@ def map_tracking(k, p_true, p_real, p_dm, k_nyquist, ranges=K_RANGES):
     [0.4, 0.5, 0.5, 0.3, 0.3]
     """
     k = np.asarray(k, np.float64)
-    p_true, p_dm, p_real = (np.asarray(v, np.float64) for v in (p_true, p_dm, p_real))
-    if p_real.ndim != 3 or p_true.shape != p_dm.shape or p_true.shape[0] < 3:
-        raise ValueError(f"p_true, p_dm must be (maps >= 3, bins) and p_real (maps, realisations, bins). Received: "
-                         f"{p_true.shape}, {p_dm.shape}, {p_real.shape}.")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lt, lm, ld = np.log(p_true), np.log(p_real.mean(axis=1)), np.log(p_dm)
-        spread = np.log(p_real).std(axis=1, ddof=1) if p_real.shape[1] > 1 else np.full_like(lt, np.nan)
-    resid = lt - lm
-    corr = np.array([np.corrcoef(lt[:, j], ld[:, j])[0, 1] if np.isfinite(lt[:, j]).all() and np.isfinite(ld[:, j]).all()
-                     else np.nan for j in range(lt.shape[1])])
-    curves = {"truth_log_scatter": lt.std(axis=0), "model_r2": _r2(resid, lt), "dm_r2": corr ** 2,
-              "residual_log_scatter": resid.std(axis=0), "realisation_log_spread": np.nanmedian(spread, axis=0)}
+    curves = tracking_curves(p_true, p_real, p_dm)
     out = {}
     for lo, hi in ranges:
-        s = (k > lo * k_nyquist) & (k <= hi * k_nyquist) & np.isfinite(lt).all(axis=0) & np.isfinite(lm).all(axis=0)
+        s = (k > lo * k_nyquist) & (k <= hi * k_nyquist) & curves["finite"]
         if s.any():
-            out[f"{lo}-{hi}"] = {n: float(np.nanmedian(c[s])) for n, c in curves.items()} | {"bins": int(s.sum())}
+            out[f"{lo}-{hi}"] = {n: float(np.nanmedian(c[s])) for n, c in curves.items() if n != "finite"} | {
+                "bins": int(s.sum())}
     return out
 
 
 def tile_power_spread(model, maps, axes=("z",), tile=64, batch=8, batches=20, seed=123):
     """The same question on training tiles, as the spread term of the loss sees it
-    (:func:`~ember_dist.train.losses.power_energy_score`): per radial bin of a tile's P(k), the mean |P_a - P_t|
+    (:func:`~ember_dist.train.stat_terms.power_energy_score`): per radial bin of a tile's P(k), the mean |P_a - P_t|
     (error) and |P_a - P_b| (spread) of two realisations of ``model`` (the second on the first's noise maps
     flipped, as in training) over ``batches`` random batches of ``maps`` tiles, in units of the batch's mean true
     power in the bin (``linear``) and in ln P (``log``, where an empty tile weighs as much as a halo).

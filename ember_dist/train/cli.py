@@ -57,7 +57,7 @@ def _train(args):
               critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight, pdf_mass_weight=args.pdf_mass_weight,
-              mass_weight=args.mass_weight,
+              mass_weight=args.mass_weight, tile_power_weight=args.tile_power_weight,
               spread_weight=args.spread_weight,
               noise_floor=tuple(args.noise_floor or ()),
               score_maps=args.score_maps, score_bispectrum=args.score_bispectrum,
@@ -125,6 +125,9 @@ def add_train_parser(subparsers):
                    "which the brightest pixels (halo cores) dominate (0: none, the paper)")
     p.add_argument("--mass-weight", type=float, default=0.0, help="weight of a total-mass term: squared log ratio "
                    "of the batch's predicted and true total mass (0: none, the paper)")
+    p.add_argument("--tile-power-weight", type=float, default=0.0, help="weight of a per-tile P(k) term: mean "
+                   "|P_pred - P_true| of each tile's power in units of the batch's mean, so that each tile, not only "
+                   "the batch, gets its own small-scale power (0: none, the paper)")
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
                    "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")

@@ -24,9 +24,10 @@ from ember_dist.train.losses import GP_WEIGHT, PENALTIES, LossWeights, loss_weig
 
 #: the generator-loss terms beyond the paper's (weights >= 0; 0 leaves a term out), all statistics of the whole batch
 #: (binned power sums, a sort of its pixels, per-tile power in units of the batch's mean): one device only
-BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "pdf_mass_weight", "mass_weight", "spread_weight")
+BATCH_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "pdf_mass_weight", "mass_weight", "tile_power_weight",
+               "spread_weight")
 #: those computed in mass: they need the target's normalisation to turn the maps back into mass
-MASS_TERMS = ("power_weight", "pdf_log_weight", "pdf_mass_weight", "mass_weight", "spread_weight")
+MASS_TERMS = ("power_weight", "pdf_log_weight", "pdf_mass_weight", "mass_weight", "tile_power_weight", "spread_weight")
 
 __all__ = ["TrainConfig"]
 
@@ -117,28 +118,32 @@ class TrainConfig:
         pixel); ``l > 0`` compares the output block-averaged over ``2**l`` pixels with the target averaged
         the same way, so that below that scale only the adversarial term shapes the map (WGAN only).
     power_weight : float
-        Weight of a P(k) term in the generator loss (:func:`~ember_dist.train.losses.power_spectrum_loss`:
+        Weight of a P(k) term in the generator loss (:func:`~ember_dist.train.stat_terms.power_spectrum_loss`:
         squared log ratio of the batch's predicted and true mass power in radial bins of the tile); 0 (the
         paper) leaves it out.
     pdf_weight : float
         Weight of a pixel-PDF term in the generator loss
-        (:func:`~ember_dist.train.losses.pixel_distribution_loss`: the Wasserstein-1 distance between
+        (:func:`~ember_dist.train.stat_terms.pixel_distribution_loss`: the Wasserstein-1 distance between
         the batch's predicted and true normalised pixel values); 0 (the paper) leaves it out.
     pdf_log_weight : float
-        Weight of a pixel-PDF term in ln(mass) (:func:`~ember_dist.train.losses.log_mass_distribution_loss`:
+        Weight of a pixel-PDF term in ln(mass) (:func:`~ember_dist.train.stat_terms.log_mass_distribution_loss`:
         the Wasserstein-1 distance between the batch's predicted and true ln(mass per pixel), which weighs the
         emptiest pixels as the evaluation's log-binned PDF and CDDF do); 0 (the paper) leaves it out.
     pdf_mass_weight : float
-        Weight of a pixel-PDF term in mass (:func:`~ember_dist.train.losses.mass_distribution_loss`: the
+        Weight of a pixel-PDF term in mass (:func:`~ember_dist.train.stat_terms.mass_distribution_loss`: the
         Wasserstein-1 distance between the batch's predicted and true mass per pixel over the true mean, which
         the brightest pixels dominate, the tail that sets the bispectrum); 0 (the paper) leaves it out.
     mass_weight : float
-        Weight of a total-mass term (:func:`~ember_dist.train.losses.total_mass_loss`: the squared log ratio of
+        Weight of a total-mass term (:func:`~ember_dist.train.stat_terms.total_mass_loss`: the squared log ratio of
         the batch's predicted and true total mass, which the evaluation's mass target judges and no other term
         sees); 0 (the paper) leaves it out.
+    tile_power_weight : float
+        Weight of a per-tile P(k) term (:func:`~ember_dist.train.stat_terms.tile_power_loss`: the mean |P_pred -
+        P_true| of each tile's power in units of the batch's mean, which asks each tile for its own small-scale
+        power where the P(k) term sums the batch); 0 (the paper) leaves it out.
     spread_weight : float
         Weight of the energy score of each tile's P(k) over two realisations
-        (:func:`~ember_dist.train.losses.power_energy_score`; the generator runs twice per step, the second
+        (:func:`~ember_dist.train.stat_terms.power_energy_score`; the generator runs twice per step, the second
         time on flipped noise maps), which asks the realisations to scatter as the truth does about them
         (WGAN only); 0 (the paper) leaves it out.
     noise_floor : tuple of float
@@ -191,6 +196,7 @@ class TrainConfig:
     pdf_log_weight: float = 0.0
     pdf_mass_weight: float = 0.0
     mass_weight: float = 0.0
+    tile_power_weight: float = 0.0
     spread_weight: float = 0.0
     noise_floor: tuple = ()
     diagnostics: bool = True

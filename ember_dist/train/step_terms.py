@@ -51,7 +51,7 @@ class StepTerms:
             setattr(self, name, float(batch_terms.get(name, 0.0)))
         if any(getattr(self, name) for name in MASS_TERMS):
             self.mass_kq = (float(power_norm.k), float(power_norm.q))
-        if self.power_weight or self.spread_weight:
+        if self.power_weight or self.spread_weight or self.tile_power_weight:
             self.power_bins = L.power_bins(int(tile))
         self.scale_names = [f"scale_l{l}" for l in self.levels if l > 0]
         self.wrt = ["target"] + self.scale_names
@@ -59,7 +59,8 @@ class StepTerms:
     def _perceptual(self, target, outputs, second=None):
         """Perceptual loss (+ ``power_weight`` x the P(k) term, + ``pdf_weight`` x the pixel-PDF term,
         + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output, + ``pdf_mass_weight`` x the one in
-        mass, + ``mass_weight`` x the total-mass term, + ``spread_weight`` x the energy
+        mass, + ``mass_weight`` x the total-mass term, + ``tile_power_weight`` x the per-tile P(k) term,
+        + ``spread_weight`` x the energy
         score of the per-tile P(k) of it and of ``second()``, the final output of a second realisation):
         ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
         loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
@@ -79,6 +80,9 @@ class StepTerms:
         if self.mass_weight:
             extra["mass"] = L.total_mass_loss(target, outputs[0], *self.mass_kq)
             loss = loss + self.mass_weight * extra["mass"]
+        if self.tile_power_weight:
+            extra["tile_power"] = L.tile_power_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
+            loss = loss + self.tile_power_weight * extra["tile_power"]
         if self.spread_weight and second is not None:
             extra["spread"] = L.power_energy_score(target, outputs[0], second(), *self.mass_kq, *self.power_bins)
             loss = loss + self.spread_weight * extra["spread"]

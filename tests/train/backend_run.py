@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 RUNS = {  # name: (kind, TrainConfig keywords); together they reach every branch of the steps
-    "unet": ("unet", {"power_weight": 10.0, "mass_weight": 1.0}),
+    "unet": ("unet", {"power_weight": 10.0, "mass_weight": 1.0, "tile_power_weight": 1.0}),
     # the PDF terms are W1 distances of sorted pixels: their gradient is a sign per pixel, which round-off
     # flips once the weights differ at all, so only this run's first step is comparable
     "unet-pdf": ("unet", {"pdf_weight": 1.0, "pdf_log_weight": 1.0, "pdf_mass_weight": 1.0}),

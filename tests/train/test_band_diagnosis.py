@@ -17,7 +17,7 @@ def maps(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("band_maps")
     suite = make_mock_suite(root / "suite", n=32, seed=0)
-    deposit_snapshot(suite["hydro"], root / "maps.zarr", pixel=PIX, slabs=2, axes=("z",), fields=("dm", "gas"),
+    deposit_snapshot(suite["hydro"], root / "maps.zarr", pixel=PIX, slabs=3, axes=("z",), fields=("dm", "gas"),
                      align=16)
     return root / "maps.zarr"
 
@@ -33,7 +33,10 @@ def test_band_diagnosis_of_a_noisy_generator_agrees_with_the_evaluation(maps, tm
     assert t.main([str(b.path), "--maps", str(maps), "--realisations", "4", "--out", str(tmp_path / "d")]) == 0
     (d,) = json.loads((tmp_path / "d" / "diagnosis.json").read_text())
     assert (tmp_path / "d" / "spread.png").stat().st_size > 10_000
-    assert d["n_maps"] == 2 and d["realisations"] == 4
+    assert d["n_maps"] == 3 and d["realisations"] == 4
+    tracking = d["tracking_in_k_nyquist"]  # three maps: the map-to-map view is there, its shares finite
+    assert list(tracking) == list(d["ranges_in_k_nyquist"])
+    assert all(np.isfinite(r["model_r2"]) and 0 <= r["dm_r2"] <= 1 for r in tracking.values())
     ranges = d["ranges_in_k_nyquist"]
     assert list(ranges) == ["0.0-0.25", "0.25-0.5", "0.5-0.75"]
     pooled = sum(r["coverage"] * r["bins"] for r in ranges.values()) / sum(r["bins"] for r in ranges.values())

@@ -123,16 +123,16 @@ def test_wgan_levers_critic_width_perceptual_level_and_power_term(maps, tmp_path
     s, info = _sampler(maps, "wgan")
     cfg = _cfg("wgan", steps=2, sample_every=0, diagnostics=False, score_maps=0, tensorboard=False, critic_width=2,
                perceptual_from_level=1, power_weight=3.0, pdf_weight=2.0, pdf_log_weight=0.5, pdf_mass_weight=0.25,
-               mass_weight=0.125)
+               mass_weight=0.125, tile_power_weight=0.0625)
     tr = Trainer(cfg, s, tmp_path / "w", info)
     widths = [tr.c.get_layer(f"c{l}_conv1").filters for l in range(tr.preset.levels)]
     assert widths == [2 * f for f in tr.preset.filters]
     m = tr.run()
     assert m["power"] > 0 and np.isfinite(m["loss"])
     w = cfg.loss_weights
-    assert m["pdf"] > 0 and m["pdf_log"] > 0 and m["pdf_mass"] > 0 and m["mass"] > 0
+    assert m["pdf"] > 0 and m["pdf_log"] > 0 and m["pdf_mass"] > 0 and m["mass"] > 0 and m["tile_power"] > 0
     assert m["perceptual"] == pytest.approx(3.0 * m["power"] + 2.0 * m["pdf"] + 0.5 * m["pdf_log"]
-                                            + 0.25 * m["pdf_mass"] + 0.125 * m["mass"]
+                                            + 0.25 * m["pdf_mass"] + 0.125 * m["mass"] + 0.0625 * m["tile_power"]
                                             + w.alpha * m["dssim"] + w.beta * m["msle"], rel=1e-4)
     from ember_dist.train.export import _loss_text
 
@@ -140,6 +140,7 @@ def test_wgan_levers_critic_width_perceptual_level_and_power_term(maps, tmp_path
     assert "3*(ln P_pred(k) - ln P_true(k))^2" in text and "block-averaged over 2 px" in text and "2*W1(pixel" in text
     assert "0.5*W1(ln mass per pixel" in text and "0.25*W1(mass per pixel / mean" in text
     assert "0.125*(ln M_pred - ln M_true)^2 (the batch's total mass)" in text
+    assert "0.0625*|P_pred(k) - P_true(k)| (each tile's power over the batch's mean)" in text
     assert "critic 2x the generator's widths" in text
     with pytest.raises(ValueError, match="perceptual_from_level=1 needs kind='wgan'"):
         _cfg("unet", perceptual_from_level=1)
@@ -149,7 +150,8 @@ def test_wgan_levers_critic_width_perceptual_level_and_power_term(maps, tmp_path
         _cfg("wgan", pdf_weight=float("nan"))
     with pytest.raises(ValueError, match="not implemented on 2 devices"):
         build.check_batch_terms(cfg, 2, info)
-    with pytest.raises(ValueError, match="power_weight and pdf_log_weight and pdf_mass_weight and mass_weight need the target's normalisation"):
+    with pytest.raises(ValueError, match="power_weight and pdf_log_weight and pdf_mass_weight and mass_weight and tile_power_weight need the "
+                       "target's normalisation"):
         build.check_batch_terms(cfg, 1, {})
     with pytest.raises(ValueError, match="pdf_log_weight must be a finite number >= 0"):
         _cfg("wgan", pdf_log_weight=-1.0)

@@ -163,6 +163,30 @@ def test_power_energy_score_of_overdensities_scaled_by_hand():
     assert score(scaled[0.5], scaled[0.5]) == pytest.approx(0.75, rel=1e-4)
 
 
+def test_tile_power_loss_asks_each_tile_for_its_own_power():
+    """Overdensities x 2 have 4x the power in every tile and bin: the term is 3 (each tile's error 3 P, over the
+    batch's mean P), x 1/2 gives 0.75; the batch's tiles swapped between their dark matter cost the batch-summed
+    P(k) term nothing and this term their difference."""
+    from ember_dist.model.normalization import Normalization
+
+    rng = np.random.default_rng(5)
+    onehot, window = L.power_bins(32)
+    n = Normalization.for_field("gas", hubble=0.6774)
+    m = np.exp(rng.normal(size=(2, 32, 32, 1)) * np.array([0.08, 0.18])[:, None, None, None]) * 1e6
+    mean = m.mean(axis=(1, 2, 3), keepdims=True)
+    y = n.forward(m).astype("float32")
+    scaled = {f: n.forward(mean + f * (m - mean)).astype("float32") for f in (2.0, 0.5)}
+    assert scaled[2.0].max() < y.max() + 1.0 and (mean + 2.0 * (m - mean)).min() > 0  # positive, no clipping
+    loss = lambda p: float(L.tile_power_loss(y, p, n.k, n.q, onehot, window))  # noqa: E731
+    assert loss(y) == 0.0
+    assert loss(scaled[2.0]) == pytest.approx(3.0, rel=1e-4) and loss(scaled[0.5]) == pytest.approx(0.75, rel=1e-4)
+    swapped = y[::-1].copy()
+    assert float(L.power_spectrum_loss(y, swapped, n.k, n.q, onehot, window)) == pytest.approx(0.0, abs=1e-6)
+    t, _ = L.tile_powers(y, (), n.k, n.q, onehot, window)
+    t = np.asarray(t)
+    assert loss(swapped) == pytest.approx(np.abs(t[::-1] - t).mean(), rel=1e-4) and loss(swapped) > 0.5
+
+
 def test_perceptual_from_level_ignores_what_block_averages_away():
     """A change that keeps every 2x2 block mean leaves the terms of final_level=1 at zero, not of level 0."""
     rng = np.random.default_rng(0)
