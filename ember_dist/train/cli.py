@@ -126,8 +126,8 @@ def add_train_parser(subparsers):
     p.add_argument("--mass-weight", type=float, default=0.0, help="weight of a total-mass term: squared log ratio "
                    "of the batch's predicted and true total mass (0: none, the paper)")
     p.add_argument("--tile-power-weight", type=float, default=0.0, help="weight of a per-tile P(k) term: mean "
-                   "|P_pred - P_true| of each tile's power in units of the batch's mean, so that each tile, not only "
-                   "the batch, gets its own small-scale power (0: none, the paper)")
+                   "|ln(1 + P_pred) - ln(1 + P_true)| of each tile's power in units of the batch's mean, so that each "
+                   "tile, not only the batch, gets its own small-scale power (0: none, the paper)")
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
                    "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")

@@ -138,9 +138,9 @@ class TrainConfig:
         the batch's predicted and true total mass, which the evaluation's mass target judges and no other term
         sees); 0 (the paper) leaves it out.
     tile_power_weight : float
-        Weight of a per-tile P(k) term (:func:`~ember_dist.train.stat_terms.tile_power_loss`: the mean |P_pred -
-        P_true| of each tile's power in units of the batch's mean, which asks each tile for its own small-scale
-        power where the P(k) term sums the batch); 0 (the paper) leaves it out.
+        Weight of a per-tile P(k) term (:func:`~ember_dist.train.stat_terms.tile_power_loss`: the mean
+        |ln(1 + P_pred) - ln(1 + P_true)| of each tile's power in units of the batch's mean, which asks each tile for
+        its own small-scale power where the P(k) term sums the batch); 0 (the paper) leaves it out.
     spread_weight : float
         Weight of the energy score of each tile's P(k) over two realisations
         (:func:`~ember_dist.train.stat_terms.power_energy_score`; the generator runs twice per step, the second

@@ -38,7 +38,7 @@ def _loss_text(cfg):
             + (f" + {cfg.pdf_log_weight:g}*W1(ln mass per pixel; the batch's maps)" if cfg.pdf_log_weight else "")
             + (f" + {cfg.pdf_mass_weight:g}*W1(mass per pixel / mean; the batch's maps)" if cfg.pdf_mass_weight else "")
             + (f" + {cfg.mass_weight:g}*(ln M_pred - ln M_true)^2 (the batch's total mass)" if cfg.mass_weight else "")
-            + (f" + {cfg.tile_power_weight:g}*|P_pred(k) - P_true(k)| (each tile's power over the batch's mean)"
+            + (f" + {cfg.tile_power_weight:g}*|ln(1 + P_pred(k)) - ln(1 + P_true(k))| (each tile's power over the batch's mean)"
                if cfg.tile_power_weight else "")
             + (f" + {cfg.spread_weight:g}*energy score of each tile's P(k) over two realisations"
                if cfg.spread_weight else "")

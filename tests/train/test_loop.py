@@ -140,7 +140,7 @@ def test_wgan_levers_critic_width_perceptual_level_and_power_term(maps, tmp_path
     assert "3*(ln P_pred(k) - ln P_true(k))^2" in text and "block-averaged over 2 px" in text and "2*W1(pixel" in text
     assert "0.5*W1(ln mass per pixel" in text and "0.25*W1(mass per pixel / mean" in text
     assert "0.125*(ln M_pred - ln M_true)^2 (the batch's total mass)" in text
-    assert "0.0625*|P_pred(k) - P_true(k)| (each tile's power over the batch's mean)" in text
+    assert "0.0625*|ln(1 + P_pred(k)) - ln(1 + P_true(k))| (each tile's power over the batch's mean)" in text
     assert "critic 2x the generator's widths" in text
     with pytest.raises(ValueError, match="perceptual_from_level=1 needs kind='wgan'"):
         _cfg("unet", perceptual_from_level=1)
