@@ -4,6 +4,7 @@ realisations against their spread (``ember_dist.train.calibration``).
 
     python tools/band_diagnosis.py suite-gas-wgan suite-hi-wgan --out DIR            # validation boxes, z axis
     python tools/band_diagnosis.py MODEL --maps sim_suite/maps/test_z1.zarr --axes x y z --realisations 8 --out DIR
+    python tools/band_diagnosis.py suite-gas-wgan-mr8 --input-maps sim_suite/maps/validation_z1_mr8.zarr --out DIR
     python tools/band_diagnosis.py MODEL --axes x y z --tiles 20 --out DIR    # + the loss's view, 20 batches of tiles
 
 Writes ``DIR/diagnosis.json`` (per model and k range: band coverage, median |z|, the per-map error of the
@@ -27,19 +28,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def diagnose(model, maps, axes, realisations, seed=0):
+def diagnose(model, maps, axes, realisations, seed=0, input_maps=None):
     """``(summary dict, k, curves)`` of one model on ``maps``."""
     from ember_dist.stats.power import power_spectrum
     from ember_dist.train.calibration import map_tracking, spread_curves, spread_diagnosis, tracking_curves
     from ember_dist.train.evaluate import per_map_power, predict_held_out
 
-    b, truth, dm, preds, attrs = predict_held_out(model, maps, axes=axes, realisations=realisations, seed=seed)
+    b, truth, dm, preds, attrs = predict_held_out(model, maps, input_maps=input_maps, axes=axes,
+                                                     realisations=realisations, seed=seed)
     if preds.shape[1] < 2:
         raise SystemExit(f"{b.name} gives one prediction per map (a U-Net): no spread to diagnose")
     k, pt, pp, k_nyq = per_map_power(truth, preds, attrs)
     pd = np.asarray(power_spectrum(np.asarray(dm, np.float64), box_size=float(attrs.get("pixel_size", 1.0))
                                    * truth.shape[-1])["power"])
-    summary = {"model": b.name, "maps": f"{maps} axes {list(axes)}", "n_maps": int(pt.shape[0]),
+    summary = {"model": b.name, "maps": f"{maps} axes {list(axes)}" + (f", input {input_maps}" if input_maps else ""), "n_maps": int(pt.shape[0]),
                "realisations": int(pp.shape[1]), "k_nyquist_h_per_ckpc": k_nyq,
                "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq),
                "tracking_in_k_nyquist": (map_tracking(k, pt, pp, pd, k_nyq) if len(pt) >= 3
@@ -90,6 +92,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="WGAN bundle names or paths")
     ap.add_argument("--maps", default=str(ROOT / "sim_suite" / "maps" / "validation_z1.zarr"))
+    ap.add_argument("--input-maps", default=None, help="the dark matter the model reads, where it is not the maps' "
+                    "own (an MR model: e.g. sim_suite/maps/validation_z1_mr8.zarr); the tracking then asks what that "
+                    "input's power could tell")
     ap.add_argument("--axes", nargs="+", default=["z"])
     ap.add_argument("--realisations", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
@@ -98,13 +103,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.realisations < 2:
         ap.error("--realisations must be >= 2 (a spread needs two)")
+    if args.input_maps and not Path(args.input_maps).exists():
+        ap.error(f"--input-maps {args.input_maps} does not exist; run `python tools/make_sim_suite.py sim_suite --maps`")
     if not Path(args.maps).exists():
         ap.error(f"--maps {args.maps} does not exist; run `python tools/make_sim_suite.py sim_suite --maps` first")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for m in args.models:
-        results.append(diagnose(m, args.maps, tuple(args.axes), args.realisations, args.seed))
+        results.append(diagnose(m, args.maps, tuple(args.axes), args.realisations, args.seed, args.input_maps))
         if args.tiles:
             from ember_dist.train.calibration import tile_power_spread
 

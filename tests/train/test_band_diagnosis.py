@@ -45,6 +45,26 @@ def test_band_diagnosis_of_a_noisy_generator_agrees_with_the_evaluation(maps, tm
     assert all(r["realisation_spread"] > 0.005 and np.isfinite(r["median_abs_z"]) for r in ranges.values())
 
 
+def test_band_diagnosis_reads_another_input(maps, tmp_path):
+    """--input-maps: the model reads that store's dark matter (an MR model's twins), the truth stays the maps';
+    another box's dark matter changes every prediction, so the per-map errors differ from the run on the maps' own."""
+    from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.mock import make_mock_suite
+    from ember_dist.model.testing import random_bundle
+
+    other = make_mock_suite(tmp_path / "suite", n=32, seed=7)
+    deposit_snapshot(other["hydro"], tmp_path / "other.zarr", pixel=PIX, slabs=3, axes=("z",), fields=("dm",), align=16)
+    b = random_bundle(tmp_path / "wgan", "tiny", "gas", noise=True, noise_strength=0.3, seed=4, pixel_size=PIX)
+    t = load_tool("band_diagnosis")
+    own, _, _ = t.diagnose(str(b.path), str(maps), ("z",), 4)
+    alien, _, _ = t.diagnose(str(b.path), str(maps), ("z",), 4, input_maps=str(tmp_path / "other.zarr"))
+    assert "input" not in own["maps"] and alien["maps"].endswith(f"input {tmp_path / 'other.zarr'}")
+    e = [[r["per_map_error"] for r in d["ranges_in_k_nyquist"].values()] for d in (own, alien)]
+    assert not np.allclose(e[0], e[1], rtol=1e-3)
+    with pytest.raises(SystemExit):
+        t.main([str(b.path), "--maps", str(maps), "--input-maps", str(tmp_path / "nowhere.zarr"), "--out", str(tmp_path)])
+
+
 def test_band_diagnosis_refuses_what_has_no_spread(maps, tmp_path):
     from ember_dist.model.testing import random_bundle
 
