@@ -333,7 +333,7 @@ SUITE_RECIPES["suite-gas-wgan-26box-bright"] = dict(
 # Result (2026-12-06, twentieth session; 5314 s over two sessions, exported step 6000 by the validation score, its
 # checkpoint scores falling 0.442 -> 0.128): validation 0.134 vs the shipped suite-gas-wgan's 0.292 (lower on 5 of 6
 # boxes; seed 4: 1.164 vs 0.897), every target but the band met there (max P(k) 7.2 / 8.8%, B_eq 7.5%, PDF 3.8%); nine
-# test boxes 0.390 vs 0.465, lower on 8 of 9 (+0.078 +- 0.056 SD): mass -0.2% (-0.8%), mean / max P(k) to k_Nyq/2
+# test boxes 0.390 vs 0.465, lower on 8 of 9 (+0.078 +- 0.056 SD): mass -0.1% (-0.8%), mean / max P(k) to k_Nyq/2
 # 3.2 / 6.6% (4.0 / 8.5%), to 3/4 k_Nyq 19.6% (33.7%): both P(k) targets met; band 24.7% (23.0%), B_eq 31.9% (32.1%),
 # PDF max 3.8% (9.6%). Shipped as suite-gas-wgan (--adopt); its warm start suite-gas-unet-wide-26box stays a work
 # bundle (the U-Net default suite-gas-unet is unchanged).
