@@ -269,7 +269,7 @@ def build_parser():
                        help="held-out simulation maps -> suite models on a LocalCluster -> zarr, PNG and errors",
                        description="Enrich the packaged held-out maps of the simulation suite (first test box, seed "
                                    "5, z = 2, 31.25 ckpc/h pixels) with the shipped default suite models "
-                                   "(suite-gas-wgan, suite-hi-wgan: the lowest errors on the suite's three "
+                                   "(suite-gas-wgan, suite-hi-wgan: the lowest validation score on the suite's six "
                                    "validation boxes) "
                                    "on an embedded LocalCluster, tile by tile; write demo.png (dark matter, truth, "
                                    "predictions) and print the total-mass and P(k) errors against the true maps. "
