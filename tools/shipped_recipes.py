@@ -368,3 +368,8 @@ SUITE_RECIPES["suite-gas-wgan-mr64-mass"] = dict(SUITE_RECIPES["suite-gas-wgan-m
 # perceptual gradient at 24x the shipped run's (median 3.9e5 vs 1.7e4, peaks 7e6): stopped at step 1300 and replaced by
 # |ln(1 + P_pred) - ln(1 + P_true)|, bounded for a halo painted into the wrong tile.
 SUITE_RECIPES["suite-hi-wgan-tilepk"] = dict(SUITE_RECIPES["suite-hi-wgan"], tile_power_weight=10.0, trial=True)
+# Result (2026-12-06, twentieth session; 6296 s wall incl. a pause, 1.04 it/s; exported step 5500, checkpoint score
+# 0.293 against the shipped run's lowest 0.289): validation 0.303 vs the shipped suite-hi-wgan's 0.280, lower on 3 of 6
+# boxes (+0.044 +- 0.044 per box): mass -0.7% (-1.5), max P(k) to k_Nyq/2 7.6% (5.4), to 3/4 k_Nyq 30.2% (24.9), band
+# 17.5% (18.7), B_eq 15.3% (14.4), PDF max 5.0% (4.5), CDDF max 48.9% (44.5). Within the seed scatter; not shipped, not
+# tested on the test boxes. Its map-to-map tracking (tools/band_diagnosis.py) not yet measured.
