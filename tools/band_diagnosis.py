@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def diagnose(model, maps, axes, realisations, seed=0, input_maps=None):
     """``(summary dict, k, curves)`` of one model on ``maps``."""
-    from ember_dist.stats.power import power_spectrum
     from ember_dist.train.calibration import map_tracking, spread_curves, spread_diagnosis, tracking_curves
+    from ember_dist.train.eval_stats import maps_power
     from ember_dist.train.evaluate import per_map_power, predict_held_out
 
     b, truth, dm, preds, attrs = predict_held_out(model, maps, input_maps=input_maps, axes=axes,
@@ -39,15 +39,15 @@ def diagnose(model, maps, axes, realisations, seed=0, input_maps=None):
     if preds.shape[1] < 2:
         raise SystemExit(f"{b.name} gives one prediction per map (a U-Net): no spread to diagnose")
     k, pt, pp, k_nyq = per_map_power(truth, preds, attrs)
-    pd = np.asarray(power_spectrum(np.asarray(dm, np.float64), box_size=float(attrs.get("pixel_size", 1.0))
-                                   * truth.shape[-1])["power"])
+    _, pd = maps_power(np.asarray(dm, np.float64), attrs)  # the input's, for the tracking
+    tracked = len(pt) >= 3  # map-to-map statistics need a few maps
     summary = {"model": b.name, "maps": f"{maps} axes {list(axes)}" + (f", input {input_maps}" if input_maps else ""), "n_maps": int(pt.shape[0]),
                "realisations": int(pp.shape[1]), "k_nyquist_h_per_ckpc": k_nyq,
                "ranges_in_k_nyquist": spread_diagnosis(k, pt, pp, k_nyq),
-               "tracking_in_k_nyquist": (map_tracking(k, pt, pp, pd, k_nyq) if len(pt) >= 3
+               "tracking_in_k_nyquist": (map_tracking(k, pt, pp, pd, k_nyq) if tracked
                                          else "not computed: needs >= 3 maps")}
     curves = spread_curves(pt, pp)
-    if len(pt) >= 3:
+    if tracked:
         curves["tracking"] = tracking_curves(pt, pp, pd)
     return summary, k / k_nyq, curves
 

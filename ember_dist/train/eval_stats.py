@@ -10,7 +10,7 @@ import numpy as np
 
 from ember_dist.train.eval_table import CDDF_MIN_ABSORBERS, frac_error
 
-__all__ = ["band_coverage", "per_map_power", "truth_bispectra", "map_bispectra"]
+__all__ = ["band_coverage", "maps_power", "per_map_power", "truth_bispectra", "map_bispectra"]
 
 
 def _nanmedian(a, axis=0):
@@ -72,18 +72,23 @@ def _edges_for(truth, per_dex):
     return 10.0 ** np.arange(lo, hi + 1e-9, 1.0 / per_dex)
 
 
+def maps_power(maps, attrs, bin_width=1.0):
+    """``(k, P (maps, k))``: the overdensity power spectrum of each of ``maps`` (``(maps, y, x)``;
+    ``ember_dist.stats.power.power_spectrum``, radial bins of ``bin_width`` k_F), k in h/ckpc from the maps'
+    ``pixel_size`` attribute."""
+    from ember_dist.stats.power import power_spectrum
+
+    p = power_spectrum(maps, box_size=float(attrs.get("pixel_size", 1.0)) * maps.shape[-1], bin_width=bin_width)
+    return np.asarray(p["k"]), np.asarray(p["power"])
+
+
 def per_map_power(truth, preds, attrs, bin_width=1.0):
     """``(k, P_true (maps, k), P_pred (maps, realisations, k), k_Nyquist)``: the overdensity power spectrum of each
     true map and each prediction (``ember_dist.stats.power.power_spectrum``, radial bins of ``bin_width`` k_F),
-    k in h/ckpc from the maps' ``pixel_size`` attribute."""
-    from ember_dist.stats.power import power_spectrum
-
-    pixel = float(attrs.get("pixel_size", 1.0))
-    box = pixel * truth.shape[-1]
-    pt = power_spectrum(truth, box_size=box, bin_width=bin_width)
-    pp = power_spectrum(preds.reshape((-1,) + preds.shape[-2:]), box_size=box, bin_width=bin_width)
-    p_pred = np.asarray(pp["power"]).reshape(preds.shape[0], preds.shape[1], -1)
-    return np.asarray(pt["k"]), np.asarray(pt["power"]), p_pred, np.pi / pixel
+    k in h/ckpc from the maps' ``pixel_size`` attribute (:func:`maps_power` of each)."""
+    k, p_true = maps_power(truth, attrs, bin_width)
+    _, p_pred = maps_power(preds.reshape((-1,) + preds.shape[-2:]), attrs, bin_width)
+    return k, p_true, p_pred.reshape(preds.shape[0], preds.shape[1], -1), np.pi / float(attrs.get("pixel_size", 1.0))
 
 
 def truth_bispectra(truth, attrs, bin_width=1.0):
