@@ -373,3 +373,15 @@ SUITE_RECIPES["suite-hi-wgan-tilepk"] = dict(SUITE_RECIPES["suite-hi-wgan"], til
 # boxes (+0.044 +- 0.044 per box): mass -0.7% (-1.5), max P(k) to k_Nyq/2 7.6% (5.4), to 3/4 k_Nyq 30.2% (24.9), band
 # 17.5% (18.7), B_eq 15.3% (14.4), PDF max 5.0% (4.5), CDDF max 48.9% (44.5). Within the seed scatter; not shipped, not
 # tested on the test boxes. Its map-to-map tracking (tools/band_diagnosis.py) not yet measured.
+# The gas recipe's ingredients on HI (2026-12-06, twenty-first session). The 26-box gas WGAN (0.465 -> 0.390 on the
+# test boxes, both P(k) targets met) took at once the wide preset, the 26 boxes, tiles over the brightest pixels,
+# checkpoints by the validation score, the weights' average and a wide U-Net warm start on the 26 boxes. HI took the
+# last three (shipped), and the wide preset (eleventh session, 8 boxes, before the average and the validation-score
+# checkpoints) and the 26 boxes (nineteenth session) each alone without gain; its test misses are the small-scale P(k)
+# (15.7% to k_Nyq/2, 32.8% to 3/4 k_Nyq) and the CDDF, as gas's were before the combination. The wide HI U-Net at
+# lr 3e-4 (1e-3 collapsed), on the 26 boxes, then the shipped HI WGAN recipe with all of gas's ingredients.
+SUITE_RECIPES["suite-hi-unet-wide-26box"] = dict(SUITE_RECIPES["suite-hi-unet-wide"], train_split="train_all",
+                                                 warm_start_only=True, trial=False)
+SUITE_RECIPES["suite-hi-wgan-26box-wide"] = dict(
+    {k: v for k, v in SUITE_RECIPES["suite-hi-wgan"].items() if k != "score_bispectrum"}, preset="wide",
+    init_from="suite-hi-unet-wide-26box", train_split="train_all", bright_tiles=0.25, trial=True)
