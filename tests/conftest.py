@@ -24,13 +24,17 @@ dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"})
 
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory):
-    """Random tiny-preset bundles: noisy generator ("wgan") and U-Net, field gas."""
+    """Random tiny-preset bundles: noisy generator ("wgan"), one whose noise gains vary pixel by pixel
+    ("wgan-modulated") and U-Net, field gas."""
+    from ember_dist.model.presets import get_preset
     from ember_dist.model.testing import random_bundle
 
     root = tmp_path_factory.mktemp("bundles")
     return {
         "wgan": random_bundle(root / "wgan", "tiny", "gas", noise=True, seed=1),
         "unet": random_bundle(root / "unet", "tiny", "gas", noise=False, seed=2),
+        "wgan-modulated": random_bundle(root / "wgan-modulated", get_preset("tiny").with_noise_modulated(True), "gas",
+                                        noise=True, seed=3),
     }
 
 

@@ -207,6 +207,8 @@ def train_args(name, data, work=None):
               "--noise-init", str(r["noise_init"]), "--critic-warmup", str(r["critic_warmup"])]
         if r.get("noise_per_channel"):
             a += ["--noise-per-channel"]
+        if r.get("noise_modulated"):
+            a += ["--noise-modulated"]
         if r.get("noise_lr"):
             a += ["--noise-lr", str(r["noise_lr"])]
         if r.get("noise_floor"):

@@ -41,6 +41,7 @@ class _KerasOps:
         self.init = initializer
         self.final_dtype = final_dtype
         self.per_channel = preset.noise_per_channel
+        self.modulated = preset.noise_modulated
 
     def conv(self, t, filters, stride, name):
         t = keras.layers.Conv2D(filters, 3, strides=stride, padding="same",
@@ -51,7 +52,7 @@ class _KerasOps:
         return keras.layers.UpSampling2D(2, interpolation="nearest", name=name)(t)
 
     def noise(self, t, eta, level, name):
-        return NoiseInjection(per_channel=self.per_channel, name=name)([t, eta])
+        return NoiseInjection(per_channel=self.per_channel, modulated=self.modulated, name=name)([t, eta])
 
     def concat(self, a, b, name):
         return keras.layers.Concatenate(axis=-1, name=name)([a, b])

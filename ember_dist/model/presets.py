@@ -20,7 +20,7 @@ ValueError: unknown architecture preset 'huge'; available presets are ['fiducial
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 __all__ = ["Preset", "PRESETS", "get_preset"]
 
@@ -42,6 +42,10 @@ class Preset:
     noise_per_channel : bool
         One noise strength per feature channel of each injection (StyleGAN) instead of one per
         level (the paper).  Recorded in bundles so loading rebuilds the same weights.
+    noise_modulated : bool
+        Scale each injection's noise pixel by pixel by a gain the features there set
+        (:class:`~ember_dist.model.layers.NoiseInjection` ``modulated``): noise where the features say
+        the target is unpredictable (halo cores), none in voids.  Recorded in bundles.
     """
 
     name: str
@@ -49,6 +53,7 @@ class Preset:
     noise: bool = True
     negative_slope: float = 0.2
     noise_per_channel: bool = False
+    noise_modulated: bool = False
 
     @property
     def levels(self):
@@ -60,10 +65,13 @@ class Preset:
         return 2 ** (self.levels - 1)
 
     def with_noise(self, noise):
-        return Preset(self.name, tuple(self.filters), bool(noise), self.negative_slope, self.noise_per_channel)
+        return replace(self, noise=bool(noise))
 
     def with_noise_per_channel(self, per_channel):
-        return Preset(self.name, tuple(self.filters), self.noise, self.negative_slope, bool(per_channel))
+        return replace(self, noise_per_channel=bool(per_channel))
+
+    def with_noise_modulated(self, modulated):
+        return replace(self, noise_modulated=bool(modulated))
 
     def to_dict(self):
         d = asdict(self)
@@ -73,7 +81,8 @@ class Preset:
     @classmethod
     def from_dict(cls, d):
         return cls(d["name"], tuple(int(f) for f in d["filters"]), bool(d["noise"]), float(d["negative_slope"]),
-                   bool(d.get("noise_per_channel", False)))  # absent from bundles written before it existed
+                   bool(d.get("noise_per_channel", False)),  # absent from bundles written before they existed
+                   bool(d.get("noise_modulated", False)))
 
 
 PRESETS = {

@@ -28,9 +28,12 @@ def random_bundle(path, preset="tiny", field="gas", noise=True, noise_strength=0
     keras.utils.set_random_seed(seed)
     g = build_generator(p, initializer=initializer)
     if noise:
+        rng = np.random.default_rng(seed)
         for layer in g.layers:
             if type(layer).__name__ == "NoiseInjection":
                 layer.strength.assign(np.full(layer.strength.shape, noise_strength, np.float32))
+                if layer.modulated:  # gains that vary from pixel to pixel (0 would be the unmodulated layer)
+                    layer.modulation.assign(rng.normal(0.0, 0.5, layer.modulation.shape).astype(np.float32))
     return save_bundle(
         g, path, name=f"random-{p.name}-{field}", field=field, kind="wgan" if noise else "unet", preset=p,
         input_norm=Normalization.for_field("dm"), output_norm=Normalization.for_field(field),

@@ -29,9 +29,11 @@ __all__ = ["run_preset", "check_sampler", "mbstd_group", "check_batch_terms", "n
 
 
 def run_preset(cfg):
-    """The generator preset of ``cfg``: noise injections for a WGAN, one strength per channel if asked."""
-    p = get_preset(cfg.preset).with_noise(cfg.kind == "wgan")
-    return p.with_noise_per_channel(cfg.kind == "wgan" and cfg.noise_per_channel)
+    """The generator preset of ``cfg``: noise injections for a WGAN, one strength per channel and a gain its
+    features set if asked."""
+    wgan = cfg.kind == "wgan"
+    p = get_preset(cfg.preset).with_noise(wgan)
+    return p.with_noise_per_channel(wgan and cfg.noise_per_channel).with_noise_modulated(wgan and cfg.noise_modulated)
 
 
 def check_sampler(sampler, cfg, preset):
@@ -104,7 +106,12 @@ def warm_start(g, preset, source):
             ws = layer.get_weights()
             if hasattr(dst, "per_channel") and np.shape(ws[0]) != tuple(dst.strength.shape):
                 # noise strengths: one per level <-> one per channel (a WGAN of the same kind keeps its own)
-                ws = [np.full(dst.strength.shape, float(np.mean(ws[0])), np.float32)]
+                ws = [np.full(dst.strength.shape, float(np.mean(ws[0])), np.float32)] + ws[1:]
+            if getattr(dst, "modulated", False) and not getattr(layer, "modulated", False):
+                ws = ws + [np.zeros(dst.modulation.shape, np.float32)]  # gain 1: the source's injection
+            elif getattr(layer, "modulated", False) and not getattr(dst, "modulated", False):
+                raise ValueError(f"init_from={str(source)!r} has modulated noise and this run does not: "
+                                 "pass --noise-modulated to keep its gains, or warm-start from another bundle.")
             dst.set_weights(ws)
             copied += 1
     return {"bundle": b.name, "weights_sha256": b.weights_sha256, "kind": b.meta.get("kind"),

@@ -53,7 +53,8 @@ def _train(args):
               seam_size=args.seam_size, end_lr_factor=args.end_lr_factor, power=args.lr_power,
               init_from=args.init_from, noise_init=args.noise_init, critic_warmup=args.critic_warmup,
               devices=args.devices, mbstd_group=args.mbstd_group, penalty=args.penalty, gp_weight=args.penalty_weight,
-              noise_per_channel=args.noise_per_channel, noise_lr=args.noise_lr, fused=args.fused,
+              noise_per_channel=args.noise_per_channel,
+              noise_modulated=args.noise_modulated, noise_lr=args.noise_lr, fused=args.fused,
               critic_width=args.critic_width, perceptual_from_level=args.perceptual_from_level,
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight, pdf_mass_weight=args.pdf_mass_weight,
@@ -102,6 +103,8 @@ def add_train_parser(subparsers):
                    "the term is gamma/2 * mean ||grad D(real)||^2)")
     p.add_argument("--noise-per-channel", action="store_true", help="one noise strength per feature channel "
                    "(StyleGAN) instead of one per level (wgan)")
+    p.add_argument("--noise-modulated", action="store_true", help="scale each noise injection pixel by pixel "
+                   "by a gain its features set (wgan): noise where the features say the target is unpredictable")
     p.add_argument("--noise-lr", type=float, default=None, help="initial learning rate of the noise strengths "
                    "(own Adam, same decay; default: --lr)")
     p.add_argument("--fused", action="store_true", help="one compiled call per WGAN iteration instead of one per "

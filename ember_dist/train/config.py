@@ -106,6 +106,10 @@ class TrainConfig:
         ``gp_weight``), or R1 on real samples, ``(gp_weight / 2) * mean ||grad D(real)||^2``.
     noise_per_channel : bool
         One noise strength per feature channel (StyleGAN) instead of one per level (WGAN).
+    noise_modulated : bool
+        Scale each noise injection pixel by pixel by a gain its features set (WGAN; ``modulated`` of
+        :class:`~ember_dist.model.layers.NoiseInjection`); the gain's weights start at 0 (gain 1) and
+        train with the generator's ``lr``.
     noise_lr : float, optional
         Initial learning rate of the noise strengths (own Adam optimizer, same decay); default: they
         are trained with the generator's ``lr``.
@@ -188,6 +192,7 @@ class TrainConfig:
     fused: bool = False
     penalty: str = "gp"
     noise_per_channel: bool = False
+    noise_modulated: bool = False
     noise_lr: float | None = None
     critic_width: int = 1
     perceptual_from_level: int = 0

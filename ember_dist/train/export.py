@@ -117,6 +117,7 @@ def training_metadata(trainer, chosen, exported_step, extra=None):
         "critic_warmup": cfg.critic_warmup if wgan else None,
         "noise_strengths": t.noise_strengths() or None,
         "noise_per_channel": cfg.noise_per_channel if wgan else None,
+        "noise_modulated": cfg.noise_modulated if wgan else None,
         "noise_floor": list(cfg.noise_floor) if wgan and cfg.noise_floor else None,
         "noise_lr": (cfg.noise_lr if cfg.noise_lr is not None else cfg.lr) if wgan else None,
         "critic_penalty": _penalty_text(cfg) if wgan else None,

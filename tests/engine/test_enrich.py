@@ -30,7 +30,7 @@ def _run(maps, bundle, out, client, **kw):
     return ed.enrich_box(maps, fields="gas", model=bundle.path, out=out, client=client, **kw)
 
 
-@pytest.mark.parametrize("kind", ["wgan", "unet"])
+@pytest.mark.parametrize("kind", ["wgan", "unet", "wgan-modulated"])
 def test_tiled_exact_equals_whole_periodic_map(maps, bundles, client, tmp_path, kind):
     b = bundles[kind]
     ds = _run(maps, b, tmp_path / "o.zarr", client, samples=2, seed=7, halo="exact")

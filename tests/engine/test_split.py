@@ -48,7 +48,8 @@ def test_split_geometry_of_fiducial():
 # (kind, split levels, coarse core): the deepest stage runs on the whole periodic coarse map unless the
 # coarse core is too small for it, then it is tiled with its exact halo; (1, 2) chains two splits.
 @pytest.mark.parametrize("kind,level,cc", [("wgan", 1, None), ("wgan", 2, None), ("unet", 2, None),
-                                           ("wgan", (1, 2), None), ("wgan", 1, 8), ("unet", (1, 2), 8)])
+                                           ("wgan", (1, 2), None), ("wgan", 1, 8), ("unet", (1, 2), 8),
+                                           ("wgan-modulated", (1, 2), 8)])
 def test_split_equals_whole_periodic_map(maps, bundles, client, tmp_path, kind, level, cc):
     path, m = maps
     b = bundles[kind]
