@@ -23,7 +23,7 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["layers", "fill", "strengths", "noise_levels", "scaled", "StrengthFloor", "hold_floor"]
+__all__ = ["layers", "fill", "strengths", "noise_levels", "scaled", "StrengthFloor", "hold_floor", "gains"]
 
 
 def layers(g):
@@ -123,3 +123,29 @@ def hold_floor(g, floors):
             layer.strength.assign(c(layer.strength))
             held[layer.name] = c.floor
     return held
+
+
+def gains(g, inputs):
+    """``{"noise_l{l}": gain map}`` of the modulated noise injections of ``g`` on ``inputs`` (the generator's input
+    dict): the factor, pixel by pixel, by which each level's noise is scaled (``NoiseInjection.gain``), each
+    ``(batch, H / 2**l, W / 2**l)``; empty for a generator without modulated noise.  Where the network puts its
+    noise: halo cores against voids.
+
+    >>> import numpy as np
+    >>> from ember_dist.model.generator import build_generator
+    >>> from ember_dist.model.presets import get_preset
+    >>> g = build_generator(get_preset("tiny").with_noise(True).with_noise_modulated(True))
+    >>> x = {"dm": np.ones((1, 16, 16, 1), np.float32)}
+    >>> x.update({f"noise_l{l}": np.zeros((1, 16 >> l, 16 >> l, 1), np.float32) for l in range(3)})
+    >>> {k: (v.shape, float(v.min()), float(v.max())) for k, v in gains(g, x).items()}  # weights at 0: gain 1
+    {'noise_l0': ((1, 16, 16), 1.0, 1.0), 'noise_l1': ((1, 8, 8), 1.0, 1.0), 'noise_l2': ((1, 4, 4), 1.0, 1.0)}
+    """
+    from ember_dist.model.runtime import import_keras
+
+    keras = import_keras()
+    mod = [l for l in layers(g) if getattr(l, "modulated", False)]
+    if not mod:
+        return {}
+    feats = keras.Model(g.inputs, [l.input[0] for l in mod])(inputs)
+    feats = feats if isinstance(feats, (list, tuple)) else [feats]
+    return {f"noise_l{_level(l)}": np.asarray(l.gain(f))[..., 0] for l, f in zip(mod, feats)}
