@@ -396,3 +396,11 @@ SUITE_RECIPES["suite-hi-wgan-26box-wide"] = dict(
 SUITE_RECIPES["suite-gas-wgan-spread26"] = dict(SUITE_RECIPES["suite-gas-wgan"], init_from="suite-gas-wgan",
                                                 steps=2000, noise_init=0.0, spread_weight=20.0, trial=True)
 SUITE_RECIPES["suite-gas-wgan-modspread"] = dict(SUITE_RECIPES["suite-gas-wgan-spread26"], noise_modulated=True)
+# Result, modulated noise with the spread term (twenty-first session; 2047 s beside the HI trial, 1.17 it/s; exported
+# step 500 of 4 by the validation score, checkpoint scores 0.146 / 0.197 / 0.188 / 0.210 against the shipped run's
+# 0.128): the gains stayed at 0.98-0.99 everywhere after 2000 steps (noise.gains on 4 validation maps; 0.980 in the
+# brightest 1% of target pixels, 0.992 in the fainter half): at the generator's lr the weights m hardly move, and
+# what moved them lowered the noise in halo cores. Validation (six boxes x 8): 0.155 (step 500) / 0.205 (step 2000,
+# exported aside) vs the shipped 0.134; band 22.8 / 22.4% vs 27.5%; realisations' spread of ln P at 0.5-0.75 k_Nyq
+# 0.051 vs 0.058 (z maps; tools/band_diagnosis.py), the per-map residual 0.33. Negative; the control without the
+# modulation was stopped at step ~500 (the gains were inert, so the two runs differ by the training's own scatter).
