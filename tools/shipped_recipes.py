@@ -404,3 +404,6 @@ SUITE_RECIPES["suite-gas-wgan-modspread"] = dict(SUITE_RECIPES["suite-gas-wgan-s
 # exported aside) vs the shipped 0.134; band 22.8 / 22.4% vs 27.5%; realisations' spread of ln P at 0.5-0.75 k_Nyq
 # 0.051 vs 0.058 (z maps; tools/band_diagnosis.py), the per-map residual 0.33. Negative; the control without the
 # modulation was stopped at step ~500 (the gains were inert, so the two runs differ by the training's own scatter).
+# The same with the gains' weights trained by the noise strengths' optimizer (lr 1e-3, 20x the generator's; the
+# default for modulated noise from this commit on), so that they can move within the fine-tune.
+SUITE_RECIPES["suite-gas-wgan-modspread-nlr"] = dict(SUITE_RECIPES["suite-gas-wgan-modspread"])

@@ -410,14 +410,15 @@ def test_noise_floor_holds_the_fine_strengths_resumes_and_is_recorded(maps, tmp_
 
 
 def test_modulated_noise_gains_train_resume_and_are_recorded(maps, tmp_path):
-    """--noise-modulated: the gains start at 0 and move with the generator's updates, a checkpoint resumes with
+    """--noise-modulated: the gains start at 0 and move with the noise strengths' updates, a checkpoint resumes with
     them bit for bit, and the bundle rebuilds the modulated generator with the trained gains."""
     from ember_dist.cli import main
     from ember_dist.model.bundle import load_model
     from ember_dist.train import noise
 
     s, info = _sampler(maps, "wgan")
-    quiet = dict(diagnostics=False, score_maps=0, tensorboard=False, noise_per_channel=True, noise_modulated=True)
+    quiet = dict(diagnostics=False, score_maps=0, tensorboard=False, noise_per_channel=True, noise_modulated=True,
+                 noise_lr=0.01)  # the gains train with the strengths
     cfg = _cfg("wgan", steps=4, checkpoint_every=2, noise_init=0.05, critic_warmup=0, **quiet)
     tr = Trainer(cfg, s, tmp_path / "w", info)
     assert all(np.all(np.asarray(l.modulation) == 0) for l in noise.layers(tr.g))
