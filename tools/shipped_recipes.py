@@ -385,6 +385,14 @@ SUITE_RECIPES["suite-hi-unet-wide-26box"] = dict(SUITE_RECIPES["suite-hi-unet-wi
 SUITE_RECIPES["suite-hi-wgan-26box-wide"] = dict(
     {k: v for k, v in SUITE_RECIPES["suite-hi-wgan"].items() if k != "score_bispectrum"}, preset="wide",
     init_from="suite-hi-unet-wide-26box", train_split="train_all", bright_tiles=0.25, trial=True)
+# Result (2026-12-06, twenty-first session; U-Net 723 s, WGAN 5402 s wall beside two other trainings, CI and
+# evaluations, 1.29 it/s; exported step 3000 of 12 by the validation score): checkpoint scores 0.48-0.64 after step
+# 2500 against the shipped run's 0.29-0.36, its mass drifting up (+1.0% at step 2500 to +7.4% at 6000; the shipped run
+# -2.5 -> -1.5%) and its CDDF 19-28% (5-8%). Validation (six boxes x 8) 0.503 vs the shipped suite-hi-wgan's 0.280,
+# higher on 5 of 6 boxes (seed 4 0.902 vs 0.899): mass +2.9% (-1.5), max P(k) to k_Nyq/2 13.5% (5.4), to 3/4 k_Nyq
+# 37.2% (24.9), B_eq 12.8% (14.4), PDF max 7.2% (4.5), CDDF max 160% (44.5). Negative, not run on the test boxes. The
+# ingredients that made gas: on HI the bright tiles had already failed on MR8 (nineteenth session) and the mass and
+# bright-end CDDF drift is theirs to explain (HI's brightest pixels are few and self-shielded).
 # Noise where the features say the target is unpredictable (twenty-first session; --noise-modulated: each injection's
 # noise scaled pixel by pixel by exp(3 tanh(f . m / 3)), m one weight per channel starting at 0, so the fine-tune
 # starts as the shipped model). tools/band_diagnosis.py: the shipped gas WGAN's per-map small-scale power is off by
