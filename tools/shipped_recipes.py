@@ -415,3 +415,11 @@ SUITE_RECIPES["suite-gas-wgan-modspread"] = dict(SUITE_RECIPES["suite-gas-wgan-s
 # The same with the gains' weights trained by the noise strengths' optimizer (lr 1e-3, 20x the generator's; the
 # default for modulated noise from this commit on), so that they can move within the fine-tune.
 SUITE_RECIPES["suite-gas-wgan-modspread-nlr"] = dict(SUITE_RECIPES["suite-gas-wgan-modspread"])
+# Result (twenty-first session; 2957 s beside the HI trial and evaluations, paused 20 min; exported step 500 of 4,
+# checkpoint scores 0.131 / 0.169 / 0.188 / 0.242): with the noise optimizer's lr the gains moved, downwards, most at
+# the finest levels in halo cores: at step 2000 (exported aside) level 0 0.673 in the brightest 1% of target pixels vs
+# 0.840 in the fainter half, level 1 0.686 vs 0.808, level 2 0.958 vs 0.860, level 3 0.897 vs 0.884 (step 500: 0.93-0.98).
+# Validation (six boxes x 8): 0.139 (step 500) / 0.246 (step 2000) vs the shipped 0.134 (step 500 lower on 4 of 6
+# boxes: mass +0.1%, max P(k) to k_Nyq/2 5.9%, to 3/4 k_Nyq 6.0%, B_eq 8.8%, PDF max 2.7%), band 19.5 / 20.9% vs 27.5%.
+# Negative for the band, its purpose: given a way to place noise, the loss (pixel terms, critic, P(k) and PDF terms,
+# the spread term at 20) takes the fine noise out of the halo cores, the opposite of what the band needs. Not shipped.
