@@ -97,7 +97,7 @@ class Trainer:
             self.floors_held = noise.hold_floor(self.g, config.noise_floor)  # {} for a U-Net: no noise layers
             noise_vars = [l.strength for l in self.noise_layers()]
             # modulated noise: the gains' weights train with the strengths (--noise-lr), not at the generator's lr
-            noise_vars += [l.modulation for l in self.noise_layers() if getattr(l, "modulated", False)]
+            noise_vars += [l.modulation for l in self.noise_layers() if l.modulated]
             self.ema = WeightAverage(self.g.weights, config.ema_half_life) if config.ema_half_life else None
             self.g_opt, self.n_opt, self.c_opt = build.optimizers(config, self.g, self.c, noise_vars)
         self.levels = output_levels(self.preset.levels)

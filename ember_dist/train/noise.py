@@ -143,7 +143,7 @@ def gains(g, inputs):
     from ember_dist.model.runtime import import_keras
 
     keras = import_keras()
-    mod = [l for l in layers(g) if getattr(l, "modulated", False)]
+    mod = [l for l in layers(g) if l.modulated]
     if not mod:
         return {}
     feats = keras.Model(g.inputs, [l.input[0] for l in mod])(inputs)

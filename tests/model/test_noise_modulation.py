@@ -1,10 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Noise gains set by the features (NoiseInjection ``modulated``): the formula, its bound, the warm start from an
-unmodulated WGAN, and training that moves the gains, records them and resumes with them.  (Tiled and level-split
-inference equal the whole-map prediction with modulated noise: tests/engine, bundle "wgan-modulated".)"""
+unmodulated WGAN.  (Training that moves, resumes and records the gains: tests/train/test_loop.py; tiled and
+level-split inference equal the whole-map prediction with modulated noise: tests/engine, bundle "wgan-modulated".)"""
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
