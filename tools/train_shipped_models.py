@@ -213,7 +213,7 @@ def train_args(name, data, work=None):
             a += ["--noise-lr", str(r["noise_lr"])]
         if r.get("noise_floor"):
             a += ["--noise-floor", *map(str, r["noise_floor"])]
-        for key in ("perceptual_from_level", "critic_width"):  # where a recipe sets them (defaults: the paper's)
+        for key in ("perceptual_from_level", "critic_width", "perceptual_energy"):  # where a recipe sets them (defaults: the paper's)
             if r.get(key):
                 a += ["--" + key.replace("_", "-"), str(r[key])]
     for key in BATCH_TERMS:  # terms beyond the paper's in the generator loss

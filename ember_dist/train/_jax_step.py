@@ -181,7 +181,7 @@ class StepFunctions(StepTerms):
     def _generator_terms(self, s, g_tv, inputs, target):
         """Perceptual terms and the gamma-weighted adversarial term of the generator at weights ``g_tv``."""
         outs, ntv = self._gen(s, g_tv, inputs, True)
-        p, d, m, extra = self._perceptual(target, outs, lambda: self._gen(s, g_tv, flip_noise(inputs), True)[0][0])
+        p, d, m, extra = self._perceptual(target, outs, lambda: self._gen(s, g_tv, flip_noise(inputs), True)[0])
         _, fake = self._real_fake(inputs, target, outs)
         adv = L.generator_adversarial(self._crit(s, s["c_tv"], fake)[0])
         return p, d, m, extra, adv, ntv

@@ -123,7 +123,7 @@ class StepFunctions(StepTerms):
     def _generator_step(self, inputs, target):
         with tf.GradientTape() as tape:
             outs = self.g(inputs, training=True)
-            p, d, m, extra = self._perceptual(target, outs, lambda: self.g(flip_noise(inputs), training=True)[0])
+            p, d, m, extra = self._perceptual(target, outs, lambda: self.g(flip_noise(inputs), training=True))
             _, fake = self._real_fake(inputs, target, outs)
             adv = L.generator_adversarial(self.c(fake, training=True))
             loss = p + self.w.gamma * adv
@@ -142,7 +142,7 @@ class StepFunctions(StepTerms):
         tv = self.g.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             outs = self.g(inputs, training=True)
-            p, _, _, _ = self._perceptual(target, outs, lambda: self.g(flip_noise(inputs), training=True)[0])
+            p, _, _, _ = self._perceptual(target, outs, lambda: self.g(flip_noise(inputs), training=True))
             _, fake = self._real_fake(inputs, target, outs)
             adv = self.w.gamma * L.generator_adversarial(self.c(fake, training=True))
         gp_, ga_ = tape.gradient(p, tv), tape.gradient(adv, tv)

@@ -59,7 +59,7 @@ def _train(args):
               power_weight=args.power_weight, pdf_weight=args.pdf_weight,
               pdf_log_weight=args.pdf_log_weight, pdf_mass_weight=args.pdf_mass_weight,
               mass_weight=args.mass_weight, tile_power_weight=args.tile_power_weight,
-              spread_weight=args.spread_weight,
+              spread_weight=args.spread_weight, perceptual_energy=args.perceptual_energy,
               noise_floor=tuple(args.noise_floor or ()),
               score_maps=args.score_maps, score_bispectrum=args.score_bispectrum,
               score_metric=args.score_metric, ema_half_life=args.ema_half_life, val_maps=args.val_maps, val_input_maps=args.val_input_maps,
@@ -134,6 +134,10 @@ def add_train_parser(subparsers):
     p.add_argument("--spread-weight", type=float, default=0.0, help="weight of the energy score of each tile's "
                    "P(k) over two realisations with independent noise, which asks them to scatter as the truth "
                    "does about them (wgan; the generator runs twice per step; 0: none, the paper)")
+    p.add_argument("--perceptual-energy", type=float, default=0.0, metavar="E", help="in [0, 1]: the DSSIM/MSLE "
+                   "terms as the energy score of two realisations, their mean distance from the truth minus E x half "
+                   "their distance from each other; at 1 MSLE no longer charges for the realisations' spread (wgan; "
+                   "the generator runs twice per step; 0: one realisation, the paper)")
     p.add_argument("--noise-floor", type=float, nargs="+", default=None, metavar="F", help="least |strength| of "
                    "the noise injections of decoder levels 0, 1, ... during training, held after every update "
                    "(wgan; e.g. 0.06 0.05: the finest levels kept near the scale of their features; default: free)")

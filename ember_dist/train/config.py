@@ -151,6 +151,13 @@ class TrainConfig:
         (:func:`~ember_dist.train.stat_terms.power_energy_score`; the generator runs twice per step, the second
         time on flipped noise maps), which asks the realisations to scatter as the truth does about them
         (WGAN only); 0 (the paper) leaves it out.
+    perceptual_energy : float
+        In [0, 1]: the perceptual terms as the kernel (energy) score of two realisations
+        (:func:`~ember_dist.train.losses.perceptual_energy_loss`: their mean distance from the truth minus
+        ``perceptual_energy`` times half their distance from each other; the generator runs twice per step, the
+        second time on flipped noise maps).  At 1 the MSLE term judges the realisations' mean and not their spread,
+        which the adversarial and statistics terms then set; 0 (the paper): one realisation's perceptual loss
+        (WGAN only).
     noise_floor : tuple of float
         ``noise_floor[l]``: the least ``|strength|`` of each noise injection at decoder level ``l`` during
         training (:func:`~ember_dist.train.noise.hold_floor`; applied after every update and to the start);
@@ -204,6 +211,7 @@ class TrainConfig:
     mass_weight: float = 0.0
     tile_power_weight: float = 0.0
     spread_weight: float = 0.0
+    perceptual_energy: float = 0.0
     noise_floor: tuple = ()
     diagnostics: bool = True
     init_from: str | None = None
@@ -246,6 +254,10 @@ class TrainConfig:
         if self.spread_weight and self.kind != "wgan":
             raise ValueError(f"spread_weight={self.spread_weight} needs kind='wgan' (a U-Net has one realisation "
                              "per map, no spread); --spread-weight.")
+        if not 0.0 <= self.perceptual_energy <= 1.0 or (self.perceptual_energy and self.kind != "wgan"):
+            raise ValueError(f"perceptual_energy={self.perceptual_energy} must be in [0, 1] (above 1 the loss pays for "
+                             "any spread without bound) and needs kind='wgan' (a U-Net has one realisation); "
+                             "--perceptual-energy.")
         if not 0.0 <= self.bright_tiles <= 1.0:
             raise ValueError(f"bright_tiles must be a fraction in [0, 1] (--bright-tiles). "
                              f"Received: bright_tiles={self.bright_tiles}.")

@@ -31,7 +31,9 @@ __all__ = ["training_metadata", "write_bundle"]
 
 def _loss_text(cfg):
     """The training loss of ``cfg`` in words."""
-    return ("alpha*sum_scales DSSIM + beta*sum_scales MSLE"
+    return (("alpha*sum_scales DSSIM + beta*sum_scales MSLE" if not cfg.perceptual_energy else
+             f"[mean over two realisations of (alpha*sum_scales DSSIM + beta*sum_scales MSLE) to the truth - "
+             f"{cfg.perceptual_energy:g}/2 x the same between them]")
             + (f" + {cfg.power_weight:g}*(ln P_pred(k) - ln P_true(k))^2 (mass power of each batch, radial bins)"
                if cfg.power_weight else "")
             + (f" + {cfg.pdf_weight:g}*W1(pixel values; the batch's normalised maps)" if cfg.pdf_weight else "")

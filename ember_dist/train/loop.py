@@ -106,6 +106,7 @@ class Trainer:
                                    n_critic=config.n_critic, penalty=config.penalty, noise_opt=self.n_opt,
                                    noise_variables=noise_vars,
                                    perceptual_from_level=config.perceptual_from_level,
+                                   perceptual_energy=config.perceptual_energy,
                                    power_norm=self.info.get("output_norm"), tile=config.tile,
                                    **{name: getattr(config, name) for name in BATCH_TERMS})
         self.step = 0

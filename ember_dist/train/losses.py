@@ -54,7 +54,7 @@ from ember_dist.train.stat_terms import (POWER_BIN_EDGES, log_mass_distribution_
 ops = import_keras().ops
 
 __all__ = ["LossWeights", "LOSS_WEIGHTS", "loss_weights", "output_levels", "downsample", "ssim_window",
-           "ssim", "dssim", "msle", "multiscale_terms", "perceptual_loss", "critic_wasserstein",
+           "ssim", "dssim", "msle", "multiscale_terms", "perceptual_loss", "perceptual_energy_loss", "critic_wasserstein",
            "gradient_penalty_from_grads", "r1_penalty_from_grads", "generator_adversarial", "GP_WEIGHT", "PENALTIES"]
 
 #: Weight of the gradient penalty in the critic loss (Gulrajani et al. 2017; the paper).
@@ -212,6 +212,47 @@ def perceptual_loss(target, outputs, weights, levels=None, data_range=1.0, final
     """``alpha * sum DSSIM + beta * sum MSLE``; returns ``(loss, dssim_sum, msle_sum)``."""
     d, m = multiscale_terms(target, outputs, levels, data_range, final_level)
     return weights.alpha * d + weights.beta * m, d, m
+
+
+def perceptual_energy_loss(target, outputs, second, weights, energy=1.0, levels=None, data_range=1.0, final_level=0):
+    """The perceptual terms as a kernel (energy) score of two realisations ``outputs`` and ``second``:
+    ``(P(t, x1) + P(t, x2)) / 2 - energy * P(x1, x2) / 2`` with ``P`` the :func:`perceptual_loss` of a pair; returns
+    ``(loss, dssim, msle)``, the last two the realisations' mean distance from the truth.
+
+    A pixel loss judges each realisation as if it were the prediction: for the MSLE term, whose per-pixel error
+    ``(mu + s e - t)^2`` averages to ``(mu - t)^2 + s^2``, every bit of noise costs.  Subtracting half the two
+    realisations' own distance (``(x1 - x2)^2`` averages to ``2 s^2``) leaves, at ``energy = 1``, the squared error of
+    their mean alone: the MSLE term no longer prices the spread, which the adversarial and statistics terms set (the
+    energy score, Gneiting & Raftery 2007, at its exponent 2; DSSIM in the same form is the heuristic extension).
+    ``energy`` in [0, 1]; 0: the mean of the two realisations' plain perceptual losses.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.ones((1, 64, 64, 1), "float32")
+    >>> x1, x2 = (t + 0.1 * rng.standard_normal((2, 1, 64, 64, 1))).astype("float32")   # unbiased, noisy
+    >>> w = LossWeights(alpha=0.0, beta=1.0)
+    >>> [round(float(perceptual_energy_loss(t, [x1], [x2], w, e)[0]), 4) for e in (0.0, 1.0)]
+    [0.0025, -0.0]
+    >>> [round(float(perceptual_energy_loss(t, [x1 + 0.1], [x2 + 0.1], w, e)[0]), 4) for e in (0.0, 1.0)]  # biased
+    [0.0046, 0.0023]
+    """
+    if not isinstance(outputs, (list, tuple)):
+        outputs, second = [outputs], [second]
+    levels = output_levels(len(outputs)) if levels is None else levels
+    d1, m1 = multiscale_terms(target, outputs, levels, data_range, final_level)
+    d2, m2 = multiscale_terms(target, second, levels, data_range, final_level)
+    d, m = (d1 + d2) / 2.0, (m1 + m2) / 2.0
+    loss = weights.alpha * d + weights.beta * m
+    if energy:
+        # the pair's distance: both maps as "predictions" of each other, on the truth's scales and windows
+        d12, m12 = 0.0, 0.0
+        for a, b, lev in zip(outputs, second, levels):
+            if lev == 0 and final_level:
+                a, b, lev = downsample(a, final_level), downsample(b, final_level), final_level
+            d12 = d12 + dssim(a, b, lev, data_range)
+            m12 = m12 + msle(a, b)
+        loss = loss - energy * (weights.alpha * d12 + weights.beta * m12) / 2.0
+    return loss, d, m
 
 
 def critic_wasserstein(d_real, d_fake):

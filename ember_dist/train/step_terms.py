@@ -29,12 +29,25 @@ def flip_noise(inputs):
     return {k: (v[:, ::-1, ::-1, :] if k.startswith("noise_") else v) for k, v in inputs.items()}
 
 
+def _once(f):
+    """``f`` called at most once: the second realisation's forward pass serves every term that asks for it."""
+    out = []
+
+    def call():
+        if not out:
+            out.append(f())
+        return out[0]
+    return call
+
+
 class StepTerms:
     """Loss terms of one run; subclasses call :meth:`_init_terms` from their ``__init__``."""
 
     def _init_terms(self, weights, levels, gp_weight, data_range, penalty, perceptual_from_level, power_norm, tile,
-                    **batch_terms):
-        """``batch_terms``: the weights of :data:`~ember_dist.train.config.BATCH_TERMS` (absent: 0)."""
+                    perceptual_energy=0.0, **batch_terms):
+        """``batch_terms``: the weights of :data:`~ember_dist.train.config.BATCH_TERMS` (absent: 0);
+        ``perceptual_energy``: the ``energy`` of :func:`~ember_dist.train.losses.perceptual_energy_loss` (0: the
+        paper's perceptual loss of one realisation)."""
         unknown = sorted(set(batch_terms) - set(BATCH_TERMS))
         if unknown:
             raise TypeError(f"unknown loss terms {unknown}; the batch terms are {list(BATCH_TERMS)}")
@@ -45,6 +58,7 @@ class StepTerms:
         self.penalty = penalty
         self.data_range = float(data_range)
         self.perceptual_from_level = int(perceptual_from_level)
+        self.perceptual_energy = float(perceptual_energy)
         # the terms in mass (P(k), ln-mass PDF): (k, q) of the target's normalisation, which turns maps back
         # into mass; the P(k) term also needs the tile's bins (L.power_bins)
         for name in BATCH_TERMS:
@@ -61,9 +75,18 @@ class StepTerms:
         + ``pdf_log_weight`` x the ln(mass) pixel-PDF term of the final output, + ``pdf_mass_weight`` x the one in
         mass, + ``mass_weight`` x the total-mass term, + ``tile_power_weight`` x the per-tile P(k) term,
         + ``spread_weight`` x the energy
-        score of the per-tile P(k) of it and of ``second()``, the final output of a second realisation):
+        score of the per-tile P(k) of it and of ``second()[0]``; ``second()`` the outputs of a second realisation,
+        called once, and only by the terms that need it; with ``perceptual_energy`` the perceptual terms are the
+        kernel score of both realisations, :func:`~ember_dist.train.losses.perceptual_energy_loss`):
         ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
-        loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range, self.perceptual_from_level)
+        if second is not None:
+            second = _once(second)
+        if self.perceptual_energy and second is not None:
+            loss, d, m = L.perceptual_energy_loss(target, outputs, second(), self.w, self.perceptual_energy,
+                                                  self.levels, self.data_range, self.perceptual_from_level)
+        else:
+            loss, d, m = L.perceptual_loss(target, outputs, self.w, self.levels, self.data_range,
+                                           self.perceptual_from_level)
         extra = {}
         if self.power_weight:
             extra["power"] = L.power_spectrum_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
@@ -84,7 +107,7 @@ class StepTerms:
             extra["tile_power"] = L.tile_power_loss(target, outputs[0], *self.mass_kq, *self.power_bins)
             loss = loss + self.tile_power_weight * extra["tile_power"]
         if self.spread_weight and second is not None:
-            extra["spread"] = L.power_energy_score(target, outputs[0], second(), *self.mass_kq, *self.power_bins)
+            extra["spread"] = L.power_energy_score(target, outputs[0], second()[0], *self.mass_kq, *self.power_bins)
             loss = loss + self.spread_weight * extra["spread"]
         return loss, d, m, extra
 

@@ -22,7 +22,7 @@ RUNS = {  # name: (kind, TrainConfig keywords); together they reach every branch
     # flips once the weights differ at all, so only this run's first step is comparable
     "unet-pdf": ("unet", {"pdf_weight": 1.0, "pdf_log_weight": 1.0, "pdf_mass_weight": 1.0}),
     "wgan": ("wgan", {"noise_lr": 1e-2, "noise_init": 0.05, "critic_warmup": 1, "power_weight": 10.0,
-                      "spread_weight": 1.0}),
+                      "spread_weight": 1.0, "perceptual_energy": 1.0}),
     # levels 0-1 start on their floor: the strengths the updates push down are held there (the constraint)
     "wgan-r1": ("wgan", {"penalty": "r1", "fused": False, "noise_init": 0.05, "noise_floor": (0.05, 0.05),
                          "noise_per_channel": True}),

@@ -186,6 +186,26 @@ def test_spread_term_runs_the_generator_on_flipped_noise(maps, tmp_path):
         build.check_batch_terms(cfg, 1, {})
 
 
+def test_perceptual_energy_scores_two_realisations_and_is_checked(maps, tmp_path):
+    """--perceptual-energy: the DSSIM/MSLE metrics are the two realisations' mean distance from the truth, and the loss
+    is below alpha x DSSIM + beta x MSLE by the energy x half their distance from each other (> 0: their noise maps
+    differ); the recipe text says so; a U-Net and energies outside [0, 1] are refused."""
+    s, info = _sampler(maps, "wgan")
+    cfg = _cfg("wgan", steps=2, sample_every=0, diagnostics=False, score_maps=0, tensorboard=False, noise_init=0.1,
+               critic_warmup=0, perceptual_energy=1.0)
+    m = Trainer(cfg, s, tmp_path / "w", info).run()
+    w = cfg.loss_weights
+    assert np.isfinite(m["loss"]) and m["dssim"] > 0 and m["msle"] > 0
+    assert m["perceptual"] < w.alpha * m["dssim"] + w.beta * m["msle"] - 1e-4
+    from ember_dist.train.export import _loss_text
+
+    assert "1/2 x the same between them" in _loss_text(cfg) and "between them" not in _loss_text(_cfg("wgan"))
+    with pytest.raises(ValueError, match=r"perceptual_energy=1.0 must be in \[0, 1\].*needs kind='wgan'"):
+        _cfg("unet", perceptual_energy=1.0)
+    with pytest.raises(ValueError, match="perceptual_energy=1.5 must be in"):
+        _cfg("wgan", perceptual_energy=1.5)
+
+
 def test_resume_refuses_an_option_the_checkpoint_predates(tmp_path):
     """A checkpoint written before power_weight existed resumes at its default, not with a new value."""
     from ember_dist.train.checkpoints import check_config

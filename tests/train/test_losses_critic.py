@@ -206,6 +206,54 @@ def test_perceptual_from_level_ignores_what_block_averages_away():
     assert d1 < 1e-6 and m1 < 1e-9
 
 
+def _np_msle(a, b):
+    return np.mean((np.log1p(np.maximum(a, 0.0)) - np.log1p(np.maximum(b, 0.0))) ** 2)
+
+
+def _np_block(x, level):
+    f = 2 ** level
+    b, h, w, c = x.shape
+    return x.reshape(b, h // f, f, w // f, f, c).mean(axis=(2, 4))
+
+
+def test_perceptual_energy_loss_against_numpy_and_its_limits():
+    """The kernel score of two realisations: MSLE part against NumPy at every scale (the heads beside their block-
+    averaged truth, the pair's distance on the same scales); energy 0 is the mean of the two plain perceptual losses;
+    two identical realisations give the plain loss at any energy (their distance is 0)."""
+    rng = np.random.default_rng(4)
+    t = rng.random((2, 32, 32, 1)).astype("float32") * 2.0
+    levels = L.output_levels(3)  # [0, 2, 1]
+    outs1 = [(_np_block(t, l) + 0.3 * rng.standard_normal(_np_block(t, l).shape)).astype("float32") for l in levels]
+    outs2 = [(_np_block(t, l) + 0.3 * rng.standard_normal(_np_block(t, l).shape)).astype("float32") for l in levels]
+    beta_only = L.LossWeights(alpha=0.0, beta=2.0)
+    to_truth = sum(_np_msle(o1, _np_block(t, l)) + _np_msle(o2, _np_block(t, l))
+                   for o1, o2, l in zip(outs1, outs2, levels)) / 2.0
+    between = sum(_np_msle(o1, o2) for o1, o2 in zip(outs1, outs2))
+    for e in (0.0, 0.5, 1.0):
+        loss, d, m = (float(v) for v in L.perceptual_energy_loss(t, outs1, outs2, beta_only, e, levels))
+        assert loss == pytest.approx(2.0 * (to_truth - e * between / 2.0), rel=1e-5)
+        assert m == pytest.approx(to_truth, rel=1e-5)
+    w = L.LossWeights(alpha=5.0, beta=0.02)
+    plain = [float(L.perceptual_loss(t, o, w, levels)[0]) for o in (outs1, outs2)]
+    assert float(L.perceptual_energy_loss(t, outs1, outs2, w, 0.0, levels)[0]) == pytest.approx(np.mean(plain), rel=1e-5)
+    assert float(L.perceptual_energy_loss(t, outs1, outs1, w, 1.0, levels)[0]) == pytest.approx(plain[0], rel=1e-5)
+    # the pair's DSSIM is a distance between the realisations: > 0 for these two, so the energy form is lower
+    assert float(L.perceptual_energy_loss(t, outs1, outs2, w, 1.0, levels)[0]) < np.mean(plain) - 0.01
+
+
+def test_perceptual_energy_loss_hardly_charges_for_unbiased_spread():
+    """Two realisations = truth + s x independent white noise: the plain terms charge ~s^2 for the noise, the energy
+    form (energy 1) nearly nothing: MSLE exactly in expectation (its residue here: 2% of the plain charge, from the
+    log and the finite sample), DSSIM approximately (11%: SSIM is not a squared distance)."""
+    rng = np.random.default_rng(1)
+    t = (rng.random((4, 64, 64, 1)) * 2).astype("float32")
+    e1, e2 = rng.standard_normal((2, 4, 64, 64, 1)).astype("float32")
+    for w, most in ((L.LossWeights(0.0, 1.0), 0.05), (L.LossWeights(1.0, 0.0), 0.15)):
+        charge = {e: float(L.perceptual_energy_loss(t, [t + 0.3 * e1], [t + 0.3 * e2], w, e)[0])
+                  - float(L.perceptual_energy_loss(t, [t], [t], w, e)[0]) for e in (0.0, 1.0)}
+        assert charge[0.0] > 0.02 and 0 <= charge[1.0] < most * charge[0.0]
+
+
 def test_pixel_distribution_loss_is_the_1d_wasserstein_distance():
     """Shifted values: W1 = the shift; a permutation of the same values: 0; against scipy's W1."""
     from scipy.stats import wasserstein_distance
