@@ -73,6 +73,7 @@ def figure(results, out):
             t, ax = c["tracking"], axs[1][i]
             ax.plot(x[sel], t["model_r2"][sel], label="model: share of the truth's ln P variance over maps it follows")
             ax.plot(x[sel], t["dm_r2"][sel], label="a straight line in the input's own ln P_dm (r^2)")
+            ax.plot(x[sel], t["model_slope"][sel], ls="-.", label="slope of ln <P_pred> on ln P_true over maps (1: follows)")
             ax.plot(x[sel], t["residual_log_scatter"][sel], ls="--", label="std of ln P_true - ln <P_pred> over maps")
             ax.plot(x[sel], t["realisation_log_spread"][sel], ls=":", label="realisations' std of ln P")
             ax.set_ylim(-0.2, 1.6)

@@ -117,7 +117,9 @@ def tracking_curves(p_true, p_real, p_dm):
     resid = lt - lm
     corr = np.array([np.corrcoef(lt[:, j], ld[:, j])[0, 1] if np.isfinite(lt[:, j]).all() and np.isfinite(ld[:, j]).all()
                      else np.nan for j in range(lt.shape[1])])
-    return {"truth_log_scatter": lt.std(axis=0), "model_r2": _r2(resid, lt), "dm_r2": corr ** 2,
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = ((lt - lt.mean(axis=0)) * (lm - lm.mean(axis=0))).mean(axis=0) / lt.var(axis=0)
+    return {"truth_log_scatter": lt.std(axis=0), "model_r2": _r2(resid, lt), "model_slope": slope, "dm_r2": corr ** 2,
             "residual_log_scatter": resid.std(axis=0), "realisation_log_spread": np.nanmedian(spread, axis=0),
             "finite": np.isfinite(lt).all(axis=0) & np.isfinite(lm).all(axis=0)}
 
@@ -130,7 +132,8 @@ def map_tracking(k, p_true, p_real, p_dm, k_nyquist, ranges=K_RANGES):
     +0.69 whatever the bin's mean): how much the truth's power changes from map to map (``truth_log_scatter``, the
     std over maps of ln P_true); which share of that variance the model's per-map mean follows (``model_r2`` =
     1 - var(ln P_true - ln <P_pred>) / var(ln P_true): a constant offset costs nothing, 1 is perfect, <= 0 no
-    better than one number for every map); which share the input map's own dark-matter power at the same k
+    better than one number for every map); the slope of ln <P_pred> on ln P_true across maps (``model_slope``: 1
+    follows, < 1 compresses the maps' differences toward their mean, so the brightest maps get too little); which share the input map's own dark-matter power at the same k
     explains in a straight line (``dm_r2``, the squared correlation of ln P_true with ln P_dm: what the simplest
     per-map predictor from the input reaches); the scatter the model leaves (``residual_log_scatter``, std of
     ln P_true - ln <P_pred>) against the realisations' own spread in ln P (``realisation_log_spread``, their std,
@@ -156,9 +159,9 @@ def map_tracking(k, p_true, p_real, p_dm, k_nyquist, ranges=K_RANGES):
     >>> lt = ld + 0.3 * rng.standard_normal((2000, 4))          # the truth: half its variance from the input
     >>> real = np.exp(ld[:, None] + 0.3 * rng.standard_normal((2000, 8, 4)))  # follows the input, spread 0.3
     >>> d = map_tracking(np.arange(1, 5), np.exp(lt), real, np.exp(ld), 4.0, ranges=((0.0, 1.0),))["0.0-1.0"]
-    >>> [round(d[n], 1) for n in ("truth_log_scatter", "model_r2", "dm_r2", "residual_log_scatter",
+    >>> [round(d[n], 1) for n in ("truth_log_scatter", "model_r2", "model_slope", "dm_r2", "residual_log_scatter",
     ...                            "realisation_log_spread")]
-    [0.4, 0.5, 0.5, 0.3, 0.3]
+    [0.4, 0.5, 0.5, 0.5, 0.3, 0.3]
     """
     k = np.asarray(k, np.float64)
     curves = tracking_curves(p_true, p_real, p_dm)

@@ -145,8 +145,8 @@ def test_level_spread_is_zero_without_that_noise_and_quadratic_in_small_strength
 
 def test_map_tracking_against_scipy_and_the_limits():
     """``map_tracking`` per bin: the input's share is scipy's linregress r^2 of ln P_true on ln P_dm; a model whose
-    mean is the truth times a constant follows all of it (r^2 1, residual 0); a model blind to the maps (the same
-    power for every map) follows none (r^2 0)."""
+    mean is the truth times a constant follows all of it (r^2 1, residual 0, slope 1); one whose ln P is 0.6 x the
+    truth's has slope 0.6 (scipy's); a model blind to the maps (the same power for every map) follows none (r^2 0)."""
     from scipy.stats import linregress
 
     from ember_dist.train.calibration import map_tracking
@@ -162,6 +162,12 @@ def test_map_tracking_against_scipy_and_the_limits():
     assert d["realisation_log_spread"] == pytest.approx(0.05, rel=0.25)
     # left: only the noise of the mean of 6 realisations, 0.05 / sqrt(6) in ln P
     assert d["model_r2"] > 0.99 and d["residual_log_scatter"] == pytest.approx(0.05 / np.sqrt(6), rel=0.3)
+    assert d["model_slope"] == pytest.approx(1.0, abs=0.02)
+    # a model that compresses the maps' differences: ln <P_pred> = 0.6 ln P_true + c, scipy's slope
+    squeezed = np.exp(0.6 * lt)[:, None] * np.ones((1, 6, 1))
+    d = map_tracking([1.0], pt, squeezed, pd, 1.0, ranges=((0.0, 1.0),))["0.0-1.0"]
+    assert d["model_slope"] == pytest.approx(linregress(lt[:, 0], 0.6 * lt[:, 0]).slope, rel=1e-9)
+    assert d["model_slope"] == pytest.approx(0.6, rel=1e-9)
     blind = np.ones((50, 6, 1))
     d = map_tracking([1.0], pt, blind, pd, 1.0, ranges=((0.0, 1.0),))["0.0-1.0"]
     assert d["model_r2"] == pytest.approx(0.0, abs=1e-12)
