@@ -174,3 +174,55 @@ def test_map_tracking_against_scipy_and_the_limits():
     assert d["residual_log_scatter"] == pytest.approx(lt.std(), rel=1e-12)
     with pytest.raises(ValueError, match="maps >= 3"):
         map_tracking([1.0], pt[:2], real[:2], pd[:2], 1.0)
+
+
+def test_noise_push_per_term_is_the_derivative_in_the_strengths_scale(tmp_path):
+    """tools/noise_push.py: per term and level, dL/d ln s_l equals a central finite difference of that term's loss
+    with level l's noise strengths scaled by 1 +- h (same batch, same noise maps); every term's is finite; the JSON is
+    written; a U-Net checkpoint is refused."""
+    from ember_dist.deposit.api import deposit_snapshot
+    from ember_dist.mock import make_mock_suite
+    from ember_dist.train import noise
+    from ember_dist.train.loop import TrainConfig, Trainer
+    from ember_dist.train.losses import perceptual_loss
+    from ember_dist.train.sampler import TileSampler
+
+    suite = make_mock_suite(tmp_path / "suite", n=32, seed=0)
+    store = tmp_path / "maps.zarr"
+    deposit_snapshot(suite["hydro"], store, pixel=PIX, slabs=2, axes=("x", "y"), fields=("dm", "gas"), align=16)
+    cfg = TrainConfig(kind="wgan", field="gas", preset="tiny", steps=2, batch=4, tile=32, n_critic=1, critic_warmup=0,
+                      checkpoint_every=2, sample_every=0, score_maps=0, tensorboard=False, diagnostics=False,
+                      noise_init=0.2, power_weight=1.0)
+    s, info = TileSampler.from_store(store, "gas", tile=32, batch=4, noise_levels=3, seed=cfg.seed)
+    tr = Trainer(cfg, s, tmp_path / "w", info)
+    tr.run()
+    ckpt = tr.latest_checkpoint()
+    t = load_tool("noise_push")
+    levels, push = t.push_by_term(ckpt, str(store), axes=("x", "y"), batches=1)
+    assert levels == [0, 1, 2] and set(push) >= {"dssim", "msle", "msle_energy", "power", "spread", "adversarial"}
+    x, y = s.batch(10**9)
+    layers = noise.layers(tr.g)
+    w0 = [np.array(l.strength) for l in layers]
+
+    def msle_loss(level, f):
+        for l, v in zip(layers, w0):
+            l.strength.assign(v * (f if noise._level(l) == level else 1.0))
+        out = float(perceptual_loss(y, tr.g(x, training=True), cfg.loss_weights.__class__(0.0, cfg.loss_weights.beta),
+                                    tr.levels)[0])
+        for l, v in zip(layers, w0):
+            l.strength.assign(v)
+        return out
+
+    h = 1e-2
+    for i, lev in enumerate(levels):
+        fd = (msle_loss(lev, 1 + h) - msle_loss(lev, 1 - h)) / (2 * h)
+        assert push["msle"][i] == pytest.approx(fd, rel=0.05, abs=1e-9), (lev, push["msle"][i], fd)
+    assert all(np.isfinite(v).all() for v in push.values())
+    assert t.main([str(ckpt), "--maps", str(store), "--batches", "1", "--out", str(tmp_path / "np")]) == 0
+    assert json.loads((tmp_path / "np" / "noise-push.json").read_text())["levels"] == [0, 1, 2]
+    unet = Trainer(TrainConfig(kind="unet", field="gas", preset="tiny", steps=1, batch=4, tile=32, checkpoint_every=1,
+                               sample_every=0, score_maps=0, tensorboard=False),
+                   TileSampler.from_store(store, "gas", tile=32, batch=4)[0], tmp_path / "u", info)
+    unet.run()
+    with pytest.raises(SystemExit, match="unet checkpoint: no noise"):
+        t.push_by_term(unet.latest_checkpoint(), str(store))
