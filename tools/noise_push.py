@@ -104,16 +104,25 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
+    from ember_dist.train import checkpoints
+    from ember_dist.train.config import TrainConfig
+
+    cfg = TrainConfig(**checkpoints.read_state(a.checkpoint)["config"])
+    w = cfg.loss_weights
+    weight = {"dssim": w.alpha, "msle": w.beta, "dssim_energy": w.alpha, "msle_energy": w.beta, "adversarial": w.gamma}
+    weight.update({n.replace("_weight", ""): getattr(cfg, n) for n in STAT_TERMS})
     levels, out = push_by_term(a.checkpoint, a.maps, a.axes, a.batches, a.input_maps)
     d = Path(a.out)
     d.mkdir(parents=True, exist_ok=True)
     (d / "noise-push.json").write_text(json.dumps({"checkpoint": str(a.checkpoint), "maps": a.maps, "axes": a.axes,
-                                                   "batches": a.batches, "levels": levels, "push": out}, indent=1))
-    print("dL/d ln s_l (> 0: the term asks for less noise at level l)")
-    print("| term | " + " | ".join(f"l{l}" for l in levels) + " |")
-    print("|---|" + "---|" * len(levels))
+                                                   "batches": a.batches, "levels": levels, "push": out,
+                                                   "run_weights": weight}, indent=1))
+    print(f"dL/d ln s_l (> 0: the term asks for less noise at level l); {a.checkpoint}, {a.batches} batches")
+    print("| term | weight | " + " | ".join(f"l{l}" for l in levels) + " |")
+    print("|---|---|" + "---|" * len(levels))
     for name, v in out.items():
-        print(f"| {name} | " + " | ".join(f"{x:+.3g}" for x in v) + " |")
+        wt = f"{weight[name]:g}" if weight[name] else "1 (not in the run)"
+        print(f"| {name} | {wt} | " + " | ".join(f"{x:+.3g}" for x in v) + " |")
     print(f"wrote {d / 'noise-push.json'}")
     return 0
 

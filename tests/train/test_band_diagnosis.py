@@ -219,7 +219,9 @@ def test_noise_push_per_term_is_the_derivative_in_the_strengths_scale(tmp_path):
         assert push["msle"][i] == pytest.approx(fd, rel=0.05, abs=1e-9), (lev, push["msle"][i], fd)
     assert all(np.isfinite(v).all() for v in push.values())
     assert t.main([str(ckpt), "--maps", str(store), "--batches", "1", "--out", str(tmp_path / "np")]) == 0
-    assert json.loads((tmp_path / "np" / "noise-push.json").read_text())["levels"] == [0, 1, 2]
+    written = json.loads((tmp_path / "np" / "noise-push.json").read_text())
+    assert written["levels"] == [0, 1, 2] and written["run_weights"]["power"] == 1.0
+    assert written["run_weights"]["spread"] == 0.0  # not in the run: pushed at weight 1, recorded as 0
     unet = Trainer(TrainConfig(kind="unet", field="gas", preset="tiny", steps=1, batch=4, tile=32, checkpoint_every=1,
                                sample_every=0, score_maps=0, tensorboard=False),
                    TileSampler.from_store(store, "gas", tile=32, batch=4)[0], tmp_path / "u", info)
