@@ -452,3 +452,9 @@ SUITE_RECIPES["suite-gas-wgan-tilepk"] = dict(SUITE_RECIPES["suite-gas-wgan"], i
 # aside) the tracking is unchanged (slope 0.697 vs 0.691, scatter 0.871 vs 0.884, the model's share 86.7 vs 86.3%) and
 # the realisations' spread of ln P at 0.5-0.75 k_Nyq halved (0.025 vs 0.057; band coverage there 7.3 vs 14.9%): the
 # per-tile term prices each realisation's deviation, as a pixel term does. Negative; not evaluated further.
+# Result, HI with the energy form (twenty-second session; 2373 s incl. the U-Net warm start, beside the gas trials,
+# 2.92 it/s; exported step 5000, checkpoint scores 0.305-0.366 after step 2500 against the shipped run's 0.29-0.36):
+# validation (six boxes x 8, beside the shipped model in one run) 0.299 vs 0.280, lower on 2 of 6 boxes (+0.013 +- 0.024
+# per box): mass -1.4% (-1.5), max P(k) to k_Nyq/2 6.6% (5.4), to 3/4 k_Nyq 26.1% (24.9), band 16.4% (18.7), B_eq 15.7%
+# (14.4), PDF max 5.7% (4.5), CDDF max 20.6% (44.5). Within the recipe's seed-to-seed scatter (0.280 / 0.373 / 0.376 for
+# seeds 0-2); the CDDF's emptiest bins closer, the band not. Not shipped, not run on the test boxes.
