@@ -133,8 +133,8 @@ def map_tracking(k, p_true, p_real, p_dm, k_nyquist, ranges=K_RANGES):
     std over maps of ln P_true); which share of that variance the model's per-map mean follows (``model_r2`` =
     1 - var(ln P_true - ln <P_pred>) / var(ln P_true): a constant offset costs nothing, 1 is perfect, <= 0 no
     better than one number for every map); the slope of ln <P_pred> on ln P_true across maps (``model_slope``: 1
-    follows, < 1 compresses the maps' differences toward their mean, so the brightest maps get too little); which share the input map's own dark-matter power at the same k
-    explains in a straight line (``dm_r2``, the squared correlation of ln P_true with ln P_dm: what the simplest
+    follows, < 1 compresses the maps' differences toward their mean, so the brightest maps get too little); which
+    share the input map's own dark-matter power at the same k explains in a straight line (``dm_r2``, the squared correlation of ln P_true with ln P_dm: what the simplest
     per-map predictor from the input reaches); the scatter the model leaves (``residual_log_scatter``, std of
     ln P_true - ln <P_pred>) against the realisations' own spread in ln P (``realisation_log_spread``, their std,
     median over maps).  A calibrated emulator has ``residual_log_scatter ~ realisation_log_spread``; a model

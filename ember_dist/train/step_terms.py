@@ -8,6 +8,8 @@ differ only in how they take gradients and compile.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ember_dist.train import losses as L
@@ -27,17 +29,6 @@ def flip_noise(inputs):
     ([[3.0, 2.0], [1.0, 0.0]], True)
     """
     return {k: (v[:, ::-1, ::-1, :] if k.startswith("noise_") else v) for k, v in inputs.items()}
-
-
-def _once(f):
-    """``f`` called at most once: the second realisation's forward pass serves every term that asks for it."""
-    out = []
-
-    def call():
-        if not out:
-            out.append(f())
-        return out[0]
-    return call
 
 
 class StepTerms:
@@ -79,8 +70,8 @@ class StepTerms:
         called once, and only by the terms that need it; with ``perceptual_energy`` the perceptual terms are the
         kernel score of both realisations, :func:`~ember_dist.train.losses.perceptual_energy_loss`):
         ``(loss, dssim, msle, extra)``, ``extra`` the metrics of the terms in use."""
-        if second is not None:
-            second = _once(second)
+        if second is not None:  # one forward pass of the second realisation serves every term that asks for it
+            second = functools.cache(second)
         if self.perceptual_energy and second is not None:
             loss, d, m = L.perceptual_energy_loss(target, outputs, second(), self.w, self.perceptual_energy,
                                                   self.levels, self.data_range, self.perceptual_from_level)
