@@ -5,9 +5,9 @@ At a checkpoint of a WGAN run, per loss term and decoder level ``l``: ``dL_term 
 with respect to a common scale of level ``l``'s noise strengths (``sum_w w dL/dw`` over that level's strengths),
 averaged over training batches (never the ones a run trains on: indices from 10^9).  Positive: the term asks for
 less noise at that level; negative: for more.  The run's logged ``noise_push_*`` sum the perceptual terms together;
-this splits them (DSSIM, MSLE, each also in the energy form of ``--perceptual-energy``, and the P(k), pixel-PDF,
-ln-mass PDF, per-tile P(k) and spread terms at the run's weights, or 1 where the run left a term out) and sets the
-critic's term (gamma x adversarial) beside them.
+this splits them (DSSIM, MSLE, each also in the energy form of ``--perceptual-energy``, and every statistics term of
+``ember_dist.train.config.BATCH_TERMS`` at the run's weight, or 1 where the run left it out) and sets the critic's term
+(gamma x adversarial) beside them.
 
     python tools/noise_push.py WORK/models/RUN.work/checkpoints/ckpt-00002000.npz --maps sim_suite/maps/train_all_z1.zarr --axes x y z --out DIR
 
@@ -23,28 +23,30 @@ from pathlib import Path
 
 import numpy as np
 
-#: the terms beyond the paper's, with the weight used when the run did not use them
-STAT_TERMS = ("power_weight", "pdf_weight", "pdf_log_weight", "tile_power_weight", "spread_weight")
-
-
 def term_configs(cfg):
-    """``{name: (LossWeights, StepTerms keywords)}``: each term of the generator's loss alone at the run's weight."""
+    """``{name: (LossWeights, StepTerms keywords, the run's weight)}``: each term of the generator's loss alone, at the
+    run's weight (a statistics term the run left out at 1, its run weight 0)."""
+    from ember_dist.train.config import BATCH_TERMS
     from ember_dist.train.losses import LossWeights
 
     w = cfg.loss_weights
-    out = {"dssim": (LossWeights(w.alpha, 0.0, w.gamma), {}), "msle": (LossWeights(0.0, w.beta, w.gamma), {}),
-           "dssim_energy": (LossWeights(w.alpha, 0.0, w.gamma), {"perceptual_energy": 1.0}),
-           "msle_energy": (LossWeights(0.0, w.beta, w.gamma), {"perceptual_energy": 1.0})}
-    for name in STAT_TERMS:
-        out[name.replace("_weight", "")] = (LossWeights(0.0, 0.0, w.gamma), {name: getattr(cfg, name) or 1.0})
+    out = {"dssim": (LossWeights(w.alpha, 0.0, w.gamma), {}, w.alpha),
+           "msle": (LossWeights(0.0, w.beta, w.gamma), {}, w.beta),
+           "dssim_energy": (LossWeights(w.alpha, 0.0, w.gamma), {"perceptual_energy": 1.0}, w.alpha),
+           "msle_energy": (LossWeights(0.0, w.beta, w.gamma), {"perceptual_energy": 1.0}, w.beta)}
+    for name in BATCH_TERMS:
+        run = getattr(cfg, name)
+        out[name.replace("_weight", "")] = (LossWeights(0.0, 0.0, w.gamma), {name: run or 1.0}, run)
     return out
 
 
 def push_by_term(checkpoint, maps, axes=("x", "y"), batches=8, input_maps=None):
-    """``(levels, {term: [dL/d ln s_l per level]})`` at ``checkpoint`` (a run's ``ckpt-*.npz``) on ``batches`` batches
-    of ``maps``' tiles, sampled as the run sampled them (tile, batch, bright tiles)."""
+    """``(levels, {term: [dL/d ln s_l per level]}, {term: the run's weight})`` at ``checkpoint`` (a run's
+    ``ckpt-*.npz``) on ``batches`` batches of ``maps``' tiles, sampled as the run sampled them (tile, batch, bright
+    tiles)."""
     import tensorflow as tf
 
+    from ember_dist.model.presets import get_preset
     from ember_dist.train import checkpoints, noise
     from ember_dist.train import losses as L
     from ember_dist.train._tf_step import StepFunctions
@@ -53,12 +55,9 @@ def push_by_term(checkpoint, maps, axes=("x", "y"), batches=8, input_maps=None):
     from ember_dist.train.sampler import TileSampler
     from ember_dist.train.step_terms import flip_noise
 
-    state = checkpoints.read_state(checkpoint)
-    cfg = TrainConfig(**state["config"])
+    cfg = TrainConfig(**checkpoints.read_state(checkpoint)["config"])
     if cfg.kind != "wgan":
         raise SystemExit(f"{checkpoint} is a {cfg.kind} checkpoint: no noise to push")
-    from ember_dist.model.presets import get_preset
-
     sampler, info = TileSampler.from_store(maps, cfg.field, input_maps=input_maps, axes=tuple(axes), tile=cfg.tile,
                                            batch=cfg.batch, noise_levels=get_preset(cfg.preset).levels - 1,
                                            seed=cfg.seed, bright_tiles=cfg.bright_tiles)
@@ -79,8 +78,8 @@ def push_by_term(checkpoint, maps, axes=("x", "y"), batches=8, input_maps=None):
             acc += [float(tf.reduce_sum(v * g)) if g is not None else 0.0 for v, g in zip(strengths, grads)]
         return (acc / batches).tolist()
 
-    out = {}
-    for name, (weights, kw) in term_configs(cfg).items():
+    out, run_weights = {}, {}
+    for name, (weights, kw, run_weights[name]) in term_configs(cfg).items():
         sf = StepFunctions(tr.g, weights, tr.levels, tr.g_opt, tr.c, tr.c_opt, jit=False, n_critic=cfg.n_critic,
                            power_norm=info["output_norm"], tile=cfg.tile, **kw)
         out[name] = push(lambda x, y, outs, sf=sf: sf._perceptual(
@@ -91,8 +90,8 @@ def push_by_term(checkpoint, maps, axes=("x", "y"), batches=8, input_maps=None):
         fake = {k: tf.convert_to_tensor(v, tf.float32) for k, v in fake.items()}
         return w.gamma * L.generator_adversarial(tr.c(fake, training=True))
 
-    out["adversarial"] = push(adversarial)
-    return levels, out
+    out["adversarial"], run_weights["adversarial"] = push(adversarial), w.gamma
+    return levels, out, run_weights
 
 
 def main(argv=None):
@@ -104,14 +103,7 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    from ember_dist.train import checkpoints
-    from ember_dist.train.config import TrainConfig
-
-    cfg = TrainConfig(**checkpoints.read_state(a.checkpoint)["config"])
-    w = cfg.loss_weights
-    weight = {"dssim": w.alpha, "msle": w.beta, "dssim_energy": w.alpha, "msle_energy": w.beta, "adversarial": w.gamma}
-    weight.update({n.replace("_weight", ""): getattr(cfg, n) for n in STAT_TERMS})
-    levels, out = push_by_term(a.checkpoint, a.maps, a.axes, a.batches, a.input_maps)
+    levels, out, weight = push_by_term(a.checkpoint, a.maps, a.axes, a.batches, a.input_maps)
     d = Path(a.out)
     d.mkdir(parents=True, exist_ok=True)
     (d / "noise-push.json").write_text(json.dumps({"checkpoint": str(a.checkpoint), "maps": a.maps, "axes": a.axes,

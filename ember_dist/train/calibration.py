@@ -114,11 +114,10 @@ def tracking_curves(p_true, p_real, p_dm):
     with np.errstate(divide="ignore", invalid="ignore"):
         lt, lm, ld = np.log(p_true), np.log(p_real.mean(axis=1)), np.log(p_dm)
         spread = np.log(p_real).std(axis=1, ddof=1) if p_real.shape[1] > 1 else np.full_like(lt, np.nan)
+        slope = ((lt - lt.mean(axis=0)) * (lm - lm.mean(axis=0))).mean(axis=0) / lt.var(axis=0)
     resid = lt - lm
     corr = np.array([np.corrcoef(lt[:, j], ld[:, j])[0, 1] if np.isfinite(lt[:, j]).all() and np.isfinite(ld[:, j]).all()
                      else np.nan for j in range(lt.shape[1])])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = ((lt - lt.mean(axis=0)) * (lm - lm.mean(axis=0))).mean(axis=0) / lt.var(axis=0)
     return {"truth_log_scatter": lt.std(axis=0), "model_r2": _r2(resid, lt), "model_slope": slope, "dm_r2": corr ** 2,
             "residual_log_scatter": resid.std(axis=0), "realisation_log_spread": np.nanmedian(spread, axis=0),
             "finite": np.isfinite(lt).all(axis=0) & np.isfinite(lm).all(axis=0)}

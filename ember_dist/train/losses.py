@@ -198,13 +198,19 @@ def multiscale_terms(target, outputs, levels=None, data_range=1.0, final_level=0
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     levels = output_levels(len(outputs)) if levels is None else levels
+    return _pair_terms([downsample(target, lev) for lev in levels], outputs, levels, data_range, final_level)
+
+
+def _pair_terms(refs, outputs, levels, data_range, final_level):
+    """Sums over scales of DSSIM and MSLE between each output and its reference at the same level (the level-0 pair
+    block-averaged to ``final_level`` first): the truth's scales (:func:`multiscale_terms`) or a second realisation's
+    outputs (:func:`perceptual_energy_loss`)."""
     d_sum, m_sum = 0.0, 0.0
-    for out, lev in zip(outputs, levels):
+    for ref, out, lev in zip(refs, outputs, levels):
         if lev == 0 and final_level:
-            out, lev = downsample(out, final_level), final_level
-        t = downsample(target, lev)
-        d_sum = d_sum + dssim(t, out, lev, data_range)
-        m_sum = m_sum + msle(t, out)
+            ref, out, lev = downsample(ref, final_level), downsample(out, final_level), final_level
+        d_sum = d_sum + dssim(ref, out, lev, data_range)
+        m_sum = m_sum + msle(ref, out)
     return d_sum, m_sum
 
 
@@ -243,14 +249,8 @@ def perceptual_energy_loss(target, outputs, second, weights, energy=1.0, levels=
     d2, m2 = multiscale_terms(target, second, levels, data_range, final_level)
     d, m = (d1 + d2) / 2.0, (m1 + m2) / 2.0
     loss = weights.alpha * d + weights.beta * m
-    if energy:
-        # the pair's distance: both maps as "predictions" of each other, on the truth's scales and windows
-        d12, m12 = 0.0, 0.0
-        for a, b, lev in zip(outputs, second, levels):
-            if lev == 0 and final_level:
-                a, b, lev = downsample(a, final_level), downsample(b, final_level), final_level
-            d12 = d12 + dssim(a, b, lev, data_range)
-            m12 = m12 + msle(a, b)
+    if energy:  # the pair's distance: each realisation the other's reference, on the truth's scales and windows
+        d12, m12 = _pair_terms(outputs, second, levels, data_range, final_level)
         loss = loss - energy * (weights.alpha * d12 + weights.beta * m12) / 2.0
     return loss, d, m
 

@@ -184,7 +184,7 @@ def test_noise_push_per_term_is_the_derivative_in_the_strengths_scale(tmp_path):
     from ember_dist.mock import make_mock_suite
     from ember_dist.train import noise
     from ember_dist.train.loop import TrainConfig, Trainer
-    from ember_dist.train.losses import perceptual_loss
+    from ember_dist.train.losses import LossWeights, perceptual_loss
     from ember_dist.train.sampler import TileSampler
 
     suite = make_mock_suite(tmp_path / "suite", n=32, seed=0)
@@ -198,8 +198,9 @@ def test_noise_push_per_term_is_the_derivative_in_the_strengths_scale(tmp_path):
     tr.run()
     ckpt = tr.latest_checkpoint()
     t = load_tool("noise_push")
-    levels, push = t.push_by_term(ckpt, str(store), axes=("x", "y"), batches=1)
+    levels, push, weights = t.push_by_term(ckpt, str(store), axes=("x", "y"), batches=1)
     assert levels == [0, 1, 2] and set(push) >= {"dssim", "msle", "msle_energy", "power", "spread", "adversarial"}
+    assert set(weights) == set(push) and weights["power"] == 1.0 and weights["adversarial"] == cfg.loss_weights.gamma
     x, y = s.batch(10**9)
     layers = noise.layers(tr.g)
     w0 = [np.array(l.strength) for l in layers]
@@ -207,8 +208,7 @@ def test_noise_push_per_term_is_the_derivative_in_the_strengths_scale(tmp_path):
     def msle_loss(level, f):
         for l, v in zip(layers, w0):
             l.strength.assign(v * (f if noise._level(l) == level else 1.0))
-        out = float(perceptual_loss(y, tr.g(x, training=True), cfg.loss_weights.__class__(0.0, cfg.loss_weights.beta),
-                                    tr.levels)[0])
+        out = float(perceptual_loss(y, tr.g(x, training=True), LossWeights(0.0, cfg.loss_weights.beta), tr.levels)[0])
         for l, v in zip(layers, w0):
             l.strength.assign(v)
         return out
